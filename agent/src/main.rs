@@ -1,0 +1,148 @@
+//! `agent`: the customer's program. Joins a session with the code the operator reads out,
+//! verifies the operator's certificate against the pinned relay CA, and shows who is
+//! connecting together with the verification code.
+
+use anyhow::{anyhow, Context, Result};
+use clap::Parser;
+use serde_json::json;
+use sightline_core::code::SessionCode;
+use sightline_core::e2e::{E2eConfig, Trust};
+use sightline_core::identity::{DEFAULT_IDENTITY_BITS, MIN_PEER_BITS};
+use sightline_core::messages::{CloseReason, Message};
+use sightline_net::cli::{self, ClientConfig, Output};
+use sightline_net::session::{self, SessionEnd};
+use sightline_net::{clock, keystore, RelayClient};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "agent",
+    version,
+    about = "Sightline agent: let a help-desk operator support you"
+)]
+#[command(after_help = "Examples:
+  agent --relay relay.example.com:7615 --relay-key 3f5e...c2            (asks for the code)
+  agent --relay 127.0.0.1:7615 --relay-key $(relay fingerprint) 123 456 7890 --json
+
+The session ends when you press Ctrl-C or the operator ends it.")]
+struct Cli {
+    /// Relay address HOST:PORT (default port 7615).
+    #[arg(long, value_name = "ADDR")]
+    relay: Option<String>,
+    /// Pinned relay key fingerprint, 64 hex digits (branded builds and the config file set it).
+    #[arg(long, value_name = "HEX")]
+    relay_key: Option<String>,
+    /// The session code the operator gave you (asked for on the terminal when missing).
+    #[arg(value_name = "CODE", num_args = 0..)]
+    code: Vec<String>,
+    /// One JSON object per line on stdout for each event.
+    #[arg(long)]
+    json: bool,
+    /// Directory for this agent's identity key (default: the platform data dir + /agent).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Config file (default: the platform config dir + /agent.toml, if present).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    cli::init_logging();
+    let cli = Cli::parse();
+    let out = Output { json: cli.json };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            out.fatal("agent", &format!("cannot start runtime: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli, out)) {
+        Ok(end) if end.is_normal() => ExitCode::SUCCESS,
+        Ok(end) => {
+            eprintln!("agent: error: session ended abnormally: {}", end.reason());
+            ExitCode::from(3)
+        }
+        Err(e) => {
+            out.fatal("agent", &format!("{e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read_code(args: &[String]) -> Result<SessionCode> {
+    let text = if args.is_empty() {
+        eprint!("Session code from your help desk: ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the session code")?;
+        line
+    } else {
+        args.join(" ")
+    };
+    text.parse::<SessionCode>().map_err(|e| anyhow!("{e}"))
+}
+
+async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
+    let config = ClientConfig::load("agent", cli.config.as_deref())?;
+    let (addr, pin) = config.relay(cli.relay, cli.relay_key)?;
+    let code = read_code(&cli.code)?;
+    let dir = cli::data_dir("agent", cli.data_dir)?;
+    let key_path = dir.join("identity-key.pem");
+    let (key, _) = tokio::task::spawn_blocking(move || {
+        keystore::load_or_create_key(&key_path, DEFAULT_IDENTITY_BITS, MIN_PEER_BITS)
+    })
+    .await??;
+
+    let client = RelayClient::connect(&addr, pin).await?;
+    let ca = client.ca().clone();
+    let (mut stream, session_id) = client.join(&code).await?;
+    let cfg = E2eConfig {
+        session_id,
+        seed: clock::seed(),
+        trust: Trust::OperatorCertificateFrom(ca),
+        channel: Default::default(),
+    };
+    let mut session = session::agent_handshake(&mut stream, cfg, &key).await?;
+    let peer = session.peer().clone();
+    let cert = peer
+        .certificate
+        .clone()
+        .ok_or_else(|| anyhow!("operator has no certificate"))?;
+    out.event(
+        json!({"event": "connected", "sas": session.sas(),
+               "peer": {"role": "operator", "operator": cert.operator, "display_name": cert.display_name,
+                        "organisation": cert.organisation, "permissions": cert.permissions.names(),
+                        "fingerprint": peer.fingerprint.to_string(), "certificate_expires": cert.not_after}}),
+        || format!(
+            "Connected to {} ({}), verified by your help desk's relay.\nMay: {}\nVerification code: {}  (the operator sees the same code)\nPress Ctrl-C to end the session.",
+            cert.display_name,
+            if cert.organisation.is_empty() { "no organisation" } else { &cert.organisation },
+            cert.permissions.names().join(", "),
+            session.sas()
+        ),
+    );
+    let hello = Message::Hello {
+        software: format!("sightline-agent/{}", env!("CARGO_PKG_VERSION")),
+        capabilities: vec![],
+    };
+    let end = session::run(&mut stream, &mut session, hello, async {
+        cli::shutdown_signal().await;
+        CloseReason::EndedByCustomer
+    })
+    .await;
+    out.event(
+        json!({"event": "closed", "reason": end.reason(), "normal": end.is_normal()}),
+        || format!("Session ended: {}", end.reason()),
+    );
+    Ok(end)
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Demo: a relay, an operator's viewer and a customer's agent on this machine.
+# The relay gets a fresh CA key and one operator account; the viewer logs in and gets a
+# one-time code; the agent joins with it; both show the verified peer and the same
+# verification code; after a while the customer ends the session.
+# Usage: assets/demo.sh [SECONDS_TO_HOLD]   (default 10; Ctrl-C ends it early)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+hold=${1:-10}
+bin=target/debug
+demo=target/demo
+rm -rf "$demo"
+mkdir -p "$demo"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "relay init (RSA-4096 CA key, database)"
+"$bin/relay" --data-dir "$demo/relay" init | tee "$demo/init.txt"
+fingerprint=$(tail -n 1 "$demo/init.txt")
+
+say "relay user add demo"
+password="demo-$(openssl rand -hex 12)"
+printf '%s\n' "$password" | "$bin/relay" --data-dir "$demo/relay" user add demo \
+  --display-name "Dana Operator" --org "Sightline Demo Desk" --password-stdin
+
+say "relay serve"
+"$bin/relay" --data-dir "$demo/relay" serve --listen 127.0.0.1:0 >"$demo/relay.out" 2>"$demo/relay.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q '^listening on ' "$demo/relay.out" 2>/dev/null && break; sleep 0.1; done
+addr=$(sed -n 's/^listening on //p' "$demo/relay.out" | head -n 1)
+[ -n "$addr" ] || { echo "relay did not start:"; cat "$demo/relay.log"; exit 1; }
+echo "relay listening on $addr, key $fingerprint"
+
+say "viewer session (operator logs in and gets a code)"
+printf '%s\n' "$password" | "$bin/viewer" --data-dir "$demo/viewer" session \
+  --relay "$addr" --relay-key "$fingerprint" --user demo --password-stdin \
+  > >(sed -u 's/^/[viewer] /' | tee "$demo/viewer.out") 2>&1 &
+pids+=($!)
+viewer_pid=$!
+for _ in $(seq 600); do grep -q 'Session code:' "$demo/viewer.out" 2>/dev/null && break; sleep 0.1; done
+code=$(sed -n 's/.*Session code: \([0-9]\{3\} [0-9]\{3\} [0-9]\{4\}\).*/\1/p' "$demo/viewer.out" | head -n 1)
+[ -n "$code" ] || { echo "no session code"; exit 1; }
+
+say "agent $code (the customer types the code)"
+"$bin/agent" --data-dir "$demo/agent" --relay "$addr" --relay-key "$fingerprint" $code \
+  > >(sed -u 's/^/[agent]  /') 2>&1 &
+pids+=($!)
+agent_pid=$!
+
+sleep "$hold"
+say "the customer ends the session"
+kill -TERM "$agent_pid" 2>/dev/null || true
+wait "$agent_pid" 2>/dev/null || true
+wait "$viewer_pid" 2>/dev/null || true
+sleep 0.3
+say "relay log"
+cat "$demo/relay.log"

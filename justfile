@@ -1,0 +1,38 @@
+# Sightline task runner. `./dev RECIPE` installs what a fresh machine lacks, then runs it.
+
+# List the recipes.
+default:
+    @just --list
+
+# Build every binary (relay, viewer, agent).
+build:
+    cargo build --workspace --bins
+
+# Run relay, viewer and agent on this machine: a real session through a local relay.
+demo: build
+    bash assets/demo.sh
+
+# Run every test: unit, two-peer protocol tests, and integration tests on real binaries.
+test: build check-core-io
+    cargo test --workspace
+
+# rustfmt and clippy with warnings as errors, plus the sans-IO check on the core.
+lint: check-core-io
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Benchmarks (the real-time budget issue adds them; none exist yet).
+bench:
+    @echo "no benchmarks yet: they arrive with the real-time budget work"
+
+# The protocol core must stay sans-IO: fail if it depends on an async runtime.
+check-core-io:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    deps=$(cargo tree -p sightline-core -e normal --prefix none --offline 2>/dev/null || cargo tree -p sightline-core -e normal --prefix none)
+    if echo "$deps" | grep -qE '^(tokio|mio|async-std|smol) '; then
+        echo "sightline-core must not depend on an async runtime:" >&2
+        echo "$deps" | grep -E '^(tokio|mio|async-std|smol) ' >&2
+        exit 1
+    fi
+    echo "sightline-core is free of async runtimes"

@@ -1,0 +1,516 @@
+//! The end-to-end session between viewer (operator, Noise initiator) and agent (customer,
+//! Noise responder), run through the relay, which sees only ciphertext.
+//!
+//! ```text
+//! prologue: "sightline e2e v1" || version || session id
+//! -> e                                 (operator)
+//! <- e, ee, s, es                      (agent)
+//! -> s, se                             (operator)
+//! then each side, as its first transport message:
+//!    IdentityProof { role, RSA key, certificate?, RSA-PSS(role label || handshake hash) }
+//! ```
+//! Each state consumes itself; a [`Session`] that can carry application messages only exists
+//! once the peer's proof verified. Noise static keys are fresh per session: identity is RSA.
+
+use crate::cert::{CertBody, OperatorCert};
+use crate::channel::{Channel, ChannelConfig};
+use crate::codec;
+use crate::error::{AuthError, Error, Result};
+use crate::frame;
+use crate::identity::{Fingerprint, PrivateIdentity, PublicIdentity, MIN_PEER_BITS};
+use crate::messages::{CloseReason, Message};
+use crate::noise::{self, E2E_PATTERN};
+use crate::relay_proto::SessionId;
+use crate::PROTOCOL_VERSION;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+const PROLOGUE_LABEL: &[u8] = b"sightline e2e v1";
+const PROOF_LABEL: &[u8] = b"sightline e2e identity v1";
+const SAS_LABEL: &[u8] = b"sightline sas v1";
+
+/// Which end of the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// The help-desk operator (viewer).
+    Operator,
+    /// The customer or kiosk (agent).
+    Agent,
+}
+
+impl Role {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Role::Operator => b"operator",
+            Role::Agent => b"agent",
+        }
+    }
+    fn peer(self) -> Role {
+        match self {
+            Role::Operator => Role::Agent,
+            Role::Agent => Role::Operator,
+        }
+    }
+}
+
+/// Whom this side accepts as its peer.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// An agent in attended mode: the operator must present a certificate from this CA
+    /// (the relay's, obtained through the pinned relay channel).
+    OperatorCertificateFrom(PublicIdentity),
+    /// An operator talking to an attended agent: any well-formed agent key that proves the
+    /// transcript; the operator sees its fingerprint and the short authentication string.
+    AnyAgentKey,
+}
+
+/// Parameters of one end-to-end handshake.
+#[derive(Debug, Clone)]
+pub struct E2eConfig {
+    /// Relay session id (bound into the prologue).
+    pub session_id: SessionId,
+    /// Fresh randomness for this session (Noise keys and RSA blinding).
+    pub seed: [u8; 32],
+    /// Whom to accept.
+    pub trust: Trust,
+    /// Channel limits and rekey points.
+    pub channel: ChannelConfig,
+}
+
+fn prologue(session_id: &SessionId) -> Vec<u8> {
+    let mut p = PROLOGUE_LABEL.to_vec();
+    p.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+    p.extend_from_slice(session_id);
+    p
+}
+
+fn handshake_state(cfg: &E2eConfig, initiator: bool) -> Result<snow::HandshakeState> {
+    let builder = noise::builder(E2E_PATTERN, noise::derive_seed(&cfg.seed, b"noise"))?;
+    let kp = builder.generate_keypair()?;
+    let p = prologue(&cfg.session_id);
+    let b = noise::builder(E2E_PATTERN, noise::derive_seed(&cfg.seed, b"noise-hs"))?
+        .local_private_key(&kp.private)
+        .prologue(&p);
+    Ok(if initiator {
+        b.build_initiator()?
+    } else {
+        b.build_responder()?
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+struct Hello {
+    version: u16,
+}
+
+fn write(hs: &mut snow::HandshakeState, payload: &[u8]) -> Result<Vec<u8>> {
+    let mut out = vec![0u8; frame::MAX_NOISE_MESSAGE];
+    let n = hs.write_message(payload, &mut out)?;
+    frame::encode(&out[..n])
+}
+
+fn read(hs: &mut snow::HandshakeState, message: &[u8]) -> Result<Vec<u8>> {
+    let mut payload = vec![0u8; frame::MAX_NOISE_MESSAGE];
+    let n = hs.read_message(message, &mut payload)?;
+    payload.truncate(n);
+    Ok(payload)
+}
+
+fn finish(hs: snow::HandshakeState, role: Role, cfg: E2eConfig) -> Result<Handshaked> {
+    let hash: [u8; 32] = hs
+        .get_handshake_hash()
+        .try_into()
+        .map_err(|_| Error::Local("unexpected handshake hash length".into()))?;
+    Ok(Handshaked {
+        channel: Channel::new(hs.into_transport_mode()?, cfg.channel),
+        hash,
+        role,
+        cfg,
+    })
+}
+
+/// Operator side, before anything is sent.
+#[derive(Debug)]
+pub struct OperatorHandshake;
+
+impl OperatorHandshake {
+    /// `-> e`: returns the next state and the framed first message.
+    pub fn start(cfg: E2eConfig) -> Result<(OperatorAwaitingResponse, Vec<u8>)> {
+        let mut hs = handshake_state(&cfg, true)?;
+        let msg = write(
+            &mut hs,
+            &codec::encode(&Hello {
+                version: PROTOCOL_VERSION,
+            })?,
+        )?;
+        Ok((OperatorAwaitingResponse { hs, cfg }, msg))
+    }
+}
+
+/// Operator side, waiting for the agent's `<- e, ee, s, es`.
+pub struct OperatorAwaitingResponse {
+    hs: snow::HandshakeState,
+    cfg: E2eConfig,
+}
+
+impl OperatorAwaitingResponse {
+    /// Reads `<- e, ee, s, es` and writes `-> s, se`; returns the framed third message.
+    pub fn read_response(mut self, message: &[u8]) -> Result<(Handshaked, Vec<u8>)> {
+        let payload = read(&mut self.hs, message)?;
+        if !payload.is_empty() {
+            return Err(Error::Unexpected("payload in second handshake message"));
+        }
+        let msg = write(&mut self.hs, &[])?;
+        Ok((finish(self.hs, Role::Operator, self.cfg)?, msg))
+    }
+}
+
+/// Agent side, waiting for the operator's `-> e`.
+pub struct AgentHandshake {
+    hs: snow::HandshakeState,
+    cfg: E2eConfig,
+}
+
+impl AgentHandshake {
+    /// Prepares the responder.
+    pub fn new(cfg: E2eConfig) -> Result<Self> {
+        Ok(Self {
+            hs: handshake_state(&cfg, false)?,
+            cfg,
+        })
+    }
+
+    /// Reads `-> e` and writes `<- e, ee, s, es`; returns the framed second message.
+    pub fn read_hello(mut self, message: &[u8]) -> Result<(AgentAwaitingFinish, Vec<u8>)> {
+        let payload = read(&mut self.hs, message)?;
+        let hello: Hello = codec::decode(&payload, "e2e hello")?;
+        if hello.version != PROTOCOL_VERSION {
+            return Err(Error::UnsupportedVersion(hello.version));
+        }
+        let msg = write(&mut self.hs, &[])?;
+        Ok((
+            AgentAwaitingFinish {
+                hs: self.hs,
+                cfg: self.cfg,
+            },
+            msg,
+        ))
+    }
+}
+
+/// Agent side, waiting for `-> s, se`.
+pub struct AgentAwaitingFinish {
+    hs: snow::HandshakeState,
+    cfg: E2eConfig,
+}
+
+impl AgentAwaitingFinish {
+    /// Reads `-> s, se`; the Noise handshake is then complete.
+    pub fn read_finish(mut self, message: &[u8]) -> Result<Handshaked> {
+        let payload = read(&mut self.hs, message)?;
+        if !payload.is_empty() {
+            return Err(Error::Unexpected("payload in third handshake message"));
+        }
+        finish(self.hs, Role::Agent, self.cfg)
+    }
+}
+
+macro_rules! opaque_debug {
+    ($($t:ty),*) => {$(
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(stringify!($t))
+            }
+        }
+    )*};
+}
+opaque_debug!(
+    OperatorAwaitingResponse,
+    AgentHandshake,
+    AgentAwaitingFinish
+);
+
+/// The proof each side sends as its first transport message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityProof {
+    /// The role the sender claims.
+    pub role: Role,
+    /// The sender's RSA public key (SubjectPublicKeyInfo DER).
+    pub public_key: Vec<u8>,
+    /// The operator's certificate (agents send none).
+    pub certificate: Option<OperatorCert>,
+    /// RSA-PSS-SHA256 over the role label and the handshake hash.
+    pub signature: Vec<u8>,
+}
+
+impl IdentityProof {
+    /// Signs `hash` for `role` with `key`; `seed` feeds RSA blinding.
+    pub fn sign(
+        key: &PrivateIdentity,
+        role: Role,
+        hash: &[u8; 32],
+        certificate: Option<OperatorCert>,
+        seed: &[u8; 32],
+    ) -> Self {
+        let mut rng = noise::rng(seed, b"identity proof blinding");
+        let signature = key.sign(&mut rng, PROOF_LABEL, &signed_bytes(role, hash));
+        Self {
+            role,
+            public_key: key.public().spki_der().to_vec(),
+            certificate,
+            signature,
+        }
+    }
+}
+
+fn signed_bytes(role: Role, hash: &[u8; 32]) -> Vec<u8> {
+    let mut m = role.label().to_vec();
+    m.push(0);
+    m.extend_from_slice(hash);
+    m
+}
+
+/// The Noise handshake is complete; this side has not yet proved its identity.
+pub struct Handshaked {
+    channel: Channel,
+    hash: [u8; 32],
+    role: Role,
+    cfg: E2eConfig,
+}
+
+opaque_debug!(Handshaked, AwaitingPeerIdentity);
+
+impl Handshaked {
+    /// The Noise handshake hash (identical on both ends unless someone is in the middle).
+    pub fn handshake_hash(&self) -> &[u8; 32] {
+        &self.hash
+    }
+
+    /// Signs the transcript with `key` and sends the proof (with `certificate` for operators).
+    pub fn prove(
+        self,
+        key: &PrivateIdentity,
+        certificate: Option<OperatorCert>,
+    ) -> Result<(AwaitingPeerIdentity, Vec<u8>)> {
+        let proof = IdentityProof::sign(key, self.role, &self.hash, certificate, &self.cfg.seed);
+        self.send_identity_proof(&proof)
+    }
+
+    /// Sends a proof built elsewhere. A wrong proof only makes the peer refuse this side; tests
+    /// use this to play a misbehaving peer.
+    pub fn send_identity_proof(
+        mut self,
+        proof: &IdentityProof,
+    ) -> Result<(AwaitingPeerIdentity, Vec<u8>)> {
+        let bytes = self.channel.send(proof)?;
+        Ok((
+            AwaitingPeerIdentity {
+                channel: self.channel,
+                hash: self.hash,
+                role: self.role,
+                cfg: self.cfg,
+            },
+            bytes,
+        ))
+    }
+}
+
+/// This side has proved itself and waits for the peer's proof. Nothing else is accepted.
+pub struct AwaitingPeerIdentity {
+    channel: Channel,
+    hash: [u8; 32],
+    role: Role,
+    cfg: E2eConfig,
+}
+
+/// Result of feeding one Noise message to [`AwaitingPeerIdentity`].
+#[derive(Debug)]
+pub enum Progress {
+    /// The proof is still incomplete (fragmented).
+    Pending(AwaitingPeerIdentity),
+    /// The peer is verified; application messages may flow.
+    Established(Session),
+}
+
+/// The verified identity of the peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// The peer's role.
+    pub role: Role,
+    /// Fingerprint of the peer's RSA key.
+    pub fingerprint: Fingerprint,
+    /// The operator's verified certificate body (when the peer is an operator).
+    pub certificate: Option<CertBody>,
+}
+
+impl AwaitingPeerIdentity {
+    /// Feeds one Noise message; verifies the proof at `now` (Unix seconds) once complete.
+    pub fn receive(mut self, message: &[u8], now: u64) -> Result<Progress> {
+        let Some(proof) = self
+            .channel
+            .receive::<IdentityProof>(message, "identity proof")?
+        else {
+            return Ok(Progress::Pending(self));
+        };
+        let peer = verify_proof(&proof, self.role.peer(), &self.hash, &self.cfg.trust, now)?;
+        Ok(Progress::Established(Session {
+            channel: self.channel,
+            sas: sas(&self.hash),
+            peer,
+            role: self.role,
+            received_close: None,
+            sent_close: false,
+        }))
+    }
+}
+
+fn verify_proof(
+    proof: &IdentityProof,
+    expected_role: Role,
+    hash: &[u8; 32],
+    trust: &Trust,
+    now: u64,
+) -> Result<PeerIdentity> {
+    if proof.role != expected_role {
+        return Err(AuthError::WrongRole.into());
+    }
+    let key = PublicIdentity::from_spki_der(&proof.public_key, MIN_PEER_BITS)?;
+    key.verify(
+        PROOF_LABEL,
+        &signed_bytes(proof.role, hash),
+        &proof.signature,
+    )?;
+    let certificate = match (trust, expected_role) {
+        (Trust::OperatorCertificateFrom(ca), Role::Operator) => {
+            let cert = proof
+                .certificate
+                .as_ref()
+                .ok_or(AuthError::MissingCertificate)?;
+            let body = cert.verify(ca, now)?;
+            if !body.key.ct_eq(&key.fingerprint()) {
+                return Err(AuthError::CertificateKeyMismatch.into());
+            }
+            Some(body)
+        }
+        (Trust::AnyAgentKey, Role::Agent) => None,
+        _ => return Err(AuthError::WrongRole.into()),
+    };
+    Ok(PeerIdentity {
+        role: proof.role,
+        fingerprint: key.fingerprint(),
+        certificate,
+    })
+}
+
+/// Short authentication string: eight digits from the handshake hash, shown as `1234 5678`.
+pub fn sas(hash: &[u8; 32]) -> String {
+    let mut h = Sha256::new();
+    h.update(SAS_LABEL);
+    h.update(hash);
+    let d = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&d[..8]);
+    let n = u64::from_be_bytes(first) % 100_000_000;
+    format!("{:04} {:04}", n / 10_000, n % 10_000)
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The peer sent an explicit close.
+    Closed(CloseReason),
+    /// This side sent the close.
+    ClosedLocally,
+    /// The stream ended without a close message: truncation or a lost connection.
+    Abnormal,
+}
+
+/// An established, mutually authenticated end-to-end session.
+pub struct Session {
+    channel: Channel,
+    peer: PeerIdentity,
+    sas: String,
+    role: Role,
+    received_close: Option<CloseReason>,
+    sent_close: bool,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("role", &self.role)
+            .field("peer", &self.peer)
+            .field("sas", &self.sas)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// The verified peer.
+    pub fn peer(&self) -> &PeerIdentity {
+        &self.peer
+    }
+
+    /// The short authentication string (same on both ends).
+    pub fn sas(&self) -> &str {
+        &self.sas
+    }
+
+    /// This side's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Encrypts a message; returns framed bytes for the stream.
+    pub fn send(&mut self, message: &Message) -> Result<Vec<u8>> {
+        if self.sent_close || self.received_close.is_some() {
+            return Err(Error::Closed);
+        }
+        if let Message::Close { .. } = message {
+            self.sent_close = true;
+        }
+        self.channel.send(message)
+    }
+
+    /// Sends an explicit close.
+    pub fn close(&mut self, reason: CloseReason) -> Result<Vec<u8>> {
+        self.send(&Message::Close { reason })
+    }
+
+    /// Decrypts one Noise message; returns a message when one is complete. After a close from
+    /// the peer nothing more is accepted.
+    pub fn receive(&mut self, noise_message: &[u8]) -> Result<Option<Message>> {
+        if self.received_close.is_some() {
+            return Err(Error::Unexpected("message after close"));
+        }
+        let msg = self
+            .channel
+            .receive::<Message>(noise_message, "session message")?;
+        if let Some(Message::Close { reason }) = &msg {
+            self.received_close = Some(*reason);
+        }
+        Ok(msg)
+    }
+
+    /// Classifies the end of the stream.
+    pub fn ending(&self) -> Ending {
+        match (self.received_close, self.sent_close) {
+            (Some(r), _) => Ending::Closed(r),
+            (None, true) => Ending::ClosedLocally,
+            (None, false) => Ending::Abnormal,
+        }
+    }
+
+    /// Seals arbitrary bytes as one application message, bypassing the typed encoder. Only a
+    /// misbehaving peer would do this; tests use it to check how malformed messages are refused.
+    #[doc(hidden)]
+    pub fn danger_send_raw(&mut self, bytes: &[u8]) -> Result<Vec<u8>> {
+        self.channel.seal(bytes)
+    }
+
+    /// Rekeys so far (sent, received).
+    pub fn rekeys(&self) -> (u64, u64) {
+        self.channel.rekeys()
+    }
+}

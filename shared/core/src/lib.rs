@@ -1,0 +1,37 @@
+//! Sightline's protocol core, free of sockets, async runtimes, clocks and OS randomness.
+//!
+//! Bytes, the current time and random seeds go in; bytes, events and typed errors come out.
+//! The tokio drivers in `sightline-net` and the relay are thin pumps around these types, and
+//! every state machine here is tested with two peers in memory (see `tests/`).
+//!
+//! Layers, bottom up:
+//! - [`frame`]: length-prefixed Noise messages on a byte stream.
+//! - [`channel`]: a Noise transport with fragmentation, reassembly, rekeying and typed messages.
+//! - [`identity`], [`cert`]: RSA identity keys, fingerprints, operator certificates.
+//! - [`relay_channel`] + [`relay_proto`]: the client↔relay channel (`Noise_NX`, relay key signed
+//!   by the CA) and the control messages carried in it.
+//! - [`e2e`] + [`messages`]: the end-to-end viewer↔agent session (`Noise_XX`, then RSA-PSS
+//!   signed identities) and its application messages.
+//! - [`code`], [`limiter`]: one-time session codes and brute-force backoff.
+
+pub mod cert;
+pub mod channel;
+pub mod code;
+pub mod codec;
+pub mod e2e;
+pub mod error;
+pub mod frame;
+pub mod identity;
+pub mod limiter;
+pub mod messages;
+mod noise;
+pub mod relay_channel;
+pub mod relay_proto;
+
+pub use error::{Error, Result};
+
+/// Wire protocol version carried in the first handshake message and bound into every prologue.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Default TCP port of the relay (and of a LAN-only agent).
+pub const DEFAULT_PORT: u16 = 7615;

@@ -1,0 +1,115 @@
+//! Control messages between a client (viewer or agent) and the relay, carried inside the
+//! client↔relay Noise channel ([`crate::relay_channel`]).
+//!
+//! After [`RelayMessage::Paired`] the relay stops parsing the stream: from then on it carries
+//! the end-to-end Noise session between viewer and agent, which the relay forwards unread.
+
+use crate::cert::OperatorCert;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use zeroize::Zeroizing;
+
+/// Identifier of a relay session, bound into the end-to-end prologue.
+pub type SessionId = [u8; 16];
+
+/// A secret string (password) that is wiped from memory when dropped and never printed.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The secret text.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        drop(Zeroizing::new(std::mem::take(&mut self.0)));
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Requests from a client to the relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientMessage {
+    /// Operator login; the relay answers with a certificate over `operator_key`.
+    Login {
+        /// Account name.
+        user: String,
+        /// Password.
+        password: Secret,
+        /// The operator's RSA public key (SubjectPublicKeyInfo DER).
+        operator_key: Vec<u8>,
+    },
+    /// A logged-in operator asks for a session code.
+    CreateSession,
+    /// A customer's agent joins with a code.
+    Join {
+        /// The ten digits, without grouping.
+        code: String,
+    },
+}
+
+/// Why the relay refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RelayErrorKind {
+    /// Wrong user name or password, or the account cannot log in.
+    LoginFailed,
+    /// The request needs a logged-in operator.
+    NotLoggedIn,
+    /// The session code is unknown, already used or expired.
+    CodeNotValid,
+    /// Too many failures; retry later.
+    RateLimited,
+    /// The operator's code expired before anyone joined.
+    CodeExpired,
+    /// The request does not fit the connection's state.
+    BadRequest,
+    /// The relay is at capacity.
+    Busy,
+    /// An internal error on the relay.
+    Internal,
+}
+
+/// Messages from the relay to a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RelayMessage {
+    /// Login accepted.
+    LoginOk {
+        /// Certificate over the operator's key, signed by the relay CA.
+        certificate: OperatorCert,
+    },
+    /// A session was created for the operator.
+    SessionCreated {
+        /// The ten digits.
+        code: String,
+        /// Session identifier.
+        session_id: SessionId,
+        /// When the code stops working, Unix seconds.
+        expires_at: u64,
+    },
+    /// The other side has arrived; the stream now carries the end-to-end session.
+    Paired {
+        /// Session identifier (bound into the end-to-end prologue).
+        session_id: SessionId,
+    },
+    /// A request failed.
+    Error {
+        /// What failed.
+        kind: RelayErrorKind,
+        /// Human-readable explanation (contains no secret).
+        message: String,
+        /// Seconds to wait before retrying, when rate limited.
+        retry_after_secs: Option<u64>,
+    },
+}

@@ -1,0 +1,218 @@
+//! What the viewer's and the agent's command lines share: data and config locations, the
+//! client config file, event output (human or JSON lines), logging set-up and the shutdown
+//! signal.
+
+use serde::Deserialize;
+use sightline_core::identity::Fingerprint;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Errors of the command-line helpers.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// No home directory to derive default paths from.
+    #[error("cannot determine a data directory for this user; pass --data-dir")]
+    NoHome,
+    /// The config file could not be read.
+    #[error("{path}: {source}")]
+    ReadConfig {
+        /// The file.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid.
+    #[error("{path}: {message}")]
+    BadConfig {
+        /// The file.
+        path: PathBuf,
+        /// Parser's explanation.
+        message: String,
+    },
+    /// A setting is missing.
+    #[error("{0}")]
+    Missing(String),
+}
+
+fn project_dirs() -> Result<directories::ProjectDirs, CliError> {
+    directories::ProjectDirs::from("", "", "sightline").ok_or(CliError::NoHome)
+}
+
+/// `--data-dir` if given, else the platform data directory joined with `program`.
+pub fn data_dir(program: &str, flag: Option<PathBuf>) -> Result<PathBuf, CliError> {
+    match flag {
+        Some(p) => Ok(p),
+        None => Ok(project_dirs()?.data_dir().join(program)),
+    }
+}
+
+/// Settings a client reads from its TOML config file; flags override them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// Relay address, `HOST:PORT`.
+    pub relay: Option<String>,
+    /// Pinned relay key fingerprint (hex SHA-256).
+    pub relay_key: Option<String>,
+}
+
+impl ClientConfig {
+    /// Reads `--config FILE` if given (it must exist), else `<config dir>/<program>.toml` if it
+    /// exists, else defaults.
+    pub fn load(program: &str, flag: Option<&Path>) -> Result<Self, CliError> {
+        let (path, required) = match flag {
+            Some(p) => (p.to_path_buf(), true),
+            None => match project_dirs() {
+                Ok(d) => (d.config_dir().join(format!("{program}.toml")), false),
+                Err(_) => return Ok(Self::default()),
+            },
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::default())
+            }
+            Err(source) => return Err(CliError::ReadConfig { path, source }),
+        };
+        toml::from_str(&text).map_err(|e| CliError::BadConfig {
+            path,
+            message: e.to_string(),
+        })
+    }
+
+    /// Resolves the relay address and pinned key from flags, then the file.
+    pub fn relay(
+        &self,
+        relay_flag: Option<String>,
+        key_flag: Option<String>,
+    ) -> Result<(String, Fingerprint), CliError> {
+        let addr = relay_flag.or_else(|| self.relay.clone()).ok_or_else(|| {
+            CliError::Missing(
+                "no relay address: pass --relay HOST:PORT or set `relay` in the config file".into(),
+            )
+        })?;
+        let addr = if addr.contains(':') {
+            addr
+        } else {
+            format!("{addr}:{}", sightline_core::DEFAULT_PORT)
+        };
+        let key = key_flag.or_else(|| self.relay_key.clone()).ok_or_else(|| {
+            CliError::Missing("no pinned relay key: pass --relay-key HEX (from `relay fingerprint`) or set `relay_key` in the config file".into())
+        })?;
+        let fp = key
+            .parse::<Fingerprint>()
+            .map_err(|e| CliError::Missing(format!("--relay-key: {e}")))?;
+        Ok((addr, fp))
+    }
+}
+
+/// Where events go: human lines, or one JSON object per line.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    /// JSON lines on stdout.
+    pub json: bool,
+}
+
+impl Output {
+    /// Emits an event: `json` in JSON mode, `human` otherwise.
+    pub fn event(&self, json: serde_json::Value, human: impl FnOnce() -> String) {
+        let mut out = std::io::stdout().lock();
+        let line = if self.json { json.to_string() } else { human() };
+        // A closed stdout must not crash the session; there is nobody left to tell.
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
+    /// Reports a fatal error: a JSON event in JSON mode, and always one line on stderr.
+    pub fn fatal(&self, program: &str, message: &str) {
+        if self.json {
+            self.event(
+                serde_json::json!({"event": "error", "message": message}),
+                String::new,
+            );
+        }
+        eprintln!("{program}: error: {message}");
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the default level (warn).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Resolves when the user asks the program to stop (Ctrl-C, or SIGTERM on Unix).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Formats Unix seconds as UTC `YYYY-MM-DD HH:MM:SS`.
+pub fn utc(ts: u64) -> String {
+    let days = ts / 86_400;
+    let secs = ts % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm), valid for all dates after 1970.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formats_known_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_800_000_000), "2027-01-15 08:00:00 UTC");
+        assert_eq!(utc(951_825_600), "2000-02-29 12:00:00 UTC");
+    }
+
+    #[test]
+    fn relay_settings_come_from_flags_then_file() {
+        let text = format!(
+            "relay = \"relay.example\"\nrelay_key = \"{}\"\n",
+            "ab".repeat(32)
+        );
+        let cfg: ClientConfig = toml::from_str(&text).unwrap();
+        let (addr, _) = cfg.relay(None, None).unwrap();
+        assert_eq!(addr, "relay.example:7615");
+        let (addr, _) = cfg.relay(Some("127.0.0.1:9".into()), None).unwrap();
+        assert_eq!(addr, "127.0.0.1:9");
+        assert!(cfg.relay(None, Some("nothex".into())).is_err());
+        assert!(toml::from_str::<ClientConfig>("relai = \"x\"").is_err());
+    }
+}

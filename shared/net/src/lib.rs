@@ -1,0 +1,12 @@
+//! Thin tokio drivers around `sightline-core`, shared by the viewer, the agent and the relay:
+//! framed streams, key files with owner-only permissions, the relay client and the
+//! end-to-end session pump. Protocol decisions live in the core; this crate only moves bytes.
+
+pub mod cli;
+pub mod clock;
+pub mod keystore;
+pub mod relay_client;
+pub mod session;
+pub mod stream;
+
+pub use relay_client::{ClientError, RelayClient};

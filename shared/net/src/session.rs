@@ -1,0 +1,204 @@
+//! Drives the end-to-end handshake and the established session over a framed stream:
+//! keepalive, idle timeout, explicit close, and classification of how the session ended.
+
+use crate::clock;
+use crate::stream::{FramedStream, StreamError};
+use sightline_core::cert::OperatorCert;
+use sightline_core::e2e::{
+    AgentHandshake, E2eConfig, Ending, OperatorHandshake, Progress, Session,
+};
+use sightline_core::identity::PrivateIdentity;
+use sightline_core::messages::{CloseReason, Message};
+use std::future::Future;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+
+/// Time allowed for the whole end-to-end handshake including identity proofs.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A ping is sent after this much silence from this side.
+pub const KEEPALIVE: Duration = Duration::from_secs(10);
+/// The session ends if nothing arrives for this long.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(40);
+
+/// Errors of the end-to-end handshake.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The connection failed.
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// The peer failed authentication or broke the protocol.
+    #[error(transparent)]
+    Protocol(#[from] sightline_core::Error),
+    /// The stream ended during the handshake.
+    #[error("connection closed during the end-to-end handshake")]
+    Closed,
+    /// The handshake took too long.
+    #[error("end-to-end handshake timed out")]
+    Timeout,
+}
+
+async fn next<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut FramedStream<S>,
+) -> Result<Vec<u8>, SessionError> {
+    stream.read_message().await?.ok_or(SessionError::Closed)
+}
+
+async fn await_identity<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut FramedStream<S>,
+    mut waiting: sightline_core::e2e::AwaitingPeerIdentity,
+) -> Result<Session, SessionError> {
+    loop {
+        match waiting.receive(&next(stream).await?, clock::now_unix())? {
+            Progress::Pending(w) => waiting = w,
+            Progress::Established(s) => return Ok(s),
+        }
+    }
+}
+
+/// Operator side of the handshake (Noise initiator).
+pub async fn operator_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut FramedStream<S>,
+    cfg: E2eConfig,
+    key: &PrivateIdentity,
+    certificate: OperatorCert,
+) -> Result<Session, SessionError> {
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+        // -> e
+        let (hs, m1) = OperatorHandshake::start(cfg)?;
+        stream.write_all(&m1).await?;
+        // <- e, ee, s, es ; -> s, se
+        let (done, m3) = hs.read_response(&next(stream).await?)?;
+        let (waiting, proof) = done.prove(key, Some(certificate))?;
+        let mut out = m3;
+        out.extend_from_slice(&proof);
+        stream.write_all(&out).await?;
+        await_identity(stream, waiting).await
+    })
+    .await
+    .map_err(|_| SessionError::Timeout)?
+}
+
+/// Agent side of the handshake (Noise responder).
+pub async fn agent_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut FramedStream<S>,
+    cfg: E2eConfig,
+    key: &PrivateIdentity,
+) -> Result<Session, SessionError> {
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+        let hs = AgentHandshake::new(cfg)?;
+        // -> e ; <- e, ee, s, es
+        let (hs, m2) = hs.read_hello(&next(stream).await?)?;
+        stream.write_all(&m2).await?;
+        // -> s, se
+        let done = hs.read_finish(&next(stream).await?)?;
+        let (waiting, proof) = done.prove(key, None)?;
+        stream.write_all(&proof).await?;
+        await_identity(stream, waiting).await
+    })
+    .await
+    .map_err(|_| SessionError::Timeout)?
+}
+
+/// How a session run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The peer closed with a reason.
+    PeerClosed(CloseReason),
+    /// This side closed with a reason.
+    LocalClosed(CloseReason),
+    /// The stream ended or failed without a close message.
+    Abnormal(String),
+}
+
+impl SessionEnd {
+    /// A reason text for users and JSON events.
+    pub fn reason(&self) -> String {
+        match self {
+            SessionEnd::PeerClosed(r) | SessionEnd::LocalClosed(r) => r.to_string(),
+            SessionEnd::Abnormal(why) => format!("abnormal end: {why}"),
+        }
+    }
+
+    /// Whether the session ended with an explicit close.
+    pub fn is_normal(&self) -> bool {
+        !matches!(self, SessionEnd::Abnormal(_))
+    }
+}
+
+/// Runs an established session until either side closes it, the stream ends, or
+/// `local_close` resolves (with the reason to send).
+pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut FramedStream<S>,
+    session: &mut Session,
+    hello: Message,
+    local_close: impl Future<Output = CloseReason>,
+) -> SessionEnd {
+    tokio::pin!(local_close);
+    if let Err(e) = send(stream, session, &hello).await {
+        return SessionEnd::Abnormal(e.to_string());
+    }
+    let mut last_rx = Instant::now();
+    let mut ping_id = 0u64;
+    let mut keepalive = tokio::time::interval(KEEPALIVE);
+    keepalive.tick().await;
+    loop {
+        tokio::select! {
+            reason = &mut local_close => {
+                if let Ok(bytes) = session.close(reason) {
+                    let _ = stream.write_all(&bytes).await;
+                }
+                let _ = stream.shutdown().await;
+                return SessionEnd::LocalClosed(reason);
+            }
+            _ = keepalive.tick() => {
+                if last_rx.elapsed() >= IDLE_TIMEOUT {
+                    if let Ok(bytes) = session.close(CloseReason::Timeout) {
+                        let _ = stream.write_all(&bytes).await;
+                    }
+                    return SessionEnd::Abnormal("peer stopped answering".into());
+                }
+                ping_id += 1;
+                let ping = Message::Ping { id: ping_id, payload: Vec::new() };
+                if let Err(e) = send(stream, session, &ping).await {
+                    return SessionEnd::Abnormal(e.to_string());
+                }
+            }
+            frame = stream.read_message() => {
+                let frame = match frame {
+                    Ok(Some(f)) => f,
+                    Ok(None) => return match session.ending() {
+                        Ending::Closed(r) => SessionEnd::PeerClosed(r),
+                        _ => SessionEnd::Abnormal("connection closed without a close message".into()),
+                    },
+                    Err(e) => return SessionEnd::Abnormal(e.to_string()),
+                };
+                last_rx = Instant::now();
+                match session.receive(&frame) {
+                    Ok(None) => {}
+                    Ok(Some(Message::Close { reason })) => return SessionEnd::PeerClosed(reason),
+                    Ok(Some(Message::Ping { id, payload })) => {
+                        if let Err(e) = send(stream, session, &Message::Pong { id, payload }).await {
+                            return SessionEnd::Abnormal(e.to_string());
+                        }
+                    }
+                    Ok(Some(Message::Pong { .. } | Message::Hello { .. })) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "ending session after a protocol error");
+                        return SessionEnd::Abnormal(e.to_string());
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut FramedStream<S>,
+    session: &mut Session,
+    msg: &Message,
+) -> Result<(), SessionError> {
+    let bytes = session.send(msg)?;
+    stream.write_all(&bytes).await?;
+    Ok(())
+}

@@ -1,0 +1,362 @@
+//! The relay's TOML configuration: every key optional with a documented default, unknown keys
+//! refused, values checked for sense before the relay starts.
+//!
+//! `assets/relay.example.toml` documents every key; keep the two in step.
+
+use serde::Deserialize;
+use sightline_core::limiter::BackoffPolicy;
+use sightline_core::DEFAULT_PORT;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// Errors reading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration (syntax, unknown key, wrong type).
+    #[error("invalid configuration {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's explanation, with line and column.
+        message: String,
+    },
+    /// A value parses but makes no sense.
+    #[error("invalid configuration {path}: {key}: {reason}")]
+    Value {
+        /// The file.
+        path: PathBuf,
+        /// The offending key.
+        key: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// Limits on joining with a session code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JoinLimits {
+    /// Failed codes per source address.
+    pub per_address: BackoffPolicy,
+    /// Failed codes over the whole relay (guessing from many addresses).
+    pub global: BackoffPolicy,
+}
+
+impl Default for JoinLimits {
+    fn default() -> Self {
+        Self {
+            per_address: BackoffPolicy::PER_ADDRESS,
+            global: BackoffPolicy::GLOBAL,
+        }
+    }
+}
+
+/// Limits on operator logins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginLimits {
+    /// Failed logins per source address.
+    pub per_address: BackoffPolicy,
+    /// Failed logins per account name.
+    pub per_account: BackoffPolicy,
+}
+
+/// Default per-account login backoff: 5 free failures, then 2 s doubling to 15 min, forgotten
+/// after an hour.
+pub const LOGIN_PER_ACCOUNT: BackoffPolicy = BackoffPolicy {
+    free_failures: 5,
+    base_delay_secs: 2,
+    max_delay_secs: 900,
+    forget_after_secs: 3600,
+};
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        Self {
+            per_address: BackoffPolicy::PER_ADDRESS,
+            per_account: LOGIN_PER_ACCOUNT,
+        }
+    }
+}
+
+/// The relay's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Addresses to listen on; `--listen` flags replace the whole list.
+    pub listen: Vec<SocketAddr>,
+    /// How long a session code stays valid, seconds.
+    pub code_ttl_secs: u64,
+    /// Validity of operator certificates issued at login, seconds.
+    pub certificate_validity_secs: u64,
+    /// Most simultaneous client connections; further ones are closed at once.
+    pub max_connections: usize,
+    /// Time allowed for a new connection's channel handshake, seconds.
+    pub handshake_timeout_secs: u64,
+    /// A connection that sends no request for this long is closed (not while waiting for a
+    /// customer, not while paired), seconds.
+    pub idle_timeout_secs: u64,
+    /// Brute-force limits on session codes.
+    pub join_limit: JoinLimits,
+    /// Brute-force limits on logins.
+    pub login_limit: LoginLimits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: vec![SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                DEFAULT_PORT,
+            )],
+            code_ttl_secs: 600,
+            certificate_validity_secs: 8 * 3600,
+            max_connections: 10_000,
+            handshake_timeout_secs: 10,
+            idle_timeout_secs: 300,
+            join_limit: JoinLimits::default(),
+            login_limit: LoginLimits::default(),
+        }
+    }
+}
+
+/// Longest accepted code lifetime: a code is a secret that weakens with time.
+const MAX_CODE_TTL_SECS: u64 = 24 * 3600;
+/// Most connections one relay process may be configured for.
+const MAX_CONNECTIONS_LIMIT: usize = 1_000_000;
+/// Longest accepted certificate validity.
+const MAX_CERTIFICATE_VALIDITY_SECS: u64 = 30 * 24 * 3600;
+
+impl Config {
+    /// Parses TOML text; `path` only names the source in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Loads `explicit` if given (it must exist), else `default_path` if it exists, else the
+    /// defaults. Returns the file used, if any.
+    pub fn load_or_default(
+        explicit: Option<&Path>,
+        default_path: &Path,
+    ) -> Result<(Self, Option<PathBuf>), ConfigError> {
+        match explicit {
+            Some(p) => Ok((Self::load(p)?, Some(p.to_path_buf()))),
+            None if default_path.exists() => {
+                Ok((Self::load(default_path)?, Some(default_path.to_path_buf())))
+            }
+            None => Ok((Self::default(), None)),
+        }
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |key, reason| {
+            Err(ConfigError::Value {
+                path: path.to_path_buf(),
+                key,
+                reason,
+            })
+        };
+        if self.listen.is_empty() {
+            return bad("listen", "give at least one address");
+        }
+        if self.code_ttl_secs == 0 || self.code_ttl_secs > MAX_CODE_TTL_SECS {
+            return bad("code_ttl_secs", "must be between 1 and 86400 seconds");
+        }
+        if self.certificate_validity_secs == 0
+            || self.certificate_validity_secs > MAX_CERTIFICATE_VALIDITY_SECS
+        {
+            return bad(
+                "certificate_validity_secs",
+                "must be between 1 and 2592000 seconds",
+            );
+        }
+        if self.max_connections == 0 || self.max_connections > MAX_CONNECTIONS_LIMIT {
+            return bad("max_connections", "must be between 1 and 1000000");
+        }
+        if self.handshake_timeout_secs == 0 || self.handshake_timeout_secs > 300 {
+            return bad(
+                "handshake_timeout_secs",
+                "must be between 1 and 300 seconds",
+            );
+        }
+        if self.idle_timeout_secs == 0 {
+            return bad("idle_timeout_secs", "must be at least 1 second");
+        }
+        let policies = [
+            ("join_limit.per_address", self.join_limit.per_address),
+            ("join_limit.global", self.join_limit.global),
+            ("login_limit.per_address", self.login_limit.per_address),
+            ("login_limit.per_account", self.login_limit.per_account),
+        ];
+        for (key, p) in policies {
+            if p.base_delay_secs == 0 || p.max_delay_secs < p.base_delay_secs {
+                return bad(
+                    key,
+                    "needs base_delay_secs >= 1 and max_delay_secs >= base_delay_secs",
+                );
+            }
+            if p.forget_after_secs == 0 {
+                return bad(
+                    key,
+                    "forget_after_secs must be at least 1 (0 would disable the limit)",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The longest quiet period after which any failure record is forgotten (for pruning).
+    pub fn longest_forget_secs(&self) -> u64 {
+        [
+            self.join_limit.per_address,
+            self.join_limit.global,
+            self.login_limit.per_address,
+            self.login_limit.per_account,
+        ]
+        .iter()
+        .map(|p| p.forget_after_secs)
+        .max()
+        .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("relay.toml"))
+    }
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.listen, vec!["0.0.0.0:7615".parse().unwrap()]);
+        assert_eq!(c.code_ttl_secs, 600);
+        assert_eq!(c.certificate_validity_secs, 8 * 3600);
+        assert_eq!(c.max_connections, 10_000);
+        assert_eq!(c.handshake_timeout_secs, 10);
+        assert_eq!(c.join_limit.per_address, BackoffPolicy::PER_ADDRESS);
+        assert_eq!(c.join_limit.global, BackoffPolicy::GLOBAL);
+        assert_eq!(c.login_limit.per_address, BackoffPolicy::PER_ADDRESS);
+        assert_eq!(
+            c.login_limit.per_account,
+            BackoffPolicy {
+                free_failures: 5,
+                base_delay_secs: 2,
+                max_delay_secs: 900,
+                forget_after_secs: 3600
+            }
+        );
+    }
+
+    #[test]
+    fn example_file_documents_exactly_the_defaults() {
+        let example = include_str!("../../../assets/relay.example.toml");
+        assert_eq!(parse(example).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn values_and_tables_override_defaults() {
+        let c = parse(
+            r#"
+            listen = ["127.0.0.1:9000", "[::1]:9001"]
+            code_ttl_secs = 60
+            [join_limit.per_address]
+            free_failures = 2
+            base_delay_secs = 5
+            max_delay_secs = 50
+            forget_after_secs = 500
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.listen.len(), 2);
+        assert_eq!(c.code_ttl_secs, 60);
+        assert_eq!(c.join_limit.per_address.free_failures, 2);
+        assert_eq!(c.join_limit.global, BackoffPolicy::GLOBAL);
+        assert_eq!(c.certificate_validity_secs, 8 * 3600);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let e = parse("code_ttl = 5").unwrap_err().to_string();
+        assert!(e.contains("unknown field `code_ttl`"), "{e}");
+        let e = parse("[join_limit.per_adress]\nfree_failures = 1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("per_adress"), "{e}");
+        let e = parse("[login_limit.per_account]\nfree_failures = 1\nbase_delay_secs = 1\nmax_delay_secs = 1\nforget_after_secs = 1\nextra = 2")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("extra"), "{e}");
+    }
+
+    #[test]
+    fn incomplete_policy_and_bad_values_are_refused() {
+        let e = parse("[join_limit.global]\nfree_failures = 1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing field"), "{e}");
+        assert!(matches!(
+            parse("code_ttl_secs = 0"),
+            Err(ConfigError::Value {
+                key: "code_ttl_secs",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse("max_connections = 0"),
+            Err(ConfigError::Value {
+                key: "max_connections",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse("code_ttl_secs = -1"),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(matches!(
+            parse("listen = [\"nowhere\"]"),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+
+    #[test]
+    fn explicit_file_must_exist_default_file_may_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("relay.toml");
+        let (c, used) = Config::load_or_default(None, &missing).unwrap();
+        assert_eq!((c, used), (Config::default(), None));
+        assert!(matches!(
+            Config::load_or_default(Some(&missing), &missing),
+            Err(ConfigError::Read { .. })
+        ));
+        std::fs::write(&missing, "code_ttl_secs = 30\n").unwrap();
+        let (c, used) = Config::load_or_default(None, &missing).unwrap();
+        assert_eq!(c.code_ttl_secs, 30);
+        assert_eq!(used, Some(missing));
+    }
+}

@@ -1,0 +1,146 @@
+//! One client connection from accept to end: the channel handshake under a deadline, then
+//! requests routed by state ([`crate::route`]) to login, session creation or join.
+//!
+//! Any decryption or parse failure ends the connection without an answer: the peer is broken
+//! or hostile, and details would only help it.
+
+use crate::conn::{self, Conn, ConnError};
+use crate::context::{InternalError, Relay};
+use crate::login::{self, LoginOutcome};
+use crate::replies;
+use crate::route::{route, Route};
+use crate::{host, join};
+use sightline_core::relay_channel;
+use sightline_core::relay_proto::RelayMessage;
+use sightline_net::clock;
+use sightline_net::stream::FramedStream;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+
+/// Why a handshake did not complete.
+#[derive(Debug, thiserror::Error)]
+enum HandshakeError {
+    #[error(transparent)]
+    Conn(#[from] ConnError),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+    #[error("closed before the handshake")]
+    Closed,
+    #[error("handshake timed out")]
+    Timeout,
+}
+
+async fn handshake(
+    relay: &Relay,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    slot: OwnedSemaphorePermit,
+) -> Result<Conn, HandshakeError> {
+    let mut stream = FramedStream::new(tcp);
+    // -> e
+    let first = stream
+        .read_message()
+        .await
+        .map_err(ConnError::from)?
+        .ok_or(HandshakeError::Closed)?;
+    let creds = relay
+        .credentials
+        .current(clock::now_unix())
+        .await
+        .map_err(InternalError::from)?;
+    // <- e, ee, s, es
+    let (channel, reply) =
+        relay_channel::respond(&creds, &first, clock::seed(), conn::channel_config())
+            .map_err(ConnError::from)?;
+    stream.write_all(&reply).await.map_err(ConnError::from)?;
+    Ok(Conn {
+        stream,
+        channel,
+        peer,
+        slot,
+    })
+}
+
+/// Serves one accepted connection to its end. `slot` is its place under `max_connections`.
+pub async fn handle(
+    relay: Arc<Relay>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    slot: OwnedSemaphorePermit,
+) {
+    let _ = tcp.set_nodelay(true);
+    let deadline = Duration::from_secs(relay.config.handshake_timeout_secs);
+    let conn = match tokio::time::timeout(deadline, handshake(&relay, tcp, peer, slot)).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(HandshakeError::Internal(e))) => {
+            return tracing::error!(%peer, error = %e, "handshake failed on the relay side");
+        }
+        Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "handshake failed"),
+        Err(_) => {
+            return tracing::debug!(%peer, error = %HandshakeError::Timeout, "handshake failed")
+        }
+    };
+    // Boxed: the request futures are large, and a task's stack is not.
+    Box::pin(serve_requests(relay, conn)).await;
+}
+
+async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
+    let idle = Duration::from_secs(relay.config.idle_timeout_secs);
+    let mut operator: Option<String> = None;
+    loop {
+        let msg = match tokio::time::timeout(idle, conn.receive()).await {
+            Ok(Ok(Some(msg))) => msg,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
+                return tracing::debug!(peer = %conn.peer, error = %e, "closing connection");
+            }
+            Err(_) => return tracing::debug!(peer = %conn.peer, "closing idle connection"),
+        };
+        match route(operator.is_some(), msg) {
+            Route::Login {
+                user,
+                password,
+                operator_key,
+            } => {
+                let ip = conn.peer.ip();
+                let reply = match login::attempt(&relay, ip, user, password, operator_key).await {
+                    Ok(LoginOutcome::Accepted { certificate, user }) => {
+                        operator = Some(user.name);
+                        RelayMessage::LoginOk { certificate }
+                    }
+                    Ok(LoginOutcome::Failed) => replies::login_failed(),
+                    Ok(LoginOutcome::RateLimited(wait)) => replies::rate_limited(wait),
+                    Ok(LoginOutcome::BadKey(why)) => {
+                        let msg = format!("operator key rejected: {why}");
+                        return conn.close_with(&replies::bad_request(&msg)).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(peer = %conn.peer, error = %e, "login failed on the relay side");
+                        return conn.close_with(&replies::internal()).await;
+                    }
+                };
+                if let Err(e) = conn.send(&reply).await {
+                    return tracing::debug!(peer = %conn.peer, error = %e, "closing connection");
+                }
+            }
+            Route::CreateSession => match operator.take() {
+                Some(name) => return Box::pin(host::host(relay, conn, name)).await,
+                // route() only yields CreateSession for a logged-in connection.
+                None => return conn.close_with(&replies::not_logged_in()).await,
+            },
+            Route::Join { code } => return Box::pin(join::join(relay, conn, code)).await,
+            Route::Refuse { reply, close: true } => return conn.close_with(&reply).await,
+            Route::Refuse {
+                reply,
+                close: false,
+            } => {
+                if let Err(e) = conn.send(&reply).await {
+                    return tracing::debug!(peer = %conn.peer, error = %e, "closing connection");
+                }
+            }
+        }
+    }
+}

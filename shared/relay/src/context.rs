@@ -1,0 +1,135 @@
+//! The state every connection of a running relay shares: configuration, CA key, channel
+//! credentials, database, pending sessions, and the guards around expensive work.
+
+use crate::config::Config;
+use crate::conn::Conn;
+use crate::credentials::{CredentialCache, CredentialsError};
+use crate::db::{Database, DbError};
+use crate::keylock::KeyedLocks;
+use crate::password::{self, HashError, Verification};
+use crate::registry::Registry;
+use sightline_core::identity::PrivateIdentity;
+use sightline_core::relay_proto::Secret;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+/// Failures on the relay's side (not the client's); the client gets a generic answer and the
+/// log gets this.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalError {
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Channel credentials could not be made.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    /// Hashing failed.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    /// The core refused a local operation (signing a certificate).
+    #[error("protocol core: {0}")]
+    Core(#[from] sightline_core::Error),
+    /// A worker thread did not finish.
+    #[error("worker thread failed")]
+    Worker,
+}
+
+/// Shared state of a running relay.
+#[derive(Debug)]
+pub struct Relay {
+    /// Configuration in force.
+    pub config: Config,
+    /// The CA key (signs channel credentials and operator certificates).
+    pub ca: Arc<PrivateIdentity>,
+    /// Channel credentials.
+    pub credentials: CredentialCache,
+    /// Sessions waiting for a customer.
+    pub registry: Registry<Conn>,
+    /// Serialises login attempts per brute-force key.
+    pub login_locks: KeyedLocks,
+    /// Sessions paired right now.
+    pub active_sessions: AtomicUsize,
+    db: Arc<Mutex<Database>>,
+    hashing: Semaphore,
+    dummy_hash: String,
+}
+
+impl Relay {
+    /// Prepares a relay: makes channel credentials and the dummy password hash.
+    pub async fn new(
+        config: Config,
+        ca: PrivateIdentity,
+        db: Database,
+    ) -> Result<Arc<Self>, InternalError> {
+        let ca = Arc::new(ca);
+        let credentials = CredentialCache::new(ca.clone()).await?;
+        let dummy_hash = tokio::task::spawn_blocking(password::dummy_hash)
+            .await
+            .map_err(|_| InternalError::Worker)??;
+        // argon2 needs about 19 MiB per hash; bound how many run at once.
+        let slots = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 8);
+        Ok(Arc::new(Self {
+            config,
+            ca,
+            credentials,
+            registry: Registry::new(),
+            login_locks: KeyedLocks::new(),
+            active_sessions: AtomicUsize::new(0),
+            db: Arc::new(Mutex::new(db)),
+            hashing: Semaphore::new(slots),
+            dummy_hash,
+        }))
+    }
+
+    /// Runs `f` on the database on a blocking thread. Calls are serialised, so `f` sees and
+    /// changes the database as one step.
+    pub async fn with_db<T, F>(&self, f: F) -> Result<T, InternalError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Database) -> Result<T, DbError> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic cannot happen under this lock (no unwrap in the store code); if one did,
+            // SQLite's own transactions keep the file consistent.
+            let mut guard = db.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|_| InternalError::Worker)?
+        .map_err(InternalError::from)
+    }
+
+    /// Checks `password` against `stored` (or, with `None`, against a dummy hash that costs
+    /// the same), off the async threads and with bounded parallelism.
+    pub async fn verify_password(
+        &self,
+        password: Secret,
+        stored: Option<String>,
+    ) -> Result<Verification, InternalError> {
+        let _slot = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| InternalError::Worker)?;
+        let hash = stored.unwrap_or_else(|| self.dummy_hash.clone());
+        tokio::task::spawn_blocking(move || password::verify_password(password.expose(), &hash))
+            .await
+            .map_err(|_| InternalError::Worker)
+    }
+
+    /// Counts a session as paired; returns the new count.
+    pub fn session_started(&self) -> usize {
+        self.active_sessions.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Counts a session as ended; returns the new count.
+    pub fn session_ended(&self) -> usize {
+        self.active_sessions
+            .fetch_sub(1, Ordering::Relaxed)
+            .saturating_sub(1)
+    }
+}

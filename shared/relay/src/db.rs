@@ -1,0 +1,248 @@
+//! The relay's SQLite database: created with owner-only permissions, refused when its
+//! permissions are loose, and migrated forward by `PRAGMA user_version`.
+//!
+//! Each entry of [`MIGRATIONS`] moves the schema up one version inside a transaction; later
+//! issues append entries, never edit old ones.
+
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Errors opening or using the database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No database exists yet.
+    #[error("no relay database at {0}; run `relay init` first")]
+    Missing(PathBuf),
+    /// The file could not be created or inspected.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Group or others may access the file.
+    #[error("{path}: permissions {mode:o} are too open; the database must be readable by its owner only (chmod 600)")]
+    LoosePermissions {
+        /// The file.
+        path: PathBuf,
+        /// Its mode bits.
+        mode: u32,
+    },
+    /// The file is not a usable SQLite database.
+    #[error("{path}: cannot open the database: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// SQLite's explanation.
+        source: rusqlite::Error,
+    },
+    /// A newer relay created the schema.
+    #[error("the database has schema version {found}, this relay understands up to {supported}; upgrade the relay")]
+    NewerSchema {
+        /// Version in the file.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// A query failed.
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// Schema steps; step `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // Version 1: accounts and brute-force counters.
+    "CREATE TABLE users (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT    NOT NULL UNIQUE COLLATE NOCASE,
+        display_name  TEXT,
+        organisation  TEXT,
+        password_hash TEXT    NOT NULL,
+        role          TEXT    NOT NULL DEFAULT 'operator',
+        permissions   INTEGER NOT NULL DEFAULT 3,
+        disabled      INTEGER NOT NULL DEFAULT 0,
+        created_at    INTEGER NOT NULL
+    );
+    CREATE TABLE failures (
+        key          TEXT    PRIMARY KEY,
+        failures     INTEGER NOT NULL,
+        last_failure INTEGER NOT NULL
+    );",
+];
+
+/// Newest schema version this build knows.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// An open, migrated database.
+#[derive(Debug)]
+pub struct Database {
+    conn: Connection,
+}
+
+impl Database {
+    /// Opens the database at `path`, creating it (mode 0600) if it does not exist.
+    pub fn create(path: &Path) -> Result<Self, DbError> {
+        if !path.exists() {
+            create_private_file(path)?;
+        }
+        Self::open(path)
+    }
+
+    /// Opens an existing database and migrates it to [`SCHEMA_VERSION`].
+    pub fn open(path: &Path) -> Result<Self, DbError> {
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(DbError::Missing(path.to_path_buf()))
+            }
+            Err(source) => {
+                return Err(DbError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(DbError::LoosePermissions {
+                    path: path.to_path_buf(),
+                    mode,
+                });
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = meta;
+        let open_err = |source| DbError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(open_err)?;
+        // FULL: a recorded failure survives a power cut. secure_delete: a removed account's
+        // password hash does not linger in free pages.
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;")
+            .map_err(open_err)?;
+        let mut db = Self { conn };
+        db.migrate().map_err(|e| match e {
+            DbError::Sql(source) => open_err(source),
+            other => other,
+        })?;
+        Ok(db)
+    }
+
+    fn migrate(&mut self) -> Result<(), DbError> {
+        let found: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found > SCHEMA_VERSION {
+            return Err(DbError::NewerSchema {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for (version, step) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(found).unwrap_or(0))
+        {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(step)?;
+            tx.pragma_update(None, "user_version", version as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// The connection, for the store modules.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The connection, for transactions.
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// The schema version in the file.
+    pub fn schema_version(&self) -> Result<i64, DbError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+}
+
+fn create_private_file(path: &Path) -> Result<(), DbError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    // SQLite gives its journal files the mode of the database file, so they stay private too.
+    opts.open(path).map(drop).map_err(|source| DbError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_private_file_and_migrates_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.db");
+        assert!(matches!(Database::open(&path), Err(DbError::Missing(_))));
+        let db = Database::create(&path).unwrap();
+        assert_eq!(db.schema_version().unwrap(), SCHEMA_VERSION);
+        drop(db);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        // Reopening an up-to-date database changes nothing.
+        let db = Database::open(&path).unwrap();
+        assert_eq!(db.schema_version().unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn refuses_newer_schema_loose_permissions_and_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.db");
+        let db = Database::create(&path).unwrap();
+        db.conn()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(db);
+        assert!(matches!(
+            Database::open(&path),
+            Err(DbError::NewerSchema { .. })
+        ));
+
+        let junk = dir.path().join("junk.db");
+        std::fs::write(&junk, vec![0x55u8; 4096]).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&junk, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(matches!(
+                Database::open(&junk),
+                Err(DbError::LoosePermissions { .. })
+            ));
+            std::fs::set_permissions(&junk, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let e = Database::open(&junk).unwrap_err();
+        assert!(matches!(e, DbError::Open { .. }), "{e}");
+    }
+}

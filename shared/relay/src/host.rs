@@ -1,0 +1,130 @@
+//! A logged-in operator's session: hand out a code, wait for the customer's agent (or the
+//! operator leaving, or the code expiring), then tell both sides they are paired and forward
+//! their end-to-end traffic unread.
+
+use crate::conn::Conn;
+use crate::context::Relay;
+use crate::forward::{self, Ended};
+use crate::registry::Registration;
+use crate::replies;
+use rand_core::OsRng;
+use sightline_core::relay_proto::{RelayMessage, SessionId};
+use sightline_net::clock;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Creates a session for `operator` on `conn` and runs it to its end.
+pub async fn host(relay: Arc<Relay>, mut conn: Conn, operator: String) {
+    let ttl = relay.config.code_ttl_secs;
+    let expires_at = clock::now_unix().saturating_add(ttl);
+    let (handoff, mut arrival) = oneshot::channel::<Conn>();
+    let reg = match relay
+        .registry
+        .register(&operator, expires_at, handoff, &mut OsRng)
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, %operator, "cannot create a session");
+            return conn.close_with(&replies::internal()).await;
+        }
+    };
+    let Registration {
+        code,
+        session_id,
+        expires_at,
+    } = reg;
+    let created = RelayMessage::SessionCreated {
+        code: code.digits(),
+        session_id,
+        expires_at,
+    };
+    if let Err(e) = conn.send(&created).await {
+        relay.registry.withdraw(&code, &session_id);
+        tracing::debug!(error = %e, %operator, "operator left before receiving the code");
+        return;
+    }
+    tracing::info!(%operator, session = %hex::encode(session_id), pending = relay.registry.len(),
+        "session created");
+
+    let expiry = tokio::time::sleep(Duration::from_secs(ttl));
+    tokio::pin!(expiry);
+    let agent = tokio::select! {
+        biased;
+        agent = &mut arrival => agent.ok(),
+        // The operator sends nothing while waiting: any frame, the end of the stream or an
+        // error means it gave up.
+        _ = conn.stream.read_message() => {
+            if !relay.registry.withdraw(&code, &session_id) {
+                // An agent took the code just now; do not leave it hanging.
+                arrival.close();
+                if let Ok(agent) = arrival.try_recv() {
+                    agent.close_with(&replies::code_not_valid()).await;
+                }
+            }
+            tracing::info!(%operator, session = %hex::encode(session_id), "operator left before pairing");
+            return;
+        }
+        _ = &mut expiry => {
+            if relay.registry.withdraw(&code, &session_id) {
+                tracing::info!(%operator, session = %hex::encode(session_id), "session code expired");
+                return conn.close_with(&replies::code_expired()).await;
+            }
+            // Taken at the last moment: the hand-over is under way.
+            arrival.await.ok()
+        }
+    };
+    match agent {
+        Some(agent) => run_paired(&relay, conn, agent, session_id, &operator).await,
+        // The joiner dropped the hand-over without sending (only when the relay stops).
+        None => conn.close_with(&replies::internal()).await,
+    }
+}
+
+/// Tells both sides they are paired, then forwards until either ends.
+async fn run_paired(
+    relay: &Relay,
+    mut operator: Conn,
+    mut agent: Conn,
+    session_id: SessionId,
+    name: &str,
+) {
+    let paired = RelayMessage::Paired { session_id };
+    let told = async {
+        operator.send(&paired).await?;
+        agent.send(&paired).await
+    }
+    .await;
+    if let Err(e) = told {
+        tracing::info!(error = %e, operator = %name, "a side left during pairing");
+        let _ = operator.stream.shutdown().await;
+        let _ = agent.stream.shutdown().await;
+        return;
+    }
+    let session = hex::encode(session_id);
+    let active = relay.session_started();
+    tracing::info!(operator = %name, %session, agent = %agent.peer, active, "session paired");
+    let started = Instant::now();
+    // The control channels end here; from now on the streams carry the end-to-end session.
+    drop(operator.channel);
+    drop(agent.channel);
+    let (op_stream, op_leftover) = operator.stream.into_parts();
+    let (agent_stream, agent_leftover) = agent.stream.into_parts();
+    let result = forward::forward(op_stream, &op_leftover, agent_stream, &agent_leftover).await;
+    let active = relay.session_ended();
+    let ended_by = match &result.ended {
+        Ended::ByA => "operator".to_string(),
+        Ended::ByB => "agent".to_string(),
+        Ended::Error(e) => format!("error: {e}"),
+    };
+    tracing::info!(
+        operator = %name,
+        %session,
+        duration_secs = started.elapsed().as_secs(),
+        bytes_to_agent = result.a_to_b,
+        bytes_to_operator = result.b_to_a,
+        ended_by,
+        active,
+        "session ended"
+    );
+}

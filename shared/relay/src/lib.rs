@@ -1,0 +1,36 @@
+//! The Sightline relay: pairs an operator and a customer by one-time code and forwards their
+//! end-to-end-encrypted traffic unread; keeps operator accounts, a small CA and brute-force
+//! counters in SQLite.
+//!
+//! Protocol decisions live in `sightline-core`; this crate stores state and moves bytes.
+//!
+//! - Files and setup: [`paths`], [`config`], [`init`], [`db`].
+//! - Accounts: [`users`], [`password`], [`listing`] (how `user list` shows them).
+//! - Brute force: [`failures`] (persisted counters), [`keylock`] (one attempt per key at a time).
+//! - Serving: [`server`] (accept), [`connection`] (one client), [`route`] (what a state allows),
+//!   [`login`], [`host`] (operator waits), [`join`] (agent arrives), [`registry`] (codes),
+//!   [`forward`] (opaque bytes), [`credentials`], [`replies`], [`conn`], [`context`].
+
+pub mod config;
+pub mod conn;
+pub mod connection;
+pub mod context;
+pub mod credentials;
+pub mod db;
+pub mod failures;
+pub mod forward;
+pub mod host;
+pub mod init;
+pub mod join;
+pub mod keylock;
+pub mod listing;
+pub mod login;
+pub mod password;
+pub mod paths;
+pub mod registry;
+pub mod replies;
+pub mod route;
+pub mod server;
+pub mod signal;
+pub mod timefmt;
+pub mod users;

@@ -1,0 +1,82 @@
+//! The relay's refusals, worded once. Texts name what failed and never echo a secret (no
+//! password, no code) or say which of user name and password was wrong.
+
+use sightline_core::relay_proto::{RelayErrorKind, RelayMessage};
+
+fn error(kind: RelayErrorKind, message: &str) -> RelayMessage {
+    RelayMessage::Error {
+        kind,
+        message: message.to_string(),
+        retry_after_secs: None,
+    }
+}
+
+/// Wrong user name or password, disabled account: one answer for all.
+pub fn login_failed() -> RelayMessage {
+    error(
+        RelayErrorKind::LoginFailed,
+        "login failed: wrong user name or password",
+    )
+}
+
+/// Too many failures; the client may retry after `secs` seconds.
+pub fn rate_limited(secs: u64) -> RelayMessage {
+    RelayMessage::Error {
+        kind: RelayErrorKind::RateLimited,
+        message: format!("too many failed attempts; retry in {secs} s"),
+        retry_after_secs: Some(secs),
+    }
+}
+
+/// Unknown, used or expired code: one answer for all.
+pub fn code_not_valid() -> RelayMessage {
+    error(RelayErrorKind::CodeNotValid, "code not valid")
+}
+
+/// The operator's code expired before anyone joined.
+pub fn code_expired() -> RelayMessage {
+    error(RelayErrorKind::CodeExpired, "session code expired")
+}
+
+/// The request needs a login first.
+pub fn not_logged_in() -> RelayMessage {
+    error(RelayErrorKind::NotLoggedIn, "log in first")
+}
+
+/// The request does not fit the connection's state, or its contents are unusable.
+pub fn bad_request(message: &str) -> RelayMessage {
+    error(RelayErrorKind::BadRequest, message)
+}
+
+/// Something failed on the relay; details are in its log, not in the answer.
+pub fn internal() -> RelayMessage {
+    error(
+        RelayErrorKind::Internal,
+        "internal relay error; try again later",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limited_says_when_to_retry() {
+        assert_eq!(
+            rate_limited(42),
+            RelayMessage::Error {
+                kind: RelayErrorKind::RateLimited,
+                message: "too many failed attempts; retry in 42 s".into(),
+                retry_after_secs: Some(42),
+            }
+        );
+        assert!(matches!(
+            login_failed(),
+            RelayMessage::Error {
+                kind: RelayErrorKind::LoginFailed,
+                retry_after_secs: None,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,117 @@
+//! Which request a connection may make in which state, decided without I/O.
+//!
+//! A fresh connection may log in (operator) or join with a code (agent). A logged-in operator
+//! may ask for a session. Everything else is refused; a refusal that shows a confused or
+//! hostile client also ends the connection.
+
+use crate::replies;
+use sightline_core::relay_proto::{ClientMessage, RelayMessage, Secret};
+
+/// What the connection driver does with a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Try an operator login.
+    Login {
+        /// Account name.
+        user: String,
+        /// Password.
+        password: Secret,
+        /// Operator's public key (SPKI DER).
+        operator_key: Vec<u8>,
+    },
+    /// Create a session for the logged-in operator.
+    CreateSession,
+    /// Join a session with a code.
+    Join {
+        /// The code as sent.
+        code: String,
+    },
+    /// Refuse with `reply`; close the connection afterwards if `close`.
+    Refuse {
+        /// The answer.
+        reply: RelayMessage,
+        /// Whether to end the connection.
+        close: bool,
+    },
+}
+
+/// Routes `msg` on a connection that is (`logged_in`) or is not logged in.
+pub fn route(logged_in: bool, msg: ClientMessage) -> Route {
+    match (logged_in, msg) {
+        (
+            false,
+            ClientMessage::Login {
+                user,
+                password,
+                operator_key,
+            },
+        ) => Route::Login {
+            user,
+            password,
+            operator_key,
+        },
+        (false, ClientMessage::Join { code }) => Route::Join { code },
+        (false, ClientMessage::CreateSession) => Route::Refuse {
+            reply: replies::not_logged_in(),
+            close: false,
+        },
+        (true, ClientMessage::CreateSession) => Route::CreateSession,
+        (true, ClientMessage::Login { .. }) => Route::Refuse {
+            reply: replies::bad_request("already logged in on this connection"),
+            close: true,
+        },
+        (true, ClientMessage::Join { .. }) => Route::Refuse {
+            reply: replies::bad_request("an operator connection cannot join a session"),
+            close: true,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sightline_core::relay_proto::RelayErrorKind;
+
+    fn login() -> ClientMessage {
+        ClientMessage::Login {
+            user: "a".into(),
+            password: Secret::new("p"),
+            operator_key: vec![1],
+        }
+    }
+
+    fn refused(r: &Route) -> Option<(RelayErrorKind, bool)> {
+        match r {
+            Route::Refuse {
+                reply: RelayMessage::Error { kind, .. },
+                close,
+            } => Some((*kind, *close)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn fresh_connection_may_log_in_or_join_only() {
+        assert!(matches!(route(false, login()), Route::Login { .. }));
+        assert_eq!(
+            route(false, ClientMessage::Join { code: "1".into() }),
+            Route::Join { code: "1".into() }
+        );
+        let r = route(false, ClientMessage::CreateSession);
+        assert_eq!(refused(&r), Some((RelayErrorKind::NotLoggedIn, false)));
+    }
+
+    #[test]
+    fn logged_in_connection_may_only_create_sessions() {
+        assert_eq!(
+            route(true, ClientMessage::CreateSession),
+            Route::CreateSession
+        );
+        assert_eq!(
+            refused(&route(true, login())),
+            Some((RelayErrorKind::BadRequest, true))
+        );
+        let r = route(true, ClientMessage::Join { code: "1".into() });
+        assert_eq!(refused(&r), Some((RelayErrorKind::BadRequest, true)));
+    }
+}

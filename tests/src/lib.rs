@@ -1,0 +1,351 @@
+//! Harness for integration tests: locate the built binaries, run a real relay in a temporary
+//! data directory on loopback, and drive viewer and agent processes through their JSON events.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Password of the test operator (meets the relay's policy).
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Path of a workspace binary built by `cargo build --workspace --bins` (done by `just test`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (`just test` does)",
+        path.display()
+    );
+    path
+}
+
+/// A child process whose stdout lines and stderr are collected by background threads.
+#[derive(Debug)]
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+    pub seen: Vec<String>,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("RUST_LOG", "info")
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let stdout = child.stdout.take().unwrap();
+        let stderr_pipe = child.stderr.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr_pipe).lines() {
+                let Ok(line) = line else { break };
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let stdin = child.stdin.take();
+        Proc {
+            name: name.to_string(),
+            child,
+            stdin,
+            lines,
+            stderr,
+            seen: Vec::new(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Writes a line to the process's stdin, then closes stdin.
+    pub fn send_line(&mut self, line: &str) {
+        let mut stdin = self.stdin.take().expect("stdin already closed");
+        writeln!(stdin, "{line}").unwrap();
+    }
+
+    /// Next stdout line, or None if the process closed stdout or time ran out.
+    pub fn next_line(&mut self, timeout: Duration) -> Option<String> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(l) => {
+                self.seen.push(l.clone());
+                Some(l)
+            }
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// Waits for a stdout line that starts with `prefix`.
+    pub fn wait_line(&mut self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.next_line(left) {
+                Some(l) if l.starts_with(prefix) => return l,
+                Some(_) => {}
+                None => break,
+            }
+        }
+        panic!(
+            "{}: no line starting with {prefix:?}; stdout {:?}; stderr:\n{}",
+            self.name,
+            self.seen,
+            self.stderr()
+        )
+    }
+
+    /// Waits for a JSON event `{"event": name, ...}` on stdout.
+    pub fn wait_event(&mut self, name: &str, timeout: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.next_line(left) {
+                Some(l) => {
+                    let v: serde_json::Value = serde_json::from_str(&l).unwrap_or_else(|e| {
+                        panic!("{}: stdout line is not JSON ({e}): {l}", self.name)
+                    });
+                    if v["event"] == name {
+                        return v;
+                    }
+                }
+                None => break,
+            }
+        }
+        panic!(
+            "{}: no {name:?} event; stdout {:?}; stderr:\n{}",
+            self.name,
+            self.seen,
+            self.stderr()
+        )
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -{sig} failed");
+    }
+
+    /// Waits for exit; panics after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                // Let the reader threads drain what is left.
+                std::thread::sleep(Duration::from_millis(50));
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "{} did not exit in {timeout:?}; stderr:\n{}",
+                    self.name,
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a command to completion; returns (status, stdout, stderr).
+pub fn run(cmd: &mut Command, stdin: Option<&str>) -> (ExitStatus, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A relay with its own data directory.
+#[derive(Debug)]
+pub struct Relay {
+    pub dir: tempfile::TempDir,
+    pub fingerprint: String,
+    pub addr: String,
+    config: Option<PathBuf>,
+    proc: Option<Proc>,
+}
+
+impl Relay {
+    /// `relay init` in a fresh directory, with an optional config file, and one operator
+    /// account `alice`.
+    pub fn new(config: Option<&str>) -> Relay {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("relay");
+        let (st, out, err) = run(
+            Command::new(bin("relay"))
+                .arg("--data-dir")
+                .arg(&data)
+                .arg("init"),
+            None,
+        );
+        assert!(st.success(), "relay init failed: {err}");
+        let fingerprint = out.lines().last().unwrap_or_default().trim().to_string();
+        assert_eq!(
+            fingerprint.len(),
+            64,
+            "last line of `relay init` is the fingerprint: {out}"
+        );
+        let config = config.map(|text| {
+            let p = dir.path().join("relay.toml");
+            std::fs::write(&p, text).unwrap();
+            p
+        });
+        let relay = Relay {
+            dir,
+            fingerprint,
+            addr: String::new(),
+            config,
+            proc: None,
+        };
+        relay.add_user("alice", PASSWORD);
+        relay
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("relay")
+    }
+
+    pub fn add_user(&self, name: &str, password: &str) {
+        let (st, _, err) = run(
+            Command::new(bin("relay"))
+                .arg("--data-dir")
+                .arg(self.data_dir())
+                .args([
+                    "user",
+                    "add",
+                    name,
+                    "--display-name",
+                    "Alice Example",
+                    "--org",
+                    "Example Help Desk",
+                    "--password-stdin",
+                ]),
+            Some(&format!("{password}\n")),
+        );
+        assert!(st.success(), "relay user add failed: {err}");
+    }
+
+    /// Starts `relay serve` on a free loopback port and waits until it listens.
+    pub fn start(&mut self) {
+        let mut cmd = Command::new(bin("relay"));
+        cmd.arg("--data-dir")
+            .arg(self.data_dir())
+            .args(["serve", "--listen", "127.0.0.1:0"]);
+        if let Some(c) = &self.config {
+            cmd.arg("--config").arg(c);
+        }
+        let mut p = Proc::spawn("relay", &mut cmd);
+        let line = p.wait_line("listening on ", Duration::from_secs(30));
+        self.addr = line.trim_start_matches("listening on ").trim().to_string();
+        self.proc = Some(p);
+    }
+
+    /// Stops the relay with SIGTERM and waits for it.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut p = self.proc.take().expect("relay not running");
+        p.signal("TERM");
+        p.wait_exit(Duration::from_secs(20))
+    }
+
+    pub fn log(&self) -> String {
+        self.proc.as_ref().map(Proc::stderr).unwrap_or_default()
+    }
+
+    /// `viewer session` for alice, JSON events, password on stdin.
+    pub fn viewer(&self, data: &Path) -> Proc {
+        self.viewer_with(data, &self.fingerprint.clone(), PASSWORD)
+    }
+
+    pub fn viewer_with(&self, data: &Path, key: &str, password: &str) -> Proc {
+        let mut p = Proc::spawn(
+            "viewer",
+            Command::new(bin("viewer"))
+                .arg("--data-dir")
+                .arg(data)
+                .args([
+                    "session",
+                    "--relay",
+                    &self.addr,
+                    "--relay-key",
+                    key,
+                    "--user",
+                    "alice",
+                    "--password-stdin",
+                    "--json",
+                ]),
+        );
+        p.send_line(password);
+        p
+    }
+
+    /// `agent CODE` with JSON events.
+    pub fn agent(&self, data: &Path, code: &str) -> Proc {
+        self.agent_with(data, &self.fingerprint.clone(), code)
+    }
+
+    pub fn agent_with(&self, data: &Path, key: &str, code: &str) -> Proc {
+        Proc::spawn(
+            "agent",
+            Command::new(bin("agent"))
+                .arg("--data-dir")
+                .arg(data)
+                .args(["--relay", &self.addr, "--relay-key", key, "--json", code]),
+        )
+    }
+}
+
+/// Generous timeout for steps that include RSA key generation on a loaded 2-core machine.
+pub const SLOW: Duration = Duration::from_secs(60);
