@@ -13,8 +13,16 @@ demo: build
     bash assets/demo.sh
 
 # Run every test: unit, two-peer protocol tests, and integration tests on real binaries.
+# Ends with one summary line over all test binaries: "N passed, N failed".
 test: build check-core-io
-    cargo test --workspace
+    #!/usr/bin/env bash
+    set -uo pipefail
+    log=$(mktemp)
+    cargo test --workspace 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    awk '/^test result:/ {p += $4; f += $6} END {printf "%d passed, %d failed\n", p, f}' "$log"
+    rm -f "$log"
+    exit "$status"
 
 # rustfmt and clippy with warnings as errors, plus the sans-IO check on the core.
 lint: check-core-io
