@@ -52,28 +52,7 @@ fn main() -> ExitCode {
     cli::init_logging();
     let cli = Cli::parse();
     let out = Output { json: cli.json };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            out.fatal("agent", &format!("cannot start runtime: {e}"));
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(cli, out)) {
-        Ok(end) if end.is_normal() => ExitCode::SUCCESS,
-        Ok(end) => {
-            eprintln!("agent: error: session ended abnormally: {}", end.reason());
-            ExitCode::from(3)
-        }
-        Err(e) => {
-            out.fatal("agent", &format!("{e:#}"));
-            ExitCode::FAILURE
-        }
-    }
+    cli::run_main("agent", out, run(cli, out))
 }
 
 fn read_code(args: &[String]) -> Result<SessionCode> {

@@ -67,28 +67,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let Command::Session { json, .. } = &cli.command;
     let out = Output { json: *json };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            out.fatal("viewer", &format!("cannot start runtime: {e}"));
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(cli, out)) {
-        Ok(end) if end.is_normal() => ExitCode::SUCCESS,
-        Ok(end) => {
-            eprintln!("viewer: error: session ended abnormally: {}", end.reason());
-            ExitCode::from(3)
-        }
-        Err(e) => {
-            out.fatal("viewer", &format!("{e:#}"));
-            ExitCode::FAILURE
-        }
-    }
+    cli::run_main("viewer", out, run(cli, out))
 }
 
 fn read_password(from_stdin: bool) -> Result<Secret> {

@@ -135,6 +135,42 @@ impl Output {
     }
 }
 
+/// Runs a client program's body on a small runtime and turns its outcome into the exit
+/// status: 0 after a normal end, 3 after a session that ended without a close message, 1 on
+/// errors. Failures also print one line on stderr (and a JSON `error` event in JSON mode).
+pub fn run_main<E: std::fmt::Display>(
+    program: &str,
+    out: Output,
+    body: impl std::future::Future<Output = Result<crate::session::SessionEnd, E>>,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            out.fatal(program, &format!("cannot start runtime: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(body) {
+        Ok(end) if end.is_normal() => ExitCode::SUCCESS,
+        Ok(end) => {
+            eprintln!(
+                "{program}: error: session ended abnormally: {}",
+                end.reason()
+            );
+            ExitCode::from(3)
+        }
+        Err(e) => {
+            out.fatal(program, &format!("{e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Logs to stderr; `RUST_LOG` overrides the default level (warn).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -199,6 +235,7 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc(1_800_000_000), "2027-01-15 08:00:00 UTC");
         assert_eq!(utc(951_825_600), "2000-02-29 12:00:00 UTC");
+        assert_eq!(utc(4_107_542_399), "2100-02-28 23:59:59 UTC");
     }
 
     #[test]

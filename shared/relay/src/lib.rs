@@ -32,5 +32,4 @@ pub mod replies;
 pub mod route;
 pub mod server;
 pub mod signal;
-pub mod timefmt;
 pub mod users;

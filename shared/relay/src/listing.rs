@@ -1,7 +1,6 @@
 //! How `relay user list` shows accounts: an aligned table for people, JSON for scripts.
 //! Neither shows the password hash.
 
-use crate::timefmt;
 use crate::users::User;
 
 const HEADER: [&str; 5] = ["NAME", "DISPLAY NAME", "ORGANISATION", "ROLE", "CREATED"];
@@ -17,7 +16,7 @@ fn cells(u: &User) -> [String; 5] {
         u.display_name.clone().unwrap_or_else(|| "-".into()),
         u.organisation.clone().unwrap_or_else(|| "-".into()),
         role,
-        timefmt::utc(u.created_at),
+        sightline_net::cli::utc(u.created_at),
     ]
 }
 
@@ -92,11 +91,11 @@ mod tests {
         );
         assert_eq!(
             lines[1],
-            "alice  Zoë Smith     -             operator  2023-11-14 22:13:20Z"
+            "alice  Zoë Smith     -             operator  2023-11-14 22:13:20 UTC"
         );
         assert_eq!(
             lines[2],
-            "bob    -             -             operator  2023-11-14 22:13:20Z"
+            "bob    -             -             operator  2023-11-14 22:13:20 UTC"
         );
         assert!(!t.contains("argon2"));
         assert_eq!(table(&[]).lines().count(), 1, "header only");
