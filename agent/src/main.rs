@@ -3,14 +3,17 @@
 //! connecting together with the verification code.
 
 use anyhow::{anyhow, Context, Result};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use serde_json::json;
+use sightline_agent::control::Control;
+use sightline_agent::share::{self, ShareConfig};
+use sightline_core::cert::Permissions;
 use sightline_core::code::SessionCode;
 use sightline_core::e2e::{E2eConfig, Trust};
 use sightline_core::identity::{DEFAULT_IDENTITY_BITS, MIN_PEER_BITS};
 use sightline_core::messages::{CloseReason, Message};
 use sightline_net::cli::{self, ClientConfig, Output};
-use sightline_net::session::{self, SessionEnd};
+use sightline_net::session::{self, AppChannels, SessionEnd};
 use sightline_net::{clock, keystore, RelayClient};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -25,9 +28,20 @@ use std::process::ExitCode;
 #[command(after_help = "Examples:
   agent --relay relay.example.com:7615 --relay-key 3f5e...c2            (asks for the code)
   agent --relay 127.0.0.1:7615 --relay-key $(relay fingerprint) 123 456 7890 --json
+  agent monitors                                                        (lists the screens)
+  agent --monitor 1 --relay relay.example.com --relay-key 3f5e...c2 123 456 7890
 
 The session ends when you press Ctrl-C or the operator ends it.")]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Which monitor to share (see `agent monitors`; default: the primary one).
+    #[arg(long, value_name = "N")]
+    monitor: Option<usize>,
+    /// Highest frame rate to capture at.
+    #[arg(long, value_name = "FPS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=120))]
+    fps: u32,
     /// Relay address HOST:PORT (default port 7615).
     #[arg(long, value_name = "ADDR")]
     relay: Option<String>,
@@ -48,11 +62,51 @@ struct Cli {
     config: Option<PathBuf>,
 }
 
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the monitors that can be shared.
+    Monitors,
+}
+
 fn main() -> ExitCode {
     cli::init_logging();
     let cli = Cli::parse();
+    if let Some(Command::Monitors) = cli.command {
+        return list_monitors(cli.json);
+    }
     let out = Output { json: cli.json };
     cli::run_main("agent", out, run(cli, out))
+}
+
+fn list_monitors(json: bool) -> ExitCode {
+    let out = Output { json };
+    match sightline_agent::capture::monitors() {
+        Ok(list) => {
+            for m in list {
+                out.event(
+                    json!({"event": "monitor", "index": m.index, "name": m.name, "x": m.x, "y": m.y,
+                           "width": m.width, "height": m.height, "primary": m.primary}),
+                    || {
+                        format!(
+                            "{}: {} {}x{} at {},{}{}",
+                            m.index,
+                            m.name,
+                            m.width,
+                            m.height,
+                            m.x,
+                            m.y,
+                            if m.primary { " (primary)" } else { "" }
+                        )
+                    },
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            out.fatal("agent", &e.to_string());
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn read_code(args: &[String]) -> Result<SessionCode> {
@@ -114,11 +168,59 @@ async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
         software: format!("sightline-agent/{}", env!("CARGO_PKG_VERSION")),
         capabilities: vec![],
     };
-    let end = session::run(&mut stream, &mut session, hello, async {
-        cli::shutdown_signal().await;
-        CloseReason::EndedByCustomer
-    })
+    let (app, to_peer, mut from_peer) = AppChannels::pair(64);
+    // Control is granted with the session for now; the consent work puts the customer in
+    // charge of it. Only an operator whose certificate allows control gets it.
+    let share = share::start(
+        ShareConfig {
+            monitor: cli.monitor,
+            fps: cli.fps,
+        },
+        to_peer.clone(),
+    )?;
+    out.event(
+        json!({"event": "sharing", "monitor": share.monitor.index, "width": share.monitor.width, "height": share.monitor.height}),
+        || format!("Sharing your screen ({}x{}).", share.monitor.width, share.monitor.height),
+    );
+    let control = if cert.permissions.allows(Permissions::CONTROL) {
+        let monitor = share.monitor.clone();
+        let control = tokio::task::spawn_blocking(move || Control::start(monitor)).await??;
+        let _ = to_peer.send(Message::Control { granted: true }).await;
+        Some(control)
+    } else {
+        None
+    };
+    let dispatch = async move {
+        while let Some(msg) = from_peer.recv().await {
+            match msg {
+                Message::KeyframeRequest => share.request_keyframe(),
+                Message::Input(ev) => match &control {
+                    Some(c) => c.inject(ev),
+                    None => tracing::warn!("input from an operator without control dropped"),
+                },
+                other => tracing::debug!(?other, "ignoring message"),
+            }
+        }
+        // Dropping `control` here releases every held key and button; dropping `share`
+        // stops capture and encoding.
+    };
+    let dispatcher = tokio::spawn(dispatch);
+    let end = session::run(
+        &mut stream,
+        &mut session,
+        hello,
+        async {
+            cli::shutdown_signal().await;
+            CloseReason::EndedByCustomer
+        },
+        app,
+    )
     .await;
+    // The session is over: stop the dispatcher, which releases held input (dropping the
+    // injector) and stops capture and encoding (dropping the share).
+    drop(to_peer);
+    dispatcher.abort();
+    let _ = dispatcher.await;
     out.event(
         json!({"event": "closed", "reason": end.reason(), "normal": end.is_normal()}),
         || format!("Session ended: {}", end.reason()),

@@ -216,6 +216,8 @@ pub struct Relay {
     pub addr: String,
     config: Option<PathBuf>,
     proc: Option<Proc>,
+    /// A small X display for agents started without one of their own.
+    screen: Mutex<Option<Xvfb>>,
 }
 
 impl Relay {
@@ -249,6 +251,7 @@ impl Relay {
             addr: String::new(),
             config,
             proc: None,
+            screen: Mutex::new(None),
         };
         relay.add_user("alice", PASSWORD);
         relay
@@ -337,15 +340,186 @@ impl Relay {
     }
 
     pub fn agent_with(&self, data: &Path, key: &str, code: &str) -> Proc {
-        Proc::spawn(
-            "agent",
-            Command::new(bin("agent"))
+        let display = {
+            let mut screen = self.screen.lock().unwrap();
+            screen
+                .get_or_insert_with(|| Xvfb::start(640, 480))
+                .display
+                .clone()
+        };
+        self.agent_on(data, key, code, Some(&display))
+    }
+
+    /// `agent CODE` sharing the X display `display` (none: the agent has no display).
+    pub fn agent_on(&self, data: &Path, key: &str, code: &str, display: Option<&str>) -> Proc {
+        let mut cmd = Command::new(bin("agent"));
+        cmd.arg("--data-dir").arg(data).args([
+            "--relay",
+            &self.addr,
+            "--relay-key",
+            key,
+            "--json",
+            code,
+        ]);
+        match display {
+            Some(d) => cmd.env("DISPLAY", d),
+            None => cmd.env_remove("DISPLAY"),
+        };
+        cmd.env_remove("WAYLAND_DISPLAY");
+        Proc::spawn("agent", &mut cmd)
+    }
+
+    /// Headless `viewer session` with extra arguments (after `--json`).
+    pub fn viewer_args(&self, data: &Path, extra: &[&str]) -> Proc {
+        let mut p = Proc::spawn(
+            "viewer",
+            Command::new(bin("viewer"))
                 .arg("--data-dir")
                 .arg(data)
-                .args(["--relay", &self.addr, "--relay-key", key, "--json", code]),
-        )
+                .args([
+                    "session",
+                    "--relay",
+                    &self.addr,
+                    "--relay-key",
+                    &self.fingerprint,
+                    "--user",
+                    "alice",
+                    "--password-stdin",
+                    "--json",
+                ])
+                .args(extra),
+        );
+        p.send_line(PASSWORD);
+        p
     }
 }
 
 /// Generous timeout for steps that include RSA key generation on a loaded 2-core machine.
 pub const SLOW: Duration = Duration::from_secs(60);
+
+/// An Xvfb display started for one test and killed when dropped.
+#[derive(Debug)]
+pub struct Xvfb {
+    pub display: String,
+    child: Child,
+    apps: Vec<Child>,
+}
+
+impl Xvfb {
+    /// Starts `Xvfb :N -screen 0 WxHx24` on a free display number.
+    pub fn start(width: u32, height: u32) -> Xvfb {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        for _ in 0..50 {
+            let n = 100
+                + (std::process::id() % 500) * 10
+                + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 10;
+            let socket = format!("/tmp/.X11-unix/X{n}");
+            if Path::new(&socket).exists() || Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+                continue;
+            }
+            let child = Command::new("Xvfb")
+                .arg(format!(":{n}"))
+                .args([
+                    "-screen",
+                    "0",
+                    &format!("{width}x{height}x24"),
+                    "-nolisten",
+                    "tcp",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("Xvfb is installed by ./dev");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !Path::new(&socket).exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert!(Path::new(&socket).exists(), "Xvfb :{n} did not start");
+            return Xvfb {
+                display: format!(":{n}"),
+                child,
+                apps: Vec::new(),
+            };
+        }
+        panic!("no free X display number");
+    }
+
+    /// Starts an X application on this display (killed with the display).
+    pub fn app(&mut self, program: &str, args: &[&str]) {
+        let child = Command::new(program)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        self.apps.push(child);
+    }
+
+    /// Runs a command against this display to completion (xdotool, xsetroot, import...).
+    pub fn run(&self, program: &str, args: &[&str]) -> String {
+        let out = Command::new(program)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until a window with this name is mapped.
+    pub fn wait_window(&self, name: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = Command::new("xdotool")
+                .args(["search", "--onlyvisible", "--name", name])
+                .env("DISPLAY", &self.display)
+                .output()
+                .unwrap();
+            let id = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            if !id.is_empty() {
+                return id;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "window {name:?} did not appear on {}",
+                self.display
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Screenshot of the whole display as PNG (ImageMagick `import`).
+    pub fn screenshot(&self, path: &Path) {
+        let p = path.to_string_lossy().into_owned();
+        self.run("import", &["-window", "root", &p]);
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        for a in &mut self.apps {
+            let _ = a.kill();
+            let _ = a.wait();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A private XDG_RUNTIME_DIR for GUI programs (mode 0700, as required).
+pub fn runtime_dir(base: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = base.join("xdg-runtime");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}

@@ -1,17 +1,14 @@
-//! `viewer`: the operator's program. This build provides the headless `session` command:
-//! log in to the relay, get a one-time code, wait for the customer's agent, run the
-//! end-to-end handshake and hold the session until either side ends it.
+//! `viewer`: the operator's program. Without a subcommand it opens the window (log in, read
+//! the code to the customer, see and control their screen); `viewer session` runs the same
+//! session headless for automation and tests.
 
 use anyhow::{anyhow, Context, Result};
-use clap::{Parser, Subcommand};
-use serde_json::json;
-use sightline_core::e2e::{E2eConfig, Trust};
-use sightline_core::identity::{DEFAULT_IDENTITY_BITS, MIN_PEER_BITS};
-use sightline_core::messages::{CloseReason, Message};
+use clap::{Args, Parser, Subcommand};
 use sightline_core::relay_proto::Secret;
 use sightline_net::cli::{self, ClientConfig, Output};
-use sightline_net::session::{self, SessionEnd};
-use sightline_net::{clock, keystore, RelayClient};
+use sightline_net::session::SessionEnd;
+use sightline_viewer::client::SessionParams;
+use sightline_viewer::{gui, headless, script};
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,7 +19,11 @@ use std::process::ExitCode;
     version,
     about = "Sightline viewer: see and support a customer's screen"
 )]
-#[command(arg_required_else_help = true)]
+#[command(after_help = "Examples:
+  viewer                                              (opens the window)
+  viewer --relay relay.example.com:7615 --relay-key 3f5e...c2 --user alice
+  echo \"$PASSWORD\" | viewer session --relay 127.0.0.1:7615 --relay-key 3f5e...c2 \\
+      --user alice --password-stdin --json --frames 100 --save-frame last.png")]
 struct Cli {
     /// Directory for the operator's identity key (default: the platform data dir + /viewer).
     #[arg(long, global = true, value_name = "DIR")]
@@ -30,44 +31,99 @@ struct Cli {
     /// Config file (default: the platform config dir + /viewer.toml, if present).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    relay: RelayArgs,
+    /// Window mode: read the password from stdin and log in at once (for kiosks and tests).
+    #[arg(long)]
+    password_stdin: bool,
+    /// Window mode: also print events as JSON lines on stdout (code, connected, closed).
+    #[arg(long)]
+    json: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+struct RelayArgs {
+    /// Relay address HOST:PORT (default port 7615).
+    #[arg(long, global = true, value_name = "ADDR")]
+    relay: Option<String>,
+    /// Pinned relay key fingerprint, 64 hex digits, as printed by `relay fingerprint`.
+    #[arg(long, global = true, value_name = "HEX")]
+    relay_key: Option<String>,
+    /// Operator account name.
+    #[arg(long, global = true, value_name = "NAME")]
+    user: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Log in, get a session code, and hold an end-to-end session with the customer's agent.
+    /// Log in, get a session code, and hold the session with the customer's agent, headless.
     #[command(after_help = "Examples:
   echo \"$PASSWORD\" | viewer session --relay relay.example.com:7615 \\
       --relay-key 3f5e...c2 --user alice --password-stdin
-  viewer session --relay 127.0.0.1:7615 --relay-key $(relay fingerprint) --user alice --json
+  viewer session --relay 127.0.0.1:7615 --relay-key $(relay fingerprint) --user alice --json \\
+      --frames 30 --save-frame screen.png --send-input clicks.txt
 
-Ends with Ctrl-C (sends an explicit close to the customer).")]
-    Session {
-        /// Relay address HOST:PORT (default port 7615).
-        #[arg(long, value_name = "ADDR")]
-        relay: Option<String>,
-        /// Pinned relay key fingerprint, 64 hex digits, as printed by `relay fingerprint`.
-        #[arg(long, value_name = "HEX")]
-        relay_key: Option<String>,
-        /// Operator account name.
-        #[arg(long, value_name = "NAME")]
-        user: String,
-        /// Read the password from the first line of standard input instead of a prompt.
-        #[arg(long)]
-        password_stdin: bool,
-        /// One JSON object per line on stdout for each event.
-        #[arg(long)]
-        json: bool,
-    },
+Ends with Ctrl-C (sends an explicit close to the customer), after --frames, or at `end` in the
+input script. The input script format is described in the README.")]
+    Session(SessionArgs),
+}
+
+#[derive(Args, Debug)]
+struct SessionArgs {
+    /// Read the password from the first line of standard input instead of a prompt.
+    #[arg(long)]
+    password_stdin: bool,
+    /// One JSON object per line on stdout for each event (per decoded frame included).
+    #[arg(long)]
+    json: bool,
+    /// End the session normally after this many decoded frames.
+    #[arg(long, value_name = "N")]
+    frames: Option<u64>,
+    /// Write the last decoded frame as PNG when the session ends.
+    #[arg(long, value_name = "FILE")]
+    save_frame: Option<PathBuf>,
+    /// Play an input script (clicks, typing) once connected.
+    #[arg(long, value_name = "FILE")]
+    send_input: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     cli::init_logging();
     let cli = Cli::parse();
-    let Command::Session { json, .. } = &cli.command;
-    let out = Output { json: *json };
-    cli::run_main("viewer", out, run(cli, out))
+    match cli.command {
+        Some(Command::Session(ref args)) => {
+            let out = Output { json: args.json };
+            cli::run_main("viewer", out, session(cli, out))
+        }
+        None => match open_window(cli) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("viewer: error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn open_window(cli: Cli) -> Result<()> {
+    let config = ClientConfig::load("viewer", cli.config.as_deref())?;
+    let data_dir = cli::data_dir("viewer", cli.data_dir)?;
+    let password = if cli.password_stdin {
+        Some(read_password(true)?)
+    } else {
+        None
+    };
+    gui::run(gui::Options {
+        relay: cli.relay.relay.or(config.relay),
+        relay_key: cli.relay.relay_key.or(config.relay_key),
+        user: cli.relay.user,
+        password,
+        data_dir,
+        json: cli.json,
+    })?;
+    Ok(())
 }
 
 fn read_password(from_stdin: bool) -> Result<Secret> {
@@ -88,93 +144,36 @@ fn read_password(from_stdin: bool) -> Result<Secret> {
     Ok(Secret::new(pw))
 }
 
-async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
-    let Command::Session {
+async fn session(cli: Cli, out: Output) -> Result<SessionEnd> {
+    let Some(Command::Session(args)) = cli.command else {
+        return Err(anyhow!("no session command"));
+    };
+    let config = ClientConfig::load("viewer", cli.config.as_deref())?;
+    let (relay, relay_key) = config.relay(cli.relay.relay, cli.relay.relay_key)?;
+    let user = cli
+        .relay
+        .user
+        .ok_or_else(|| anyhow!("--user NAME is required"))?;
+    let script = match &args.send_input {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the input script {}", path.display()))?;
+            Some(script::parse(&text)?)
+        }
+        None => None,
+    };
+    let password = read_password(args.password_stdin)?;
+    let params = SessionParams {
         relay,
         relay_key,
         user,
-        password_stdin,
-        ..
-    } = cli.command;
-    let config = ClientConfig::load("viewer", cli.config.as_deref())?;
-    let (addr, pin) = config.relay(relay, relay_key)?;
-    let dir = cli::data_dir("viewer", cli.data_dir)?;
-    let key_path = dir.join("identity-key.pem");
-    let (key, created) = tokio::task::spawn_blocking(move || {
-        keystore::load_or_create_key(&key_path, DEFAULT_IDENTITY_BITS, MIN_PEER_BITS)
-    })
-    .await??;
-    if created {
-        eprintln!(
-            "viewer: created identity key {}",
-            key.public().fingerprint()
-        );
-    }
-    let password = read_password(password_stdin)?;
-
-    let mut client = RelayClient::connect(&addr, pin).await?;
-    let cert = client.login(&user, password, key.public()).await?;
-    let body = cert
-        .verify(client.ca(), clock::now_unix())
-        .context("certificate from relay")?;
-    if body.key != key.public().fingerprint() {
-        return Err(anyhow!("the relay issued a certificate for another key"));
-    }
-    let created = client.create_session().await?;
-    let minutes = created
-        .expires_at
-        .saturating_sub(clock::now_unix())
-        .div_ceil(60);
-    out.event(
-        json!({"event": "code", "code": created.code.digits(), "grouped": created.code.grouped(),
-               "expires_at": created.expires_at}),
-        || {
-            format!(
-                "Session code: {}   (read it to the customer; valid {minutes} min, until {})",
-                created.code.grouped(),
-                cli::utc(created.expires_at)
-            )
-        },
-    );
-
-    let paired = tokio::select! {
-        r = client.wait_paired() => r?,
-        _ = cli::shutdown_signal() => {
-            let end = SessionEnd::LocalClosed(CloseReason::EndedByOperator);
-            out.event(json!({"event": "closed", "reason": "cancelled before the customer joined", "normal": true}),
-                || "Cancelled before the customer joined.".into());
-            return Ok(end);
-        }
+        password,
+        data_dir: cli::data_dir("viewer", cli.data_dir)?,
     };
-    let (mut stream, session_id) = paired;
-    let cfg = E2eConfig {
-        session_id,
-        seed: clock::seed(),
-        trust: Trust::AnyAgentKey,
-        channel: Default::default(),
+    let opts = headless::Options {
+        frames: args.frames,
+        save_frame: args.save_frame,
+        script,
     };
-    let mut session = session::operator_handshake(&mut stream, cfg, &key, cert).await?;
-    let peer = session.peer().clone();
-    out.event(
-        json!({"event": "connected", "sas": session.sas(),
-               "peer": {"role": "agent", "fingerprint": peer.fingerprint.to_string()}}),
-        || format!(
-            "Connected to the customer's agent (key {}).\nVerification code: {}  (the customer sees the same code)\nPress Ctrl-C to end the session.",
-            peer.fingerprint, session.sas()
-        ),
-    );
-    let hello = Message::Hello {
-        software: format!("sightline-viewer/{}", env!("CARGO_PKG_VERSION")),
-        capabilities: vec![],
-    };
-    let end = session::run(&mut stream, &mut session, hello, async {
-        cli::shutdown_signal().await;
-        CloseReason::EndedByOperator
-    })
-    .await;
-    out.event(
-        json!({"event": "closed", "reason": end.reason(), "normal": end.is_normal()}),
-        || format!("Session ended: {}", end.reason()),
-    );
-    Ok(end)
+    Ok(headless::run(params, opts, out).await?)
 }

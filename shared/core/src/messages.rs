@@ -6,6 +6,21 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// A pointer image, RGBA 8-bit, straight alpha.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CursorShape {
+    /// Width in pixels.
+    pub width: u16,
+    /// Height in pixels.
+    pub height: u16,
+    /// Hotspot column.
+    pub hot_x: u16,
+    /// Hotspot row.
+    pub hot_y: u16,
+    /// `width * height * 4` bytes.
+    pub rgba: Vec<u8>,
+}
+
 /// Why a session ended, sent in [`Message::Close`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CloseReason {
@@ -33,8 +48,71 @@ impl fmt::Display for CloseReason {
     }
 }
 
+/// Video codec of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VideoCodec {
+    /// AV1, 8-bit 4:2:0.
+    Av1,
+}
+
+/// A mouse button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MouseButton {
+    /// Primary (left) button.
+    Left,
+    /// Middle button (wheel click).
+    Middle,
+    /// Secondary (right) button.
+    Right,
+    /// Back (side) button.
+    Back,
+    /// Forward (side) button.
+    Forward,
+}
+
+/// One input event from the operator. Pointer positions are normalised to the remote
+/// screen (0.0 = left/top edge, 1.0 = right/bottom edge) so they survive scaling and resizes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum InputEvent {
+    /// Absolute pointer position.
+    PointerMove {
+        /// Horizontal position, 0..=1.
+        x: f32,
+        /// Vertical position, 0..=1.
+        y: f32,
+    },
+    /// A button went down or up.
+    Button {
+        /// Which button.
+        button: MouseButton,
+        /// Down (true) or up (false).
+        pressed: bool,
+    },
+    /// Wheel scroll in lines (positive: right / down).
+    Wheel {
+        /// Horizontal lines.
+        dx: f32,
+        /// Vertical lines.
+        dy: f32,
+    },
+    /// A physical key went down or up. `key` is the W3C `KeyboardEvent.code` name of the
+    /// physical key (`"KeyA"`, `"Enter"`, `"ShiftLeft"`), independent of layout.
+    Key {
+        /// Physical key name.
+        key: String,
+        /// Down (true) or up (false).
+        pressed: bool,
+    },
+    /// Text typed (after the operator's layout and input method), for characters that have no
+    /// matching physical key on the remote layout.
+    Text {
+        /// The characters.
+        text: String,
+    },
+}
+
 /// One application message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Message {
     /// Sent first by each side after identities verify: what this peer can do.
     Hello {
@@ -56,6 +134,47 @@ pub enum Message {
         id: u64,
         /// The ping's payload.
         payload: Vec<u8>,
+    },
+    /// Agent → viewer: the stream's format; sent before the first packet and on every change
+    /// (a resize is always followed by a keyframe).
+    VideoConfig {
+        /// Codec.
+        codec: VideoCodec,
+        /// Picture width in pixels.
+        width: u32,
+        /// Picture height in pixels.
+        height: u32,
+    },
+    /// Agent → viewer: one encoded picture.
+    VideoPacket {
+        /// Increases by one per packet; a gap means a lost packet.
+        seq: u64,
+        /// When the picture was captured, microseconds since the Unix epoch (agent clock).
+        capture_us: u64,
+        /// Whether the packet can be decoded on its own.
+        keyframe: bool,
+        /// The encoded bytes (an AV1 temporal unit).
+        data: Vec<u8>,
+    },
+    /// Viewer → agent: the decoder needs a keyframe (start, error, lost packet).
+    KeyframeRequest,
+    /// Agent → viewer: pointer position (normalised) and, when it changed, its shape.
+    Cursor {
+        /// Horizontal position, 0..=1.
+        x: f32,
+        /// Vertical position, 0..=1.
+        y: f32,
+        /// Whether the pointer is on the shared screen.
+        visible: bool,
+        /// New shape, when it changed.
+        shape: Option<CursorShape>,
+    },
+    /// Viewer → agent: operator input; only honoured while control is granted.
+    Input(InputEvent),
+    /// Agent → viewer: whether the operator may send input now.
+    Control {
+        /// Granted (true) or revoked (false).
+        granted: bool,
     },
     /// Explicit end of the session; nothing follows it.
     Close {

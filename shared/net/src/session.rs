@@ -12,6 +12,7 @@ use sightline_core::messages::{CloseReason, Message};
 use std::future::Future;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// Time allowed for the whole end-to-end handshake including identity proofs.
@@ -126,6 +127,34 @@ impl SessionEnd {
     }
 }
 
+/// The application's side of a running session: what it wants sent, and where the
+/// application messages that arrive go (everything except hello, ping, pong and close, which the
+/// pump handles itself). Both channels are bounded, so a slow side applies backpressure.
+#[derive(Debug)]
+pub struct AppChannels {
+    /// Messages to send; a `Close` sent here ends the session from this side.
+    pub outgoing: mpsc::Receiver<Message>,
+    /// Application messages received from the peer.
+    pub incoming: mpsc::Sender<Message>,
+}
+
+impl AppChannels {
+    /// Channels for an application that neither sends nor receives application messages;
+    /// returns the application's ends too (keep them alive for as long as the session runs).
+    pub fn pair(capacity: usize) -> (AppChannels, mpsc::Sender<Message>, mpsc::Receiver<Message>) {
+        let (out_tx, out_rx) = mpsc::channel(capacity);
+        let (in_tx, in_rx) = mpsc::channel(capacity);
+        (
+            AppChannels {
+                outgoing: out_rx,
+                incoming: in_tx,
+            },
+            out_tx,
+            in_rx,
+        )
+    }
+}
+
 /// Runs an established session until either side closes it, the stream ends, or
 /// `local_close` resolves (with the reason to send).
 pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
@@ -133,6 +162,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     session: &mut Session,
     hello: Message,
     local_close: impl Future<Output = CloseReason>,
+    mut app: AppChannels,
 ) -> SessionEnd {
     tokio::pin!(local_close);
     if let Err(e) = send(stream, session, &hello).await {
@@ -142,15 +172,21 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     let mut ping_id = 0u64;
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     keepalive.tick().await;
+    let mut outgoing_open = true;
     loop {
         tokio::select! {
             reason = &mut local_close => {
-                if let Ok(bytes) = session.close(reason) {
-                    let _ = stream.write_all(&bytes).await;
-                }
-                let _ = stream.shutdown().await;
-                return SessionEnd::LocalClosed(reason);
+                return close_locally(stream, session, reason).await;
             }
+            msg = app.outgoing.recv(), if outgoing_open => match msg {
+                Some(Message::Close { reason }) => return close_locally(stream, session, reason).await,
+                Some(msg) => {
+                    if let Err(e) = send(stream, session, &msg).await {
+                        return SessionEnd::Abnormal(e.to_string());
+                    }
+                }
+                None => outgoing_open = false,
+            },
             _ = keepalive.tick() => {
                 if last_rx.elapsed() >= IDLE_TIMEOUT {
                     if let Ok(bytes) = session.close(CloseReason::Timeout) {
@@ -183,6 +219,11 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                         }
                     }
                     Ok(Some(Message::Pong { .. } | Message::Hello { .. })) => {}
+                    Ok(Some(other)) => {
+                        // The application may have stopped listening (it is shutting down);
+                        // the session then only waits for the close.
+                        let _ = app.incoming.send(other).await;
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "ending session after a protocol error");
                         return SessionEnd::Abnormal(e.to_string());
@@ -191,6 +232,18 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     }
+}
+
+async fn close_locally<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut FramedStream<S>,
+    session: &mut Session,
+    reason: CloseReason,
+) -> SessionEnd {
+    if let Ok(bytes) = session.close(reason) {
+        let _ = stream.write_all(&bytes).await;
+    }
+    let _ = stream.shutdown().await;
+    SessionEnd::LocalClosed(reason)
 }
 
 async fn send<S: AsyncRead + AsyncWrite + Unpin>(

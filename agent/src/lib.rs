@@ -1,0 +1,8 @@
+//! The agent's platform side, as a library the `agent` binary drives:
+//! - [`capture`]: lists monitors and captures one of them (frames, change detection, cursor);
+//! - [`input`]: injects the operator's pointer and keyboard events into the local session.
+
+pub mod capture;
+pub mod control;
+pub mod input;
+pub mod share;

@@ -1,0 +1,279 @@
+//! Screen sharing: a capture thread and an encoder thread.
+//!
+//! The capture thread grabs the monitor at the target frame rate, skips pictures where nothing
+//! changed, converts changed ones to YUV and leaves them in a one-picture slot (a newer picture
+//! replaces one the encoder has not taken yet, so stale pictures are dropped, never queued).
+//! It also reports the pointer separately from the video.
+//!
+//! The encoder thread encodes what it finds in the slot. rav1e holds a few pictures back even
+//! in low-latency mode, so after a change the encoder re-submits the last picture (cheap,
+//! identical inter frames) until the change has come out, instead of waiting for the next
+//! change: an edit on an otherwise idle screen reaches the viewer promptly, and a truly idle
+//! screen costs no packets at all. Sending blocks when the network is behind; meanwhile the
+//! slot keeps only the newest picture.
+
+use crate::capture::{self, Capturer, Monitor};
+use sightline_core::messages::{Message, VideoCodec};
+use sightline_media::encode::{rav1e_encoder, EncoderSettings, VideoEncoder};
+use sightline_media::{convert, Yuv420Frame};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc::Sender;
+
+/// What to share and how fast.
+#[derive(Debug, Clone, Copy)]
+pub struct ShareConfig {
+    /// Monitor index (`None`: primary).
+    pub monitor: Option<usize>,
+    /// Target pictures per second.
+    pub fps: u32,
+}
+
+/// Errors starting to share.
+#[derive(Debug, thiserror::Error)]
+pub enum ShareError {
+    /// The screen cannot be captured.
+    #[error(transparent)]
+    Capture(#[from] capture::CaptureError),
+    /// A thread could not be started.
+    #[error("cannot start the {0} thread: {1}")]
+    Thread(&'static str, std::io::Error),
+}
+
+struct Picture {
+    frame: Yuv420Frame,
+    capture_us: u64,
+}
+
+#[derive(Default)]
+struct Slot {
+    picture: Mutex<Option<Picture>>,
+    ready: Condvar,
+}
+
+/// A running share. Dropping it stops both threads (without waiting for them).
+#[derive(Debug)]
+pub struct ShareHandle {
+    stop: Arc<AtomicBool>,
+    keyframe: Arc<AtomicBool>,
+    _threads: [JoinHandle<()>; 2],
+    /// The shared monitor.
+    pub monitor: Monitor,
+}
+
+impl ShareHandle {
+    /// Asks for a keyframe as soon as possible.
+    pub fn request_keyframe(&self) {
+        self.keyframe.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for ShareHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Opens the monitor and starts sharing into `to_peer`.
+pub fn start(cfg: ShareConfig, to_peer: Sender<Message>) -> Result<ShareHandle, ShareError> {
+    let capturer = capture::open(cfg.monitor)?;
+    let monitor = capturer.monitor().clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let keyframe = Arc::new(AtomicBool::new(true));
+    let slot = Arc::new(Slot::default());
+    let interval = Duration::from_secs_f64(1.0 / f64::from(cfg.fps.clamp(1, 120)));
+
+    let capture_thread = {
+        let (stop, slot, to_peer) = (stop.clone(), slot.clone(), to_peer.clone());
+        std::thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || capture_loop(capturer, interval, &stop, &slot, &to_peer))
+            .map_err(|e| ShareError::Thread("capture", e))?
+    };
+    let encoder_thread = {
+        let (stop, slot, keyframe) = (stop.clone(), slot.clone(), keyframe.clone());
+        let fps = cfg.fps;
+        std::thread::Builder::new()
+            .name("encoder".into())
+            .spawn(move || encode_loop(fps, interval, &stop, &keyframe, &slot, &to_peer))
+            .map_err(|e| ShareError::Thread("encoder", e))?
+    };
+    Ok(ShareHandle {
+        stop,
+        keyframe,
+        _threads: [capture_thread, encoder_thread],
+        monitor,
+    })
+}
+
+fn capture_loop(
+    mut capturer: Box<dyn Capturer>,
+    interval: Duration,
+    stop: &AtomicBool,
+    slot: &Slot,
+    to_peer: &Sender<Message>,
+) {
+    let mut yuv: Option<Yuv420Frame> = None;
+    let mut first = true;
+    let mut last_cursor: Option<(f32, f32, bool)> = None;
+    while !stop.load(Ordering::SeqCst) && !to_peer.is_closed() {
+        let tick = Instant::now();
+        match capturer.capture() {
+            Ok(captured) if captured.changed || first => {
+                first = false;
+                let capture_us = now_us();
+                let converted = match yuv.take() {
+                    Some(mut buf)
+                        if buf.width == captured.frame.width
+                            && buf.height == captured.frame.height =>
+                    {
+                        convert::bgra_to_yuv420_into(&captured.frame, &mut buf).map(|()| buf)
+                    }
+                    _ => convert::bgra_to_yuv420(&captured.frame),
+                };
+                match converted {
+                    Ok(frame) => {
+                        yuv = Some(frame.clone());
+                        if let Ok(mut p) = slot.picture.lock() {
+                            *p = Some(Picture { frame, capture_us });
+                        }
+                        slot.ready.notify_one();
+                    }
+                    Err(e) => tracing::warn!(error = %e, "colour conversion failed"),
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "screen capture failed; sharing stops");
+                let _ = to_peer.blocking_send(Message::Close {
+                    reason: sightline_core::messages::CloseReason::Shutdown,
+                });
+                return;
+            }
+        }
+        match capturer.cursor() {
+            Ok(c) => {
+                let pos = (c.x, c.y, c.visible);
+                if last_cursor != Some(pos) || c.shape.is_some() {
+                    last_cursor = Some(pos);
+                    // Pointer updates are advisory: drop one rather than wait for the network.
+                    let _ = to_peer.try_send(Message::Cursor {
+                        x: c.x,
+                        y: c.y,
+                        visible: c.visible,
+                        shape: c.shape,
+                    });
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "cursor query failed"),
+        }
+        if let Some(rest) = interval.checked_sub(tick.elapsed()) {
+            std::thread::sleep(rest);
+        }
+    }
+    slot.ready.notify_all();
+}
+
+fn encode_loop(
+    fps: u32,
+    interval: Duration,
+    stop: &AtomicBool,
+    keyframe: &AtomicBool,
+    slot: &Slot,
+    to_peer: &Sender<Message>,
+) {
+    let mut encoder: Option<Box<dyn VideoEncoder>> = None;
+    let mut last: Option<Yuv420Frame> = None;
+    let mut seq = 0u64;
+    // Capture time of the newest changed picture whose packet has not come out yet: while it
+    // is set, the last picture is re-submitted so that rav1e's hold-back drains.
+    let mut awaiting: Option<u64> = None;
+    while !stop.load(Ordering::SeqCst) && !to_peer.is_closed() {
+        let pending = usize::from(awaiting.is_some());
+        let want_key = keyframe.load(Ordering::SeqCst);
+        // Wait for a new picture unless the encoder still holds a change back (then repeat the
+        // last picture at once) or a keyframe is wanted.
+        let fresh = {
+            let Ok(mut guard) = slot.picture.lock() else {
+                return;
+            };
+            if guard.is_none() && pending == 0 && !(want_key && last.is_some()) {
+                guard = match slot.ready.wait_timeout(guard, interval) {
+                    Ok((g, _)) => g,
+                    Err(_) => return,
+                };
+            }
+            guard.take()
+        };
+        let (frame, capture_us) = match (fresh, &last) {
+            (Some(p), _) => {
+                awaiting = Some(p.capture_us);
+                (p.frame, p.capture_us)
+            }
+            (None, Some(prev)) if pending > 0 || want_key => (prev.clone(), now_us()),
+            _ => continue,
+        };
+        let resized = encoder.as_ref().is_none_or(|e| {
+            e.settings().width != frame.width || e.settings().height != frame.height
+        });
+        if resized {
+            let settings = EncoderSettings {
+                width: frame.width,
+                height: frame.height,
+                fps,
+                bitrate_kbps: None,
+                threads: 0,
+            };
+            match rav1e_encoder(settings) {
+                Ok(e) => encoder = Some(e),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the encoder");
+                    return;
+                }
+            }
+            let config = Message::VideoConfig {
+                codec: VideoCodec::Av1,
+                width: frame.width,
+                height: frame.height,
+            };
+            if to_peer.blocking_send(config).is_err() {
+                return;
+            }
+            keyframe.store(true, Ordering::SeqCst);
+        }
+        let Some(enc) = encoder.as_mut() else { return };
+        let force = keyframe.swap(false, Ordering::SeqCst);
+        let packets = match enc.encode(&frame, capture_us, force) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "encoding failed");
+                return;
+            }
+        };
+        last = Some(frame);
+        for p in packets {
+            if awaiting == Some(p.capture_us) {
+                awaiting = None;
+            }
+            let msg = Message::VideoPacket {
+                seq,
+                capture_us: p.capture_us,
+                keyframe: p.keyframe,
+                data: p.data,
+            };
+            seq += 1;
+            if to_peer.blocking_send(msg).is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! The viewer's session client: logs in, gets a code, waits for the customer, runs the
+//! end-to-end handshake and the session, all on its own thread with its own runtime. The UI
+//! (or the headless command) talks to it through a bounded command queue and an event queue,
+//! and takes decoded pictures from a single newest-frame slot: the UI thread only draws.
+
+use crate::decoder::{DecoderInput, DecoderReport, DecoderThread, LatestFrame};
+use sightline_core::cert::OperatorCert;
+use sightline_core::code::SessionCode;
+use sightline_core::e2e::{E2eConfig, Trust};
+use sightline_core::identity::{
+    Fingerprint, PrivateIdentity, DEFAULT_IDENTITY_BITS, MIN_PEER_BITS,
+};
+use sightline_core::messages::{CloseReason, CursorShape, InputEvent, Message};
+use sightline_core::relay_proto::Secret;
+use sightline_net::session::{self, AppChannels};
+use sightline_net::{clock, keystore, RelayClient};
+use std::path::PathBuf;
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Everything needed to start an operator session.
+#[derive(Debug, Clone)]
+pub struct SessionParams {
+    /// Relay address `HOST:PORT`.
+    pub relay: String,
+    /// Pinned relay key fingerprint.
+    pub relay_key: Fingerprint,
+    /// Operator account.
+    pub user: String,
+    /// Password.
+    pub password: Secret,
+    /// Directory of the operator's identity key.
+    pub data_dir: PathBuf,
+}
+
+/// Rolling statistics, reported about once a second while video flows.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Stats {
+    /// Decoded pictures per second.
+    pub fps: f64,
+    /// Received video bit rate, kbit/s.
+    pub kbps: f64,
+    /// Mean capture-to-decoded latency, milliseconds.
+    pub latency_ms: f64,
+}
+
+/// What the client reports.
+#[derive(Debug, Clone)]
+pub enum ClientEvent {
+    /// Progress before the session ("connecting", "logging in").
+    Status(String),
+    /// The code to read to the customer.
+    Code {
+        /// The code.
+        code: SessionCode,
+        /// Expiry, Unix seconds.
+        expires_at: u64,
+    },
+    /// The customer's agent is connected and verified.
+    Connected {
+        /// Fingerprint of the agent's key.
+        peer_fingerprint: String,
+        /// Short authentication string.
+        sas: String,
+    },
+    /// The remote screen's size.
+    VideoConfig {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+    },
+    /// A picture was decoded (it is in the newest-frame slot).
+    FrameDecoded {
+        /// Sequence number.
+        seq: u64,
+        /// Encoded size.
+        bytes: usize,
+        /// Keyframe or not.
+        keyframe: bool,
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// Capture to decoded, milliseconds.
+        latency_ms: f64,
+    },
+    /// The remote pointer.
+    Cursor {
+        /// Normalised x.
+        x: f32,
+        /// Normalised y.
+        y: f32,
+        /// On the shared screen.
+        visible: bool,
+        /// New shape, when changed.
+        shape: Option<CursorShape>,
+    },
+    /// Control granted or revoked by the customer.
+    Control {
+        /// Whether input is allowed now.
+        granted: bool,
+    },
+    /// Statistics.
+    Stats(Stats),
+    /// The session ended.
+    Closed {
+        /// Why.
+        reason: String,
+        /// Whether an explicit close was exchanged.
+        normal: bool,
+    },
+    /// Login or connection failed before the session.
+    Failed(String),
+}
+
+/// What the UI asks of the client.
+#[derive(Debug, Clone)]
+pub enum ClientCommand {
+    /// Operator input (dropped unless control is granted).
+    Input(InputEvent),
+    /// End the session (or stop waiting for the customer).
+    End,
+}
+
+/// The UI's handle on a running client.
+#[derive(Debug)]
+pub struct ClientHandle {
+    commands: mpsc::Sender<ClientCommand>,
+    events: std_mpsc::Receiver<ClientEvent>,
+    /// The newest decoded picture.
+    pub frames: Arc<LatestFrame>,
+}
+
+impl ClientHandle {
+    /// Queues a command without blocking; false when the queue is full or the client ended.
+    pub fn send(&self, cmd: ClientCommand) -> bool {
+        self.commands.try_send(cmd).is_ok()
+    }
+
+    /// Events that arrived since the last call.
+    pub fn poll_events(&self) -> Vec<ClientEvent> {
+        self.events.try_iter().collect()
+    }
+
+    /// Waits up to `timeout` for the next event.
+    pub fn next_event(&self, timeout: Duration) -> Option<ClientEvent> {
+        self.events.recv_timeout(timeout).ok()
+    }
+
+    /// A sender for commands usable from other threads (e.g. a signal handler).
+    pub fn command_sender(&self) -> mpsc::Sender<ClientCommand> {
+        self.commands.clone()
+    }
+}
+
+impl Drop for ClientHandle {
+    fn drop(&mut self) {
+        // Never blocks: the client thread ends the session on its own.
+        let _ = self.commands.try_send(ClientCommand::End);
+    }
+}
+
+/// Starts the client thread. `notify` is called whenever there is something new to show.
+pub fn spawn(
+    params: SessionParams,
+    notify: Arc<dyn Fn() + Send + Sync>,
+) -> std::io::Result<ClientHandle> {
+    let (cmd_tx, cmd_rx) = mpsc::channel(256);
+    let (ev_tx, ev_rx) = std_mpsc::channel();
+    let frames = Arc::new(LatestFrame::default());
+    let latest = frames.clone();
+    std::thread::Builder::new()
+        .name("session-client".into())
+        .spawn(move || {
+            let events = Events { tx: ev_tx, notify };
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    return events.emit(ClientEvent::Failed(format!("cannot start runtime: {e}")))
+                }
+            };
+            rt.block_on(async move {
+                if let Err(message) = drive(params, cmd_rx, &events, latest).await {
+                    events.emit(ClientEvent::Failed(message));
+                }
+            });
+        })?;
+    Ok(ClientHandle {
+        commands: cmd_tx,
+        events: ev_rx,
+        frames,
+    })
+}
+
+#[derive(Clone)]
+struct Events {
+    tx: std_mpsc::Sender<ClientEvent>,
+    notify: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Events {
+    fn emit(&self, e: ClientEvent) {
+        let _ = self.tx.send(e);
+        (self.notify)();
+    }
+}
+
+async fn load_key(dir: PathBuf) -> Result<PrivateIdentity, String> {
+    let path = dir.join("identity-key.pem");
+    let (key, created) = tokio::task::spawn_blocking(move || {
+        keystore::load_or_create_key(&path, DEFAULT_IDENTITY_BITS, MIN_PEER_BITS)
+    })
+    .await
+    .map_err(|e| format!("key worker failed: {e}"))?
+    .map_err(|e| e.to_string())?;
+    if created {
+        tracing::info!(fingerprint = %key.public().fingerprint(), "created identity key");
+    }
+    Ok(key)
+}
+
+async fn login(
+    params: &SessionParams,
+    key: &PrivateIdentity,
+    events: &Events,
+) -> Result<(RelayClient, OperatorCert), String> {
+    events.emit(ClientEvent::Status(format!(
+        "connecting to {}",
+        params.relay
+    )));
+    let mut client = RelayClient::connect(&params.relay, params.relay_key)
+        .await
+        .map_err(|e| e.to_string())?;
+    events.emit(ClientEvent::Status("logging in".into()));
+    let cert = client
+        .login(&params.user, params.password.clone(), key.public())
+        .await
+        .map_err(|e| e.to_string())?;
+    let body = cert
+        .verify(client.ca(), clock::now_unix())
+        .map_err(|e| format!("certificate from relay: {e}"))?;
+    if body.key != key.public().fingerprint() {
+        return Err("the relay issued a certificate for another key".into());
+    }
+    Ok((client, cert))
+}
+
+async fn drive(
+    params: SessionParams,
+    mut commands: mpsc::Receiver<ClientCommand>,
+    events: &Events,
+    latest: Arc<LatestFrame>,
+) -> Result<(), String> {
+    let key = load_key(params.data_dir.clone()).await?;
+    let (mut client, cert) = login(&params, &key, events).await?;
+    let created = client.create_session().await.map_err(|e| e.to_string())?;
+    events.emit(ClientEvent::Code {
+        code: created.code,
+        expires_at: created.expires_at,
+    });
+
+    let paired = tokio::select! {
+        r = client.wait_paired() => r.map_err(|e| e.to_string())?,
+        _ = wait_for_end(&mut commands) => {
+            events.emit(ClientEvent::Closed { reason: "cancelled before the customer joined".into(), normal: true });
+            return Ok(());
+        }
+    };
+    let (mut stream, session_id) = paired;
+    let cfg = E2eConfig {
+        session_id,
+        seed: clock::seed(),
+        trust: Trust::AnyAgentKey,
+        channel: Default::default(),
+    };
+    let mut session = session::operator_handshake(&mut stream, cfg, &key, cert)
+        .await
+        .map_err(|e| e.to_string())?;
+    events.emit(ClientEvent::Connected {
+        peer_fingerprint: session.peer().fingerprint.to_string(),
+        sas: session.sas().to_string(),
+    });
+
+    let (app, to_peer, from_peer) = AppChannels::pair(64);
+    let (report_tx, report_rx) = mpsc::unbounded_channel();
+    let notify = events.notify.clone();
+    let decoder = DecoderThread::spawn(latest, report_tx, notify)
+        .map_err(|e| format!("cannot start the decoder thread: {e}"))?;
+    // Ask for a keyframe straight away: the agent may have started before we were ready.
+    let _ = to_peer.send(Message::KeyframeRequest).await;
+
+    let hello = Message::Hello {
+        software: format!("sightline-viewer/{}", env!("CARGO_PKG_VERSION")),
+        capabilities: vec!["av1".into()],
+    };
+    let pump = session::run(
+        &mut stream,
+        &mut session,
+        hello,
+        std::future::pending(),
+        app,
+    );
+    let dispatch = dispatch(commands, from_peer, report_rx, to_peer, decoder, events);
+    tokio::pin!(pump);
+    let end = tokio::select! {
+        end = &mut pump => end,
+        // The dispatcher only returns when the UI is gone, after queueing a close: let the
+        // pump send it.
+        _ = dispatch => pump.await,
+    };
+    events.emit(ClientEvent::Closed {
+        reason: end.reason(),
+        normal: end.is_normal(),
+    });
+    Ok(())
+}
+
+async fn wait_for_end(commands: &mut mpsc::Receiver<ClientCommand>) {
+    loop {
+        match commands.recv().await {
+            Some(ClientCommand::End) | None => return,
+            Some(ClientCommand::Input(_)) => {}
+        }
+    }
+}
+
+/// Routes between the UI, the session and the decoder until the UI goes away.
+async fn dispatch(
+    mut commands: mpsc::Receiver<ClientCommand>,
+    mut from_peer: mpsc::Receiver<Message>,
+    mut reports: mpsc::UnboundedReceiver<DecoderReport>,
+    to_peer: mpsc::Sender<Message>,
+    decoder: DecoderThread,
+    events: &Events,
+) {
+    let mut control = false;
+    let mut last_keyframe_request: Option<Instant> = None;
+    let mut window = StatsWindow::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            cmd = commands.recv() => match cmd {
+                Some(ClientCommand::Input(ev)) => {
+                    if control {
+                        let _ = to_peer.send(Message::Input(ev)).await;
+                    }
+                }
+                Some(ClientCommand::End) => {
+                    let _ = to_peer.send(Message::Close { reason: CloseReason::EndedByOperator }).await;
+                }
+                None => {
+                    let _ = to_peer.send(Message::Close { reason: CloseReason::EndedByOperator }).await;
+                    return;
+                }
+            },
+            msg = from_peer.recv() => match msg {
+                Some(Message::VideoConfig { width, height, .. }) => {
+                    decoder.send(DecoderInput::Reset).await;
+                    events.emit(ClientEvent::VideoConfig { width, height });
+                }
+                Some(Message::VideoPacket { seq, capture_us, keyframe, data }) => {
+                    window.bytes += data.len() as u64;
+                    decoder.send(DecoderInput::Packet { seq, capture_us, keyframe, data }).await;
+                }
+                Some(Message::Cursor { x, y, visible, shape }) => {
+                    events.emit(ClientEvent::Cursor { x, y, visible, shape });
+                }
+                Some(Message::Control { granted }) => {
+                    control = granted;
+                    events.emit(ClientEvent::Control { granted });
+                }
+                Some(other) => tracing::debug!(?other, "ignoring message"),
+                // The session ended; the pump reports how.
+                None => std::future::pending::<()>().await,
+            },
+            report = reports.recv() => match report {
+                Some(DecoderReport::Decoded { seq, bytes, keyframe, width, height, capture_us, decoded_us }) => {
+                    let latency_ms = decoded_us.saturating_sub(capture_us) as f64 / 1000.0;
+                    window.frames += 1;
+                    window.latency_sum += latency_ms;
+                    events.emit(ClientEvent::FrameDecoded { seq, bytes, keyframe, width, height, latency_ms });
+                }
+                Some(DecoderReport::NeedKeyframe(why)) => {
+                    let due = last_keyframe_request.is_none_or(|t| t.elapsed() > Duration::from_millis(300));
+                    if due {
+                        tracing::info!(%why, "requesting a keyframe");
+                        last_keyframe_request = Some(Instant::now());
+                        let _ = to_peer.send(Message::KeyframeRequest).await;
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            },
+            _ = tick.tick() => {
+                if let Some(stats) = window.take() {
+                    events.emit(ClientEvent::Stats(stats));
+                }
+            }
+        }
+    }
+}
+
+struct StatsWindow {
+    started: Instant,
+    frames: u64,
+    bytes: u64,
+    latency_sum: f64,
+}
+
+impl StatsWindow {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            frames: 0,
+            bytes: 0,
+            latency_sum: 0.0,
+        }
+    }
+
+    fn take(&mut self) -> Option<Stats> {
+        let secs = self.started.elapsed().as_secs_f64();
+        let out = (self.frames > 0 || self.bytes > 0).then(|| Stats {
+            fps: self.frames as f64 / secs,
+            kbps: self.bytes as f64 * 8.0 / 1000.0 / secs,
+            latency_ms: if self.frames > 0 {
+                self.latency_sum / self.frames as f64
+            } else {
+                0.0
+            },
+        });
+        *self = Self::new();
+        out
+    }
+}

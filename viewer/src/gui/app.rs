@@ -1,0 +1,242 @@
+//! The eframe application: owns the session client, feeds its events into the
+//! [`AppState`], picks the screen to draw and applies the operator's [`Action`]s in one
+//! place. Network and decoding run on the client's threads; this thread only draws.
+
+use super::json_out::JsonEvents;
+use super::live::LiveView;
+use super::state::{Action, AppState, Ended, LoginForm, Screen, ViewMode};
+use super::{ended, login, waiting, Options};
+use crate::client::{self, ClientCommand, ClientEvent, ClientHandle};
+use eframe::egui::{self, Key, Modifiers, ViewportCommand};
+use sightline_net::clock;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long closing the window waits for the session to send its close message.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Whether the first picture of the session has been reported (`--json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FirstFrame {
+    NotYet,
+    /// Handed to the GPU in the last pass; reported once that pass is on screen.
+    Drawn(u32, u32),
+    Reported,
+}
+
+/// The viewer window.
+#[derive(Debug)]
+pub struct ViewerApp {
+    state: AppState,
+    data_dir: PathBuf,
+    session: Option<ClientHandle>,
+    live_view: LiveView,
+    json: JsonEvents,
+    first_frame: FirstFrame,
+    /// Log in on the first pass (a password was given on the command line).
+    auto_connect: bool,
+}
+
+impl ViewerApp {
+    /// The app at its login screen, prefilled from the options.
+    pub fn new(opts: Options) -> Self {
+        let mut form = LoginForm {
+            relay: opts.relay.unwrap_or_default(),
+            relay_key: opts.relay_key.unwrap_or_default(),
+            user: opts.user.unwrap_or_default(),
+            ..Default::default()
+        };
+        let mut auto_connect = false;
+        if let Some(password) = &opts.password {
+            form.password = password.expose().to_string();
+            auto_connect = form.complete();
+        }
+        Self {
+            state: AppState::new(form),
+            data_dir: opts.data_dir,
+            session: None,
+            live_view: LiveView::default(),
+            json: JsonEvents::new(opts.json),
+            first_frame: FirstFrame::NotYet,
+            auto_connect,
+        }
+    }
+
+    fn connect(&mut self, ctx: &egui::Context) {
+        let params = match self.state.form.take_params(self.data_dir.clone()) {
+            Ok(p) => p,
+            Err(e) => {
+                self.state.form.error = Some(e);
+                return;
+            }
+        };
+        let repaint = ctx.clone();
+        let notify: Arc<dyn Fn() + Send + Sync> = Arc::new(move || repaint.request_repaint());
+        match client::spawn(params, notify) {
+            Ok(handle) => {
+                self.session = Some(handle);
+                self.live_view = LiveView::default();
+                self.first_frame = FirstFrame::NotYet;
+                self.json.new_session();
+                self.state.connecting();
+            }
+            Err(e) => self.state.form.error = Some(format!("Cannot start the session: {e}.")),
+        }
+    }
+
+    /// Takes the client's events into the state; forgets the client once its session is over.
+    fn poll_client(&mut self) {
+        let Some(handle) = &self.session else { return };
+        for event in handle.poll_events() {
+            self.json.client_event(&event);
+            self.state.apply(event);
+        }
+        if !self.state.in_session() {
+            self.session = None;
+        }
+    }
+
+    fn send(&self, cmd: ClientCommand) {
+        if let Some(h) = &self.session {
+            if !h.send(cmd) {
+                tracing::debug!("session client queue full or gone");
+            }
+        }
+    }
+
+    fn apply(&mut self, action: Action, ctx: &egui::Context) {
+        match action {
+            Action::Connect => self.connect(ctx),
+            Action::End => self.end(),
+            Action::BackToLogin => self.state.back_to_login(),
+            Action::CopyCode => {
+                if let Screen::Waiting(w) = &self.state.screen {
+                    if let Some((code, _)) = &w.code {
+                        ctx.copy_text(code.grouped());
+                    }
+                }
+            }
+            Action::ToggleFullscreen => {
+                let full = ctx.input(|i| i.viewport().fullscreen.unwrap_or(false));
+                ctx.send_viewport_cmd(ViewportCommand::Fullscreen(!full));
+            }
+            Action::ToggleViewMode => {
+                if let Screen::Live(live) = &mut self.state.screen {
+                    live.view = match live.view {
+                        ViewMode::Fit => ViewMode::OneToOne,
+                        ViewMode::OneToOne => ViewMode::Fit,
+                    };
+                }
+            }
+            Action::ToggleOverlay => {
+                if let Screen::Live(live) = &mut self.state.screen {
+                    live.overlay = !live.overlay;
+                }
+            }
+        }
+    }
+
+    fn end(&mut self) {
+        for ev in self.live_view.release_all() {
+            self.send(ClientCommand::Input(ev));
+        }
+        let before_code = matches!(&self.state.screen, Screen::Waiting(w) if w.code.is_none());
+        if before_code {
+            // Still connecting or logging in, where the client does not read commands yet:
+            // drop it (which queues End for when it does) rather than hang on a dead relay.
+            self.session = None;
+            let reason = "cancelled before the customer joined".to_string();
+            let closed = ClientEvent::Closed {
+                reason,
+                normal: true,
+            };
+            self.json.client_event(&closed);
+            self.state.apply(closed);
+        } else {
+            self.send(ClientCommand::End);
+        }
+    }
+
+    fn draw(&mut self, ui: &mut egui::Ui) -> Option<Action> {
+        let panel = |ui: &mut egui::Ui, f: &mut dyn FnMut(&mut egui::Ui) -> Option<Action>| {
+            egui::CentralPanel::default().show(ui, |ui| f(ui)).inner
+        };
+        match &mut self.state.screen {
+            Screen::Login => panel(ui, &mut |ui| login::show(ui, &mut self.state.form)),
+            Screen::Waiting(w) => {
+                let now = clock::now_unix();
+                panel(ui, &mut |ui| waiting::show(ui, w, now))
+            }
+            Screen::Ended(e) => {
+                let e: &Ended = e;
+                panel(ui, &mut |ui| ended::show(ui, e))
+            }
+            Screen::Live(live) => {
+                let picture = self
+                    .session
+                    .as_ref()
+                    .and_then(|h| h.frames.take())
+                    .map(|f| f.picture);
+                let out = self.live_view.show(ui, live, picture);
+                if let Some(h) = &self.session {
+                    for ev in out.input {
+                        h.send(ClientCommand::Input(ev));
+                    }
+                }
+                if let (Some((w, h)), FirstFrame::NotYet) = (out.uploaded, self.first_frame) {
+                    self.first_frame = FirstFrame::Drawn(w, h);
+                    // One more pass, after this one is on screen, to report it.
+                    ui.ctx().request_repaint();
+                }
+                out.action
+            }
+        }
+    }
+}
+
+impl eframe::App for ViewerApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        if std::mem::take(&mut self.auto_connect) {
+            self.connect(ctx);
+        }
+        self.poll_client();
+        if let FirstFrame::Drawn(w, h) = self.first_frame {
+            self.first_frame = FirstFrame::Reported;
+            self.json.first_frame(w, h);
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        let mut actions = Vec::new();
+        // F11 is the window's own, never forwarded.
+        if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::F11)) {
+            actions.push(Action::ToggleFullscreen);
+        }
+        actions.extend(self.draw(ui));
+        for action in actions {
+            self.apply(action, &ctx);
+        }
+    }
+
+    fn on_exit(&mut self) {
+        let Some(handle) = self.session.take() else {
+            return;
+        };
+        // Closing the window ends the session with an explicit close; give the client a
+        // moment to send it before the process exits.
+        handle.send(ClientCommand::End);
+        let deadline = Instant::now() + CLOSE_GRACE;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match handle.next_event(left) {
+                Some(ev @ (ClientEvent::Closed { .. } | ClientEvent::Failed(_))) => {
+                    self.json.client_event(&ev);
+                    return;
+                }
+                Some(_) => {}
+                None => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Machine-readable events on stdout for `viewer --json`: the same objects the headless
+//! `viewer session --json` prints for the code, the connection and the end, plus
+//! `first_frame` once the first picture is on screen, so GUI tests under Xvfb know when a
+//! screenshot shows the remote screen.
+
+use crate::client::ClientEvent;
+use serde_json::{json, Value};
+use sightline_net::cli::Output;
+
+/// Prints the JSON lines when enabled.
+#[derive(Debug)]
+pub struct JsonEvents {
+    enabled: bool,
+    first_frame_sent: bool,
+}
+
+impl JsonEvents {
+    /// A printer; prints nothing unless `enabled`.
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            first_frame_sent: false,
+        }
+    }
+
+    /// Prints the line for a client event, if it has one.
+    pub fn client_event(&mut self, event: &ClientEvent) {
+        if let Some(v) = event_json(event) {
+            self.print(v);
+        }
+    }
+
+    /// Prints `first_frame` the first time a picture was drawn in this session.
+    pub fn first_frame(&mut self, width: u32, height: u32) {
+        if !self.first_frame_sent {
+            self.first_frame_sent = true;
+            self.print(json!({"event": "first_frame", "width": width, "height": height}));
+        }
+    }
+
+    /// A new session starts: its first frame is reported again.
+    pub fn new_session(&mut self) {
+        self.first_frame_sent = false;
+    }
+
+    fn print(&self, v: Value) {
+        if self.enabled {
+            // `Output::event` writes one line and flushes; a closed stdout is ignored.
+            Output { json: true }.event(v, String::new);
+        }
+    }
+}
+
+/// The JSON object for a client event, for those that have one.
+pub fn event_json(event: &ClientEvent) -> Option<Value> {
+    Some(match event {
+        ClientEvent::Code { code, expires_at } => json!({
+            "event": "code", "code": code.digits(), "grouped": code.grouped(), "expires_at": expires_at
+        }),
+        ClientEvent::Connected {
+            peer_fingerprint,
+            sas,
+        } => json!({
+            "event": "connected", "sas": sas, "peer": {"role": "agent", "fingerprint": peer_fingerprint}
+        }),
+        ClientEvent::Closed { reason, normal } => {
+            json!({"event": "closed", "reason": reason, "normal": normal})
+        }
+        ClientEvent::Failed(message) => json!({"event": "error", "message": message}),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sightline_core::code::SessionCode;
+
+    #[test]
+    fn code_event_has_digits_and_grouping() {
+        let code: SessionCode = "123 456 7890".parse().expect("valid code");
+        let v = event_json(&ClientEvent::Code {
+            code,
+            expires_at: 1_700_000_000,
+        })
+        .expect("json");
+        assert_eq!(v["event"], "code");
+        assert_eq!(v["code"], "1234567890");
+        assert_eq!(v["grouped"], "123 456 7890");
+        assert_eq!(v["expires_at"], 1_700_000_000u64);
+    }
+
+    #[test]
+    fn connected_and_closed_events() {
+        let v = event_json(&ClientEvent::Connected {
+            peer_fingerprint: "ab".repeat(32),
+            sas: "42 17 93".into(),
+        })
+        .expect("json");
+        assert_eq!(v["event"], "connected");
+        assert_eq!(v["peer"]["role"], "agent");
+        assert_eq!(v["peer"]["fingerprint"], "ab".repeat(32));
+        assert_eq!(v["sas"], "42 17 93");
+        let v = event_json(&ClientEvent::Closed {
+            reason: "ended by customer".into(),
+            normal: true,
+        })
+        .expect("json");
+        assert_eq!(
+            v,
+            json!({"event": "closed", "reason": "ended by customer", "normal": true})
+        );
+        assert!(event_json(&ClientEvent::Status("connecting".into())).is_none());
+    }
+}

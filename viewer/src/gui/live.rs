@@ -1,0 +1,325 @@
+//! The live screen: a toolbar, the remote picture (drawn on the GPU by
+//! [`VideoCallback`](super::video::VideoCallback)), the remote pointer over it, and the
+//! statistics overlay. While the customer allows control and the operator's pointer is on the
+//! picture, the operator's input is collected here for the session client.
+
+use super::geometry;
+use super::input::{self, InputForwarder, Target};
+use super::state::{short_fingerprint, Action, Live, ViewMode};
+use super::video::VideoCallback;
+use eframe::egui::{
+    self, Align2, Color32, EventFilter, Id, Rect, RichText, Sense, TextureHandle, TextureOptions,
+};
+use sightline_core::messages::{CursorShape, InputEvent};
+use sightline_media::Yuv420Frame;
+use std::sync::Arc;
+
+/// Largest remote pointer image accepted, per side, in pixels.
+const MAX_CURSOR_SIDE: u16 = 256;
+
+/// Per-session drawing state that is not part of the app state: the input forwarder, where
+/// the picture was last drawn, the pointer image texture.
+#[derive(Default)]
+pub struct LiveView {
+    forwarder: InputForwarder,
+    /// Whether the pointer was over the picture (and nothing covering it) last frame.
+    pointer_on_picture: bool,
+    /// Where the whole picture was last drawn, in points.
+    picture: Option<Rect>,
+    cursor_texture: Option<TextureHandle>,
+}
+
+impl std::fmt::Debug for LiveView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveView")
+            .field("pointer_on_picture", &self.pointer_on_picture)
+            .field("picture", &self.picture)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the live screen produced this frame.
+#[derive(Debug, Default)]
+pub struct LiveOutput {
+    /// A button the operator pressed.
+    pub action: Option<Action>,
+    /// Input for the customer's machine.
+    pub input: Vec<InputEvent>,
+    /// Size of a picture handed to the GPU this frame.
+    pub uploaded: Option<(u32, u32)>,
+}
+
+impl LiveView {
+    /// Everything that was held down, released (the session is leaving the live screen).
+    pub fn release_all(&mut self) -> Vec<InputEvent> {
+        self.forwarder.release_all()
+    }
+
+    /// Draws the screen. `picture` is a newly decoded picture, if one arrived.
+    pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        live: &mut Live,
+        picture: Option<Arc<Yuv420Frame>>,
+    ) -> LiveOutput {
+        let mut out = LiveOutput {
+            input: self.collect_input(ui.ctx(), live),
+            ..Default::default()
+        };
+        if let Some(shape) = live.cursor.new_shape.take() {
+            self.set_cursor_shape(ui.ctx(), live, &shape);
+        }
+        if let Some(p) = &picture {
+            live.remote_size = Some((p.width, p.height));
+            live.has_picture = true;
+            out.uploaded = Some((p.width, p.height));
+        }
+        egui::Panel::top("live-toolbar").show(ui, |ui| {
+            out.action = toolbar(ui, live);
+        });
+        egui::CentralPanel::default()
+            .frame(egui::Frame::NONE.fill(Color32::from_gray(16)))
+            .show(ui, |ui| self.picture_area(ui, live, picture));
+        if live.overlay {
+            overlay(ui.ctx(), live);
+        }
+        out
+    }
+
+    /// Translates this frame's input, using where the picture was last frame, and takes the
+    /// keyboard events away from egui while the remote side has the keyboard.
+    fn collect_input(&mut self, ctx: &egui::Context, live: &Live) -> Vec<InputEvent> {
+        let Some(picture) = self.picture else {
+            return self.forwarder.release_all();
+        };
+        let pointer = live.control && self.pointer_on_picture;
+        // Keys only while the window has the keyboard: a key released elsewhere never
+        // reaches us, and the forwarder releases what it holds when this turns false.
+        let keyboard = pointer && ctx.input(|i| i.focused);
+        let target = Target {
+            picture,
+            pointer,
+            keyboard,
+            modifiers: ctx.input(|i| i.modifiers),
+        };
+        let events = ctx.input(|i| i.events.clone());
+        let input = self.forwarder.translate(&events, target);
+        if keyboard {
+            ctx.input_mut(|i| i.events.retain(|e| !input::is_keyboard_event(e)));
+        }
+        if !live.control {
+            // Revoked: the agent drops our input anyway, forget what we think is held.
+            self.forwarder.release_all();
+        }
+        input
+    }
+
+    fn picture_area(&mut self, ui: &mut egui::Ui, live: &Live, picture: Option<Arc<Yuv420Frame>>) {
+        let Some(size) = live.remote_size.filter(|_| live.has_picture) else {
+            ui.centered_and_justified(|ui| {
+                ui.label(
+                    RichText::new("Waiting for the first picture…")
+                        .size(18.0)
+                        .weak(),
+                );
+            });
+            return;
+        };
+        let capturing = live.control && self.pointer_on_picture;
+        let (rect, clip, response) = match live.view {
+            ViewMode::Fit => {
+                let rect = geometry::fit(ui.max_rect(), size);
+                let response = ui.interact(rect, picture_id(), Sense::click_and_drag());
+                (rect, ui.clip_rect(), response)
+            }
+            ViewMode::OneToOne => {
+                let source = if capturing {
+                    // The wheel and drags belong to the remote side; scroll bars stay.
+                    egui::scroll_area::ScrollSource::SCROLL_BAR
+                } else {
+                    egui::scroll_area::ScrollSource::default()
+                };
+                egui::ScrollArea::both()
+                    .scroll_source(source)
+                    .auto_shrink([false, false])
+                    .show(ui, |ui| {
+                        let points = geometry::one_to_one(size, ui.ctx().pixels_per_point());
+                        let (rect, _) = ui.allocate_exact_size(points, Sense::hover());
+                        let response = ui.interact(rect, picture_id(), Sense::click_and_drag());
+                        (rect, ui.clip_rect(), response)
+                    })
+                    .inner
+            }
+        };
+        if let Some((visible, uv)) = geometry::visible_part(rect, clip) {
+            ui.painter().add(
+                VideoCallback {
+                    upload: picture,
+                    uv,
+                }
+                .into_shape(visible),
+            );
+            self.draw_cursor(&ui.painter_at(visible), rect, live, size);
+        }
+        self.picture = Some(rect);
+        self.pointer_on_picture = response.contains_pointer();
+        if live.control && (self.pointer_on_picture || self.forwarder.buttons_held()) {
+            // Tab, arrows and Escape go to the remote side, not to egui's focus navigation.
+            response.request_focus();
+            ui.ctx().memory_mut(|m| {
+                m.set_focus_lock_filter(
+                    response.id,
+                    EventFilter {
+                        tab: true,
+                        horizontal_arrows: true,
+                        vertical_arrows: true,
+                        escape: true,
+                    },
+                )
+            });
+        } else if response.has_focus() {
+            response.surrender_focus();
+        }
+    }
+
+    fn set_cursor_shape(&mut self, ctx: &egui::Context, live: &mut Live, shape: &CursorShape) {
+        let (w, h) = (shape.width, shape.height);
+        let expected = usize::from(w) * usize::from(h) * 4;
+        if w == 0
+            || h == 0
+            || w > MAX_CURSOR_SIDE
+            || h > MAX_CURSOR_SIDE
+            || shape.rgba.len() != expected
+        {
+            tracing::debug!(
+                w,
+                h,
+                len = shape.rgba.len(),
+                "ignoring malformed pointer shape"
+            );
+            return;
+        }
+        let image = egui::ColorImage::from_rgba_unmultiplied([w.into(), h.into()], &shape.rgba);
+        match &mut self.cursor_texture {
+            Some(t) => t.set(image, TextureOptions::LINEAR),
+            None => {
+                self.cursor_texture =
+                    Some(ctx.load_texture("remote-pointer", image, TextureOptions::LINEAR));
+            }
+        }
+        live.cursor.size = (w, h);
+        live.cursor.hotspot = (shape.hot_x.min(w), shape.hot_y.min(h));
+    }
+
+    fn draw_cursor(&self, painter: &egui::Painter, picture: Rect, live: &Live, size: (u32, u32)) {
+        if !live.cursor.visible || size.0 == 0 {
+            return;
+        }
+        let tip = geometry::denormalise(live.cursor.pos.0, live.cursor.pos.1, picture);
+        // Points per remote pixel, so the pointer scales with the picture.
+        let scale = picture.width() / size.0 as f32;
+        match &self.cursor_texture {
+            Some(texture) => {
+                let (hx, hy) = live.cursor.hotspot;
+                let (w, h) = live.cursor.size;
+                let min = tip - egui::vec2(f32::from(hx), f32::from(hy)) * scale;
+                let rect = Rect::from_min_size(min, egui::vec2(f32::from(w), f32::from(h)) * scale);
+                let uv = Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+                painter.image(texture.id(), rect, uv, Color32::WHITE);
+            }
+            None => {
+                painter.circle(
+                    tip,
+                    4.0,
+                    Color32::WHITE,
+                    egui::Stroke::new(1.5, Color32::BLACK),
+                );
+            }
+        }
+    }
+}
+
+fn picture_id() -> Id {
+    Id::unique("sightline-remote-picture")
+}
+
+fn toolbar(ui: &mut egui::Ui, live: &Live) -> Option<Action> {
+    let mut action = None;
+    ui.horizontal(|ui| {
+        let fit = live.view == ViewMode::Fit;
+        if ui
+            .selectable_label(fit, "Fit")
+            .on_hover_text("Scale to the window")
+            .clicked()
+            && !fit
+        {
+            action = Some(Action::ToggleViewMode);
+        }
+        if ui
+            .selectable_label(!fit, "1:1")
+            .on_hover_text("One remote pixel per screen pixel")
+            .clicked()
+            && fit
+        {
+            action = Some(Action::ToggleViewMode);
+        }
+        ui.separator();
+        if ui.button("Fullscreen").on_hover_text("F11").clicked() {
+            action = Some(Action::ToggleFullscreen);
+        }
+        if ui.selectable_label(live.overlay, "Statistics").clicked() {
+            action = Some(Action::ToggleOverlay);
+        }
+        ui.separator();
+        ui.label(control_text(live.control));
+        ui.separator();
+        ui.label(format!("Verification code: {}", live.sas))
+            .on_hover_text("The customer sees the same code. Compare them on the phone.");
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if ui.button(RichText::new("End session").strong()).clicked() {
+                action = Some(Action::End);
+            }
+        });
+    });
+    action
+}
+
+fn control_text(granted: bool) -> RichText {
+    if granted {
+        RichText::new("Control granted").color(Color32::from_rgb(0x40, 0xc0, 0x60))
+    } else {
+        RichText::new("View only").weak()
+    }
+}
+
+fn overlay(ctx: &egui::Context, live: &Live) {
+    egui::Area::new(Id::unique("live-overlay"))
+        .anchor(Align2::RIGHT_TOP, egui::vec2(-12.0, 48.0))
+        .interactable(false)
+        .show(ctx, |ui| {
+            egui::Frame::popup(ui.style())
+                .fill(Color32::from_black_alpha(200))
+                .show(ui, |ui| {
+                    ui.style_mut().override_text_style = Some(egui::TextStyle::Monospace);
+                    match &live.stats {
+                        Some(s) => {
+                            ui.label(format!("{:>6.1} fps", s.fps));
+                            ui.label(format!("{:>6.1} ms capture→decoded", s.latency_ms));
+                            ui.label(format!("{:>6.0} kbit/s", s.kbps));
+                        }
+                        None => {
+                            ui.label("no statistics yet");
+                        }
+                    }
+                    if let Some((w, h)) = live.remote_size {
+                        ui.label(format!("remote {w}×{h}"));
+                    }
+                    ui.label(format!(
+                        "agent key {}",
+                        short_fingerprint(&live.peer_fingerprint)
+                    ));
+                    ui.label(format!("verification {}", live.sas));
+                    ui.label(control_text(live.control));
+                });
+        });
+}

@@ -1,0 +1,67 @@
+//! The login screen: relay address, pinned relay key, user name and password, with the last
+//! error shown under the form. Drawing only; connecting is the app's job.
+
+use super::state::{Action, LoginForm};
+use eframe::egui::{self, Color32, RichText};
+
+/// Draws the form; returns [`Action::Connect`] on the button or Enter in the password field.
+pub fn show(ui: &mut egui::Ui, form: &mut LoginForm) -> Option<Action> {
+    let mut action = None;
+    ui.vertical_centered(|ui| {
+        ui.add_space((ui.available_height() * 0.15).min(120.0));
+        ui.heading(RichText::new("Sightline").size(32.0).strong());
+        ui.label("Log in to your relay to start a support session.");
+        ui.add_space(24.0);
+    });
+    let width = ui.available_width().min(560.0);
+    ui.vertical_centered(|ui| {
+        ui.allocate_ui(egui::vec2(width, 0.0), |ui| {
+            egui::Grid::new("login-form")
+                .num_columns(2)
+                .spacing([12.0, 10.0])
+                .show(ui, |ui| {
+                    let field = width - 140.0;
+                    ui.label("Relay address");
+                    ui.add(
+                        egui::TextEdit::singleline(&mut form.relay)
+                            .hint_text("relay.example.com:7615")
+                            .desired_width(field),
+                    );
+                    ui.end_row();
+                    ui.label("Relay key");
+                    ui.add(
+                        egui::TextEdit::singleline(&mut form.relay_key)
+                            .hint_text("64 hex digits from `relay fingerprint`")
+                            .font(egui::TextStyle::Monospace)
+                            .desired_width(field),
+                    );
+                    ui.end_row();
+                    ui.label("User name");
+                    ui.add(egui::TextEdit::singleline(&mut form.user).desired_width(field));
+                    ui.end_row();
+                    ui.label("Password");
+                    let pw = ui.add(
+                        egui::TextEdit::singleline(&mut form.password)
+                            .password(true)
+                            .desired_width(field),
+                    );
+                    if pw.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                        action = Some(Action::Connect);
+                    }
+                    ui.end_row();
+                });
+            ui.add_space(16.0);
+            if ui
+                .add_sized([120.0, 32.0], egui::Button::new("Connect"))
+                .clicked()
+            {
+                action = Some(Action::Connect);
+            }
+            if let Some(error) = &form.error {
+                ui.add_space(12.0);
+                ui.label(RichText::new(error).color(Color32::from_rgb(0xe0, 0x50, 0x50)));
+            }
+        });
+    });
+    action
+}

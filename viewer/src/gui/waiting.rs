@@ -1,0 +1,64 @@
+//! The waiting screen: the session code, very large and grouped for reading aloud, a copy
+//! button, the time left before the code expires, progress text and Cancel.
+
+use super::state::{format_countdown, Action, Waiting};
+use eframe::egui::{self, RichText};
+use std::time::Duration;
+
+/// Draws the screen; `now` is Unix seconds.
+pub fn show(ui: &mut egui::Ui, waiting: &Waiting, now: u64) -> Option<Action> {
+    let mut action = None;
+    ui.vertical_centered(|ui| {
+        ui.add_space((ui.available_height() * 0.15).min(120.0));
+        match &waiting.code {
+            Some((code, expires_at)) => {
+                ui.label(RichText::new("Read this code to the customer").size(20.0));
+                ui.add_space(16.0);
+                ui.label(
+                    RichText::new(code.grouped())
+                        .size(96.0)
+                        .monospace()
+                        .strong(),
+                );
+                ui.add_space(8.0);
+                if ui
+                    .add_sized([100.0, 28.0], egui::Button::new("Copy"))
+                    .clicked()
+                {
+                    action = Some(Action::CopyCode);
+                }
+                ui.add_space(16.0);
+                let left = expires_at.saturating_sub(now);
+                let text = if left == 0 {
+                    "The code has expired.".to_string()
+                } else {
+                    format!("Expires in {}", format_countdown(left))
+                };
+                ui.label(RichText::new(text).size(20.0).monospace());
+                // Redraw when the next second ticks over, not in a busy loop.
+                ui.ctx().request_repaint_after(Duration::from_secs(1));
+            }
+            None => {
+                ui.spinner();
+            }
+        }
+        ui.add_space(16.0);
+        ui.label(RichText::new(capitalise(&waiting.status)).weak());
+        ui.add_space(24.0);
+        if ui
+            .add_sized([120.0, 32.0], egui::Button::new("Cancel"))
+            .clicked()
+        {
+            action = Some(Action::End);
+        }
+    });
+    action
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,232 @@
+//! `viewer session`: the operator's session without a window, for automation and tests.
+//! Prints events (human lines or JSON), optionally stops after N decoded frames, saves the last
+//! picture as PNG and plays an input script.
+
+use crate::client::{self, ClientCommand, ClientEvent, SessionParams};
+use crate::script::Step;
+use serde_json::json;
+use sightline_core::messages::CloseReason;
+use sightline_net::cli::{self, Output};
+use sightline_net::session::SessionEnd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What to do besides holding the session.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// End normally after this many decoded frames.
+    pub frames: Option<u64>,
+    /// Save the last decoded frame here (PNG) when the session ends.
+    pub save_frame: Option<PathBuf>,
+    /// Input script to play once connected.
+    pub script: Option<Vec<Step>>,
+}
+
+/// Errors of the headless session.
+#[derive(Debug, thiserror::Error)]
+pub enum HeadlessError {
+    /// The client failed before or during the session.
+    #[error("{0}")]
+    Client(String),
+    /// The frame could not be saved.
+    #[error("cannot save the frame to {path}: {message}")]
+    SaveFrame {
+        /// Target file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Runs the session until it ends; returns how it ended.
+pub async fn run(
+    params: SessionParams,
+    opts: Options,
+    out: Output,
+) -> Result<SessionEnd, HeadlessError> {
+    let handle =
+        client::spawn(params, Arc::new(|| {})).map_err(|e| HeadlessError::Client(e.to_string()))?;
+    let decoded = Arc::new(AtomicU64::new(0));
+    let mut script = opts
+        .script
+        .map(|steps| (steps, handle.command_sender(), decoded.clone()));
+    let signal = cli::shutdown_signal();
+    tokio::pin!(signal);
+    let mut ending = false;
+    let mut latencies: Vec<f64> = Vec::new();
+    let (mut bytes, mut keyframes) = (0u64, 0u64);
+    loop {
+        tokio::select! {
+            _ = &mut signal, if !ending => {
+                ending = true;
+                handle.send(ClientCommand::End);
+            }
+            _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+        }
+        for event in handle.poll_events() {
+            match event {
+                ClientEvent::Status(s) => tracing::info!("{s}"),
+                ClientEvent::Code { code, expires_at } => {
+                    let minutes = expires_at
+                        .saturating_sub(sightline_net::clock::now_unix())
+                        .div_ceil(60);
+                    out.event(
+                        json!({"event": "code", "code": code.digits(), "grouped": code.grouped(), "expires_at": expires_at}),
+                        || format!("Session code: {}   (read it to the customer; valid {minutes} min, until {})", code.grouped(), cli::utc(expires_at)),
+                    );
+                }
+                ClientEvent::Connected {
+                    peer_fingerprint,
+                    sas,
+                } => {
+                    out.event(
+                        json!({"event": "connected", "sas": sas, "peer": {"role": "agent", "fingerprint": peer_fingerprint}}),
+                        || format!("Connected to the customer's agent (key {peer_fingerprint}).\nVerification code: {sas}  (the customer sees the same code)\nPress Ctrl-C to end the session."),
+                    );
+                    if let Some((steps, tx, counter)) = script.take() {
+                        spawn_script(steps, tx, counter);
+                    }
+                }
+                ClientEvent::VideoConfig { width, height } => {
+                    out.event(
+                        json!({"event": "video", "width": width, "height": height}),
+                        || format!("Remote screen {width}x{height}"),
+                    );
+                }
+                ClientEvent::FrameDecoded {
+                    seq,
+                    bytes: b,
+                    keyframe,
+                    width,
+                    height,
+                    latency_ms,
+                } => {
+                    let n = decoded.fetch_add(1, Ordering::SeqCst) + 1;
+                    latencies.push(latency_ms);
+                    bytes += b as u64;
+                    keyframes += u64::from(keyframe);
+                    if out.json {
+                        out.event(
+                            json!({"event": "frame", "seq": seq, "bytes": b, "keyframe": keyframe,
+                            "width": width, "height": height, "latency_ms": latency_ms}),
+                            String::new,
+                        );
+                    }
+                    if opts.frames.is_some_and(|want| n >= want) && !ending {
+                        ending = true;
+                        handle.send(ClientCommand::End);
+                    }
+                }
+                ClientEvent::Cursor { .. } => {}
+                ClientEvent::Control { granted } => {
+                    out.event(json!({"event": "control", "granted": granted}), || {
+                        if granted {
+                            "Control granted".into()
+                        } else {
+                            "Control revoked by the customer".into()
+                        }
+                    });
+                }
+                ClientEvent::Stats(s) => {
+                    out.event(json!({"event": "stats", "fps": s.fps, "kbps": s.kbps, "latency_ms": s.latency_ms}), || {
+                        format!("{:.1} fps, {:.0} kbit/s, {:.1} ms", s.fps, s.kbps, s.latency_ms)
+                    });
+                }
+                ClientEvent::Failed(message) => return Err(HeadlessError::Client(message)),
+                ClientEvent::Closed { reason, normal } => {
+                    if let Some(path) = &opts.save_frame {
+                        save_last_frame(&handle, path)?;
+                    }
+                    summary(out, &mut latencies, bytes, keyframes);
+                    out.event(
+                        json!({"event": "closed", "reason": reason, "normal": normal}),
+                        || format!("Session ended: {reason}"),
+                    );
+                    return Ok(if normal {
+                        SessionEnd::LocalClosed(CloseReason::EndedByOperator)
+                    } else {
+                        SessionEnd::Abnormal(reason)
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn summary(out: Output, latencies: &mut [f64], bytes: u64, keyframes: u64) {
+    if latencies.is_empty() {
+        return;
+    }
+    latencies.sort_by(f64::total_cmp);
+    let (p50, p95) = (percentile(latencies, 0.5), percentile(latencies, 0.95));
+    let frames = latencies.len();
+    out.event(
+        json!({"event": "summary", "frames": frames, "bytes": bytes, "keyframes": keyframes,
+               "latency_ms_p50": p50, "latency_ms_p95": p95, "latency_ms_max": percentile(latencies, 1.0)}),
+        || format!("{frames} frames, {bytes} bytes, latency p50 {p50:.1} ms, p95 {p95:.1} ms"),
+    );
+}
+
+fn save_last_frame(handle: &client::ClientHandle, path: &PathBuf) -> Result<(), HeadlessError> {
+    let err = |message: String| HeadlessError::SaveFrame {
+        path: path.clone(),
+        message,
+    };
+    let frame = handle
+        .frames
+        .last()
+        .ok_or_else(|| err("no frame was decoded".into()))?;
+    let pic = &frame.picture;
+    let rgba = sightline_media::convert::yuv420_to_rgba(pic).map_err(|e| err(e.to_string()))?;
+    sightline_media::convert::save_png(&rgba, pic.width, pic.height, path)
+        .map_err(|e| err(e.to_string()))
+}
+
+fn spawn_script(
+    steps: Vec<Step>,
+    tx: tokio::sync::mpsc::Sender<ClientCommand>,
+    decoded: Arc<AtomicU64>,
+) {
+    let run = move || {
+        for step in steps {
+            match step {
+                Step::WaitFrames(n) => {
+                    while decoded.load(Ordering::SeqCst) < n {
+                        if tx.is_closed() {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+                Step::Sleep(d) => std::thread::sleep(d),
+                Step::Send(events) => {
+                    for e in events {
+                        if tx.blocking_send(ClientCommand::Input(e)).is_err() {
+                            return;
+                        }
+                    }
+                }
+                Step::End => {
+                    let _ = tx.blocking_send(ClientCommand::End);
+                    return;
+                }
+            }
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("input-script".into())
+        .spawn(run)
+    {
+        tracing::error!(error = %e, "cannot start the input script");
+    }
+}

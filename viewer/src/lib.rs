@@ -1,0 +1,8 @@
+//! The operator's viewer as a library: the session client (network and decoding off the UI
+//! thread) that both the GUI and the headless `viewer session` command drive.
+
+pub mod client;
+pub mod decoder;
+pub mod gui;
+pub mod headless;
+pub mod script;
