@@ -197,6 +197,10 @@ fn encode_loop(
     // Capture time of the newest changed picture whose packet has not come out yet: while it
     // is set, the last picture is re-submitted so that rav1e's hold-back drains.
     let mut awaiting: Option<u64> = None;
+    // Tags of re-submitted pictures whose packets have not come out. Their content was current
+    // when they were submitted and still is when they come out (a change would have produced a
+    // fresh picture), so their packets are stamped with the time they leave, not a stale one.
+    let mut repeats: std::collections::HashSet<u64> = std::collections::HashSet::new();
     while !stop.load(Ordering::SeqCst) && !to_peer.is_closed() {
         let pending = usize::from(awaiting.is_some());
         let want_key = keyframe.load(Ordering::SeqCst);
@@ -219,7 +223,15 @@ fn encode_loop(
                 awaiting = Some(p.capture_us);
                 (p.frame, p.capture_us)
             }
-            (None, Some(prev)) if pending > 0 || want_key => (prev.clone(), now_us()),
+            (None, Some(prev)) if pending > 0 || want_key => {
+                // Unique tag even if the clock did not move.
+                let mut tag = now_us();
+                while repeats.contains(&tag) || awaiting == Some(tag) {
+                    tag += 1;
+                }
+                repeats.insert(tag);
+                (prev.clone(), tag)
+            }
             _ => continue,
         };
         let resized = encoder.as_ref().is_none_or(|e| {
@@ -249,6 +261,8 @@ fn encode_loop(
                 return;
             }
             keyframe.store(true, Ordering::SeqCst);
+            // A new encoder holds nothing back from the old one.
+            repeats.clear();
         }
         let Some(enc) = encoder.as_mut() else { return };
         let force = keyframe.swap(false, Ordering::SeqCst);
@@ -264,9 +278,14 @@ fn encode_loop(
             if awaiting == Some(p.capture_us) {
                 awaiting = None;
             }
+            let capture_us = if repeats.remove(&p.capture_us) {
+                now_us()
+            } else {
+                p.capture_us
+            };
             let msg = Message::VideoPacket {
                 seq,
-                capture_us: p.capture_us,
+                capture_us,
                 keyframe: p.keyframe,
                 data: p.data,
             };
