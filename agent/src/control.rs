@@ -8,11 +8,13 @@ use sightline_core::messages::InputEvent;
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 
-/// A running injector. Dropping it ends the thread, which releases held keys and buttons.
+/// A running injector. [`Control::stop`] ends it and waits until every held key and button
+/// is released; merely dropping it ends the thread too, without waiting (use `stop` before the
+/// process exits, or the release may not happen).
 #[derive(Debug)]
 pub struct Control {
     events: SyncSender<InputEvent>,
-    _thread: JoinHandle<()>,
+    thread: JoinHandle<()>,
 }
 
 /// Errors starting input injection.
@@ -56,14 +58,20 @@ impl Control {
             })
             .map_err(ControlError::Thread)?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(Self {
-                events,
-                _thread: thread,
-            }),
+            Ok(Ok(())) => Ok(Self { events, thread }),
             Ok(Err(e)) => Err(e.into()),
             Err(_) => Err(ControlError::Thread(std::io::Error::other(
                 "input thread ended",
             ))),
+        }
+    }
+
+    /// Ends injection and waits until held keys and buttons have been released. Blocks briefly:
+    /// call it from a blocking context.
+    pub fn stop(self) {
+        drop(self.events);
+        if self.thread.join().is_err() {
+            tracing::warn!("the input thread panicked");
         }
     }
 

@@ -201,8 +201,8 @@ async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
                 other => tracing::debug!(?other, "ignoring message"),
             }
         }
-        // Dropping `control` here releases every held key and button; dropping `share`
-        // stops capture and encoding.
+        // The session has ended (the pump dropped its sender).
+        (control, share)
     };
     let dispatcher = tokio::spawn(dispatch);
     let end = session::run(
@@ -216,11 +216,16 @@ async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
         app,
     )
     .await;
-    // The session is over: stop the dispatcher, which releases held input (dropping the
-    // injector) and stops capture and encoding (dropping the share).
+    // The session is over: the dispatcher ends once the pump's channels close.
     drop(to_peer);
-    dispatcher.abort();
-    let _ = dispatcher.await;
+    if let Ok((control, share)) = dispatcher.await {
+        // Stops capture and encoding.
+        drop(share);
+        // Releases every key and button the operator held, before the process exits.
+        if let Some(control) = control {
+            let _ = tokio::task::spawn_blocking(move || control.stop()).await;
+        }
+    }
     out.event(
         json!({"event": "closed", "reason": end.reason(), "normal": end.is_normal()}),
         || format!("Session ended: {}", end.reason()),
