@@ -176,11 +176,7 @@ pub fn spawn(
         .name("session-client".into())
         .spawn(move || {
             let events = Events { tx: ev_tx, notify };
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
+            let rt = match sightline_net::cli::runtime() {
                 Ok(rt) => rt,
                 Err(e) => {
                     return events.emit(ClientEvent::Failed(format!("cannot start runtime: {e}")))

@@ -135,6 +135,15 @@ impl Output {
     }
 }
 
+/// The small runtime the client programs run their network side on (two workers: the
+/// heavy work happens on dedicated capture, encoder and decoder threads).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
 /// Runs a client program's body on a small runtime and turns its outcome into the exit
 /// status: 0 after a normal end, 3 after a session that ended without a close message, 1 on
 /// errors. Failures also print one line on stderr (and a JSON `error` event in JSON mode).
@@ -144,11 +153,7 @@ pub fn run_main<E: std::fmt::Display>(
     body: impl std::future::Future<Output = Result<crate::session::SessionEnd, E>>,
 ) -> std::process::ExitCode {
     use std::process::ExitCode;
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             out.fatal(program, &format!("cannot start runtime: {e}"));
