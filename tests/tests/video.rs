@@ -18,6 +18,18 @@ fn luma_psnr(a: &Path, b: &Path) -> f64 {
     psnr(&ya, &yb, wa, ha, wa as usize, wb as usize)
 }
 
+/// Starts a headless viewer (with `extra` arguments) and an agent sharing `display`, joined
+/// with the viewer's code.
+fn connect(relay: &Relay, dir: &Path, display: &str, extra: &[&str]) -> (Proc, Proc) {
+    let mut viewer = relay.viewer_args(&dir.join("viewer"), extra);
+    let code = viewer.wait_event("code", SLOW)["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let agent = relay.agent_on(&dir.join("agent"), &relay.fingerprint, &code, Some(display));
+    (viewer, agent)
+}
+
 /// An xterm with known text on a 1280x720 display.
 fn desktop_with_text() -> Xvfb {
     let mut x = Xvfb::start(1280, 720);
@@ -40,19 +52,11 @@ fn the_viewer_sees_the_agents_screen_sharply() {
     let tmp = tempfile::tempdir().unwrap();
     let saved = tmp.path().join("decoded.png");
     let saved_s = saved.to_string_lossy().into_owned();
-    let mut viewer = relay.viewer_args(
-        &tmp.path().join("viewer"),
+    let (mut viewer, mut agent) = connect(
+        &relay,
+        tmp.path(),
+        &x.display,
         &["--frames", "1", "--save-frame", &saved_s],
-    );
-    let code = viewer.wait_event("code", SLOW)["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut agent = relay.agent_on(
-        &tmp.path().join("agent"),
-        &relay.fingerprint.clone(),
-        &code,
-        Some(&x.display),
     );
     let sharing = agent.wait_event("sharing", SLOW);
     assert_eq!(sharing["width"], 1280);
@@ -78,17 +82,7 @@ fn an_unchanged_screen_sends_no_frames() {
     let mut relay = Relay::new(None);
     relay.start();
     let tmp = tempfile::tempdir().unwrap();
-    let mut viewer = relay.viewer_args(&tmp.path().join("viewer"), &[]);
-    let code = viewer.wait_event("code", SLOW)["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let _agent = relay.agent_on(
-        &tmp.path().join("agent"),
-        &relay.fingerprint.clone(),
-        &code,
-        Some(&x.display),
-    );
+    let (mut viewer, _agent) = connect(&relay, tmp.path(), &x.display, &[]);
     viewer.wait_event("frame", T);
     // Let the encoder flush what it held back, then watch a quiet screen.
     let settle = Instant::now() + Duration::from_secs(2);
@@ -155,17 +149,8 @@ fn typing_and_clicking_reach_an_x_application_and_held_keys_are_released() {
     let script = tmp.path().join("input.txt");
     std::fs::write(&script, "wait-frames 1\nmove 0.2 0.2\nclick left\ntype hello Sightline\nkey Enter\nsleep 300\nkeydown ShiftLeft\nkeydown KeyA\nsleep 300\n").unwrap();
     let script_s = script.to_string_lossy().into_owned();
-    let mut viewer = relay.viewer_args(&tmp.path().join("viewer"), &["--send-input", &script_s]);
-    let code = viewer.wait_event("code", SLOW)["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut agent = relay.agent_on(
-        &tmp.path().join("agent"),
-        &relay.fingerprint.clone(),
-        &code,
-        Some(&x.display),
-    );
+    let (mut viewer, mut agent) =
+        connect(&relay, tmp.path(), &x.display, &["--send-input", &script_s]);
     assert_eq!(viewer.wait_event("control", T)["granted"], true);
 
     // The typed line reaches the application.
