@@ -24,10 +24,16 @@ say "relay init (RSA-4096 CA key, database)"
 "$bin/relay" --data-dir "$demo/relay" init | tee "$demo/init.txt"
 fingerprint=$(tail -n 1 "$demo/init.txt")
 
-say "relay user add demo"
+say "relay user add demo (password, and two-factor login enrolled)"
 password="demo-$(openssl rand -hex 12)"
 printf '%s\n' "$password" | "$bin/relay" --data-dir "$demo/relay" user add demo \
-  --display-name "Dana Operator" --org "Sightline Demo Desk" --password-stdin
+  --display-name "Dana Operator" --org "Sightline Demo Desk" --password-stdin --json \
+  > "$demo/enrolment.json"
+secret=$(sed -n 's/.*"secret":"\([A-Z2-7]*\)".*/\1/p' "$demo/enrolment.json")
+sed -n 's/.*"otpauth_uri":"\([^"]*\)".*/authenticator: \1/p' "$demo/enrolment.json"
+echo "(without --json, relay user add prints this as a QR code; here oathtool plays the phone)"
+# The operator's authenticator app: the current 6-digit code.
+totp() { oathtool --totp -b "$secret"; }
 
 say "relay serve"
 "$bin/relay" --data-dir "$demo/relay" serve --listen 127.0.0.1:0 >"$demo/relay.out" 2>"$demo/relay.log" &
@@ -49,7 +55,7 @@ echo "customer display $display"
 if [ -n "${DISPLAY:-}" ]; then
   say "viewer window (operator logs in and gets a code)"
   mkdir -p "$demo/xdg" && chmod 700 "$demo/xdg"
-  printf '%s\n' "$password" | XDG_RUNTIME_DIR="$demo/xdg" "$bin/viewer" --data-dir "$demo/viewer" \
+  printf '%s\n%s\n' "$password" "$(totp)" | XDG_RUNTIME_DIR="$demo/xdg" "$bin/viewer" --data-dir "$demo/viewer" \
     --relay "$addr" --relay-key "$fingerprint" --user demo --password-stdin --json \
     > >(tee "$demo/viewer.out" | sed -u 's/^/[viewer] /') 2>&1 &
   viewer_pid=$!
@@ -58,7 +64,7 @@ if [ -n "${DISPLAY:-}" ]; then
   code=$(sed -n 's/.*"grouped":"\([0-9 ]*\)".*/\1/p' "$demo/viewer.out" | head -n 1)
 else
   say "viewer session, headless (operator logs in and gets a code)"
-  printf '%s\n' "$password" | "$bin/viewer" --data-dir "$demo/viewer" session \
+  printf '%s\n%s\n' "$password" "$(totp)" | "$bin/viewer" --data-dir "$demo/viewer" session \
     --relay "$addr" --relay-key "$fingerprint" --user demo --password-stdin \
     --save-frame "$demo/last-frame.png" \
     > >(sed -u 's/^/[viewer] /' | tee "$demo/viewer.out") 2>&1 &

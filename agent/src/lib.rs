@@ -5,4 +5,5 @@
 pub mod capture;
 pub mod control;
 pub mod input;
+pub mod rights;
 pub mod share;

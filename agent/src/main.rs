@@ -6,8 +6,8 @@ use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use sightline_agent::control::Control;
+use sightline_agent::rights::{InputGate, Rights};
 use sightline_agent::share::{self, ShareConfig};
-use sightline_core::cert::Permissions;
 use sightline_core::code::SessionCode;
 use sightline_core::e2e::{E2eConfig, Trust};
 use sightline_core::identity::{DEFAULT_IDENTITY_BITS, MIN_PEER_BITS};
@@ -109,6 +109,13 @@ fn list_monitors(json: bool) -> ExitCode {
     }
 }
 
+fn hello_message() -> Message {
+    Message::Hello {
+        software: format!("sightline-agent/{}", env!("CARGO_PKG_VERSION")),
+        capabilities: vec![],
+    }
+}
+
 fn read_code(args: &[String]) -> Result<SessionCode> {
     let text = if args.is_empty() {
         eprint!("Session code from your help desk: ");
@@ -151,23 +158,41 @@ async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
         .certificate
         .clone()
         .ok_or_else(|| anyhow!("operator has no certificate"))?;
+    let rights = Rights::from_certificate(&cert);
     out.event(
         json!({"event": "connected", "sas": session.sas(),
                "peer": {"role": "operator", "operator": cert.operator, "display_name": cert.display_name,
                         "organisation": cert.organisation, "permissions": cert.permissions.names(),
+                        "max_session_secs": cert.max_session_secs,
                         "fingerprint": peer.fingerprint.to_string(), "certificate_expires": cert.not_after}}),
         || format!(
-            "Connected to {} ({}), verified by your help desk's relay.\nMay: {}\nVerification code: {}  (the operator sees the same code)\nPress Ctrl-C to end the session.",
+            "Connected to {} ({}), verified by your help desk's relay.\nThe operator may: {}\nVerification code: {}  (the operator sees the same code)\nPress Ctrl-C to end the session.",
             cert.display_name,
             if cert.organisation.is_empty() { "no organisation" } else { &cert.organisation },
-            cert.permissions.names().join(", "),
+            rights.describe(),
             session.sas()
         ),
     );
-    let hello = Message::Hello {
-        software: format!("sightline-agent/{}", env!("CARGO_PKG_VERSION")),
-        capabilities: vec![],
-    };
+    if !rights.may_view() {
+        // Nothing to share: end at once and say why, before any capture starts.
+        tracing::warn!(operator = %cert.operator, "operator may not view; ending the session");
+        let (app, _to_peer, _from_peer) = AppChannels::pair(1);
+        let hello = hello_message();
+        let end = session::run(
+            &mut stream,
+            &mut session,
+            hello,
+            async { CloseReason::NotPermitted },
+            app,
+        )
+        .await;
+        out.event(
+            json!({"event": "closed", "reason": end.reason(), "normal": end.is_normal()}),
+            || format!("Session ended: {}", end.reason()),
+        );
+        return Ok(end);
+    }
+    let hello = hello_message();
     let (app, to_peer, mut from_peer) = AppChannels::pair(64);
     // Control is granted with the session for now; the consent work puts the customer in
     // charge of it. Only an operator whose certificate allows control gets it.
@@ -182,7 +207,7 @@ async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
         json!({"event": "sharing", "monitor": share.monitor.index, "width": share.monitor.width, "height": share.monitor.height}),
         || format!("Sharing your screen ({}x{}).", share.monitor.width, share.monitor.height),
     );
-    let control = if cert.permissions.allows(Permissions::CONTROL) {
+    let control = if rights.may_control() {
         let monitor = share.monitor.clone();
         let control = tokio::task::spawn_blocking(move || Control::start(monitor)).await??;
         let _ = to_peer.send(Message::Control { granted: true }).await;
@@ -190,14 +215,17 @@ async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
     } else {
         None
     };
+    let mut gate = InputGate::new(&rights);
     let dispatch = async move {
         while let Some(msg) = from_peer.recv().await {
             match msg {
                 Message::KeyframeRequest => share.request_keyframe(),
-                Message::Input(ev) => match &control {
-                    Some(c) => c.inject(ev),
-                    None => tracing::warn!("input from an operator without control dropped"),
-                },
+                // Deny by default: the certificate decides, whatever the viewer sends.
+                Message::Input(ev) => {
+                    if let (Some(ev), Some(c)) = (gate.admit(ev), &control) {
+                        c.inject(ev);
+                    }
+                }
                 other => tracing::debug!(?other, "ignoring message"),
             }
         }
@@ -210,8 +238,19 @@ async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
         &mut session,
         hello,
         async {
-            cli::shutdown_signal().await;
-            CloseReason::EndedByCustomer
+            let limit = async {
+                match rights.max_session {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = cli::shutdown_signal() => CloseReason::EndedByCustomer,
+                () = limit => {
+                    tracing::info!("session time limit reached");
+                    CloseReason::TimeLimit
+                }
+            }
         },
         app,
     )

@@ -2,6 +2,9 @@
 //! data directory on loopback, and drive viewer and agent processes through their JSON events.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod slapd;
+
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -84,8 +87,15 @@ impl Proc {
 
     /// Writes a line to the process's stdin, then closes stdin.
     pub fn send_line(&mut self, line: &str) {
+        self.send_lines(&[line]);
+    }
+
+    /// Writes lines to the process's stdin, then closes stdin.
+    pub fn send_lines(&mut self, lines: &[&str]) {
         let mut stdin = self.stdin.take().expect("stdin already closed");
-        writeln!(stdin, "{line}").unwrap();
+        for line in lines {
+            writeln!(stdin, "{line}").unwrap();
+        }
     }
 
     /// Next stdout line, or None if the process closed stdout or time ran out.
@@ -218,12 +228,51 @@ pub struct Relay {
     proc: Option<Proc>,
     /// A small X display for agents started without one of their own.
     screen: Mutex<Option<Xvfb>>,
+    /// Each account's authenticator: TOTP secret (base32) and the last step used.
+    authenticators: Mutex<HashMap<String, Authenticator>>,
+}
+
+/// What `relay user add --json` enrolled for one account, as a phone would hold it.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    /// The TOTP secret, base32.
+    pub secret: String,
+    /// The `otpauth://` URI printed at enrolment.
+    pub uri: String,
+    /// One-time recovery codes.
+    pub recovery_codes: Vec<String>,
+    last_step: Option<u64>,
+}
+
+/// The current TOTP code for a base32 `secret` at Unix time `at`, from `oathtool` (an
+/// implementation independent of the relay's).
+pub fn oathtool_code(secret: &str, at: u64) -> String {
+    let out = Command::new("oathtool")
+        .args(["--totp", "-b", "-d", "6", "-N"])
+        .arg(format!("@{at}"))
+        .arg(secret)
+        .output()
+        .expect("oathtool (apt-get install oathtool)");
+    assert!(out.status.success(), "oathtool failed: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 impl Relay {
     /// `relay init` in a fresh directory, with an optional config file, and one operator
-    /// account `alice`.
+    /// account `alice` (two-factor enrolled).
     pub fn new(config: Option<&str>) -> Relay {
+        Self::with_policy(config, None)
+    }
+
+    /// Like [`Relay::new`], with a policy file in the data directory.
+    pub fn with_policy(config: Option<&str>, policy: Option<&str>) -> Relay {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("relay");
         let (st, out, err) = run(
@@ -245,6 +294,9 @@ impl Relay {
             std::fs::write(&p, text).unwrap();
             p
         });
+        if let Some(text) = policy {
+            std::fs::write(data.join("policy.toml"), text).unwrap();
+        }
         let relay = Relay {
             dir,
             fingerprint,
@@ -252,9 +304,80 @@ impl Relay {
             config,
             proc: None,
             screen: Mutex::new(None),
+            authenticators: Mutex::new(HashMap::new()),
         };
         relay.add_user("alice", PASSWORD);
         relay
+    }
+
+    /// `relay ARGS...` on this relay's data directory, with `stdin`.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> (ExitStatus, String, String) {
+        let mut cmd = Command::new(bin("relay"));
+        cmd.arg("--data-dir").arg(self.data_dir()).args(args);
+        run(&mut cmd, stdin)
+    }
+
+    /// `relay user add NAME EXTRA... --json` (password on stdin unless `--ldap`); remembers
+    /// the enrolled authenticator. Returns the JSON result.
+    pub fn add_user_with(&self, name: &str, password: &str, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec!["user", "add", name, "--json"];
+        args.extend_from_slice(extra);
+        let ldap = extra.contains(&"--ldap");
+        if !ldap {
+            args.push("--password-stdin");
+        }
+        let input = format!("{password}\n");
+        let (st, out, err) = self.cli(&args, (!ldap).then_some(input.as_str()));
+        assert!(st.success(), "relay user add failed: {err}");
+        let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("relay user add --json printed {out:?}: {e}"));
+        let tf = &v["two_factor"];
+        if let Some(secret) = tf["secret"].as_str() {
+            let codes = tf["recovery_codes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_string())
+                .collect();
+            self.authenticators.lock().unwrap().insert(
+                name.to_string(),
+                Authenticator {
+                    secret: secret.to_string(),
+                    uri: tf["otpauth_uri"].as_str().unwrap().to_string(),
+                    recovery_codes: codes,
+                    last_step: None,
+                },
+            );
+        }
+        v
+    }
+
+    /// The enrolment of `user`.
+    pub fn authenticator(&self, user: &str) -> Authenticator {
+        self.authenticators.lock().unwrap()[user].clone()
+    }
+
+    /// A TOTP code for `user` that the relay has not seen yet, as the operator would read it
+    /// from their phone (waiting for the next 30-second step when the current and next are
+    /// used up). Empty when the account has no authenticator.
+    pub fn totp(&self, user: &str) -> String {
+        let mut all = self.authenticators.lock().unwrap();
+        let Some(a) = all.get_mut(user) else {
+            return String::new();
+        };
+        loop {
+            let now = unix_now();
+            let step = now / 30;
+            // The relay accepts one step of clock skew either way; use the current step, else
+            // the next one, else wait.
+            for s in [step, step + 1] {
+                if a.last_step.is_none_or(|l| s > l) {
+                    a.last_step = Some(s);
+                    return oathtool_code(&a.secret, s * 30);
+                }
+            }
+            std::thread::sleep(Duration::from_secs(30 - now % 30));
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -262,23 +385,16 @@ impl Relay {
     }
 
     pub fn add_user(&self, name: &str, password: &str) {
-        let (st, _, err) = run(
-            Command::new(bin("relay"))
-                .arg("--data-dir")
-                .arg(self.data_dir())
-                .args([
-                    "user",
-                    "add",
-                    name,
-                    "--display-name",
-                    "Alice Example",
-                    "--org",
-                    "Example Help Desk",
-                    "--password-stdin",
-                ]),
-            Some(&format!("{password}\n")),
+        self.add_user_with(
+            name,
+            password,
+            &[
+                "--display-name",
+                "Alice Example",
+                "--org",
+                "Example Help Desk",
+            ],
         );
-        assert!(st.success(), "relay user add failed: {err}");
     }
 
     /// Starts `relay serve` on a free loopback port and waits until it listens.
@@ -330,7 +446,7 @@ impl Relay {
                     "--json",
                 ]),
         );
-        p.send_line(password);
+        p.send_lines(&[password, &self.totp("alice")]);
         p
     }
 
@@ -389,7 +505,7 @@ impl Relay {
                 ])
                 .args(extra),
         );
-        p.send_line(PASSWORD);
+        p.send_lines(&[PASSWORD, &self.totp("alice")]);
         p
     }
 }
@@ -473,7 +589,8 @@ impl Xvfb {
 
     /// Waits until a window with this name is mapped.
     pub fn wait_window(&self, name: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        // Generous: three video tests encode in parallel on two cores while xterm starts.
+        let deadline = Instant::now() + SLOW;
         loop {
             let out = Command::new("xdotool")
                 .args(["search", "--onlyvisible", "--name", name])

@@ -66,7 +66,7 @@ fn the_viewer_window_shows_the_remote_screen() {
             .env("XDG_RUNTIME_DIR", runtime_dir(tmp.path()))
             .env_remove("WAYLAND_DISPLAY"),
     );
-    viewer.send_line(PASSWORD);
+    viewer.send_lines(&[PASSWORD, &relay.totp("alice")]);
     let code = viewer.wait_event("code", T)["code"]
         .as_str()
         .unwrap()

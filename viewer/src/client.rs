@@ -4,7 +4,7 @@
 //! and takes decoded pictures from a single newest-frame slot: the UI thread only draws.
 
 use crate::decoder::{DecoderInput, DecoderReport, DecoderThread, LatestFrame};
-use sightline_core::cert::OperatorCert;
+use sightline_core::cert::{CertBody, OperatorCert, Permissions};
 use sightline_core::code::SessionCode;
 use sightline_core::e2e::{E2eConfig, Trust};
 use sightline_core::identity::{
@@ -12,7 +12,7 @@ use sightline_core::identity::{
 };
 use sightline_core::messages::{CloseReason, CursorShape, InputEvent, Message};
 use sightline_core::relay_proto::Secret;
-use sightline_net::session::{self, AppChannels};
+use sightline_net::session::{self, AppChannels, SessionEnd};
 use sightline_net::{clock, keystore, RelayClient};
 use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
@@ -31,8 +31,77 @@ pub struct SessionParams {
     pub user: String,
     /// Password.
     pub password: Secret,
+    /// Second factor: the code from the operator's authenticator app or a recovery code;
+    /// `None` for accounts without two-factor login.
+    pub second_factor: Option<Secret>,
+    /// Fail right after login, before asking for a session code, unless the certificate
+    /// allows control (the headless session with an input script needs it).
+    pub require_control: bool,
     /// Directory of the operator's identity key.
     pub data_dir: PathBuf,
+}
+
+/// What the relay CA's certificate lets this operator do, from the verified certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OperatorRights {
+    /// Account name.
+    pub operator: String,
+    /// What the help desk lets this operator do (the agent enforces it).
+    pub permissions: Permissions,
+    /// Longest session, seconds, counted from the connection (0: no limit beyond the
+    /// certificate's validity; the agent ends the session when it is reached).
+    pub max_session_secs: u64,
+    /// End of the certificate's validity, Unix seconds.
+    pub certificate_expires: u64,
+}
+
+impl OperatorRights {
+    /// The rights in a verified certificate body.
+    pub fn from_body(body: &CertBody) -> Self {
+        Self {
+            operator: body.operator.clone(),
+            permissions: body.permissions,
+            max_session_secs: body.max_session_secs,
+            certificate_expires: body.not_after,
+        }
+    }
+
+    /// Whether the operator may send keyboard and mouse input at all (the customer must
+    /// still grant control in the session).
+    pub fn may_control(&self) -> bool {
+        self.permissions.allows(Permissions::CONTROL)
+    }
+
+    /// Permission names, for JSON and display (`["view", "control"]`).
+    pub fn permission_names(&self) -> Vec<&'static str> {
+        self.permissions.names()
+    }
+
+    /// One line for people: `view, control; sessions up to 30 min`.
+    pub fn summary(&self) -> String {
+        let names = self.permission_names();
+        let names = if names.is_empty() {
+            "no permissions".to_string()
+        } else {
+            names.join(", ")
+        };
+        match self.max_session_secs {
+            0 => format!("{names}; no session time limit"),
+            s if s % 60 == 0 => format!("{names}; sessions up to {} min", s / 60),
+            s => format!("{names}; sessions up to {s} s"),
+        }
+    }
+}
+
+/// Refused when a session needs control and the certificate does not allow it.
+pub const VIEW_ONLY_MESSAGE: &str = "your account may not control customers' machines: view only";
+
+/// Checks the certificate's rights against what the session needs.
+pub fn check_rights(rights: &OperatorRights, require_control: bool) -> Result<(), String> {
+    if require_control && !rights.may_control() {
+        return Err(VIEW_ONLY_MESSAGE.into());
+    }
+    Ok(())
 }
 
 /// Rolling statistics, reported about once a second while video flows.
@@ -58,12 +127,16 @@ pub enum ClientEvent {
         /// Expiry, Unix seconds.
         expires_at: u64,
     },
+    /// Logged in; the certificate is verified against the pinned relay CA.
+    LoggedIn(OperatorRights),
     /// The customer's agent is connected and verified.
     Connected {
         /// Fingerprint of the agent's key.
         peer_fingerprint: String,
         /// Short authentication string.
         sas: String,
+        /// What this operator may do in the session (from the certificate).
+        rights: OperatorRights,
     },
     /// The remote screen's size.
     VideoConfig {
@@ -107,10 +180,13 @@ pub enum ClientEvent {
     Stats(Stats),
     /// The session ended.
     Closed {
-        /// Why.
+        /// Why, as in the JSON `closed` event (`ended by customer`, `abnormal end: …`).
         reason: String,
         /// Whether an explicit close was exchanged.
         normal: bool,
+        /// The reason in the explicit close; `None` for an abnormal end or when the session
+        /// was cancelled before the customer joined.
+        close: Option<CloseReason>,
     },
     /// Login or connection failed before the session.
     Failed(String),
@@ -226,7 +302,7 @@ async fn login(
     params: &SessionParams,
     key: &PrivateIdentity,
     events: &Events,
-) -> Result<(RelayClient, OperatorCert), String> {
+) -> Result<(RelayClient, OperatorCert, CertBody), String> {
     events.emit(ClientEvent::Status(format!(
         "connecting to {}",
         params.relay
@@ -236,16 +312,23 @@ async fn login(
         .map_err(|e| e.to_string())?;
     events.emit(ClientEvent::Status("logging in".into()));
     let cert = client
-        .login(&params.user, params.password.clone(), key.public())
+        .login(
+            &params.user,
+            params.password.clone(),
+            params.second_factor.clone(),
+            key.public(),
+        )
         .await
         .map_err(|e| e.to_string())?;
+    // Against the CA key the channel was pinned to: only what it signed decides what the
+    // window offers.
     let body = cert
         .verify(client.ca(), clock::now_unix())
         .map_err(|e| format!("certificate from relay: {e}"))?;
     if body.key != key.public().fingerprint() {
         return Err("the relay issued a certificate for another key".into());
     }
-    Ok((client, cert))
+    Ok((client, cert, body))
 }
 
 async fn drive(
@@ -255,7 +338,10 @@ async fn drive(
     latest: Arc<LatestFrame>,
 ) -> Result<(), String> {
     let key = load_key(params.data_dir.clone()).await?;
-    let (mut client, cert) = login(&params, &key, events).await?;
+    let (mut client, cert, body) = login(&params, &key, events).await?;
+    let rights = OperatorRights::from_body(&body);
+    events.emit(ClientEvent::LoggedIn(rights.clone()));
+    check_rights(&rights, params.require_control)?;
     let created = client.create_session().await.map_err(|e| e.to_string())?;
     events.emit(ClientEvent::Code {
         code: created.code,
@@ -265,7 +351,7 @@ async fn drive(
     let paired = tokio::select! {
         r = client.wait_paired() => r.map_err(|e| e.to_string())?,
         _ = wait_for_end(&mut commands) => {
-            events.emit(ClientEvent::Closed { reason: "cancelled before the customer joined".into(), normal: true });
+            events.emit(ClientEvent::Closed { reason: "cancelled before the customer joined".into(), normal: true, close: None });
             return Ok(());
         }
     };
@@ -282,6 +368,7 @@ async fn drive(
     events.emit(ClientEvent::Connected {
         peer_fingerprint: session.peer().fingerprint.to_string(),
         sas: session.sas().to_string(),
+        rights: rights.clone(),
     });
 
     let (app, to_peer, from_peer) = AppChannels::pair(64);
@@ -303,7 +390,16 @@ async fn drive(
         std::future::pending(),
         app,
     );
-    let dispatch = dispatch(commands, from_peer, report_rx, to_peer, decoder, events);
+    let may_control = rights.may_control();
+    let dispatch = dispatch(
+        commands,
+        from_peer,
+        report_rx,
+        to_peer,
+        decoder,
+        events,
+        may_control,
+    );
     tokio::pin!(pump);
     let end = tokio::select! {
         end = &mut pump => end,
@@ -311,9 +407,14 @@ async fn drive(
         // pump send it.
         _ = dispatch => pump.await,
     };
+    let close = match &end {
+        SessionEnd::PeerClosed(r) | SessionEnd::LocalClosed(r) => Some(*r),
+        SessionEnd::Abnormal(_) => None,
+    };
     events.emit(ClientEvent::Closed {
         reason: end.reason(),
         normal: end.is_normal(),
+        close,
     });
     Ok(())
 }
@@ -327,7 +428,8 @@ async fn wait_for_end(commands: &mut mpsc::Receiver<ClientCommand>) {
     }
 }
 
-/// Routes between the UI, the session and the decoder until the UI goes away.
+/// Routes between the UI, the session and the decoder until the UI goes away. Input goes
+/// out only while the customer grants control and the certificate allows it (`may_control`).
 async fn dispatch(
     mut commands: mpsc::Receiver<ClientCommand>,
     mut from_peer: mpsc::Receiver<Message>,
@@ -335,6 +437,7 @@ async fn dispatch(
     to_peer: mpsc::Sender<Message>,
     decoder: DecoderThread,
     events: &Events,
+    may_control: bool,
 ) {
     let mut control = false;
     let mut last_keyframe_request: Option<Instant> = None;
@@ -344,7 +447,7 @@ async fn dispatch(
         tokio::select! {
             cmd = commands.recv() => match cmd {
                 Some(ClientCommand::Input(ev)) => {
-                    if control {
+                    if control && may_control {
                         let _ = to_peer.send(Message::Input(ev)).await;
                     }
                 }
@@ -432,5 +535,52 @@ impl StatsWindow {
         });
         *self = Self::new();
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rights(permissions: Permissions, max_session_secs: u64) -> OperatorRights {
+        OperatorRights {
+            operator: "alice".into(),
+            permissions,
+            max_session_secs,
+            certificate_expires: 1_700_000_000,
+        }
+    }
+
+    #[test]
+    fn control_needs_the_control_permission() {
+        let view = rights(Permissions::VIEW, 0);
+        assert!(!view.may_control());
+        assert_eq!(check_rights(&view, false), Ok(()));
+        assert_eq!(
+            check_rights(&view, true),
+            Err(VIEW_ONLY_MESSAGE.to_string())
+        );
+        let full = rights(Permissions::VIEW.union(Permissions::CONTROL), 0);
+        assert!(full.may_control());
+        assert_eq!(check_rights(&full, true), Ok(()));
+        assert_eq!(
+            VIEW_ONLY_MESSAGE,
+            "your account may not control customers' machines: view only"
+        );
+    }
+
+    #[test]
+    fn rights_summary() {
+        let r = rights(Permissions::VIEW.union(Permissions::CONTROL), 1800);
+        assert_eq!(r.permission_names(), vec!["view", "control"]);
+        assert_eq!(r.summary(), "view, control; sessions up to 30 min");
+        assert_eq!(
+            rights(Permissions::VIEW, 0).summary(),
+            "view; no session time limit"
+        );
+        assert_eq!(
+            rights(Permissions::NONE, 90).summary(),
+            "no permissions; sessions up to 90 s"
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! `viewer session`: the operator's session without a window, for automation and tests.
 //! Prints events (human lines or JSON), optionally stops after N decoded frames, saves the last
-//! picture as PNG and plays an input script.
+//! picture as PNG and plays an input script (which needs an account allowed to control: without
+//! it the session fails right after login, before a code is issued or anything is sent).
 
-use crate::client::{self, ClientCommand, ClientEvent, SessionParams};
+use crate::client::{self, ClientCommand, ClientEvent, OperatorRights, SessionParams};
+use crate::gui::json_out::{connected_json, login_json};
 use crate::script::Step;
 use serde_json::json;
 use sightline_core::messages::CloseReason;
@@ -30,6 +32,9 @@ pub enum HeadlessError {
     /// The client failed before or during the session.
     #[error("{0}")]
     Client(String),
+    /// An input script was given but the operator's certificate does not allow control.
+    #[error("{}", client::VIEW_ONLY_MESSAGE)]
+    ViewOnly,
     /// The frame could not be saved.
     #[error("cannot save the frame to {path}: {message}")]
     SaveFrame {
@@ -46,6 +51,7 @@ pub async fn run(
     opts: Options,
     out: Output,
 ) -> Result<SessionEnd, HeadlessError> {
+    let params = session_params(params, &opts);
     let handle =
         client::spawn(params, Arc::new(|| {})).map_err(|e| HeadlessError::Client(e.to_string()))?;
     let decoded = Arc::new(AtomicU64::new(0));
@@ -68,6 +74,12 @@ pub async fn run(
         for event in handle.poll_events() {
             match event {
                 ClientEvent::Status(s) => tracing::info!("{s}"),
+                ClientEvent::LoggedIn(rights) => {
+                    out.event(login_json(&rights), || {
+                        format!("Logged in as {} ({})", rights.operator, rights.summary())
+                    });
+                    check_script_allowed(&rights, script.is_some())?;
+                }
                 ClientEvent::Code { code, expires_at } => {
                     let minutes = expires_at
                         .saturating_sub(sightline_net::clock::now_unix())
@@ -80,11 +92,13 @@ pub async fn run(
                 ClientEvent::Connected {
                     peer_fingerprint,
                     sas,
+                    rights,
                 } => {
                     out.event(
-                        json!({"event": "connected", "sas": sas, "peer": {"role": "agent", "fingerprint": peer_fingerprint}}),
-                        || format!("Connected to the customer's agent (key {peer_fingerprint}).\nVerification code: {sas}  (the customer sees the same code)\nPress Ctrl-C to end the session."),
+                        connected_json(&peer_fingerprint, &sas, &rights),
+                        || format!("Connected to the customer's agent (key {peer_fingerprint}).\nVerification code: {sas}  (the customer sees the same code)\nYou may: {}.\nPress Ctrl-C to end the session.", rights.summary()),
                     );
+                    check_script_allowed(&rights, script.is_some())?;
                     if let Some((steps, tx, counter)) = script.take() {
                         spawn_script(steps, tx, counter);
                     }
@@ -135,7 +149,7 @@ pub async fn run(
                     });
                 }
                 ClientEvent::Failed(message) => return Err(HeadlessError::Client(message)),
-                ClientEvent::Closed { reason, normal } => {
+                ClientEvent::Closed { reason, normal, .. } => {
                     if let Some(path) = &opts.save_frame {
                         save_last_frame(&handle, path)?;
                     }
@@ -153,6 +167,18 @@ pub async fn run(
             }
         }
     }
+}
+
+/// The client's parameters for these options: an input script needs the control permission,
+/// checked by the client right after login.
+fn session_params(mut params: SessionParams, opts: &Options) -> SessionParams {
+    params.require_control |= opts.script.is_some();
+    params
+}
+
+/// An input script is refused, before anything is sent, for an account that may only view.
+fn check_script_allowed(rights: &OperatorRights, has_script: bool) -> Result<(), HeadlessError> {
+    client::check_rights(rights, has_script).map_err(|_| HeadlessError::ViewOnly)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -228,5 +254,69 @@ fn spawn_script(
         .spawn(run)
     {
         tracing::error!(error = %e, "cannot start the input script");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sightline_core::cert::Permissions;
+    use sightline_core::relay_proto::Secret;
+
+    fn params() -> SessionParams {
+        SessionParams {
+            relay: "127.0.0.1:7615".into(),
+            relay_key: "ab".repeat(32).parse().expect("fingerprint"),
+            user: "alice".into(),
+            password: Secret::new("pw"),
+            second_factor: Some(Secret::new("123456")),
+            require_control: false,
+            data_dir: PathBuf::new(),
+        }
+    }
+
+    fn rights(permissions: Permissions) -> OperatorRights {
+        OperatorRights {
+            operator: "alice".into(),
+            permissions,
+            max_session_secs: 0,
+            certificate_expires: 0,
+        }
+    }
+
+    #[test]
+    fn an_input_script_requires_control_from_the_client() {
+        assert!(!session_params(params(), &Options::default()).require_control);
+        let opts = Options {
+            script: Some(vec![Step::End]),
+            ..Default::default()
+        };
+        assert!(session_params(params(), &opts).require_control);
+    }
+
+    #[test]
+    fn view_only_account_refuses_the_script() {
+        let err = check_script_allowed(&rights(Permissions::VIEW), true).expect_err("view only");
+        assert_eq!(
+            err.to_string(),
+            "your account may not control customers' machines: view only"
+        );
+        assert!(check_script_allowed(&rights(Permissions::VIEW), false).is_ok());
+        let full = rights(Permissions::VIEW.union(Permissions::CONTROL));
+        assert!(check_script_allowed(&full, true).is_ok());
+    }
+
+    #[test]
+    fn json_events_carry_the_rights() {
+        let r = OperatorRights {
+            max_session_secs: 900,
+            ..rights(Permissions::VIEW.union(Permissions::CONTROL))
+        };
+        let v = connected_json("ff", "1234 5678", &r);
+        assert_eq!(v["permissions"], json!(["view", "control"]));
+        assert_eq!(v["max_session_secs"], 900);
+        let v = login_json(&r);
+        assert_eq!(v["event"], "login");
+        assert_eq!(v["permissions"], json!(["view", "control"]));
     }
 }

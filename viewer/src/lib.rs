@@ -2,6 +2,7 @@
 //! thread) that both the GUI and the headless `viewer session` command drive.
 
 pub mod client;
+pub mod credentials;
 pub mod decoder;
 pub mod gui;
 pub mod headless;

@@ -4,12 +4,11 @@
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use sightline_core::relay_proto::Secret;
 use sightline_net::cli::{self, ClientConfig, Output};
 use sightline_net::session::SessionEnd;
 use sightline_viewer::client::SessionParams;
+use sightline_viewer::credentials::{self, Credentials};
 use sightline_viewer::{gui, headless, script};
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,8 +21,13 @@ use std::process::ExitCode;
 #[command(after_help = "Examples:
   viewer                                              (opens the window)
   viewer --relay relay.example.com:7615 --relay-key 3f5e...c2 --user alice
-  echo \"$PASSWORD\" | viewer session --relay 127.0.0.1:7615 --relay-key 3f5e...c2 \\
-      --user alice --password-stdin --json --frames 100 --save-frame last.png")]
+  printf '%s\\n%s\\n' \"$PASSWORD\" \"$CODE\" | viewer session --relay 127.0.0.1:7615 \\
+      --relay-key 3f5e...c2 --user alice --password-stdin --json --frames 100 --save-frame last.png
+
+With --password-stdin, standard input holds the password on its first line and the second
+factor (the 6-digit code from your authenticator app, or a recovery code) on its second; an
+empty or missing second line means none (accounts without two-factor login). Without it,
+`viewer session` asks for both on the terminal.")]
 struct Cli {
     /// Directory for the operator's identity key (default: the platform data dir + /viewer).
     #[arg(long, global = true, value_name = "DIR")]
@@ -33,7 +37,8 @@ struct Cli {
     config: Option<PathBuf>,
     #[command(flatten)]
     relay: RelayArgs,
-    /// Window mode: read the password from stdin and log in at once (for kiosks and tests).
+    /// Window mode: read the password (first line) and the authenticator or recovery code
+    /// (second line, empty for none) from stdin and log in at once (for kiosks and tests).
     #[arg(long)]
     password_stdin: bool,
     /// Window mode: also print events as JSON lines on stdout (code, connected, closed).
@@ -60,19 +65,27 @@ struct RelayArgs {
 enum Command {
     /// Log in, get a session code, and hold the session with the customer's agent, headless.
     #[command(after_help = "Examples:
-  echo \"$PASSWORD\" | viewer session --relay relay.example.com:7615 \\
+  printf '%s\\n%s\\n' \"$PASSWORD\" \"$CODE\" | viewer session --relay relay.example.com:7615 \\
       --relay-key 3f5e...c2 --user alice --password-stdin
+  echo \"$PASSWORD\" | viewer session ... --password-stdin    (account without two-factor login)
   viewer session --relay 127.0.0.1:7615 --relay-key $(relay fingerprint) --user alice --json \\
       --frames 30 --save-frame screen.png --send-input clicks.txt
 
+Without --password-stdin it asks on the terminal for the password and then for the
+authenticator code (or a recovery code; press Enter for none). With --password-stdin the
+password is the first line of standard input and the code the second (empty or missing: none).
+
 Ends with Ctrl-C (sends an explicit close to the customer), after --frames, or at `end` in the
-input script. The input script format is described in the README.")]
+input script. The input script format is described in the README. --send-input needs an account
+allowed to control customers' machines: for a view-only account the session fails right after
+login, before a code is issued.")]
     Session(SessionArgs),
 }
 
 #[derive(Args, Debug)]
 struct SessionArgs {
-    /// Read the password from the first line of standard input instead of a prompt.
+    /// Read the password from the first line of standard input and the authenticator or
+    /// recovery code from the second (empty or missing: none) instead of prompting.
     #[arg(long)]
     password_stdin: bool,
     /// One JSON object per line on stdout for each event (per decoded frame included).
@@ -84,7 +97,7 @@ struct SessionArgs {
     /// Write the last decoded frame as PNG when the session ends.
     #[arg(long, value_name = "FILE")]
     save_frame: Option<PathBuf>,
-    /// Play an input script (clicks, typing) once connected.
+    /// Play an input script (clicks, typing) once connected; needs the control permission.
     #[arg(long, value_name = "FILE")]
     send_input: Option<PathBuf>,
 }
@@ -110,38 +123,31 @@ fn main() -> ExitCode {
 fn open_window(cli: Cli) -> Result<()> {
     let config = ClientConfig::load("viewer", cli.config.as_deref())?;
     let data_dir = cli::data_dir("viewer", cli.data_dir)?;
-    let password = if cli.password_stdin {
-        Some(read_password(true)?)
+    let (password, second_factor) = if cli.password_stdin {
+        let c = read_credentials(true)?;
+        (Some(c.password), c.second_factor)
     } else {
-        None
+        (None, None)
     };
     gui::run(gui::Options {
         relay: cli.relay.relay.or(config.relay),
         relay_key: cli.relay.relay_key.or(config.relay_key),
         user: cli.relay.user,
         password,
+        second_factor,
         data_dir,
         json: cli.json,
     })?;
     Ok(())
 }
 
-fn read_password(from_stdin: bool) -> Result<Secret> {
-    let pw = if from_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("reading the password from stdin")?;
-        line.trim_end_matches(['\r', '\n']).to_string()
+/// Password and second factor: two lines of stdin, or two prompts on the terminal.
+fn read_credentials(from_stdin: bool) -> Result<Credentials> {
+    Ok(if from_stdin {
+        credentials::read_from(std::io::stdin().lock())?
     } else {
-        rpassword::prompt_password("Password: ")
-            .context("reading the password (use --password-stdin when there is no terminal)")?
-    };
-    if pw.is_empty() {
-        return Err(anyhow!("empty password"));
-    }
-    Ok(Secret::new(pw))
+        credentials::prompt()?
+    })
 }
 
 async fn session(cli: Cli, out: Output) -> Result<SessionEnd> {
@@ -162,12 +168,18 @@ async fn session(cli: Cli, out: Output) -> Result<SessionEnd> {
         }
         None => None,
     };
-    let password = read_password(args.password_stdin)?;
+    let Credentials {
+        password,
+        second_factor,
+    } = read_credentials(args.password_stdin)?;
     let params = SessionParams {
         relay,
         relay_key,
         user,
         password,
+        second_factor,
+        // Set by the headless session when it plays an input script.
+        require_control: false,
         data_dir: cli::data_dir("viewer", cli.data_dir)?,
     };
     let opts = headless::Options {

@@ -85,6 +85,9 @@ pub struct CertBody {
     pub organisation: String,
     /// What the operator may do.
     pub permissions: Permissions,
+    /// Longest session the agent allows this operator, seconds (0: none beyond the
+    /// certificate's own validity).
+    pub max_session_secs: u64,
     /// Fingerprint of the operator's identity key.
     pub key: Fingerprint,
     /// Start of validity, Unix seconds.

@@ -77,6 +77,41 @@ impl BackoffPolicy {
     }
 }
 
+/// A hard stop on top of a backoff: after `after_failures` failures the key is locked for
+/// `duration_secs` from the last failure, whatever the backoff says. Attempts refused while
+/// locked are not failures, so a lock ends on time; the next failure locks again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lockout {
+    /// Failures that lock the key.
+    pub after_failures: u32,
+    /// How long a lock lasts, seconds.
+    pub duration_secs: u64,
+}
+
+impl Lockout {
+    /// Logins: locked for 15 minutes after 10 failures.
+    pub const LOGIN: Lockout = Lockout {
+        after_failures: 10,
+        duration_secs: 15 * 60,
+    };
+
+    /// Seconds the key stays locked, or `None`. `policy` decides when the record is forgotten.
+    pub fn remaining(
+        &self,
+        policy: &BackoffPolicy,
+        rec: Option<&FailureRecord>,
+        now: u64,
+    ) -> Option<u64> {
+        let rec = rec?;
+        if policy.is_stale(rec, now) || rec.failures < self.after_failures.max(1) {
+            return None;
+        }
+        let until = rec.last_failure.saturating_add(self.duration_secs);
+        (now < until).then(|| until - now)
+    }
+}
+
 /// Failures counted for one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureRecord {
@@ -135,6 +170,29 @@ mod tests {
         assert_eq!(P.retry_after(rec.as_ref(), 104 + 600), None);
         let fresh = P.record_failure(rec.as_ref(), 104 + 600);
         assert_eq!(fresh.failures, 1);
+    }
+
+    #[test]
+    fn lockout_holds_for_its_duration_after_the_last_failure() {
+        let lock = Lockout {
+            after_failures: 4,
+            duration_secs: 100,
+        };
+        let mut rec = None;
+        for t in 0..3 {
+            rec = Some(P.record_failure(rec.as_ref(), t));
+        }
+        assert_eq!(lock.remaining(&P, rec.as_ref(), 3), None, "three failures");
+        rec = Some(P.record_failure(rec.as_ref(), 10));
+        assert_eq!(lock.remaining(&P, rec.as_ref(), 10), Some(100));
+        assert_eq!(lock.remaining(&P, rec.as_ref(), 60), Some(50));
+        assert_eq!(lock.remaining(&P, rec.as_ref(), 110), None);
+        // The next failure locks again at once.
+        rec = Some(P.record_failure(rec.as_ref(), 120));
+        assert_eq!(lock.remaining(&P, rec.as_ref(), 120), Some(100));
+        // A forgotten record locks nothing.
+        assert_eq!(lock.remaining(&P, rec.as_ref(), 120 + 600), None);
+        assert_eq!(lock.remaining(&P, None, 0), None);
     }
 
     #[test]

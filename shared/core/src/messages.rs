@@ -34,6 +34,10 @@ pub enum CloseReason {
     Shutdown,
     /// The peer stopped answering.
     Timeout,
+    /// The session reached the time limit in the operator's certificate.
+    TimeLimit,
+    /// The operator's certificate does not allow what the session needs (viewing).
+    NotPermitted,
 }
 
 impl fmt::Display for CloseReason {
@@ -44,6 +48,8 @@ impl fmt::Display for CloseReason {
             CloseReason::ProtocolError => "protocol error",
             CloseReason::Shutdown => "shutdown",
             CloseReason::Timeout => "timeout",
+            CloseReason::TimeLimit => "session time limit reached",
+            CloseReason::NotPermitted => "not permitted for this operator",
         })
     }
 }

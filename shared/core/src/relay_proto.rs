@@ -48,6 +48,9 @@ pub enum ClientMessage {
         user: String,
         /// Password.
         password: Secret,
+        /// The second factor: a 6-digit code from the operator's authenticator app, or one of
+        /// the account's one-time recovery codes. `None` only for accounts that have none.
+        second_factor: Option<Secret>,
         /// The operator's RSA public key (SubjectPublicKeyInfo DER).
         operator_key: Vec<u8>,
     },
@@ -63,8 +66,12 @@ pub enum ClientMessage {
 /// Why the relay refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RelayErrorKind {
-    /// Wrong user name or password, or the account cannot log in.
+    /// Wrong user name, password or second factor, or the account cannot log in. One kind
+    /// for all of them, so that a guesser cannot tell which part was wrong.
     LoginFailed,
+    /// The relay could not check the password (its directory server is unreachable); not
+    /// counted as a failed login.
+    AuthUnavailable,
     /// The request needs a logged-in operator.
     NotLoggedIn,
     /// The session code is unknown, already used or expired.

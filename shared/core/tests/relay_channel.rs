@@ -42,6 +42,7 @@ fn client_and_relay_exchange_secrets_only_after_the_pin_matches() {
     let login = ClientMessage::Login {
         user: "alice".into(),
         password: Secret::new("correct horse battery"),
+        second_factor: Some(Secret::new("123456")),
         operator_key: vec![1, 2, 3],
     };
     let b = client.send(&login).unwrap();

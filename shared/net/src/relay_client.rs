@@ -150,11 +150,13 @@ impl RelayClient {
         &mut self,
         user: &str,
         password: Secret,
+        second_factor: Option<Secret>,
         key: &PublicIdentity,
     ) -> Result<OperatorCert, ClientError> {
         let msg = ClientMessage::Login {
             user: user.to_string(),
             password,
+            second_factor,
             operator_key: key.spki_der().to_vec(),
         };
         timed(REQUEST_TIMEOUT, async {

@@ -3,8 +3,9 @@
 //!
 //! `assets/relay.example.toml` documents every key; keep the two in step.
 
+use crate::ldap::LdapConfig;
 use serde::Deserialize;
-use sightline_core::limiter::BackoffPolicy;
+use sightline_core::limiter::{BackoffPolicy, Lockout};
 use sightline_core::DEFAULT_PORT;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -26,6 +27,14 @@ pub enum ConfigError {
         /// The file.
         path: PathBuf,
         /// The parser's explanation, with line and column.
+        message: String,
+    },
+    /// The `[ldap]` table makes no sense.
+    #[error("invalid configuration {path}: ldap: {message}")]
+    Ldap {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
         message: String,
     },
     /// A value parses but makes no sense.
@@ -65,8 +74,13 @@ impl Default for JoinLimits {
 pub struct LoginLimits {
     /// Failed logins per source address.
     pub per_address: BackoffPolicy,
-    /// Failed logins per account name.
+    /// Failed logins per account name, from addresses the account has not logged in from;
+    /// from an address it has, per account and address.
     pub per_account: BackoffPolicy,
+    /// Hard lock after repeated failures, for the address and account counters.
+    pub lockout: Lockout,
+    /// How long an address the account logged in from counts as known, days.
+    pub known_address_days: u64,
 }
 
 /// Default per-account login backoff: 5 free failures, then 2 s doubling to 15 min, forgotten
@@ -83,6 +97,8 @@ impl Default for LoginLimits {
         Self {
             per_address: BackoffPolicy::PER_ADDRESS,
             per_account: LOGIN_PER_ACCOUNT,
+            lockout: Lockout::LOGIN,
+            known_address_days: 90,
         }
     }
 }
@@ -108,6 +124,8 @@ pub struct Config {
     pub join_limit: JoinLimits,
     /// Brute-force limits on logins.
     pub login_limit: LoginLimits,
+    /// Operators' passwords checked by an LDAP directory.
+    pub ldap: Option<LdapConfig>,
 }
 
 impl Default for Config {
@@ -124,6 +142,7 @@ impl Default for Config {
             idle_timeout_secs: 300,
             join_limit: JoinLimits::default(),
             login_limit: LoginLimits::default(),
+            ldap: None,
         }
     }
 }
@@ -210,6 +229,36 @@ impl Config {
             ("login_limit.per_address", self.login_limit.per_address),
             ("login_limit.per_account", self.login_limit.per_account),
         ];
+        let lock = self.login_limit.lockout;
+        if lock.after_failures == 0 || lock.duration_secs == 0 {
+            return bad(
+                "login_limit.lockout",
+                "needs after_failures >= 1 and duration_secs >= 1",
+            );
+        }
+        let shortest_memory = self
+            .login_limit
+            .per_address
+            .forget_after_secs
+            .min(self.login_limit.per_account.forget_after_secs);
+        if lock.duration_secs > shortest_memory {
+            return bad(
+                "login_limit.lockout",
+                "duration_secs must not exceed the login limits' forget_after_secs",
+            );
+        }
+        if self.login_limit.known_address_days == 0 || self.login_limit.known_address_days > 3650 {
+            return bad(
+                "login_limit.known_address_days",
+                "must be between 1 and 3650 days",
+            );
+        }
+        if let Some(ldap) = &self.ldap {
+            ldap.validate().map_err(|e| ConfigError::Ldap {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        }
         for (key, p) in policies {
             if p.base_delay_secs == 0 || p.max_delay_secs < p.base_delay_secs {
                 return bad(

@@ -6,7 +6,7 @@
 
 use crate::conn::{self, Conn, ConnError};
 use crate::context::{InternalError, Relay};
-use crate::login::{self, LoginOutcome};
+use crate::login::{self, Attempt, LoggedIn, LoginOutcome};
 use crate::replies;
 use crate::route::{route, Route};
 use crate::{host, join};
@@ -89,7 +89,7 @@ pub async fn handle(
 
 async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
     let idle = Duration::from_secs(relay.config.idle_timeout_secs);
-    let mut operator: Option<String> = None;
+    let mut operator: Option<LoggedIn> = None;
     loop {
         let msg = match tokio::time::timeout(idle, conn.receive()).await {
             Ok(Ok(Some(msg))) => msg,
@@ -103,15 +103,23 @@ async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
             Route::Login {
                 user,
                 password,
+                second_factor,
                 operator_key,
             } => {
-                let ip = conn.peer.ip();
-                let reply = match login::attempt(&relay, ip, user, password, operator_key).await {
-                    Ok(LoginOutcome::Accepted { certificate, user }) => {
-                        operator = Some(user.name);
+                let attempt = Attempt {
+                    ip: conn.peer.ip(),
+                    user,
+                    password,
+                    second_factor,
+                    operator_key,
+                };
+                let reply = match login::attempt(&relay, attempt).await {
+                    Ok(LoginOutcome::Accepted { certificate, who }) => {
+                        operator = Some(who);
                         RelayMessage::LoginOk { certificate }
                     }
                     Ok(LoginOutcome::Failed) => replies::login_failed(),
+                    Ok(LoginOutcome::Unavailable) => replies::auth_unavailable(),
                     Ok(LoginOutcome::RateLimited(wait)) => replies::rate_limited(wait),
                     Ok(LoginOutcome::BadKey(why)) => {
                         let msg = format!("operator key rejected: {why}");
@@ -127,7 +135,17 @@ async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
                 }
             }
             Route::CreateSession => match operator.take() {
-                Some(name) => return Box::pin(host::host(relay, conn, name)).await,
+                Some(who) => match relay.may_start_sessions(&who.name, who.local).await {
+                    Ok(true) => return Box::pin(host::host(relay, conn, who)).await,
+                    Ok(false) => {
+                        tracing::warn!(operator = %who.name, "session refused: account disabled or removed");
+                        return conn.close_with(&replies::account_inactive()).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot check the account");
+                        return conn.close_with(&replies::internal()).await;
+                    }
+                },
                 // route() only yields CreateSession for a logged-in connection.
                 None => return conn.close_with(&replies::not_logged_in()).await,
             },

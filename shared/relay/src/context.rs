@@ -1,12 +1,15 @@
 //! The state every connection of a running relay shares: configuration, CA key, channel
 //! credentials, database, pending sessions, and the guards around expensive work.
 
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::credentials::{CredentialCache, CredentialsError};
 use crate::db::{Database, DbError};
 use crate::keylock::KeyedLocks;
+use crate::ldap::LdapAuthenticator;
 use crate::password::{self, HashError, Verification};
+use crate::policy::Policy;
 use crate::registry::Registry;
 use sightline_core::identity::PrivateIdentity;
 use sightline_core::relay_proto::Secret;
@@ -33,6 +36,9 @@ pub enum InternalError {
     /// A worker thread did not finish.
     #[error("worker thread failed")]
     Worker,
+    /// The directory could not be set up (its CA file or service password).
+    #[error("LDAP: {0}")]
+    Directory(String),
 }
 
 /// Shared state of a running relay.
@@ -40,6 +46,10 @@ pub enum InternalError {
 pub struct Relay {
     /// Configuration in force.
     pub config: Config,
+    /// The help desk's policy.
+    pub policy: Policy,
+    /// Where directory accounts' passwords are checked, if configured.
+    pub directory: Option<Arc<dyn Authenticator>>,
     /// The CA key (signs channel credentials and operator certificates).
     pub ca: Arc<PrivateIdentity>,
     /// Channel credentials.
@@ -56,12 +66,21 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Prepares a relay: makes channel credentials and the dummy password hash.
+    /// Prepares a relay: sets up the directory, makes channel credentials and the dummy
+    /// password hash.
     pub async fn new(
         config: Config,
+        policy: Policy,
         ca: PrivateIdentity,
         db: Database,
     ) -> Result<Arc<Self>, InternalError> {
+        let directory: Option<Arc<dyn Authenticator>> = match &config.ldap {
+            Some(ldap) => Some(Arc::new(
+                LdapAuthenticator::new(ldap.clone())
+                    .map_err(|e| InternalError::Directory(e.to_string()))?,
+            )),
+            None => None,
+        };
         let ca = Arc::new(ca);
         let credentials = CredentialCache::new(ca.clone()).await?;
         let dummy_hash = tokio::task::spawn_blocking(password::dummy_hash)
@@ -73,6 +92,8 @@ impl Relay {
             .clamp(1, 8);
         Ok(Arc::new(Self {
             config,
+            policy,
+            directory,
             ca,
             credentials,
             registry: Registry::new(),
@@ -119,6 +140,31 @@ impl Relay {
         tokio::task::spawn_blocking(move || password::verify_password(password.expose(), &hash))
             .await
             .map_err(|_| InternalError::Worker)
+    }
+
+    /// Whether the directory's own second factor replaces the relay's TOTP for its users.
+    pub fn directory_provides_second_factor(&self) -> bool {
+        self.directory.is_some()
+            && self
+                .config
+                .ldap
+                .as_ref()
+                .is_some_and(|l| l.provides_second_factor)
+    }
+
+    /// Whether `name` may still start sessions: its relay account exists and is enabled.
+    /// Checked when a session is created and again when the customer arrives, so disabling
+    /// or removing an account stops new sessions at once.
+    pub async fn may_start_sessions(&self, name: &str, local: bool) -> Result<bool, InternalError> {
+        if !local {
+            // A directory user without a relay account: the directory decided at login.
+            return Ok(true);
+        }
+        let name = name.to_string();
+        let account = self
+            .with_db(move |db| crate::users::find(db, &name))
+            .await?;
+        Ok(account.is_some_and(|a| !a.disabled))
     }
 
     /// Counts a session as paired; returns the new count.

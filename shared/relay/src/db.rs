@@ -70,6 +70,42 @@ const MIGRATIONS: &[&str] = &[
         failures     INTEGER NOT NULL,
         last_failure INTEGER NOT NULL
     );",
+    // Version 2: roles, per-operator limits, two-factor login, password history, sources an
+    // account has logged in from, and the audit log. `permissions` becomes a mask that narrows
+    // the policy (existing values keep their meaning: view and control).
+    "ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'local';
+    ALTER TABLE users ADD COLUMN session_limit_secs INTEGER;
+    ALTER TABLE users ADD COLUMN totp_secret BLOB;
+    ALTER TABLE users ADD COLUMN totp_last_step INTEGER;
+    ALTER TABLE users ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE password_history (
+        id         INTEGER PRIMARY KEY,
+        user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        hash       TEXT    NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX password_history_user ON password_history(user_id, id);
+    CREATE TABLE recovery_codes (
+        id      INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        hash    TEXT    NOT NULL,
+        used_at INTEGER
+    );
+    CREATE INDEX recovery_codes_user ON recovery_codes(user_id);
+    CREATE TABLE known_sources (
+        user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        source     TEXT    NOT NULL,
+        last_login INTEGER NOT NULL,
+        PRIMARY KEY (user_id, source)
+    );
+    CREATE TABLE audit (
+        id      INTEGER PRIMARY KEY,
+        at      INTEGER NOT NULL,
+        actor   TEXT    NOT NULL,
+        action  TEXT    NOT NULL,
+        subject TEXT,
+        detail  TEXT
+    );",
 ];
 
 /// Newest schema version this build knows.
@@ -126,9 +162,12 @@ impl Database {
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(open_err)?;
         // FULL: a recorded failure survives a power cut. secure_delete: a removed account's
-        // password hash does not linger in free pages.
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;")
-            .map_err(open_err)?;
+        // password hash and TOTP secret do not linger in free pages. foreign_keys: removing an
+        // account removes its history, recovery codes and known sources.
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(open_err)?;
         let mut db = Self { conn };
         db.migrate().map_err(|e| match e {
             DbError::Sql(source) => open_err(source),

@@ -2,12 +2,19 @@
 //! them. The arithmetic is the core's [`BackoffPolicy`]; this module only names the keys and
 //! stores the records.
 //!
-//! Keys: `join:ip:<addr>`, `join:global`, `login:ip:<addr>`, `login:user:<name>` (IPv6
-//! addresses count per /64, see [`address_key`]).
+//! Keys: `join:ip:<addr>`, `join:global`, `login:ip:<addr>`, `login:user:<name>` (failures
+//! for an account from addresses it has not logged in from), `login:user:<name>:ip:<addr>`
+//! (failures for an account from one address it has logged in from). IPv6 addresses count
+//! per /64, see [`address_key`].
+//!
+//! Splitting the account's counter by known address is what keeps an attacker's flood from
+//! locking the real operator out: the flood fills the attacker's address counter and the
+//! account's unknown-address counter, while the operator, at an address the account has
+//! logged in from before, is judged by a counter of their own.
 
 use crate::db::{Database, DbError};
 use rusqlite::{params, OptionalExtension};
-use sightline_core::limiter::{address_key, BackoffPolicy, FailureRecord};
+use sightline_core::limiter::{address_key, BackoffPolicy, FailureRecord, Lockout};
 use std::net::IpAddr;
 
 /// One counter to consult: its key in the store and the policy that applies to it.
@@ -17,6 +24,8 @@ pub struct Limit {
     pub key: String,
     /// Backoff rule.
     pub policy: BackoffPolicy,
+    /// Hard lock on top of the backoff, if any.
+    pub lockout: Option<Lockout>,
 }
 
 impl Limit {
@@ -25,6 +34,7 @@ impl Limit {
         Self {
             key: format!("join:{}", address_key(ip)),
             policy,
+            lockout: None,
         }
     }
 
@@ -33,22 +43,40 @@ impl Limit {
         Self {
             key: "join:global".into(),
             policy,
+            lockout: None,
         }
     }
 
     /// Failed logins from one source address.
-    pub fn login_address(ip: IpAddr, policy: BackoffPolicy) -> Self {
+    pub fn login_address(ip: IpAddr, policy: BackoffPolicy, lockout: Option<Lockout>) -> Self {
         Self {
             key: format!("login:{}", address_key(ip)),
             policy,
+            lockout,
         }
     }
 
-    /// Failed logins for one account name (letter case ignored, like account lookups).
-    pub fn login_account(name: &str, policy: BackoffPolicy) -> Self {
+    /// Failed logins for one account name (letter case ignored, like account lookups) from
+    /// addresses it has not logged in from.
+    pub fn login_account(name: &str, policy: BackoffPolicy, lockout: Option<Lockout>) -> Self {
         Self {
             key: format!("login:user:{}", name.to_lowercase()),
             policy,
+            lockout,
+        }
+    }
+
+    /// Failed logins for one account from one address it has logged in from before.
+    pub fn login_account_from(
+        name: &str,
+        ip: IpAddr,
+        policy: BackoffPolicy,
+        lockout: Option<Lockout>,
+    ) -> Self {
+        Self {
+            key: format!("login:user:{}:{}", name.to_lowercase(), address_key(ip)),
+            policy,
+            lockout,
         }
     }
 }
@@ -75,7 +103,13 @@ pub fn retry_after(db: &Database, limits: &[Limit], now: u64) -> Result<Option<u
     let mut wait = None;
     for limit in limits {
         let rec = load(db, &limit.key)?;
-        if let Some(w) = limit.policy.retry_after(rec.as_ref(), now) {
+        let locked = limit
+            .lockout
+            .and_then(|l| l.remaining(&limit.policy, rec.as_ref(), now));
+        for w in [limit.policy.retry_after(rec.as_ref(), now), locked]
+            .into_iter()
+            .flatten()
+        {
             wait = Some(wait.map_or(w, |cur: u64| cur.max(w)));
         }
     }
@@ -152,12 +186,16 @@ mod tests {
         );
         assert_eq!(Limit::join_global(TWO_FREE).key, "join:global");
         assert_eq!(
-            Limit::login_address(ip("::ffff:192.0.2.1"), TWO_FREE).key,
+            Limit::login_address(ip("::ffff:192.0.2.1"), TWO_FREE, None).key,
             "login:ip:192.0.2.1"
         );
         assert_eq!(
-            Limit::login_account("Alice", TWO_FREE).key,
+            Limit::login_account("Alice", TWO_FREE, None).key,
             "login:user:alice"
+        );
+        assert_eq!(
+            Limit::login_account_from("Alice", ip("2001:db8::1"), TWO_FREE, None).key,
+            "login:user:alice:ip6:2001:db8:0:0::/64"
         );
     }
 
@@ -208,11 +246,28 @@ mod tests {
     }
 
     #[test]
+    fn lockout_outlasts_the_backoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Database::create(&dir.path().join("relay.db")).unwrap();
+        let lock = Lockout {
+            after_failures: 3,
+            duration_secs: 500,
+        };
+        let l = [Limit::login_account("alice", TWO_FREE, Some(lock))];
+        for t in [0, 100, 300] {
+            record_failure(&mut db, &l, t).unwrap();
+        }
+        // The backoff alone would allow a try at 360; the lock holds until 800.
+        assert_eq!(retry_after(&db, &l, 400).unwrap(), Some(400));
+        assert_eq!(retry_after(&db, &l, 800).unwrap(), None);
+    }
+
+    #[test]
     fn forget_and_prune() {
         let dir = tempfile::tempdir().unwrap();
         let mut db = Database::create(&dir.path().join("relay.db")).unwrap();
-        let a = [Limit::login_account("alice", TWO_FREE)];
-        let b = [Limit::login_account("bob", TWO_FREE)];
+        let a = [Limit::login_account("alice", TWO_FREE, None)];
+        let b = [Limit::login_account("bob", TWO_FREE, None)];
         record_failure(&mut db, &a, 100).unwrap();
         record_failure(&mut db, &b, 5000).unwrap();
         forget(&db, &a[0].key).unwrap();

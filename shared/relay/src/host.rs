@@ -5,6 +5,7 @@
 use crate::conn::Conn;
 use crate::context::Relay;
 use crate::forward::{self, Ended};
+use crate::login::LoggedIn;
 use crate::registry::Registration;
 use crate::replies;
 use rand_core::OsRng;
@@ -14,8 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-/// Creates a session for `operator` on `conn` and runs it to its end.
-pub async fn host(relay: Arc<Relay>, mut conn: Conn, operator: String) {
+/// Creates a session for the logged-in operator `who` on `conn` and runs it to its end.
+pub async fn host(relay: Arc<Relay>, mut conn: Conn, who: LoggedIn) {
+    let operator = who.name.clone();
     let ttl = relay.config.code_ttl_secs;
     let expires_at = clock::now_unix().saturating_add(ttl);
     let (handoff, mut arrival) = oneshot::channel::<Conn>();
@@ -73,6 +75,23 @@ pub async fn host(relay: Arc<Relay>, mut conn: Conn, operator: String) {
             // Taken at the last moment: the hand-over is under way.
             arrival.await.ok()
         }
+    };
+    // The account may have been disabled while the code was out.
+    let agent = match agent {
+        Some(agent) => match relay.may_start_sessions(&operator, who.local).await {
+            Ok(true) => Some(agent),
+            Ok(false) => {
+                tracing::warn!(%operator, "customer arrived but the account was disabled or removed");
+                agent.close_with(&replies::code_not_valid()).await;
+                return conn.close_with(&replies::account_inactive()).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot check the account");
+                agent.close_with(&replies::internal()).await;
+                return conn.close_with(&replies::internal()).await;
+            }
+        },
+        None => None,
     };
     match agent {
         Some(agent) => run_paired(&relay, conn, agent, session_id, &operator).await,

@@ -11,6 +11,8 @@
 //!   [`login`], [`host`] (operator waits), [`join`] (agent arrives), [`registry`] (codes),
 //!   [`forward`] (opaque bytes), [`credentials`], [`replies`], [`conn`], [`context`].
 
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod conn;
 pub mod connection;
@@ -23,13 +25,17 @@ pub mod host;
 pub mod init;
 pub mod join;
 pub mod keylock;
+pub mod ldap;
 pub mod listing;
 pub mod login;
 pub mod password;
 pub mod paths;
+pub mod policy;
+pub mod recovery;
 pub mod registry;
 pub mod replies;
 pub mod route;
 pub mod server;
 pub mod signal;
+pub mod totp;
 pub mod users;

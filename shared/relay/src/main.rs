@@ -3,14 +3,17 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use sightline_core::cert::Permissions;
+use sightline_relay::auth::Role;
 use sightline_relay::config::Config;
 use sightline_relay::context::Relay;
 use sightline_relay::db::Database;
 use sightline_relay::password::PasswordPolicy;
 use sightline_relay::paths::DataDir;
+use sightline_relay::policy::Policy;
 use sightline_relay::signal::Shutdown;
-use sightline_relay::users::{self, NewUser};
-use sightline_relay::{init, listing, server};
+use sightline_relay::users::{self, Changes, Enrolment, NewUser, Source};
+use sightline_relay::{audit, init, listing, server, totp};
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,13 +23,15 @@ const MAIN_EXAMPLES: &str = "\
 Examples:
   relay init                                  create the CA key and database, print the fingerprint
   relay user add alice --display-name 'Alice Smith' --org 'Example Help Desk'
+                                              prints the authenticator QR code and recovery codes
   relay serve                                 listen on 0.0.0.0:7615
   relay --data-dir /srv/sightline serve --listen 0.0.0.0:7615 --listen [::]:7615
 
 Files (in the data directory, owner-only permissions):
   ca-key.pem   the relay's RSA-4096 CA key (PKCS#8 PEM, mode 0600); back it up
-  relay.db     accounts and brute-force counters (SQLite, mode 0600)
-  relay.toml   optional configuration (see assets/relay.example.toml)";
+  relay.db     accounts, TOTP secrets, counters and audit log (SQLite, mode 0600)
+  relay.toml   optional configuration (see assets/relay.example.toml)
+  policy.toml  optional help-desk policy (see assets/policy.example.toml)";
 
 const INIT_EXAMPLES: &str = "\
 Output: the last line of standard output is the key fingerprint alone (64 hex digits), so
@@ -45,25 +50,80 @@ const USER_EXAMPLES: &str = "\
 Examples:
   relay user add alice
   relay user list
+  relay user show alice
+  relay user set alice --permissions view --session-limit 60
+  relay user disable alice
+  relay user passwd alice
+  relay user reset-2fa alice
   relay user remove alice";
 
 const USER_ADD_EXAMPLES: &str = "\
-Passwords need at least 12 characters and must differ from the user name. Without
---password-stdin the password is asked twice on the terminal.
+The password policy (policy.toml) applies: by default at least 12 characters, not the user
+name, not a common password. Without --password-stdin the password is asked twice on the
+terminal. Two-factor login is enrolled at once: the command prints an otpauth:// URI, a QR code
+for an authenticator app and ten one-time recovery codes; they are shown only now.
 
 Examples:
   relay user add alice
   relay user add alice --display-name 'Alice Smith' --org 'Example Help Desk'
-  printf '%s\\n' \"$PASSWORD\" | relay user add alice --password-stdin";
+  relay user add carol --role admin
+  relay user add dave --permissions view --session-limit 30
+  relay user add erin --ldap                  password checked by the LDAP directory
+  printf '%s\\n' \"$PASSWORD\" | relay user add alice --password-stdin --json";
 
 const USER_LIST_EXAMPLES: &str = "\
 Examples:
   relay user list
   relay user list --json";
 
+const USER_SHOW_EXAMPLES: &str = "\
+Shows the account's settings and what the policy lets it do, never its secrets.
+
+Examples:
+  relay user show alice
+  relay user show alice --json";
+
+const USER_SET_EXAMPLES: &str = "\
+Per-operator settings can only narrow the policy: the operator gets the permissions both allow
+and the shorter session limit.
+
+Examples:
+  relay user set alice --permissions view
+  relay user set alice --permissions all --session-limit policy
+  relay user set alice --role admin --display-name 'Alice Smith'";
+
+const USER_DISABLE_EXAMPLES: &str = "\
+A disabled account cannot log in or start sessions, from the next request on.
+
+Examples:
+  relay user disable alice
+  relay user enable alice";
+
 const USER_REMOVE_EXAMPLES: &str = "\
 Examples:
   relay user remove alice";
+
+const USER_PASSWD_EXAMPLES: &str = "\
+The password policy applies, including the history: none of the last passwords (5 by default).
+
+Examples:
+  relay user passwd alice
+  printf '%s\\n' \"$PASSWORD\" | relay user passwd alice --password-stdin";
+
+const USER_RESET_2FA_EXAMPLES: &str = "\
+Replaces the account's authenticator secret and recovery codes (a lost phone); the old ones
+stop working at once. Prints the new QR code and codes.
+
+Examples:
+  relay user reset-2fa alice
+  relay user reset-2fa alice --json";
+
+const AUDIT_EXAMPLES: &str = "\
+Account changes made with `relay user`, and logins to existing accounts.
+
+Examples:
+  relay audit
+  relay audit --limit 20 --json";
 
 const SERVE_EXAMPLES: &str = "\
 Prints one line `listening on ADDR` per address once it accepts connections (with port 0,
@@ -91,6 +151,10 @@ struct Cli {
     )]
     data_dir: Option<PathBuf>,
 
+    /// Policy file [default: policy.toml in the data directory, if present]
+    #[arg(long, global = true, value_name = "FILE")]
+    policy: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -113,6 +177,16 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Show the audit log.
+    #[command(after_help = AUDIT_EXAMPLES)]
+    Audit {
+        /// Newest entries to show.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the relay.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
@@ -130,11 +204,53 @@ enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show one account.
+    #[command(after_help = USER_SHOW_EXAMPLES)]
+    Show {
+        /// Account name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change an account's role, labels, permissions or session limit.
+    #[command(after_help = USER_SET_EXAMPLES)]
+    Set(UserSetArgs),
+    /// Disable an account: no logins, no new sessions.
+    #[command(after_help = USER_DISABLE_EXAMPLES)]
+    Disable {
+        /// Account name.
+        name: String,
+    },
+    /// Enable a disabled account.
+    #[command(after_help = USER_DISABLE_EXAMPLES)]
+    Enable {
+        /// Account name.
+        name: String,
+    },
     /// Remove an operator account.
     #[command(after_help = USER_REMOVE_EXAMPLES)]
     Remove {
         /// Account name.
         name: String,
+    },
+    /// Set a new password.
+    #[command(after_help = USER_PASSWD_EXAMPLES)]
+    Passwd {
+        /// Account name.
+        name: String,
+        /// Read the password as one line from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Enrol a new authenticator and recovery codes, invalidating the old ones.
+    #[command(name = "reset-2fa", after_help = USER_RESET_2FA_EXAMPLES)]
+    Reset2fa {
+        /// Account name.
+        name: String,
+        /// Print the enrolment as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -151,6 +267,46 @@ struct UserAddArgs {
     /// Organisation shown to customers.
     #[arg(long, value_name = "TEXT")]
     org: Option<String>,
+    /// Role: operator, or admin (manages accounts and policy).
+    #[arg(long, value_name = "ROLE", default_value = "operator")]
+    role: String,
+    /// Narrow the policy's permissions for this operator: a comma-separated list of view,
+    /// control, clipboard, file-transfer, or `all` [default: all the policy allows]
+    #[arg(long, value_name = "LIST")]
+    permissions: Option<String>,
+    /// Own session limit in minutes (the policy's limit applies when shorter).
+    #[arg(long, value_name = "MINUTES")]
+    session_limit: Option<u64>,
+    /// The password is checked by the LDAP directory (relay.toml [ldap]); no password here.
+    #[arg(long, conflicts_with = "password_stdin")]
+    ldap: bool,
+    /// No two-factor login (only when the policy's two_factor.mode is "optional").
+    #[arg(long)]
+    no_2fa: bool,
+    /// Print the result (with the enrolment) as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct UserSetArgs {
+    /// Account name.
+    name: String,
+    /// New role: operator or admin.
+    #[arg(long, value_name = "ROLE")]
+    role: Option<String>,
+    /// New display name (an empty text clears it).
+    #[arg(long, value_name = "TEXT")]
+    display_name: Option<String>,
+    /// New organisation (an empty text clears it).
+    #[arg(long, value_name = "TEXT")]
+    org: Option<String>,
+    /// New permission list (view, control, clipboard, file-transfer), or `all`.
+    #[arg(long, value_name = "LIST")]
+    permissions: Option<String>,
+    /// New session limit in minutes, or `policy` to follow the policy.
+    #[arg(long, value_name = "MINUTES")]
+    session_limit: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +356,10 @@ fn run(cli: Cli) -> Result<()> {
         None => DataDir::platform_default()
             .context("no home directory to put the data directory in; pass --data-dir")?,
     };
+    let policy_file = cli.policy;
+    let policy = || -> Result<Policy> {
+        Ok(Policy::load_or_default(policy_file.as_deref(), &data.policy())?.0)
+    };
     match cli.command {
         Command::Init { quiet } => cmd_init(&data, quiet),
         Command::Fingerprint => {
@@ -208,17 +368,124 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::User { command } => match command {
-            UserCommand::Add(args) => cmd_user_add(&data, args),
+            UserCommand::Add(args) => cmd_user_add(&data, &policy()?, args),
             UserCommand::List { json } => cmd_user_list(&data, json),
+            UserCommand::Show { name, json } => cmd_user_show(&data, &policy()?, &name, json),
+            UserCommand::Set(args) => cmd_user_set(&data, &policy()?, args),
+            UserCommand::Disable { name } => cmd_user_disable(&data, &name, true),
+            UserCommand::Enable { name } => cmd_user_disable(&data, &name, false),
             UserCommand::Remove { name } => {
                 let db = Database::open(&data.database())?;
                 users::remove(&db, &name)?;
+                cli_audit(&db, "user.remove", &name, None)?;
                 println!("removed user {name}");
                 Ok(())
             }
+            UserCommand::Passwd {
+                name,
+                password_stdin,
+            } => cmd_user_passwd(&data, &policy()?, &name, password_stdin),
+            UserCommand::Reset2fa { name, json } => {
+                cmd_user_reset_2fa(&data, &policy()?, &name, json)
+            }
         },
-        Command::Serve(args) => cmd_serve(&data, args),
+        Command::Audit { limit, json } => cmd_audit(&data, limit, json),
+        Command::Serve(args) => {
+            let policy = Policy::load_or_default(policy_file.as_deref(), &data.policy())?;
+            cmd_serve(&data, policy, args)
+        }
     }
+}
+
+/// Records an account change made on the command line.
+fn cli_audit(db: &Database, action: &str, subject: &str, detail: Option<&str>) -> Result<()> {
+    audit::record(
+        db,
+        sightline_net::clock::now_unix(),
+        "cli",
+        action,
+        Some(subject),
+        detail,
+    )?;
+    Ok(())
+}
+
+fn parse_role(text: &str) -> Result<Role> {
+    Role::parse(text).ok_or_else(|| users::UserError::InvalidRole(text.to_string()).into())
+}
+
+/// Parses `all` or a comma-separated list of permission names.
+fn parse_permissions(text: &str) -> Result<Permissions> {
+    if text.trim() == "all" {
+        return Ok(users::DEFAULT_PERMISSIONS);
+    }
+    let mut set = Permissions::NONE;
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let p = Permissions::from_name(name).with_context(|| {
+            format!(
+                "unknown permission {name:?}; use view, control, clipboard, file-transfer or all"
+            )
+        })?;
+        set = set.union(p);
+    }
+    Ok(set)
+}
+
+fn session_limit_secs(minutes: u64) -> Result<u64> {
+    if minutes == 0 || minutes > sightline_relay::policy::MAX_SESSION_MINUTES {
+        bail!(
+            "session limit must be between 1 and {} minutes",
+            sightline_relay::policy::MAX_SESSION_MINUTES
+        );
+    }
+    Ok(minutes * 60)
+}
+
+/// Says which asked-for permissions the policy does not allow (they have no effect).
+fn warn_beyond_policy(policy: &Policy, asked: Permissions) {
+    let beyond = Permissions(asked.0 & !policy.allowed().0);
+    if asked != users::DEFAULT_PERMISSIONS && !beyond.names().is_empty() {
+        eprintln!(
+            "note: the policy does not allow {}; the operator will not get it",
+            beyond.names().join(", ")
+        );
+    }
+}
+
+/// Prints a new enrolment: QR code, URI and recovery codes, or JSON.
+fn print_enrolment(
+    policy: &Policy,
+    name: &str,
+    e: &Enrolment,
+    json: bool,
+) -> Result<serde_json::Value> {
+    let uri = totp::otpauth_uri(&e.secret, &policy.two_factor.issuer, name)?;
+    let codes: Vec<&str> = e.recovery_codes.iter().map(|c| c.as_str()).collect();
+    if json {
+        return Ok(serde_json::json!({
+            "otpauth_uri": uri,
+            "secret": e.secret.to_base32().as_str(),
+            "recovery_codes": codes,
+        }));
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "\nTwo-factor login: scan this QR code with an authenticator app"
+    )?;
+    writeln!(out, "(or type the secret into it by hand):\n")?;
+    out.write_all(totp::qr_for_terminal(&uri)?.as_bytes())?;
+    writeln!(out, "\n{uri}")?;
+    writeln!(out, "secret: {}\n", e.secret.to_base32().as_str())?;
+    writeln!(
+        out,
+        "Recovery codes: each works once in place of an authenticator code."
+    )?;
+    writeln!(out, "Store them safely; they are not shown again.")?;
+    for c in codes {
+        writeln!(out, "  {c}")?;
+    }
+    Ok(serde_json::Value::Null)
 }
 
 fn cmd_init(data: &DataDir, quiet: bool) -> Result<()> {
@@ -242,7 +509,11 @@ fn cmd_init(data: &DataDir, quiet: bool) -> Result<()> {
 }
 
 /// Reads the new password: one line from stdin, or twice from the terminal.
-fn read_new_password(name: &str, from_stdin: bool) -> Result<Zeroizing<String>> {
+fn read_new_password(
+    name: &str,
+    from_stdin: bool,
+    policy: &PasswordPolicy,
+) -> Result<Zeroizing<String>> {
     if from_stdin {
         let mut line = Zeroizing::new(String::new());
         let n = std::io::stdin()
@@ -263,7 +534,7 @@ fn read_new_password(name: &str, from_stdin: bool) -> Result<Zeroizing<String>> 
     };
     let first = prompt(&format!("password for {name}: "))?;
     // Say what is wrong before asking to repeat it.
-    PasswordPolicy::DEFAULT.check(name, &first)?;
+    policy.check(name, &first)?;
     let second = prompt("repeat the password: ")?;
     if *first != *second {
         bail!("the passwords do not match; nothing was changed");
@@ -271,19 +542,199 @@ fn read_new_password(name: &str, from_stdin: bool) -> Result<Zeroizing<String>> 
     Ok(first)
 }
 
-fn cmd_user_add(data: &DataDir, args: UserAddArgs) -> Result<()> {
+fn cmd_user_add(data: &DataDir, policy: &Policy, args: UserAddArgs) -> Result<()> {
     users::validate_name(&args.name)?;
-    let db = Database::open(&data.database())?;
-    let password = read_new_password(&args.name, args.password_stdin)?;
+    let role = parse_role(&args.role)?;
+    let permissions = args
+        .permissions
+        .as_deref()
+        .map(parse_permissions)
+        .transpose()?;
+    let session_limit_secs = args.session_limit.map(session_limit_secs).transpose()?;
+    if args.no_2fa && policy.two_factor_required() {
+        return Err(users::UserError::TwoFactorRequired.into());
+    }
+    let mut db = Database::open(&data.database())?;
+    if users::find(&db, &args.name)?.is_some() {
+        return Err(users::UserError::Duplicate(args.name).into());
+    }
+    let password_policy = policy.password_policy();
+    let password = if args.ldap {
+        None
+    } else {
+        Some(read_new_password(
+            &args.name,
+            args.password_stdin,
+            &password_policy,
+        )?)
+    };
     let new = NewUser {
         name: &args.name,
-        password: &password,
+        password: password.as_deref().map(String::as_str),
         display_name: args.display_name.as_deref(),
         organisation: args.org.as_deref(),
+        role,
+        source: if args.ldap {
+            Source::Ldap
+        } else {
+            Source::Local
+        },
+        permissions,
+        session_limit_secs,
+        two_factor: !args.no_2fa,
         now: sightline_net::clock::now_unix(),
     };
-    users::add(&db, new, &PasswordPolicy::DEFAULT)?;
-    println!("added user {}", args.name);
+    let enrolment = users::add(&mut db, new, &password_policy)?;
+    let detail = format!(
+        "role {role}, {}{}",
+        if args.ldap { "ldap" } else { "local" },
+        if args.no_2fa { ", no 2fa" } else { "" }
+    );
+    cli_audit(&db, "user.add", &args.name, Some(&detail))?;
+    if let Some(p) = permissions {
+        warn_beyond_policy(policy, p);
+    }
+    let enrolled = match &enrolment {
+        Some(e) => print_enrolment(policy, &args.name, e, args.json)?,
+        None => serde_json::Value::Null,
+    };
+    if args.json {
+        let out =
+            serde_json::json!({"added": args.name, "role": role.as_str(), "two_factor": enrolled});
+        println!("{out}");
+    } else {
+        println!("added user {} ({role})", args.name);
+    }
+    Ok(())
+}
+
+fn cmd_user_show(data: &DataDir, policy: &Policy, name: &str, json: bool) -> Result<()> {
+    let db = Database::open(&data.database())?;
+    let user = users::get(&db, name)?;
+    let left = users::recovery_codes_left(&db, user.id)?;
+    let out = listing::show(&user, policy, left);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print!("{}", listing::show_text(&out));
+    }
+    Ok(())
+}
+
+fn cmd_user_set(data: &DataDir, policy: &Policy, args: UserSetArgs) -> Result<()> {
+    let label = |t: Option<String>| t.map(|t| (!t.is_empty()).then_some(t));
+    let session_limit_secs = match args.session_limit.as_deref() {
+        None => None,
+        Some("policy") => Some(None),
+        Some(m) => {
+            let minutes: u64 = m
+                .parse()
+                .with_context(|| format!("--session-limit {m:?}: give minutes or `policy`"))?;
+            Some(Some(session_limit_secs(minutes)?))
+        }
+    };
+    let changes = Changes {
+        role: args.role.as_deref().map(parse_role).transpose()?,
+        display_name: label(args.display_name),
+        organisation: label(args.org),
+        permissions: args
+            .permissions
+            .as_deref()
+            .map(parse_permissions)
+            .transpose()?,
+        session_limit_secs,
+    };
+    if changes == Changes::default() {
+        bail!("nothing to change: give --role, --display-name, --org, --permissions or --session-limit");
+    }
+    let mut db = Database::open(&data.database())?;
+    users::update(
+        &mut db,
+        &args.name,
+        &changes,
+        sightline_net::clock::now_unix(),
+    )?;
+    cli_audit(&db, "user.set", &args.name, Some(&format!("{changes:?}")))?;
+    if let Some(p) = changes.permissions {
+        warn_beyond_policy(policy, p);
+    }
+    println!("updated user {}", args.name);
+    Ok(())
+}
+
+fn cmd_user_disable(data: &DataDir, name: &str, disable: bool) -> Result<()> {
+    let db = Database::open(&data.database())?;
+    users::set_disabled(&db, name, disable, sightline_net::clock::now_unix())?;
+    let action = if disable { "disabled" } else { "enabled" };
+    cli_audit(
+        &db,
+        &format!("user.{}", &action[..action.len() - 1]),
+        name,
+        None,
+    )?;
+    println!("{action} user {name}");
+    Ok(())
+}
+
+fn cmd_user_passwd(data: &DataDir, policy: &Policy, name: &str, from_stdin: bool) -> Result<()> {
+    let mut db = Database::open(&data.database())?;
+    let user = users::get(&db, name)?;
+    if user.source != Source::Local {
+        return Err(users::UserError::DirectoryAccount(user.name).into());
+    }
+    let password_policy = policy.password_policy();
+    let password = read_new_password(&user.name, from_stdin, &password_policy)?;
+    users::change_password(
+        &mut db,
+        name,
+        &password,
+        &password_policy,
+        sightline_net::clock::now_unix(),
+    )?;
+    cli_audit(&db, "user.passwd", &user.name, None)?;
+    println!("changed the password of {}", user.name);
+    Ok(())
+}
+
+fn cmd_user_reset_2fa(data: &DataDir, policy: &Policy, name: &str, json: bool) -> Result<()> {
+    let mut db = Database::open(&data.database())?;
+    let user = users::get(&db, name)?;
+    let enrolment = users::reset_two_factor(&mut db, name, sightline_net::clock::now_unix())?;
+    cli_audit(&db, "user.reset-2fa", &user.name, None)?;
+    let enrolled = print_enrolment(policy, &user.name, &enrolment, json)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"user": user.name, "two_factor": enrolled})
+        );
+    } else {
+        println!(
+            "\nnew authenticator enrolled for {}; the old one no longer works",
+            user.name
+        );
+    }
+    Ok(())
+}
+
+fn cmd_audit(data: &DataDir, limit: usize, json: bool) -> Result<()> {
+    let db = Database::open(&data.database())?;
+    let entries = audit::recent(&db, limit)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    for e in entries {
+        writeln!(
+            out,
+            "{}  {:<16} {:<18} {:<20} {}",
+            sightline_net::cli::utc(e.at),
+            e.actor,
+            e.action,
+            e.subject.as_deref().unwrap_or("-"),
+            e.detail.as_deref().unwrap_or("")
+        )?;
+    }
     Ok(())
 }
 
@@ -318,7 +769,8 @@ fn init_logging(json: bool) -> Result<()> {
     .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
 }
 
-fn cmd_serve(data: &DataDir, args: ServeArgs) -> Result<()> {
+fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs) -> Result<()> {
+    let (policy, policy_file) = policy;
     init_logging(args.log_json)?;
     let (mut config, config_file) =
         Config::load_or_default(args.config.as_deref(), &data.config())?;
@@ -331,7 +783,7 @@ fn cmd_serve(data: &DataDir, args: ServeArgs) -> Result<()> {
     runtime.block_on(async move {
         let mut shutdown = Shutdown::install().context("cannot install signal handlers")?;
         let fingerprint = ca.public().fingerprint();
-        let relay = Relay::new(config, ca, db).await?;
+        let relay = Relay::new(config, policy, ca, db).await?;
         let listeners = server::bind(&relay.config.listen).await?;
         let mut out = std::io::stdout().lock();
         for l in &listeners {
@@ -342,6 +794,10 @@ fn cmd_serve(data: &DataDir, args: ServeArgs) -> Result<()> {
         tracing::info!(
             %fingerprint,
             config = %config_file.as_ref().map_or("(defaults)".into(), |p| p.display().to_string()),
+            policy = %policy_file.as_ref().map_or("(defaults)".into(), |p| p.display().to_string()),
+            permissions = ?relay.policy.allowed().names(),
+            two_factor = ?relay.policy.two_factor.mode,
+            ldap = relay.directory.is_some(),
             data_dir = %data.root().display(),
             "relay started"
         );

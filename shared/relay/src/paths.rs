@@ -48,6 +48,11 @@ impl DataDir {
     pub fn config(&self) -> PathBuf {
         self.root.join(CONFIG_FILE)
     }
+
+    /// The optional policy file.
+    pub fn policy(&self) -> PathBuf {
+        self.root.join("policy.toml")
+    }
 }
 
 #[cfg(test)]

@@ -11,11 +11,27 @@ fn error(kind: RelayErrorKind, message: &str) -> RelayMessage {
     }
 }
 
-/// Wrong user name or password, disabled account: one answer for all.
+/// Wrong user name, password or code, disabled account: one answer for all.
 pub fn login_failed() -> RelayMessage {
     error(
         RelayErrorKind::LoginFailed,
-        "login failed: wrong user name or password",
+        "login failed: wrong user name, password or authenticator code",
+    )
+}
+
+/// The directory that checks passwords cannot be reached.
+pub fn auth_unavailable() -> RelayMessage {
+    error(
+        RelayErrorKind::AuthUnavailable,
+        "the relay cannot reach its sign-in directory; try again later or tell your administrator",
+    )
+}
+
+/// The logged-in account was disabled or removed since the login.
+pub fn account_inactive() -> RelayMessage {
+    error(
+        RelayErrorKind::LoginFailed,
+        "this account has been disabled or removed; it cannot start sessions",
     )
 }
 

@@ -16,6 +16,8 @@ pub enum Route {
         user: String,
         /// Password.
         password: Secret,
+        /// TOTP or recovery code.
+        second_factor: Option<Secret>,
         /// Operator's public key (SPKI DER).
         operator_key: Vec<u8>,
     },
@@ -43,11 +45,13 @@ pub fn route(logged_in: bool, msg: ClientMessage) -> Route {
             ClientMessage::Login {
                 user,
                 password,
+                second_factor,
                 operator_key,
             },
         ) => Route::Login {
             user,
             password,
+            second_factor,
             operator_key,
         },
         (false, ClientMessage::Join { code }) => Route::Join { code },
@@ -76,6 +80,7 @@ mod tests {
         ClientMessage::Login {
             user: "a".into(),
             password: Secret::new("p"),
+            second_factor: None,
             operator_key: vec![1],
         }
     }

@@ -4,6 +4,8 @@
 //! and `agent` binaries live in the workspace's `tests` crate.)
 //!
 //! Generating the RSA keys takes a few seconds, so one test walks through the whole story.
+//! Here alice logs in with a password alone (policy `two_factor.mode = "optional"`); the
+//! second factor has its own tests in `login.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use rand_core::OsRng;
@@ -17,6 +19,7 @@ use sightline_relay::config::Config;
 use sightline_relay::context::Relay;
 use sightline_relay::db::Database;
 use sightline_relay::password::PasswordPolicy;
+use sightline_relay::policy::{Policy, TwoFactorMode};
 use sightline_relay::server;
 use sightline_relay::users::{self, NewUser};
 use std::net::SocketAddr;
@@ -41,18 +44,19 @@ impl Drop for Running {
 }
 
 async fn start(dir: &std::path::Path, ca: &PrivateIdentity, config: Config) -> Running {
-    let db = Database::create(&dir.join("relay.db")).unwrap();
+    let mut db = Database::create(&dir.join("relay.db")).unwrap();
     if users::find(&db, "alice").unwrap().is_none() {
         let alice = NewUser {
-            name: "alice",
-            password: PASSWORD,
             display_name: Some("Alice Smith"),
             organisation: Some("Example Help Desk"),
-            now: sightline_net::clock::now_unix(),
+            two_factor: false,
+            ..NewUser::operator("alice", PASSWORD, sightline_net::clock::now_unix())
         };
-        users::add(&db, alice, &PasswordPolicy::DEFAULT).unwrap();
+        users::add(&mut db, alice, &PasswordPolicy::DEFAULT).unwrap();
     }
-    let relay = Relay::new(config, ca.clone(), db).await.unwrap();
+    let mut policy = Policy::default();
+    policy.two_factor.mode = TwoFactorMode::Optional;
+    let relay = Relay::new(config, policy, ca.clone(), db).await.unwrap();
     let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let listeners = server::bind(&[loopback]).await.unwrap();
     let addr = listeners[0].local_addr().unwrap().to_string();
@@ -148,11 +152,12 @@ async fn pair_and_forward(
         .login(
             "alice",
             Secret::new("not the password"),
+            None,
             operator_key.public(),
         )
         .await;
     let unknown = c
-        .login("nobody", Secret::new(PASSWORD), operator_key.public())
+        .login("nobody", Secret::new(PASSWORD), None, operator_key.public())
         .await;
     assert_eq!(refused_kind(wrong), (RelayErrorKind::LoginFailed, None));
     assert_eq!(refused_kind(unknown), (RelayErrorKind::LoginFailed, None));
@@ -164,7 +169,7 @@ async fn pair_and_forward(
 
     // The right password (same connection) gets a certificate over the operator's key.
     let cert = c
-        .login("alice", Secret::new(PASSWORD), operator_key.public())
+        .login("alice", Secret::new(PASSWORD), None, operator_key.public())
         .await
         .unwrap();
     let body = cert
@@ -262,13 +267,14 @@ async fn limits_hold_across_restart(
             .login(
                 "ALICE",
                 Secret::new("wrong password!"),
+                None,
                 operator_key.public(),
             )
             .await;
         assert_eq!(refused_kind(r).0, RelayErrorKind::LoginFailed);
     }
     let r = c
-        .login("alice", Secret::new(PASSWORD), operator_key.public())
+        .login("alice", Secret::new(PASSWORD), None, operator_key.public())
         .await;
     assert_eq!(refused_kind(r).0, RelayErrorKind::RateLimited);
 
@@ -282,7 +288,7 @@ async fn limits_hold_across_restart(
     );
     let mut c = connect(&relay.addr, pin).await;
     let r = c
-        .login("alice", Secret::new(PASSWORD), operator_key.public())
+        .login("alice", Secret::new(PASSWORD), None, operator_key.public())
         .await;
     assert_eq!(refused_kind(r).0, RelayErrorKind::RateLimited);
     drop(relay);
@@ -305,7 +311,7 @@ async fn codes_expire_or_leave_with_the_operator(
     )
     .await;
     let mut c = connect(&relay.addr, pin).await;
-    c.login("alice", Secret::new(PASSWORD), operator_key.public())
+    c.login("alice", Secret::new(PASSWORD), None, operator_key.public())
         .await
         .unwrap();
     c.create_session().await.unwrap();
@@ -316,7 +322,7 @@ async fn codes_expire_or_leave_with_the_operator(
     assert!(relay.relay.registry.is_empty());
 
     let mut c = connect(&relay.addr, pin).await;
-    c.login("alice", Secret::new(PASSWORD), operator_key.public())
+    c.login("alice", Secret::new(PASSWORD), None, operator_key.public())
         .await
         .unwrap();
     c.create_session().await.unwrap();

@@ -50,6 +50,9 @@ impl ViewerApp {
         let mut auto_connect = false;
         if let Some(password) = &opts.password {
             form.password = password.expose().to_string();
+            if let Some(code) = &opts.second_factor {
+                form.second_factor = code.expose().to_string();
+            }
             auto_connect = form.complete();
         }
         Self {
@@ -138,8 +141,9 @@ impl ViewerApp {
     }
 
     fn end(&mut self) {
-        for ev in self.live_view.release_all() {
-            self.send(ClientCommand::Input(ev));
+        let releases = self.live_view.release_all();
+        for cmd in self.state.input_commands(releases) {
+            self.send(cmd);
         }
         let before_code = matches!(&self.state.screen, Screen::Waiting(w) if w.code.is_none());
         if before_code {
@@ -150,6 +154,7 @@ impl ViewerApp {
             let closed = ClientEvent::Closed {
                 reason,
                 normal: true,
+                close: None,
             };
             self.json.client_event(&closed);
             self.state.apply(closed);
@@ -179,9 +184,10 @@ impl ViewerApp {
                     .and_then(|h| h.frames.take())
                     .map(|f| f.picture);
                 let out = self.live_view.show(ui, live, picture);
-                if let Some(h) = &self.session {
-                    for ev in out.input {
-                        h.send(ClientCommand::Input(ev));
+                // Only what the certificate and the customer allow leaves the window.
+                for cmd in self.state.input_commands(out.input) {
+                    if let Some(h) = &self.session {
+                        h.send(cmd);
                     }
                 }
                 if let (Some((w, h)), FirstFrame::NotYet) = (out.uploaded, self.first_frame) {

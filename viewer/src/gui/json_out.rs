@@ -3,7 +3,7 @@
 //! `first_frame` once the first picture is on screen, so GUI tests under Xvfb know when a
 //! screenshot shows the remote screen.
 
-use crate::client::ClientEvent;
+use crate::client::{ClientEvent, OperatorRights};
 use serde_json::{json, Value};
 use sightline_net::cli::Output;
 
@@ -51,19 +51,41 @@ impl JsonEvents {
     }
 }
 
+/// The `login` event: the operator's rights from the verified certificate.
+pub fn login_json(rights: &OperatorRights) -> Value {
+    json!({
+        "event": "login",
+        "operator": rights.operator,
+        "permissions": rights.permission_names(),
+        "max_session_secs": rights.max_session_secs,
+        "certificate_expires": rights.certificate_expires,
+    })
+}
+
+/// The `connected` event, with the operator's own permissions and session time limit.
+pub fn connected_json(peer_fingerprint: &str, sas: &str, rights: &OperatorRights) -> Value {
+    json!({
+        "event": "connected",
+        "sas": sas,
+        "peer": {"role": "agent", "fingerprint": peer_fingerprint},
+        "permissions": rights.permission_names(),
+        "max_session_secs": rights.max_session_secs,
+    })
+}
+
 /// The JSON object for a client event, for those that have one.
 pub fn event_json(event: &ClientEvent) -> Option<Value> {
     Some(match event {
+        ClientEvent::LoggedIn(rights) => login_json(rights),
         ClientEvent::Code { code, expires_at } => json!({
             "event": "code", "code": code.digits(), "grouped": code.grouped(), "expires_at": expires_at
         }),
         ClientEvent::Connected {
             peer_fingerprint,
             sas,
-        } => json!({
-            "event": "connected", "sas": sas, "peer": {"role": "agent", "fingerprint": peer_fingerprint}
-        }),
-        ClientEvent::Closed { reason, normal } => {
+            rights,
+        } => connected_json(peer_fingerprint, sas, rights),
+        ClientEvent::Closed { reason, normal, .. } => {
             json!({"event": "closed", "reason": reason, "normal": normal})
         }
         ClientEvent::Failed(message) => json!({"event": "error", "message": message}),
@@ -74,7 +96,18 @@ pub fn event_json(event: &ClientEvent) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sightline_core::cert::Permissions;
     use sightline_core::code::SessionCode;
+    use sightline_core::messages::CloseReason;
+
+    fn rights() -> OperatorRights {
+        OperatorRights {
+            operator: "alice".into(),
+            permissions: Permissions::VIEW,
+            max_session_secs: 1800,
+            certificate_expires: 1_700_028_800,
+        }
+    }
 
     #[test]
     fn code_event_has_digits_and_grouping() {
@@ -95,15 +128,19 @@ mod tests {
         let v = event_json(&ClientEvent::Connected {
             peer_fingerprint: "ab".repeat(32),
             sas: "42 17 93".into(),
+            rights: rights(),
         })
         .expect("json");
         assert_eq!(v["event"], "connected");
         assert_eq!(v["peer"]["role"], "agent");
         assert_eq!(v["peer"]["fingerprint"], "ab".repeat(32));
         assert_eq!(v["sas"], "42 17 93");
+        assert_eq!(v["permissions"], json!(["view"]));
+        assert_eq!(v["max_session_secs"], 1800);
         let v = event_json(&ClientEvent::Closed {
             reason: "ended by customer".into(),
             normal: true,
+            close: Some(CloseReason::EndedByCustomer),
         })
         .expect("json");
         assert_eq!(
@@ -111,5 +148,22 @@ mod tests {
             json!({"event": "closed", "reason": "ended by customer", "normal": true})
         );
         assert!(event_json(&ClientEvent::Status("connecting".into())).is_none());
+        let v = event_json(&ClientEvent::Closed {
+            reason: CloseReason::TimeLimit.to_string(),
+            normal: true,
+            close: Some(CloseReason::TimeLimit),
+        })
+        .expect("json");
+        assert_eq!(v["reason"], "session time limit reached");
+    }
+
+    #[test]
+    fn login_event_has_the_rights() {
+        let v = event_json(&ClientEvent::LoggedIn(rights())).expect("json");
+        assert_eq!(
+            v,
+            json!({"event": "login", "operator": "alice", "permissions": ["view"],
+                   "max_session_secs": 1800, "certificate_expires": 1_700_028_800u64})
+        );
     }
 }

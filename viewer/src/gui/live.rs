@@ -1,11 +1,13 @@
 //! The live screen: a toolbar, the remote picture (drawn on the GPU by
 //! [`VideoCallback`](super::video::VideoCallback)), the remote pointer over it, and the
-//! statistics overlay. While the customer allows control and the operator's pointer is on the
-//! picture, the operator's input is collected here for the session client.
+//! statistics overlay. While the operator's certificate allows control, the customer grants
+//! it and the operator's pointer is on the picture, the operator's input is collected here for
+//! the session client. An account without the control permission sees a "View only" badge and
+//! its input is never collected.
 
 use super::geometry;
 use super::input::{self, InputForwarder, Target};
-use super::state::{short_fingerprint, Action, Live, ViewMode};
+use super::state::{short_fingerprint, time_left_is_short, time_left_text, Action, Live, ViewMode};
 use super::video::VideoCallback;
 use eframe::egui::{
     self, Align2, Color32, EventFilter, Id, Rect, RichText, Sense, TextureHandle, TextureOptions,
@@ -13,6 +15,10 @@ use eframe::egui::{
 use sightline_core::messages::{CursorShape, InputEvent};
 use sightline_media::Yuv420Frame;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Colour of the session time left in its last minutes.
+const WARNING_RED: Color32 = Color32::from_rgb(0xe0, 0x50, 0x50);
 
 /// Largest remote pointer image accepted, per side, in pixels.
 const MAX_CURSOR_SIDE: u16 = 256;
@@ -74,14 +80,19 @@ impl LiveView {
             live.has_picture = true;
             out.uploaded = Some((p.width, p.height));
         }
+        let time_left = live.time_left(Instant::now());
+        if time_left.is_some() {
+            // Tick the clock once a second.
+            ui.ctx().request_repaint_after(Duration::from_secs(1));
+        }
         egui::Panel::top("live-toolbar").show(ui, |ui| {
-            out.action = toolbar(ui, live);
+            out.action = toolbar(ui, live, time_left);
         });
         egui::CentralPanel::default()
             .frame(egui::Frame::NONE.fill(Color32::from_gray(16)))
             .show(ui, |ui| self.picture_area(ui, live, picture));
         if live.overlay {
-            overlay(ui.ctx(), live);
+            overlay(ui.ctx(), live, time_left);
         }
         out
     }
@@ -92,7 +103,7 @@ impl LiveView {
         let Some(picture) = self.picture else {
             return self.forwarder.release_all();
         };
-        let pointer = live.control && self.pointer_on_picture;
+        let pointer = live.may_control() && self.pointer_on_picture;
         // Keys only while the window has the keyboard: a key released elsewhere never
         // reaches us, and the forwarder releases what it holds when this turns false.
         let keyboard = pointer && ctx.input(|i| i.focused);
@@ -107,9 +118,11 @@ impl LiveView {
         if keyboard {
             ctx.input_mut(|i| i.events.retain(|e| !input::is_keyboard_event(e)));
         }
-        if !live.control {
-            // Revoked: the agent drops our input anyway, forget what we think is held.
+        if !live.may_control() {
+            // Revoked (or never allowed): the agent drops our input anyway, forget what we
+            // think is held, and hand nothing on.
             self.forwarder.release_all();
+            return Vec::new();
         }
         input
     }
@@ -125,7 +138,7 @@ impl LiveView {
             });
             return;
         };
-        let capturing = live.control && self.pointer_on_picture;
+        let capturing = live.may_control() && self.pointer_on_picture;
         let (rect, clip, response) = match live.view {
             ViewMode::Fit => {
                 let rect = geometry::fit(ui.max_rect(), size);
@@ -163,7 +176,7 @@ impl LiveView {
         }
         self.picture = Some(rect);
         self.pointer_on_picture = response.contains_pointer();
-        if live.control && (self.pointer_on_picture || self.forwarder.buttons_held()) {
+        if live.may_control() && (self.pointer_on_picture || self.forwarder.buttons_held()) {
             // Tab, arrows and Escape go to the remote side, not to egui's focus navigation.
             response.request_focus();
             ui.ctx().memory_mut(|m| {
@@ -243,7 +256,7 @@ fn picture_id() -> Id {
     Id::unique("sightline-remote-picture")
 }
 
-fn toolbar(ui: &mut egui::Ui, live: &Live) -> Option<Action> {
+fn toolbar(ui: &mut egui::Ui, live: &Live, time_left: Option<u64>) -> Option<Action> {
     let mut action = None;
     ui.horizontal(|ui| {
         let fit = live.view == ViewMode::Fit;
@@ -271,10 +284,19 @@ fn toolbar(ui: &mut egui::Ui, live: &Live) -> Option<Action> {
             action = Some(Action::ToggleOverlay);
         }
         ui.separator();
-        ui.label(control_text(live.control));
+        if live.view_only() {
+            view_only_badge(ui);
+        } else {
+            ui.label(control_text(live.control));
+        }
         ui.separator();
         ui.label(format!("Verification code: {}", live.sas))
             .on_hover_text("The customer sees the same code. Compare them on the phone.");
+        if let Some(left) = time_left {
+            ui.separator();
+            ui.label(time_left_rich(ui, left))
+                .on_hover_text("Session time limit set for your account by the help desk");
+        }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if ui.button(RichText::new("End session").strong()).clicked() {
                 action = Some(Action::End);
@@ -284,15 +306,38 @@ fn toolbar(ui: &mut egui::Ui, live: &Live) -> Option<Action> {
     action
 }
 
+/// For an operator whose certificate allows control: whether the customer granted it.
 fn control_text(granted: bool) -> RichText {
     if granted {
         RichText::new("Control granted").color(Color32::from_rgb(0x40, 0xc0, 0x60))
     } else {
-        RichText::new("View only").weak()
+        RichText::new("Control not granted").weak()
     }
 }
 
-fn overlay(ctx: &egui::Context, live: &Live) {
+/// The badge of an account without the control permission.
+fn view_only_badge(ui: &mut egui::Ui) {
+    egui::Frame::new()
+        .fill(Color32::from_rgb(0x8a, 0x5a, 0x00))
+        .corner_radius(4.0)
+        .inner_margin(egui::Margin::symmetric(6, 2))
+        .show(ui, |ui| {
+            ui.label(RichText::new("View only").strong().color(Color32::WHITE));
+        })
+        .response
+        .on_hover_text("Your account may not control customers' machines.");
+}
+
+fn time_left_rich(ui: &egui::Ui, remaining_secs: u64) -> RichText {
+    let text = RichText::new(time_left_text(remaining_secs)).monospace();
+    if time_left_is_short(remaining_secs) {
+        text.color(WARNING_RED).strong()
+    } else {
+        text.color(ui.visuals().text_color())
+    }
+}
+
+fn overlay(ctx: &egui::Context, live: &Live, time_left: Option<u64>) {
     egui::Area::new(Id::unique("live-overlay"))
         .anchor(Align2::RIGHT_TOP, egui::vec2(-12.0, 48.0))
         .interactable(false)
@@ -319,7 +364,23 @@ fn overlay(ctx: &egui::Context, live: &Live) {
                         short_fingerprint(&live.peer_fingerprint)
                     ));
                     ui.label(format!("verification {}", live.sas));
-                    ui.label(control_text(live.control));
+                    let names = live.rights.permission_names();
+                    ui.label(format!(
+                        "permissions {}",
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ));
+                    if let Some(left) = time_left {
+                        ui.label(time_left_rich(ui, left));
+                    }
+                    if live.view_only() {
+                        ui.label(RichText::new("View only").strong());
+                    } else {
+                        ui.label(control_text(live.control));
+                    }
                 });
         });
 }

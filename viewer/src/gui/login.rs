@@ -1,10 +1,16 @@
-//! The login screen: relay address, pinned relay key, user name and password, with the last
-//! error shown under the form. Drawing only; connecting is the app's job.
+//! The login screen: relay address, pinned relay key, user name, password and the second
+//! factor (authenticator code or recovery code), with the last error shown under the form.
+//! Drawing only; connecting is the app's job.
 
 use super::state::{Action, LoginForm};
 use eframe::egui::{self, Color32, RichText};
 
-/// Draws the form; returns [`Action::Connect`] on the button or Enter in the password field.
+/// Hint in the second-factor field.
+pub const SECOND_FACTOR_HINT: &str = "6-digit code from your authenticator app, or a recovery code";
+
+/// Draws the form; returns [`Action::Connect`] on the button, on Enter in the authenticator
+/// code field, or on Enter in the password field when a code is already typed (with the code
+/// field empty, Enter in the password field moves there instead).
 pub fn show(ui: &mut egui::Ui, form: &mut LoginForm) -> Option<Action> {
     let mut action = None;
     ui.vertical_centered(|ui| {
@@ -45,7 +51,26 @@ pub fn show(ui: &mut egui::Ui, form: &mut LoginForm) -> Option<Action> {
                             .password(true)
                             .desired_width(field),
                     );
+                    let mut to_code = false;
                     if pw.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                        if form.second_factor.trim().is_empty() {
+                            to_code = true;
+                        } else {
+                            action = Some(Action::Connect);
+                        }
+                    }
+                    ui.end_row();
+                    ui.label("Authenticator code");
+                    let code = ui.add(
+                        egui::TextEdit::singleline(&mut form.second_factor)
+                            .password(true)
+                            .hint_text(SECOND_FACTOR_HINT)
+                            .desired_width(field),
+                    );
+                    if to_code {
+                        code.request_focus();
+                    }
+                    if code.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
                         action = Some(Action::Connect);
                     }
                     ui.end_row();

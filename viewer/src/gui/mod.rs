@@ -38,6 +38,8 @@ pub struct Options {
     pub user: Option<String>,
     /// Password; with the other fields set, logs in at once.
     pub password: Option<Secret>,
+    /// Second factor to log in at once with (with `password`); `None` for accounts without.
+    pub second_factor: Option<Secret>,
     /// Directory of the operator's identity key.
     pub data_dir: PathBuf,
     /// Print JSON lines on stdout (code, connected, first_frame, closed).

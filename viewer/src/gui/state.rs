@@ -2,12 +2,17 @@
 //! has reported, what the operator typed into the login form. Client events are applied here
 //! in one place; the screens only read this state and return [`Action`]s.
 
-use crate::client::{ClientEvent, SessionParams, Stats};
+use crate::client::{ClientCommand, ClientEvent, OperatorRights, SessionParams, Stats};
+use crate::credentials;
 use sightline_core::code::SessionCode;
 use sightline_core::identity::Fingerprint;
-use sightline_core::messages::CursorShape;
+use sightline_core::messages::{CloseReason, CursorShape, InputEvent};
 use sightline_core::relay_proto::Secret;
 use std::path::PathBuf;
+use std::time::Instant;
+
+/// The session time left turns red from this many seconds before the limit.
+pub const TIME_LEFT_WARNING_SECS: u64 = 5 * 60;
 
 /// What the operator asked for on a screen; applied by the app after drawing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +33,8 @@ pub enum Action {
     ToggleOverlay,
 }
 
-/// The login form's fields and its last validation error.
-#[derive(Debug, Default)]
+/// The login form's fields and its last validation error. `Debug` leaves the secrets out.
+#[derive(Default)]
 pub struct LoginForm {
     /// Relay address `HOST[:PORT]`.
     pub relay: String,
@@ -39,20 +44,38 @@ pub struct LoginForm {
     pub user: String,
     /// Password, masked on screen; moved out on connect.
     pub password: String,
+    /// Second factor (authenticator code or recovery code), masked on screen; moved out on
+    /// connect. Empty for accounts without two-factor login.
+    pub second_factor: String,
     /// Why the last connect attempt was refused, shown under the form.
     pub error: Option<String>,
 }
 
+impl std::fmt::Debug for LoginForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginForm")
+            .field("relay", &self.relay)
+            .field("relay_key", &self.relay_key)
+            .field("user", &self.user)
+            .field("password", &"..")
+            .field("second_factor", &"..")
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
 impl LoginForm {
-    /// Whether every field has something in it (for logging in at once).
+    /// Whether every required field has something in it (for logging in at once). The
+    /// second factor is optional: accounts without two-factor login have none.
     pub fn complete(&self) -> bool {
         ![&self.relay, &self.relay_key, &self.user, &self.password]
             .iter()
             .any(|s| s.trim().is_empty())
     }
 
-    /// Checks the fields and builds the session parameters. The password moves out of the
-    /// form into a [`Secret`] that wipes it when dropped.
+    /// Checks the fields and builds the session parameters. The password and the second
+    /// factor move out of the form into [`Secret`]s that wipe them when dropped, so both
+    /// fields are empty after every attempt.
     pub fn take_params(&mut self, data_dir: PathBuf) -> Result<SessionParams, String> {
         let relay = self.relay.trim();
         if relay.is_empty() {
@@ -75,11 +98,14 @@ impl LoginForm {
         if self.password.is_empty() {
             return Err("Enter your password.".into());
         }
+        let typed = Secret::new(std::mem::take(&mut self.second_factor));
         Ok(SessionParams {
             relay,
             relay_key,
             user: user.to_string(),
             password: Secret::new(std::mem::take(&mut self.password)),
+            second_factor: credentials::second_factor(typed.expose()),
+            require_control: false,
             data_dir,
         })
     }
@@ -140,6 +166,31 @@ pub struct Live {
     pub overlay: bool,
     /// Whether a picture has been handed to the GPU yet.
     pub has_picture: bool,
+    /// What the operator's certificate allows (permissions, session time limit).
+    pub rights: OperatorRights,
+    /// When the session connected; the time limit counts from here.
+    pub connected_at: Option<Instant>,
+}
+
+impl Live {
+    /// Whether the operator's input goes to the customer's machine now: the certificate
+    /// allows control and the customer has granted it.
+    pub fn may_control(&self) -> bool {
+        self.control && self.rights.may_control()
+    }
+
+    /// The account may only watch, whatever the customer grants.
+    pub fn view_only(&self) -> bool {
+        !self.rights.may_control()
+    }
+
+    /// Seconds left before the session time limit, `None` without a limit.
+    pub fn time_left(&self, now: Instant) -> Option<u64> {
+        let elapsed = self
+            .connected_at
+            .map_or(0, |t| now.saturating_duration_since(t).as_secs());
+        session_time_left(self.rights.max_session_secs, elapsed)
+    }
 }
 
 /// The session is over.
@@ -210,27 +261,46 @@ impl AppState {
                     w.status = "waiting for the customer".into();
                 }
             }
+            ClientEvent::LoggedIn(rights) => {
+                if let Screen::Waiting(w) = &mut self.screen {
+                    w.status = format!("logged in as {} ({})", rights.operator, rights.summary());
+                }
+            }
             ClientEvent::Connected {
                 peer_fingerprint,
                 sas,
+                rights,
             } => {
                 self.screen = Screen::Live(Box::new(Live {
                     peer_fingerprint,
                     sas,
+                    rights,
+                    connected_at: Some(Instant::now()),
                     ..Default::default()
                 }));
             }
-            ClientEvent::Closed { reason, normal } => {
+            ClientEvent::Closed {
+                reason,
+                normal,
+                close,
+            } => {
                 self.screen = Screen::Ended(Ended {
-                    message: closed_message(&reason),
+                    message: closed_message(&reason, close),
                     normal,
                 });
             }
             ClientEvent::Failed(message) => {
-                self.screen = Screen::Ended(Ended {
-                    message,
-                    normal: false,
-                });
+                if matches!(&self.screen, Screen::Waiting(w) if w.code.is_none()) {
+                    // Connecting or logging in failed (wrong password or code, relay down,
+                    // locked out): back to the form, user name kept, with the relay's words.
+                    self.form.error = Some(message);
+                    self.screen = Screen::Login;
+                } else {
+                    self.screen = Screen::Ended(Ended {
+                        message,
+                        normal: false,
+                    });
+                }
             }
             other => {
                 if let Screen::Live(live) = &mut self.screen {
@@ -243,6 +313,17 @@ impl AppState {
     /// Back to the login form after a session.
     pub fn back_to_login(&mut self) {
         self.screen = Screen::Login;
+    }
+
+    /// The commands for operator input collected on the live screen: none unless the
+    /// session is live, the certificate allows control and the customer has granted it.
+    pub fn input_commands(&self, input: Vec<InputEvent>) -> Vec<ClientCommand> {
+        match &self.screen {
+            Screen::Live(live) if live.may_control() => {
+                input.into_iter().map(ClientCommand::Input).collect()
+            }
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -270,8 +351,30 @@ impl Live {
     }
 }
 
-/// The operator-facing sentence for a close reason.
-fn closed_message(reason: &str) -> String {
+/// The operator-facing sentence for an explicit close.
+pub fn close_reason_text(reason: CloseReason) -> &'static str {
+    match reason {
+        CloseReason::EndedByOperator => "Session ended by operator.",
+        CloseReason::EndedByCustomer => "Session ended by customer.",
+        CloseReason::ProtocolError => {
+            "Session ended: protocol error (the other side sent something invalid)."
+        }
+        CloseReason::Shutdown => "Session ended: the other side shut down.",
+        CloseReason::Timeout => "Session ended: the other side stopped answering (timeout).",
+        CloseReason::TimeLimit => {
+            "Session ended: session time limit reached (set for your account by the help desk)."
+        }
+        CloseReason::NotPermitted => {
+            "Session ended: not permitted for this operator (your account may not view customers' screens)."
+        }
+    }
+}
+
+/// The operator-facing sentence for the end of a session.
+fn closed_message(reason: &str, close: Option<CloseReason>) -> String {
+    if let Some(close) = close {
+        return close_reason_text(close).to_string();
+    }
     let mut s = String::from("Session ");
     if reason.starts_with("ended") || reason.starts_with("cancelled") {
         s.push_str(reason);
@@ -288,6 +391,26 @@ pub fn format_countdown(remaining_secs: u64) -> String {
     format!("{:02}:{:02}", remaining_secs / 60, remaining_secs % 60)
 }
 
+/// Seconds left of a session limited to `max_session_secs` after `elapsed_secs`; `None`
+/// when there is no limit.
+pub fn session_time_left(max_session_secs: u64, elapsed_secs: u64) -> Option<u64> {
+    (max_session_secs > 0).then(|| max_session_secs.saturating_sub(elapsed_secs))
+}
+
+/// The time left for the toolbar and overlay: `Time left 12:34`.
+pub fn time_left_text(remaining_secs: u64) -> String {
+    if remaining_secs == 0 {
+        "Time limit reached".into()
+    } else {
+        format!("Time left {}", format_countdown(remaining_secs))
+    }
+}
+
+/// Whether the time left is shown as a warning (the last five minutes).
+pub fn time_left_is_short(remaining_secs: u64) -> bool {
+    remaining_secs <= TIME_LEFT_WARNING_SECS
+}
+
 /// A fingerprint shortened for the overlay: first and last 8 hex digits.
 pub fn short_fingerprint(fp: &str) -> String {
     let hex: String = fp.chars().filter(|c| c.is_ascii_hexdigit()).collect();
@@ -300,6 +423,9 @@ pub fn short_fingerprint(fp: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sightline_core::cert::Permissions;
+    use sightline_core::messages::MouseButton;
+    use std::time::Duration;
 
     fn form() -> LoginForm {
         LoginForm {
@@ -307,8 +433,55 @@ mod tests {
             relay_key: "ab".repeat(32),
             user: "alice".into(),
             password: "hunter2".into(),
+            second_factor: "123456".into(),
             error: None,
         }
+    }
+
+    fn rights(permissions: Permissions, max_session_secs: u64) -> OperatorRights {
+        OperatorRights {
+            operator: "alice".into(),
+            permissions,
+            max_session_secs,
+            certificate_expires: 2_000_000_000,
+        }
+    }
+
+    fn full() -> OperatorRights {
+        rights(Permissions::VIEW.union(Permissions::CONTROL), 0)
+    }
+
+    fn connected(rights: OperatorRights) -> ClientEvent {
+        ClientEvent::Connected {
+            peer_fingerprint: "ff".repeat(32),
+            sas: "1234 5678".into(),
+            rights,
+        }
+    }
+
+    fn some_input() -> Vec<InputEvent> {
+        vec![
+            InputEvent::PointerMove { x: 0.5, y: 0.5 },
+            InputEvent::Button {
+                button: MouseButton::Left,
+                pressed: true,
+            },
+            InputEvent::Key {
+                key: "KeyA".into(),
+                pressed: true,
+            },
+        ]
+    }
+
+    /// A state on the live screen after the given events.
+    fn live_after(events: Vec<ClientEvent>) -> AppState {
+        let mut s = AppState::new(form());
+        s.connecting();
+        for e in events {
+            s.apply(e);
+        }
+        assert!(matches!(s.screen, Screen::Live(_)), "{:?}", s.screen);
+        s
     }
 
     #[test]
@@ -336,8 +509,230 @@ mod tests {
         assert_eq!(p.relay, "127.0.0.1:7615");
         assert_eq!(p.user, "alice");
         assert_eq!(p.password.expose(), "hunter2");
+        assert_eq!(p.second_factor.as_ref().map(Secret::expose), Some("123456"));
+        assert!(!p.require_control);
         assert!(f.password.is_empty());
+        assert!(f.second_factor.is_empty());
+        assert_eq!(f.user, "alice");
         assert!(!f.complete());
+    }
+
+    #[test]
+    fn second_factor_is_optional_and_trimmed() {
+        let mut f = form();
+        f.second_factor.clear();
+        assert!(
+            f.complete(),
+            "accounts without two-factor log in without a code"
+        );
+        let p = f.take_params(PathBuf::new()).expect("valid");
+        assert!(p.second_factor.is_none());
+        let mut f = form();
+        f.second_factor = "   ".into();
+        assert!(f
+            .take_params(PathBuf::new())
+            .expect("valid")
+            .second_factor
+            .is_none());
+        let mut f = form();
+        f.second_factor = " abcd-efgh \n".into();
+        let p = f.take_params(PathBuf::new()).expect("valid");
+        assert_eq!(
+            p.second_factor.as_ref().map(Secret::expose),
+            Some("abcd-efgh")
+        );
+        assert!(f.second_factor.is_empty());
+    }
+
+    #[test]
+    fn params_do_not_show_secrets() {
+        let mut f = form();
+        let shown = format!("{:?}", AppState::new(form()));
+        assert!(!shown.contains("hunter2"));
+        assert!(!shown.contains("123456"));
+        let p = f.take_params(PathBuf::new()).expect("valid");
+        let shown = format!("{p:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(!shown.contains("123456"));
+    }
+
+    #[test]
+    fn failed_login_returns_to_the_form_and_clears_the_secrets() {
+        let mut s = AppState::new(form());
+        let params = s.form.take_params(PathBuf::new()).expect("valid");
+        drop(params);
+        s.connecting();
+        s.apply(ClientEvent::Status("logging in".into()));
+        s.apply(ClientEvent::Failed("login failed".into()));
+        assert!(matches!(s.screen, Screen::Login));
+        assert_eq!(s.form.error.as_deref(), Some("login failed"));
+        assert_eq!(s.form.user, "alice");
+        assert_eq!(s.form.relay, "127.0.0.1:7615");
+        assert!(s.form.password.is_empty());
+        assert!(s.form.second_factor.is_empty());
+        // The next attempt clears the message.
+        s.connecting();
+        assert!(s.form.error.is_none());
+    }
+
+    #[test]
+    fn failure_after_the_code_ends_the_session() {
+        let mut s = AppState::new(form());
+        s.connecting();
+        s.apply(ClientEvent::Code {
+            code: "1234567890".parse().expect("code"),
+            expires_at: 99,
+        });
+        s.apply(ClientEvent::Failed("handshake failed".into()));
+        assert!(
+            matches!(&s.screen, Screen::Ended(e) if e.message == "handshake failed" && !e.normal)
+        );
+        assert!(s.form.error.is_none());
+    }
+
+    #[test]
+    fn logged_in_status_shows_the_rights() {
+        let mut s = AppState::new(form());
+        s.connecting();
+        s.apply(ClientEvent::LoggedIn(rights(Permissions::VIEW, 1800)));
+        match &s.screen {
+            Screen::Waiting(w) => {
+                assert_eq!(w.status, "logged in as alice (view; sessions up to 30 min)")
+            }
+            other => panic!("not waiting: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn view_only_never_produces_input_commands() {
+        let mut s = live_after(vec![
+            ClientEvent::LoggedIn(rights(Permissions::VIEW, 0)),
+            connected(rights(Permissions::VIEW, 0)),
+            // The customer grants control, the account still may not use it.
+            ClientEvent::Control { granted: true },
+        ]);
+        let Screen::Live(live) = &s.screen else {
+            panic!("not live")
+        };
+        assert!(live.view_only());
+        assert!(live.control);
+        assert!(!live.may_control());
+        assert!(s.input_commands(some_input()).is_empty());
+        s.apply(ClientEvent::Control { granted: false });
+        s.apply(ClientEvent::Control { granted: true });
+        assert!(s.input_commands(some_input()).is_empty());
+    }
+
+    #[test]
+    fn input_needs_the_customers_grant_too() {
+        let mut s = live_after(vec![connected(full())]);
+        assert!(s.input_commands(some_input()).is_empty(), "not granted yet");
+        s.apply(ClientEvent::Control { granted: true });
+        let cmds = s.input_commands(some_input());
+        assert_eq!(cmds.len(), 3);
+        assert!(cmds.iter().all(|c| matches!(c, ClientCommand::Input(_))));
+        s.apply(ClientEvent::Control { granted: false });
+        assert!(s.input_commands(some_input()).is_empty(), "revoked");
+        // Not on the live screen at all.
+        let mut s = AppState::new(form());
+        assert!(s.input_commands(some_input()).is_empty());
+        s.connecting();
+        assert!(s.input_commands(some_input()).is_empty());
+    }
+
+    #[test]
+    fn time_left_counts_from_the_connection() {
+        let s = live_after(vec![connected(rights(Permissions::VIEW, 1800))]);
+        let Screen::Live(live) = &s.screen else {
+            panic!("not live")
+        };
+        let t0 = live.connected_at.expect("stamped");
+        assert_eq!(live.time_left(t0), Some(1800));
+        assert_eq!(live.time_left(t0 + Duration::from_millis(999)), Some(1800));
+        assert_eq!(live.time_left(t0 + Duration::from_secs(1500)), Some(300));
+        assert_eq!(live.time_left(t0 + Duration::from_secs(4000)), Some(0));
+        let s = live_after(vec![connected(full())]);
+        let Screen::Live(live) = &s.screen else {
+            panic!("not live")
+        };
+        assert_eq!(live.time_left(Instant::now()), None, "no limit");
+    }
+
+    #[test]
+    fn time_left_formatting() {
+        assert_eq!(session_time_left(0, 5), None);
+        assert_eq!(session_time_left(600, 0), Some(600));
+        assert_eq!(session_time_left(600, 599), Some(1));
+        assert_eq!(session_time_left(600, 700), Some(0));
+        assert_eq!(time_left_text(3600), "Time left 60:00");
+        assert_eq!(time_left_text(754), "Time left 12:34");
+        assert_eq!(time_left_text(59), "Time left 00:59");
+        assert_eq!(time_left_text(0), "Time limit reached");
+        assert!(!time_left_is_short(301));
+        assert!(time_left_is_short(300));
+        assert!(time_left_is_short(1));
+        assert!(time_left_is_short(0));
+    }
+
+    #[test]
+    fn close_reason_texts() {
+        let cases = [
+            (CloseReason::EndedByOperator, "Session ended by operator."),
+            (CloseReason::EndedByCustomer, "Session ended by customer."),
+            (
+                CloseReason::ProtocolError,
+                "Session ended: protocol error (the other side sent something invalid).",
+            ),
+            (
+                CloseReason::Shutdown,
+                "Session ended: the other side shut down.",
+            ),
+            (
+                CloseReason::Timeout,
+                "Session ended: the other side stopped answering (timeout).",
+            ),
+            (
+                CloseReason::TimeLimit,
+                "Session ended: session time limit reached (set for your account by the help desk).",
+            ),
+            (
+                CloseReason::NotPermitted,
+                "Session ended: not permitted for this operator (your account may not view customers' screens).",
+            ),
+        ];
+        for (reason, text) in cases {
+            assert_eq!(close_reason_text(reason), text);
+        }
+        // Without an explicit close: the client's reason text.
+        assert_eq!(
+            closed_message("abnormal end: connection reset", None),
+            "Session ended: abnormal end: connection reset."
+        );
+        assert_eq!(
+            closed_message("cancelled before the customer joined", None),
+            "Session cancelled before the customer joined."
+        );
+    }
+
+    #[test]
+    fn time_limit_close_reaches_the_ended_screen() {
+        let mut s = live_after(vec![connected(rights(Permissions::VIEW, 60))]);
+        s.apply(ClientEvent::Closed {
+            reason: CloseReason::TimeLimit.to_string(),
+            normal: true,
+            close: Some(CloseReason::TimeLimit),
+        });
+        match &s.screen {
+            Screen::Ended(e) => {
+                assert!(
+                    e.message.contains("session time limit reached"),
+                    "{}",
+                    e.message
+                );
+                assert!(e.normal);
+            }
+            other => panic!("not ended: {other:?}"),
+        }
     }
 
     #[test]
@@ -384,10 +779,7 @@ mod tests {
             expires_at: 99,
         });
         assert!(matches!(&s.screen, Screen::Waiting(w) if w.code.is_some()));
-        s.apply(ClientEvent::Connected {
-            peer_fingerprint: "ff".repeat(32),
-            sas: "1 2 3".into(),
-        });
+        s.apply(connected(full()));
         s.apply(ClientEvent::Control { granted: true });
         s.apply(ClientEvent::VideoConfig {
             width: 640,
@@ -403,6 +795,7 @@ mod tests {
         s.apply(ClientEvent::Closed {
             reason: "ended by customer".into(),
             normal: true,
+            close: Some(CloseReason::EndedByCustomer),
         });
         match &s.screen {
             Screen::Ended(e) => assert_eq!(e.message, "Session ended by customer."),
@@ -414,12 +807,11 @@ mod tests {
     }
 
     #[test]
-    fn failure_ends_with_its_text() {
+    fn failure_before_the_code_shows_on_the_form() {
         let mut s = AppState::new(form());
         s.connecting();
         s.apply(ClientEvent::Failed("wrong password".into()));
-        assert!(
-            matches!(&s.screen, Screen::Ended(e) if e.message == "wrong password" && !e.normal)
-        );
+        assert!(matches!(s.screen, Screen::Login));
+        assert_eq!(s.form.error.as_deref(), Some("wrong password"));
     }
 }

@@ -58,6 +58,7 @@ pub fn cert_for(
         display_name: "Alice Example".into(),
         organisation: "Example Help Desk".into(),
         permissions: Permissions::VIEW.union(Permissions::CONTROL),
+        max_session_secs: 3600,
         key: key.public().fingerprint(),
         not_before,
         not_after,
