@@ -256,6 +256,46 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_database_keeps_its_accounts_and_counters() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.db");
+        create_private_file(&path).unwrap();
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO users (name, password_hash, role, permissions, disabled, created_at)
+                 VALUES ('alice', '$argon2id$x', 'operator', 3, 0, 1700000000)",
+                [],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO failures (key, failures, last_failure) VALUES ('login:ip:192.0.2.1', 4, 5)",
+                [],
+            )
+            .unwrap();
+        }
+        let db = Database::open(&path).unwrap();
+        assert_eq!(db.schema_version().unwrap(), SCHEMA_VERSION);
+        let alice = crate::users::find(&db, "alice").unwrap().unwrap();
+        assert_eq!(alice.password_hash, "$argon2id$x");
+        assert_eq!(alice.role, crate::auth::Role::Operator);
+        assert_eq!(alice.source, crate::users::Source::Local);
+        assert_eq!(
+            alice.permissions,
+            sightline_core::cert::Permissions::VIEW
+                .union(sightline_core::cert::Permissions::CONTROL)
+        );
+        assert!(!alice.two_factor && !alice.disabled);
+        assert_eq!(alice.created_at, 1_700_000_000);
+        let rec = crate::failures::load(&db, "login:ip:192.0.2.1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(rec.failures, 4);
+    }
+
+    #[test]
     fn refuses_newer_schema_loose_permissions_and_garbage() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("relay.db");
