@@ -4,6 +4,8 @@
 
 pub mod capture;
 pub mod control;
+pub mod customer;
+pub mod indicator;
 pub mod input;
 pub mod rights;
 pub mod share;

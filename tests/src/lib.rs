@@ -90,6 +90,42 @@ impl Proc {
         self.send_lines(&[line]);
     }
 
+    /// Writes a line to the process's stdin and keeps it open (answers to prompts).
+    pub fn write_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin already closed");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Closes the process's stdin (end of input).
+    pub fn close_stdin(&mut self) {
+        drop(self.stdin.take());
+    }
+
+    /// Waits for a JSON event `name` whose `key` equals `value`.
+    pub fn wait_event_where(
+        &mut self,
+        name: &str,
+        key: &str,
+        value: serde_json::Value,
+        timeout: Duration,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let v = self.wait_event(name, left);
+            if v[key] == value {
+                return v;
+            }
+        }
+        panic!("{}: no {name:?} event with {key} = {value}", self.name)
+    }
+
+    /// Agent: waits until the customer is asked to allow control, and says yes.
+    pub fn allow_control(&mut self, timeout: Duration) {
+        self.wait_event_where("consent_request", "what", "control".into(), timeout);
+        self.write_line("y");
+    }
+
     /// Writes lines to the process's stdin, then closes stdin.
     pub fn send_lines(&mut self, lines: &[&str]) {
         let mut stdin = self.stdin.take().expect("stdin already closed");
@@ -456,33 +492,53 @@ impl Relay {
     }
 
     pub fn agent_with(&self, data: &Path, key: &str, code: &str) -> Proc {
-        let display = {
-            let mut screen = self.screen.lock().unwrap();
-            screen
-                .get_or_insert_with(|| Xvfb::start(640, 480))
-                .display
-                .clone()
-        };
+        let display = self.screen_display();
         self.agent_on(data, key, code, Some(&display))
     }
 
-    /// `agent CODE` sharing the X display `display` (none: the agent has no display).
+    /// `agent CODE` sharing the X display `display` (none: the agent has no display); the
+    /// customer answers yes to viewing (typed ahead, as a customer on the phone would).
     pub fn agent_on(&self, data: &Path, key: &str, code: &str, display: Option<&str>) -> Proc {
+        let mut p = self.agent_asking(data, key, code, display, &[]);
+        p.write_line("y");
+        p
+    }
+
+    /// `agent EXTRA... --json CODE` with nobody answering yet: the test plays the customer.
+    pub fn agent_asking(
+        &self,
+        data: &Path,
+        key: &str,
+        code: &str,
+        display: Option<&str>,
+        extra: &[&str],
+    ) -> Proc {
         let mut cmd = Command::new(bin("agent"));
-        cmd.arg("--data-dir").arg(data).args([
-            "--relay",
-            &self.addr,
-            "--relay-key",
-            key,
-            "--json",
-            code,
-        ]);
+        cmd.arg("--data-dir")
+            .arg(data)
+            .args(["--relay", &self.addr, "--relay-key", key, "--json"])
+            .args(extra)
+            .arg(code);
         match display {
             Some(d) => cmd.env("DISPLAY", d),
             None => cmd.env_remove("DISPLAY"),
         };
         cmd.env_remove("WAYLAND_DISPLAY");
         Proc::spawn("agent", &mut cmd)
+    }
+
+    /// Like [`Relay::agent_asking`] on this relay's own small display.
+    pub fn agent_unanswered(&self, data: &Path, code: &str, extra: &[&str]) -> Proc {
+        let display = self.screen_display();
+        self.agent_asking(data, &self.fingerprint.clone(), code, Some(&display), extra)
+    }
+
+    fn screen_display(&self) -> String {
+        let mut screen = self.screen.lock().unwrap();
+        screen
+            .get_or_insert_with(|| Xvfb::start(640, 480))
+            .display
+            .clone()
     }
 
     /// Headless `viewer session` with extra arguments (after `--json`).
@@ -629,6 +685,25 @@ impl Drop for Xvfb {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// How many keys are down on `display` now (XQueryKeymap).
+pub fn pressed_keys(display: &str) -> usize {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::ConnectionExt;
+    let (conn, _) = x11rb::connect(Some(display)).unwrap();
+    let keymap = conn.query_keymap().unwrap().reply().unwrap();
+    let _ = conn.flush();
+    keymap.keys.iter().map(|b| b.count_ones() as usize).sum()
+}
+
+/// Waits until `check` holds, polling every 50 ms; panics with `what` after `timeout`.
+pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

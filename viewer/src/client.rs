@@ -10,7 +10,7 @@ use sightline_core::e2e::{E2eConfig, Trust};
 use sightline_core::identity::{
     Fingerprint, PrivateIdentity, DEFAULT_IDENTITY_BITS, MIN_PEER_BITS,
 };
-use sightline_core::messages::{CloseReason, CursorShape, InputEvent, Message};
+use sightline_core::messages::{CloseReason, ConsentFor, CursorShape, InputEvent, Message};
 use sightline_core::relay_proto::Secret;
 use sightline_net::session::{self, AppChannels, SessionEnd};
 use sightline_net::{clock, keystore, RelayClient};
@@ -96,6 +96,71 @@ impl OperatorRights {
 /// Refused when a session needs control and the certificate does not allow it.
 pub const VIEW_ONLY_MESSAGE: &str = "your account may not control customers' machines: view only";
 
+/// Shown while the customer is asked to allow viewing and no picture has come yet.
+pub const WAITING_FOR_VIEWING: &str = "Waiting for the customer to allow viewing…";
+
+/// Shown while the customer is asked to allow control.
+pub const WAITING_FOR_CONTROL: &str = "Waiting for the customer to allow control…";
+
+/// The operator-facing line for a [`ClientEvent::ConsentPending`].
+pub fn consent_pending_text(what: ConsentFor) -> &'static str {
+    match what {
+        ConsentFor::Viewing => WAITING_FOR_VIEWING,
+        ConsentFor::Control => WAITING_FOR_CONTROL,
+    }
+}
+
+/// The JSON name of what the customer is asked for: `viewing` or `control`.
+pub fn consent_name(what: ConsentFor) -> &'static str {
+    match what {
+        ConsentFor::Viewing => "viewing",
+        ConsentFor::Control => "control",
+    }
+}
+
+/// What the agent's answer about control ([`ClientEvent::Control`]) means, given whether
+/// control was granted before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlAnswer {
+    /// The customer allowed control.
+    Granted,
+    /// The customer (or the agent, for an account without the control permission) said no
+    /// to a request.
+    Declined,
+    /// The customer took back control they had granted.
+    Revoked,
+}
+
+impl ControlAnswer {
+    /// The meaning of `granted` after a previous state of `was_granted`.
+    pub fn new(granted: bool, was_granted: bool) -> Self {
+        match (granted, was_granted) {
+            (true, _) => Self::Granted,
+            (false, true) => Self::Revoked,
+            (false, false) => Self::Declined,
+        }
+    }
+
+    /// Whether input may go out now.
+    pub fn granted(self) -> bool {
+        self == Self::Granted
+    }
+
+    /// Whether this takes back an earlier grant.
+    pub fn revoked(self) -> bool {
+        self == Self::Revoked
+    }
+
+    /// One line for the operator.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Granted => "The customer allowed control",
+            Self::Declined => "The customer declined control",
+            Self::Revoked => "The customer took back control",
+        }
+    }
+}
+
 /// Checks the certificate's rights against what the session needs.
 pub fn check_rights(rights: &OperatorRights, require_control: bool) -> Result<(), String> {
     if require_control && !rights.may_control() {
@@ -171,11 +236,18 @@ pub enum ClientEvent {
         /// New shape, when changed.
         shape: Option<CursorShape>,
     },
-    /// Control granted or revoked by the customer.
+    /// The customer is being asked to allow something; nothing of it is shared until they
+    /// say yes.
+    ConsentPending(ConsentFor),
+    /// The agent's latest word on control: granted, declined, or revoked by the customer
+    /// (`false` after `true`; see [`ControlAnswer`]).
     Control {
         /// Whether input is allowed now.
         granted: bool,
     },
+    /// Something the operator should know that does not end the session (a control request
+    /// refused before it was sent).
+    Notice(String),
     /// Statistics.
     Stats(Stats),
     /// The session ended.
@@ -197,6 +269,10 @@ pub enum ClientEvent {
 pub enum ClientCommand {
     /// Operator input (dropped unless control is granted).
     Input(InputEvent),
+    /// Ask the customer for control of keyboard and mouse. Refused with a
+    /// [`ClientEvent::Notice`], and nothing sent, when the certificate does not allow control;
+    /// held back until the customer has allowed viewing (the agent asks one thing at a time).
+    RequestControl,
     /// End the session (or stop waiting for the customer).
     End,
 }
@@ -423,8 +499,69 @@ async fn wait_for_end(commands: &mut mpsc::Receiver<ClientCommand>) {
     loop {
         match commands.recv().await {
             Some(ClientCommand::End) | None => return,
-            Some(ClientCommand::Input(_)) => {}
+            Some(ClientCommand::Input(_) | ClientCommand::RequestControl) => {}
         }
+    }
+}
+
+/// What becomes of a control request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RequestOutcome {
+    /// Send it now.
+    Send,
+    /// Hold it until the customer has allowed viewing.
+    Held,
+    /// The certificate does not allow control: send nothing.
+    NotPermitted,
+}
+
+/// The dispatcher's view of consent: whether input may go out, and a control request held
+/// back while viewing is not allowed yet (the agent answers a request made before that with
+/// a refusal).
+#[derive(Debug, Default)]
+struct Consent {
+    /// The certificate allows control.
+    may_control: bool,
+    /// The agent's latest `Control` said granted.
+    granted: bool,
+    /// Video has arrived, so the customer allowed viewing.
+    viewing: bool,
+    /// A control request waits for `viewing`.
+    held_request: bool,
+}
+
+impl Consent {
+    fn new(may_control: bool) -> Self {
+        Self {
+            may_control,
+            ..Default::default()
+        }
+    }
+
+    /// Whether operator input goes to the agent now.
+    fn forwards_input(&self) -> bool {
+        self.granted && self.may_control
+    }
+
+    fn request(&mut self) -> RequestOutcome {
+        if !self.may_control {
+            RequestOutcome::NotPermitted
+        } else if self.viewing {
+            RequestOutcome::Send
+        } else {
+            self.held_request = true;
+            RequestOutcome::Held
+        }
+    }
+
+    fn control(&mut self, granted: bool) {
+        self.granted = granted;
+    }
+
+    /// Video arrived; true when a held control request must go out now.
+    fn video(&mut self) -> bool {
+        self.viewing = true;
+        std::mem::take(&mut self.held_request)
     }
 }
 
@@ -439,7 +576,7 @@ async fn dispatch(
     events: &Events,
     may_control: bool,
 ) {
-    let mut control = false;
+    let mut consent = Consent::new(may_control);
     let mut last_keyframe_request: Option<Instant> = None;
     let mut window = StatsWindow::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -447,10 +584,21 @@ async fn dispatch(
         tokio::select! {
             cmd = commands.recv() => match cmd {
                 Some(ClientCommand::Input(ev)) => {
-                    if control && may_control {
+                    if consent.forwards_input() {
                         let _ = to_peer.send(Message::Input(ev)).await;
                     }
                 }
+                Some(ClientCommand::RequestControl) => match consent.request() {
+                    RequestOutcome::Send => {
+                        let _ = to_peer.send(Message::ControlRequest).await;
+                    }
+                    RequestOutcome::Held => {
+                        tracing::info!("control request held until the customer allows viewing");
+                    }
+                    RequestOutcome::NotPermitted => {
+                        events.emit(ClientEvent::Notice(VIEW_ONLY_MESSAGE.into()));
+                    }
+                },
                 Some(ClientCommand::End) => {
                     let _ = to_peer.send(Message::Close { reason: CloseReason::EndedByOperator }).await;
                 }
@@ -461,10 +609,16 @@ async fn dispatch(
             },
             msg = from_peer.recv() => match msg {
                 Some(Message::VideoConfig { width, height, .. }) => {
+                    if consent.video() {
+                        let _ = to_peer.send(Message::ControlRequest).await;
+                    }
                     decoder.send(DecoderInput::Reset).await;
                     events.emit(ClientEvent::VideoConfig { width, height });
                 }
                 Some(Message::VideoPacket { seq, capture_us, keyframe, data }) => {
+                    if consent.video() {
+                        let _ = to_peer.send(Message::ControlRequest).await;
+                    }
                     window.bytes += data.len() as u64;
                     decoder.send(DecoderInput::Packet { seq, capture_us, keyframe, data }).await;
                 }
@@ -472,8 +626,13 @@ async fn dispatch(
                     events.emit(ClientEvent::Cursor { x, y, visible, shape });
                 }
                 Some(Message::Control { granted }) => {
-                    control = granted;
+                    // A revocation stops input here, before the UI hears of it; the agent
+                    // releases whatever the operator held.
+                    consent.control(granted);
                     events.emit(ClientEvent::Control { granted });
+                }
+                Some(Message::ConsentPending { what }) => {
+                    events.emit(ClientEvent::ConsentPending(what));
                 }
                 Some(other) => tracing::debug!(?other, "ignoring message"),
                 // The session ended; the pump reports how.
@@ -567,6 +726,73 @@ mod tests {
             VIEW_ONLY_MESSAGE,
             "your account may not control customers' machines: view only"
         );
+    }
+
+    #[test]
+    fn control_requests_need_the_control_permission() {
+        let mut view_only = Consent::new(false);
+        assert_eq!(view_only.request(), RequestOutcome::NotPermitted);
+        assert!(
+            !view_only.video(),
+            "nothing was held for a view-only account"
+        );
+        assert_eq!(view_only.request(), RequestOutcome::NotPermitted);
+        view_only.control(true);
+        assert!(!view_only.forwards_input(), "the certificate decides first");
+
+        let mut full = Consent::new(true);
+        assert!(!full.video());
+        assert_eq!(full.request(), RequestOutcome::Send);
+    }
+
+    #[test]
+    fn a_request_before_viewing_is_held_until_video_arrives() {
+        let mut c = Consent::new(true);
+        assert_eq!(c.request(), RequestOutcome::Held);
+        assert_eq!(c.request(), RequestOutcome::Held, "still one request");
+        assert!(c.video(), "the held request goes out with the first video");
+        assert!(!c.video(), "and only once");
+        assert_eq!(c.request(), RequestOutcome::Send);
+    }
+
+    #[test]
+    fn input_stops_at_once_when_control_is_revoked() {
+        let mut c = Consent::new(true);
+        assert!(!c.forwards_input(), "not granted at the start");
+        c.control(true);
+        assert!(c.forwards_input());
+        c.control(false);
+        assert!(!c.forwards_input(), "revoked");
+    }
+
+    #[test]
+    fn control_answers_and_texts() {
+        assert_eq!(ControlAnswer::new(true, false), ControlAnswer::Granted);
+        assert_eq!(ControlAnswer::new(true, true), ControlAnswer::Granted);
+        assert_eq!(ControlAnswer::new(false, false), ControlAnswer::Declined);
+        assert_eq!(ControlAnswer::new(false, true), ControlAnswer::Revoked);
+        assert!(ControlAnswer::Granted.granted());
+        assert!(!ControlAnswer::Revoked.granted());
+        assert!(ControlAnswer::Revoked.revoked());
+        assert!(!ControlAnswer::Declined.revoked());
+        assert_eq!(
+            ControlAnswer::Granted.message(),
+            "The customer allowed control"
+        );
+        assert_eq!(
+            ControlAnswer::Declined.message(),
+            "The customer declined control"
+        );
+        assert_eq!(
+            ControlAnswer::Revoked.message(),
+            "The customer took back control"
+        );
+        assert_eq!(
+            consent_pending_text(ConsentFor::Viewing),
+            "Waiting for the customer to allow viewing…"
+        );
+        assert_eq!(consent_name(ConsentFor::Viewing), "viewing");
+        assert_eq!(consent_name(ConsentFor::Control), "control");
     }
 
     #[test]

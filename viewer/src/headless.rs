@@ -1,10 +1,14 @@
 //! `viewer session`: the operator's session without a window, for automation and tests.
 //! Prints events (human lines or JSON), optionally stops after N decoded frames, saves the last
-//! picture as PNG and plays an input script (which needs an account allowed to control: without
-//! it the session fails right after login, before a code is issued or anything is sent).
+//! picture as PNG, asks the customer for control and plays an input script once they allow it
+//! (both need an account allowed to control: without it the session fails right after login,
+//! before a code is issued or anything is sent).
 
-use crate::client::{self, ClientCommand, ClientEvent, OperatorRights, SessionParams};
-use crate::gui::json_out::{connected_json, login_json};
+use crate::client::{
+    self, consent_pending_text, ClientCommand, ClientEvent, ControlAnswer, OperatorRights,
+    SessionParams,
+};
+use crate::gui::json_out::{connected_json, consent_json, control_json, login_json, notice_json};
 use crate::script::Step;
 use serde_json::json;
 use sightline_core::messages::CloseReason;
@@ -12,7 +16,7 @@ use sightline_net::cli::{self, Output};
 use sightline_net::session::SessionEnd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// What to do besides holding the session.
@@ -22,8 +26,17 @@ pub struct Options {
     pub frames: Option<u64>,
     /// Save the last decoded frame here (PNG) when the session ends.
     pub save_frame: Option<PathBuf>,
-    /// Input script to play once connected.
+    /// Input script to play once the customer allows control (asked for on connection).
     pub script: Option<Vec<Step>>,
+    /// Ask the customer for control on connection, without a script.
+    pub request_control: bool,
+}
+
+impl Options {
+    /// Whether the session asks for control (and so needs the control permission).
+    fn wants_control(&self) -> bool {
+        self.script.is_some() || self.request_control
+    }
 }
 
 /// Errors of the headless session.
@@ -32,7 +45,8 @@ pub enum HeadlessError {
     /// The client failed before or during the session.
     #[error("{0}")]
     Client(String),
-    /// An input script was given but the operator's certificate does not allow control.
+    /// An input script or a control request was asked for but the operator's certificate
+    /// does not allow control.
     #[error("{}", client::VIEW_ONLY_MESSAGE)]
     ViewOnly,
     /// The frame could not be saved.
@@ -55,9 +69,18 @@ pub async fn run(
     let handle =
         client::spawn(params, Arc::new(|| {})).map_err(|e| HeadlessError::Client(e.to_string()))?;
     let decoded = Arc::new(AtomicU64::new(0));
-    let mut script = opts
-        .script
-        .map(|steps| (steps, handle.command_sender(), decoded.clone()));
+    let gate = Arc::new(ControlGate::default());
+    let wants_control = opts.wants_control();
+    let mut request_control = opts.request_control;
+    let mut script = opts.script.map(|steps| {
+        (
+            script_steps(steps),
+            handle.command_sender(),
+            decoded.clone(),
+            gate.clone(),
+        )
+    });
+    let mut control_granted = false;
     let signal = cli::shutdown_signal();
     tokio::pin!(signal);
     let mut ending = false;
@@ -78,7 +101,7 @@ pub async fn run(
                     out.event(login_json(&rights), || {
                         format!("Logged in as {} ({})", rights.operator, rights.summary())
                     });
-                    check_script_allowed(&rights, script.is_some())?;
+                    check_script_allowed(&rights, wants_control)?;
                 }
                 ClientEvent::Code { code, expires_at } => {
                     let minutes = expires_at
@@ -98,10 +121,16 @@ pub async fn run(
                         connected_json(&peer_fingerprint, &sas, &rights),
                         || format!("Connected to the customer's agent (key {peer_fingerprint}).\nVerification code: {sas}  (the customer sees the same code)\nYou may: {}.\nPress Ctrl-C to end the session.", rights.summary()),
                     );
-                    check_script_allowed(&rights, script.is_some())?;
-                    if let Some((steps, tx, counter)) = script.take() {
-                        spawn_script(steps, tx, counter);
+                    check_script_allowed(&rights, wants_control)?;
+                    // The script's first step asks for control and waits for the answer.
+                    if let Some((steps, tx, counter, gate)) = script.take() {
+                        spawn_script(steps, tx, counter, gate);
+                    } else if std::mem::take(&mut request_control) {
+                        handle.send(ClientCommand::RequestControl);
                     }
+                }
+                ClientEvent::ConsentPending(what) => {
+                    out.event(consent_json(what), || consent_pending_text(what).into());
                 }
                 ClientEvent::VideoConfig { width, height } => {
                     out.event(
@@ -135,13 +164,13 @@ pub async fn run(
                 }
                 ClientEvent::Cursor { .. } => {}
                 ClientEvent::Control { granted } => {
-                    out.event(json!({"event": "control", "granted": granted}), || {
-                        if granted {
-                            "Control granted".into()
-                        } else {
-                            "Control revoked by the customer".into()
-                        }
-                    });
+                    let answer = ControlAnswer::new(granted, control_granted);
+                    control_granted = granted;
+                    gate.answer(granted);
+                    out.event(control_json(answer), || answer.message().into());
+                }
+                ClientEvent::Notice(message) => {
+                    out.event(notice_json(&message), || message.clone());
                 }
                 ClientEvent::Stats(s) => {
                     out.event(json!({"event": "stats", "fps": s.fps, "kbps": s.kbps, "latency_ms": s.latency_ms}), || {
@@ -169,16 +198,73 @@ pub async fn run(
     }
 }
 
-/// The client's parameters for these options: an input script needs the control permission,
-/// checked by the client right after login.
+/// The client's parameters for these options: an input script or a control request needs the
+/// control permission, checked by the client right after login.
 fn session_params(mut params: SessionParams, opts: &Options) -> SessionParams {
-    params.require_control |= opts.script.is_some();
+    params.require_control |= opts.wants_control();
     params
 }
 
-/// An input script is refused, before anything is sent, for an account that may only view.
-fn check_script_allowed(rights: &OperatorRights, has_script: bool) -> Result<(), HeadlessError> {
-    client::check_rights(rights, has_script).map_err(|_| HeadlessError::ViewOnly)
+/// An input script or a control request is refused, before anything is sent, for an account
+/// that may only view.
+fn check_script_allowed(rights: &OperatorRights, wants_control: bool) -> Result<(), HeadlessError> {
+    client::check_rights(rights, wants_control).map_err(|_| HeadlessError::ViewOnly)
+}
+
+/// The steps played: ask for control first, so the script starts only once it is granted.
+fn script_steps(steps: Vec<Step>) -> Vec<Step> {
+    std::iter::once(Step::RequestControl).chain(steps).collect()
+}
+
+/// The customer's answers about control, shared with the input script's thread.
+#[derive(Debug, Default)]
+pub struct ControlGate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct GateState {
+    /// How many `Control` answers have arrived.
+    answers: u64,
+    /// The latest one.
+    granted: bool,
+}
+
+impl ControlGate {
+    /// Records an answer from the agent.
+    pub fn answer(&self, granted: bool) {
+        let mut s = self.lock();
+        s.answers += 1;
+        s.granted = granted;
+        self.changed.notify_all();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn snapshot(&self) -> GateState {
+        *self.lock()
+    }
+
+    /// Waits for an answer after the first `seen`: whether it granted control; `None` once
+    /// `gone` says nobody will answer (the session ended).
+    fn wait_answer(&self, seen: u64, gone: impl Fn() -> bool) -> Option<bool> {
+        let mut s = self.lock();
+        loop {
+            if s.answers > seen {
+                return Some(s.granted);
+            }
+            if gone() {
+                return None;
+            }
+            s = match self.changed.wait_timeout(s, Duration::from_millis(50)) {
+                Ok((s, _)) => s,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -222,38 +308,66 @@ fn spawn_script(
     steps: Vec<Step>,
     tx: tokio::sync::mpsc::Sender<ClientCommand>,
     decoded: Arc<AtomicU64>,
+    gate: Arc<ControlGate>,
 ) {
-    let run = move || {
-        for step in steps {
-            match step {
-                Step::WaitFrames(n) => {
-                    while decoded.load(Ordering::SeqCst) < n {
-                        if tx.is_closed() {
-                            return;
-                        }
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                }
-                Step::Sleep(d) => std::thread::sleep(d),
-                Step::Send(events) => {
-                    for e in events {
-                        if tx.blocking_send(ClientCommand::Input(e)).is_err() {
-                            return;
-                        }
-                    }
-                }
-                Step::End => {
-                    let _ = tx.blocking_send(ClientCommand::End);
-                    return;
-                }
-            }
-        }
-    };
     if let Err(e) = std::thread::Builder::new()
         .name("input-script".into())
-        .spawn(run)
+        .spawn(move || play(steps, &tx, &decoded, &gate))
     {
         tracing::error!(error = %e, "cannot start the input script");
+    }
+}
+
+/// Plays the steps on this thread until the end, the session's end or a refusal of control.
+fn play(
+    steps: Vec<Step>,
+    tx: &tokio::sync::mpsc::Sender<ClientCommand>,
+    decoded: &AtomicU64,
+    gate: &ControlGate,
+) {
+    for step in steps {
+        match step {
+            Step::WaitFrames(n) => {
+                while decoded.load(Ordering::SeqCst) < n {
+                    if tx.is_closed() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            Step::Sleep(d) => std::thread::sleep(d),
+            Step::Send(events) => {
+                // While control is not granted the client drops these.
+                for e in events {
+                    if tx.blocking_send(ClientCommand::Input(e)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Step::RequestControl => {
+                let before = gate.snapshot();
+                if before.granted {
+                    continue;
+                }
+                if tx.blocking_send(ClientCommand::RequestControl).is_err() {
+                    return;
+                }
+                match gate.wait_answer(before.answers, || tx.is_closed()) {
+                    Some(true) => {}
+                    Some(false) => {
+                        tracing::warn!(
+                            "the customer did not allow control; the input script stops"
+                        );
+                        return;
+                    }
+                    None => return,
+                }
+            }
+            Step::End => {
+                let _ = tx.blocking_send(ClientCommand::End);
+                return;
+            }
+        }
     }
 }
 
@@ -292,6 +406,152 @@ mod tests {
             ..Default::default()
         };
         assert!(session_params(params(), &opts).require_control);
+        let opts = Options {
+            request_control: true,
+            ..Default::default()
+        };
+        assert!(session_params(params(), &opts).require_control);
+    }
+
+    #[test]
+    fn the_script_asks_for_control_first() {
+        assert_eq!(
+            script_steps(vec![Step::End]),
+            vec![Step::RequestControl, Step::End]
+        );
+    }
+
+    fn spawn_play(
+        steps: Vec<Step>,
+    ) -> (
+        tokio::sync::mpsc::Receiver<ClientCommand>,
+        Arc<ControlGate>,
+        std::thread::JoinHandle<()>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let gate = Arc::new(ControlGate::default());
+        let g = gate.clone();
+        let decoded = Arc::new(AtomicU64::new(0));
+        let thread = std::thread::spawn(move || play(script_steps(steps), &tx, &decoded, &g));
+        (rx, gate, thread)
+    }
+
+    fn click() -> Step {
+        Step::Send(vec![sightline_core::messages::InputEvent::PointerMove {
+            x: 0.5,
+            y: 0.5,
+        }])
+    }
+
+    #[test]
+    fn the_script_waits_for_the_grant() {
+        let (mut rx, gate, thread) = spawn_play(vec![click(), Step::End]);
+        assert!(matches!(
+            rx.blocking_recv(),
+            Some(ClientCommand::RequestControl)
+        ));
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(
+            rx.try_recv().is_err(),
+            "no input before the customer says yes"
+        );
+        gate.answer(true);
+        assert!(matches!(rx.blocking_recv(), Some(ClientCommand::Input(_))));
+        assert!(matches!(rx.blocking_recv(), Some(ClientCommand::End)));
+        thread.join().expect("script thread");
+    }
+
+    #[test]
+    fn a_refusal_stops_the_script() {
+        let (mut rx, gate, thread) = spawn_play(vec![click(), Step::End]);
+        assert!(matches!(
+            rx.blocking_recv(),
+            Some(ClientCommand::RequestControl)
+        ));
+        gate.answer(false);
+        thread.join().expect("script thread");
+        assert!(rx.blocking_recv().is_none(), "nothing after a refusal");
+    }
+
+    #[test]
+    fn request_control_in_the_script_asks_again_after_a_revocation() {
+        let steps = vec![
+            click(),
+            Step::Sleep(Duration::from_millis(100)),
+            Step::RequestControl,
+            click(),
+            Step::End,
+        ];
+        let (mut rx, gate, thread) = spawn_play(steps);
+        assert!(matches!(
+            rx.blocking_recv(),
+            Some(ClientCommand::RequestControl)
+        ));
+        gate.answer(true);
+        assert!(matches!(rx.blocking_recv(), Some(ClientCommand::Input(_))));
+        // Revoked during the sleep: the script asks again and waits.
+        gate.answer(false);
+        assert!(matches!(
+            rx.blocking_recv(),
+            Some(ClientCommand::RequestControl)
+        ));
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(rx.try_recv().is_err(), "waits for the new answer");
+        gate.answer(true);
+        assert!(matches!(rx.blocking_recv(), Some(ClientCommand::Input(_))));
+        assert!(matches!(rx.blocking_recv(), Some(ClientCommand::End)));
+        thread.join().expect("script thread");
+    }
+
+    #[test]
+    fn request_control_while_granted_sends_nothing() {
+        let (mut rx, gate, thread) = spawn_play(vec![Step::RequestControl, Step::End]);
+        assert!(matches!(
+            rx.blocking_recv(),
+            Some(ClientCommand::RequestControl)
+        ));
+        gate.answer(true);
+        assert!(matches!(rx.blocking_recv(), Some(ClientCommand::End)));
+        thread.join().expect("script thread");
+    }
+
+    #[test]
+    fn the_script_stops_waiting_when_the_session_ends() {
+        let (mut rx, _gate, thread) = spawn_play(vec![click()]);
+        assert!(matches!(
+            rx.blocking_recv(),
+            Some(ClientCommand::RequestControl)
+        ));
+        drop(rx);
+        thread.join().expect("script thread");
+    }
+
+    #[test]
+    fn control_events_say_what_happened() {
+        let v = control_json(ControlAnswer::new(true, false));
+        assert_eq!(
+            v,
+            json!({"event": "control", "granted": true, "revoked": false})
+        );
+        let v = control_json(ControlAnswer::new(false, true));
+        assert_eq!(
+            v,
+            json!({"event": "control", "granted": false, "revoked": true})
+        );
+        let v = control_json(ControlAnswer::new(false, false));
+        assert_eq!(
+            v,
+            json!({"event": "control", "granted": false, "revoked": false})
+        );
+        use sightline_core::messages::ConsentFor;
+        assert_eq!(
+            consent_json(ConsentFor::Viewing),
+            json!({"event": "consent_pending", "what": "viewing"})
+        );
+        assert_eq!(
+            consent_json(ConsentFor::Control),
+            json!({"event": "consent_pending", "what": "control"})
+        );
     }
 
     #[test]

@@ -75,10 +75,15 @@ Without --password-stdin it asks on the terminal for the password and then for t
 authenticator code (or a recovery code; press Enter for none). With --password-stdin the
 password is the first line of standard input and the code the second (empty or missing: none).
 
-Ends with Ctrl-C (sends an explicit close to the customer), after --frames, or at `end` in the
-input script. The input script format is described in the README. --send-input needs an account
-allowed to control customers' machines: for a view-only account the session fails right after
-login, before a code is issued.")]
+The customer first allows viewing (\"Waiting for the customer to allow viewing…\") and may end
+the session at any time. Ends with Ctrl-C (sends an explicit close to the customer), after
+--frames, or at `end` in the input script. The input script format is described in the README.
+
+--send-input asks the customer for control once they allow viewing and plays the script only
+after they allow it (a refusal stops the script; `request-control` in the script asks again,
+e.g. after the customer took control back). --request-control asks without a script. Both need
+an account allowed to control customers' machines: for a view-only account the session fails
+right after login, before a code is issued.")]
     Session(SessionArgs),
 }
 
@@ -97,9 +102,14 @@ struct SessionArgs {
     /// Write the last decoded frame as PNG when the session ends.
     #[arg(long, value_name = "FILE")]
     save_frame: Option<PathBuf>,
-    /// Play an input script (clicks, typing) once connected; needs the control permission.
+    /// Ask the customer for control and play an input script (clicks, typing) once they
+    /// allow it; needs the control permission.
     #[arg(long, value_name = "FILE")]
     send_input: Option<PathBuf>,
+    /// Ask the customer for control once they allow viewing (without a script); needs the
+    /// control permission.
+    #[arg(long)]
+    request_control: bool,
 }
 
 fn main() -> ExitCode {
@@ -186,6 +196,7 @@ async fn session(cli: Cli, out: Output) -> Result<SessionEnd> {
         frames: args.frames,
         save_frame: args.save_frame,
         script,
+        request_control: args.request_control,
     };
     Ok(headless::run(params, opts, out).await?)
 }

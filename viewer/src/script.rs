@@ -1,5 +1,6 @@
 //! Input scripts for `viewer session --send-input FILE`: drive clicks and typing from tests
-//! and automation, one command per line.
+//! and automation, one command per line. The script starts once the customer has allowed
+//! control (the session asks for it first).
 //!
 //! ```text
 //! # comments and blank lines are ignored
@@ -12,6 +13,8 @@
 //! keydown ShiftLeft    also: keyup NAME
 //! type hello world     physical key presses for letters, digits, space and basic punctuation
 //! text héllo           text input (characters without a key on the remote layout)
+//! request-control      ask for control again (after the customer took it back) and wait
+//!                      for the answer; a refusal stops the script
 //! end                  end the session normally
 //! ```
 
@@ -27,6 +30,8 @@ pub enum Step {
     Sleep(Duration),
     /// Send input events.
     Send(Vec<InputEvent>),
+    /// Ask the customer for control unless it is granted, and wait for the answer.
+    RequestControl,
     /// End the session.
     End,
 }
@@ -203,6 +208,7 @@ fn parse_line(line: &str) -> Result<Step, String> {
         "text" => Step::Send(vec![InputEvent::Text {
             text: rest.to_string(),
         }]),
+        "request-control" => Step::RequestControl,
         "end" => Step::End,
         other => return Err(format!("unknown command {other:?}")),
     })
@@ -226,6 +232,18 @@ mod tests {
         };
         assert_eq!(typed.len(), 6); // shift down, H down/up, shift up, I down/up
         assert_eq!(s[7], Step::End);
+    }
+
+    #[test]
+    fn parses_request_control() {
+        let s = parse("click left\nrequest-control\n  request-control\nend\n").unwrap();
+        assert_eq!(s.len(), 4);
+        assert_eq!(s[1], Step::RequestControl);
+        assert_eq!(s[2], Step::RequestControl);
+        assert_eq!(s[3], Step::End);
+        let err = parse("request control").unwrap_err();
+        assert_eq!(err.line, 1);
+        assert!(err.message.contains("unknown command"), "{}", err.message);
     }
 
     #[test]

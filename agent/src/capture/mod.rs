@@ -154,6 +154,11 @@ pub fn open(monitor: Option<usize>) -> Result<Box<dyn Capturer>, CaptureError> {
     }
 }
 
+/// The monitor that [`open`] with `wanted` would capture, without capturing anything.
+pub fn find(wanted: Option<usize>) -> Result<Monitor, CaptureError> {
+    choose(&monitors()?, wanted)
+}
+
 /// Picks `wanted` from `list`, or the primary (else the first) monitor for `None`.
 fn choose(list: &[Monitor], wanted: Option<usize>) -> Result<Monitor, CaptureError> {
     let found = match wanted {

@@ -38,6 +38,10 @@ pub enum CloseReason {
     TimeLimit,
     /// The operator's certificate does not allow what the session needs (viewing).
     NotPermitted,
+    /// The customer said no to sharing the screen.
+    DeclinedByCustomer,
+    /// The customer did not answer the request to share the screen in time.
+    NoAnswerFromCustomer,
 }
 
 impl fmt::Display for CloseReason {
@@ -50,6 +54,8 @@ impl fmt::Display for CloseReason {
             CloseReason::Timeout => "timeout",
             CloseReason::TimeLimit => "session time limit reached",
             CloseReason::NotPermitted => "not permitted for this operator",
+            CloseReason::DeclinedByCustomer => "declined by customer",
+            CloseReason::NoAnswerFromCustomer => "customer did not answer",
         })
     }
 }
@@ -117,6 +123,15 @@ pub enum InputEvent {
     },
 }
 
+/// What the customer is asked to allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConsentFor {
+    /// Seeing the screen.
+    Viewing,
+    /// Keyboard and mouse.
+    Control,
+}
+
 /// One application message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Message {
@@ -177,10 +192,20 @@ pub enum Message {
     },
     /// Viewer → agent: operator input; only honoured while control is granted.
     Input(InputEvent),
-    /// Agent → viewer: whether the operator may send input now.
+    /// Agent → viewer: whether the operator may send input now. `false` after a grant means
+    /// the customer took control back; `false` without one, that the request was declined.
     Control {
         /// Granted (true) or revoked (false).
         granted: bool,
+    },
+    /// Viewer → agent: the operator asks for control of keyboard and mouse. The agent asks the
+    /// customer and answers with [`Message::Control`].
+    ControlRequest,
+    /// Agent → viewer: the customer is being asked to consent to `what`; nothing of it is
+    /// shared until they say yes.
+    ConsentPending {
+        /// What is asked for.
+        what: ConsentFor,
     },
     /// Explicit end of the session; nothing follows it.
     Close {

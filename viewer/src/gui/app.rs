@@ -137,6 +137,19 @@ impl ViewerApp {
                     live.overlay = !live.overlay;
                 }
             }
+            Action::RequestControl => {
+                if let Some(cmd) = self.state.request_control() {
+                    let sent = self.session.as_ref().is_some_and(|h| h.send(cmd));
+                    if !sent {
+                        tracing::debug!("session client queue full or gone");
+                        // Nothing went out: let the operator press it again.
+                        if let Screen::Live(live) = &mut self.state.screen {
+                            live.asking_control = false;
+                        }
+                    }
+                }
+            }
+            Action::DismissNotice => self.state.dismiss_notice(),
         }
     }
 

@@ -1,10 +1,11 @@
 //! Machine-readable events on stdout for `viewer --json`: the same objects the headless
-//! `viewer session --json` prints for the code, the connection and the end, plus
+//! `viewer session --json` prints for the code, the connection, consent, control and the end, plus
 //! `first_frame` once the first picture is on screen, so GUI tests under Xvfb know when a
 //! screenshot shows the remote screen.
 
-use crate::client::{ClientEvent, OperatorRights};
+use crate::client::{consent_name, ClientEvent, ControlAnswer, OperatorRights};
 use serde_json::{json, Value};
+use sightline_core::messages::ConsentFor;
 use sightline_net::cli::Output;
 
 /// Prints the JSON lines when enabled.
@@ -12,6 +13,8 @@ use sightline_net::cli::Output;
 pub struct JsonEvents {
     enabled: bool,
     first_frame_sent: bool,
+    /// Whether the agent's latest `Control` granted control (to mark revocations).
+    control_granted: bool,
 }
 
 impl JsonEvents {
@@ -20,12 +23,17 @@ impl JsonEvents {
         Self {
             enabled,
             first_frame_sent: false,
+            control_granted: false,
         }
     }
 
     /// Prints the line for a client event, if it has one.
     pub fn client_event(&mut self, event: &ClientEvent) {
-        if let Some(v) = event_json(event) {
+        if let ClientEvent::Control { granted } = event {
+            let answer = ControlAnswer::new(*granted, self.control_granted);
+            self.control_granted = *granted;
+            self.print(control_json(answer));
+        } else if let Some(v) = event_json(event) {
             self.print(v);
         }
     }
@@ -41,6 +49,7 @@ impl JsonEvents {
     /// A new session starts: its first frame is reported again.
     pub fn new_session(&mut self) {
         self.first_frame_sent = false;
+        self.control_granted = false;
     }
 
     fn print(&self, v: Value) {
@@ -73,7 +82,23 @@ pub fn connected_json(peer_fingerprint: &str, sas: &str, rights: &OperatorRights
     })
 }
 
-/// The JSON object for a client event, for those that have one.
+/// The `consent_pending` event: the customer is asked to allow `what` (`viewing`, `control`).
+pub fn consent_json(what: ConsentFor) -> Value {
+    json!({"event": "consent_pending", "what": consent_name(what)})
+}
+
+/// The `control` event: `granted`, and `revoked` when it takes back an earlier grant.
+pub fn control_json(answer: ControlAnswer) -> Value {
+    json!({"event": "control", "granted": answer.granted(), "revoked": answer.revoked()})
+}
+
+/// The `notice` event: something the operator should know that does not end the session.
+pub fn notice_json(message: &str) -> Value {
+    json!({"event": "notice", "message": message})
+}
+
+/// The JSON object for a client event, for those that have one without earlier context
+/// (`control` depends on the previous answer: [`control_json`]).
 pub fn event_json(event: &ClientEvent) -> Option<Value> {
     Some(match event {
         ClientEvent::LoggedIn(rights) => login_json(rights),
@@ -89,6 +114,8 @@ pub fn event_json(event: &ClientEvent) -> Option<Value> {
             json!({"event": "closed", "reason": reason, "normal": normal})
         }
         ClientEvent::Failed(message) => json!({"event": "error", "message": message}),
+        ClientEvent::ConsentPending(what) => consent_json(*what),
+        ClientEvent::Notice(message) => notice_json(message),
         _ => return None,
     })
 }
@@ -155,6 +182,19 @@ mod tests {
         })
         .expect("json");
         assert_eq!(v["reason"], "session time limit reached");
+    }
+
+    #[test]
+    fn consent_and_notice_events() {
+        assert_eq!(
+            event_json(&ClientEvent::ConsentPending(ConsentFor::Viewing)).expect("json"),
+            json!({"event": "consent_pending", "what": "viewing"})
+        );
+        assert_eq!(
+            event_json(&ClientEvent::Notice("no".into())).expect("json"),
+            json!({"event": "notice", "message": "no"})
+        );
+        assert!(event_json(&ClientEvent::Control { granted: true }).is_none());
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The live screen: a toolbar, the remote picture (drawn on the GPU by
 //! [`VideoCallback`](super::video::VideoCallback)), the remote pointer over it, and the
-//! statistics overlay. While the operator's certificate allows control, the customer grants
-//! it and the operator's pointer is on the picture, the operator's input is collected here for
-//! the session client. An account without the control permission sees a "View only" badge and
+//! statistics overlay. Before the first picture it says what it waits for (the customer's
+//! consent to viewing, or the picture). An operator whose certificate allows control asks the
+//! customer for it with "Request control"; while the customer grants it and the operator's
+//! pointer is on the picture, the operator's input is collected here for the session client.
+//! A refusal or the customer taking control back shows a notice under the toolbar and stops
+//! the input at once. An account without the control permission sees a "View only" badge and
 //! its input is never collected.
 
 use super::geometry;
@@ -19,6 +22,9 @@ use std::time::{Duration, Instant};
 
 /// Colour of the session time left in its last minutes.
 const WARNING_RED: Color32 = Color32::from_rgb(0xe0, 0x50, 0x50);
+
+/// Background of the notice under the toolbar (control declined or taken back).
+const NOTICE_AMBER: Color32 = Color32::from_rgb(0x8a, 0x5a, 0x00);
 
 /// Largest remote pointer image accepted, per side, in pixels.
 const MAX_CURSOR_SIDE: u16 = 256;
@@ -88,6 +94,19 @@ impl LiveView {
         egui::Panel::top("live-toolbar").show(ui, |ui| {
             out.action = toolbar(ui, live, time_left);
         });
+        if let Some(notice) = &live.notice {
+            egui::Panel::top("live-notice")
+                .frame(
+                    egui::Frame::new()
+                        .fill(NOTICE_AMBER)
+                        .inner_margin(egui::Margin::symmetric(8, 4)),
+                )
+                .show(ui, |ui| {
+                    if let Some(a) = notice_bar(ui, notice) {
+                        out.action = Some(a);
+                    }
+                });
+        }
         egui::CentralPanel::default()
             .frame(egui::Frame::NONE.fill(Color32::from_gray(16)))
             .show(ui, |ui| self.picture_area(ui, live, picture));
@@ -130,11 +149,7 @@ impl LiveView {
     fn picture_area(&mut self, ui: &mut egui::Ui, live: &Live, picture: Option<Arc<Yuv420Frame>>) {
         let Some(size) = live.remote_size.filter(|_| live.has_picture) else {
             ui.centered_and_justified(|ui| {
-                ui.label(
-                    RichText::new("Waiting for the first picture…")
-                        .size(18.0)
-                        .weak(),
-                );
+                ui.label(RichText::new(live.picture_placeholder()).size(18.0).weak());
             });
             return;
         };
@@ -286,6 +301,23 @@ fn toolbar(ui: &mut egui::Ui, live: &Live, time_left: Option<u64>) -> Option<Act
         ui.separator();
         if live.view_only() {
             view_only_badge(ui);
+        } else if live.offers_control_request() {
+            let (text, hover) = if live.asking_control {
+                ("Asking the customer…", "Waiting for the customer's answer")
+            } else {
+                (
+                    "Request control",
+                    "Ask the customer to let you use their keyboard and mouse",
+                )
+            };
+            if ui
+                .add_enabled(live.can_request_control(), egui::Button::new(text))
+                .on_hover_text(hover)
+                .on_disabled_hover_text(hover)
+                .clicked()
+            {
+                action = Some(Action::RequestControl);
+            }
         } else {
             ui.label(control_text(live.control));
         }
@@ -300,6 +332,20 @@ fn toolbar(ui: &mut egui::Ui, live: &Live, time_left: Option<u64>) -> Option<Act
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if ui.button(RichText::new("End session").strong()).clicked() {
                 action = Some(Action::End);
+            }
+        });
+    });
+    action
+}
+
+/// The notice under the toolbar, with a button to hide it.
+fn notice_bar(ui: &mut egui::Ui, notice: &str) -> Option<Action> {
+    let mut action = None;
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(notice).strong().color(Color32::WHITE));
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if ui.small_button("Dismiss").clicked() {
+                action = Some(Action::DismissNotice);
             }
         });
     });
@@ -383,4 +429,93 @@ fn overlay(ctx: &egui::Context, live: &Live, time_left: Option<u64>) {
                     }
                 });
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::OperatorRights;
+    use sightline_core::cert::Permissions;
+
+    /// Every text the live screen draws for `live`, without a window or GPU.
+    fn drawn_text(live: &mut Live) -> String {
+        let ctx = egui::Context::default();
+        let mut view = LiveView::default();
+        let mut text = String::new();
+        // Two passes: the first one only sizes things.
+        for _ in 0..2 {
+            let mut out = ctx.run_ui(egui::RawInput::default(), |ui| {
+                view.show(ui, live, None);
+            });
+            // No renderer takes the font atlas here.
+            out.textures_delta.clear();
+            text.clear();
+            for clipped in &out.shapes {
+                collect_text(&clipped.shape, &mut text);
+            }
+        }
+        text
+    }
+
+    fn collect_text(shape: &egui::Shape, out: &mut String) {
+        match shape {
+            egui::Shape::Text(t) => {
+                out.push_str(t.galley.text());
+                out.push('\n');
+            }
+            egui::Shape::Vec(shapes) => shapes.iter().for_each(|s| collect_text(s, out)),
+            _ => {}
+        }
+    }
+
+    fn live(permissions: Permissions) -> Live {
+        Live {
+            sas: "1234 5678".into(),
+            rights: OperatorRights {
+                operator: "alice".into(),
+                permissions,
+                max_session_secs: 0,
+                certificate_expires: 0,
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_screen_says_what_it_waits_for_and_offers_control() {
+        let mut l = live(Permissions::VIEW.union(Permissions::CONTROL));
+        l.viewing_pending = true;
+        let text = drawn_text(&mut l);
+        assert!(
+            text.contains("Waiting for the customer to allow viewing…"),
+            "{text}"
+        );
+        assert!(text.contains("Request control"), "{text}");
+
+        l.viewing_pending = false;
+        l.asking_control = true;
+        let text = drawn_text(&mut l);
+        assert!(text.contains("Waiting for the first picture…"), "{text}");
+        assert!(text.contains("Asking the customer…"), "{text}");
+        assert!(!text.contains("Request control"), "{text}");
+
+        l.asking_control = false;
+        l.notice = Some("The customer took back control".into());
+        let text = drawn_text(&mut l);
+        assert!(text.contains("The customer took back control"), "{text}");
+        assert!(text.contains("Request control"), "{text}");
+
+        l.control = true;
+        l.notice = None;
+        let text = drawn_text(&mut l);
+        assert!(text.contains("Control granted"), "{text}");
+        assert!(!text.contains("Request control"), "{text}");
+    }
+
+    #[test]
+    fn view_only_has_no_request_button() {
+        let text = drawn_text(&mut live(Permissions::VIEW));
+        assert!(text.contains("View only"), "{text}");
+        assert!(!text.contains("Request control"), "{text}");
+    }
 }

@@ -2,14 +2,20 @@
 //! has reported, what the operator typed into the login form. Client events are applied here
 //! in one place; the screens only read this state and return [`Action`]s.
 
-use crate::client::{ClientCommand, ClientEvent, OperatorRights, SessionParams, Stats};
+use crate::client::{
+    ClientCommand, ClientEvent, ControlAnswer, OperatorRights, SessionParams, Stats,
+    WAITING_FOR_VIEWING,
+};
 use crate::credentials;
 use sightline_core::code::SessionCode;
 use sightline_core::identity::Fingerprint;
-use sightline_core::messages::{CloseReason, CursorShape, InputEvent};
+use sightline_core::messages::{CloseReason, ConsentFor, CursorShape, InputEvent};
 use sightline_core::relay_proto::Secret;
 use std::path::PathBuf;
 use std::time::Instant;
+
+/// The picture area before the first picture, once the customer has allowed viewing.
+pub const WAITING_FOR_PICTURE: &str = "Waiting for the first picture…";
 
 /// The session time left turns red from this many seconds before the limit.
 pub const TIME_LEFT_WARNING_SECS: u64 = 5 * 60;
@@ -31,6 +37,10 @@ pub enum Action {
     ToggleViewMode,
     /// Show or hide the statistics overlay.
     ToggleOverlay,
+    /// Ask the customer for control of keyboard and mouse.
+    RequestControl,
+    /// Hide the notice under the toolbar.
+    DismissNotice,
 }
 
 /// The login form's fields and its last validation error. `Debug` leaves the secrets out.
@@ -154,8 +164,15 @@ pub struct Live {
     pub sas: String,
     /// Remote screen size, from the stream's configuration or the last picture.
     pub remote_size: Option<(u32, u32)>,
-    /// Whether the customer allows control.
+    /// Whether the customer allows control (the agent's latest word).
     pub control: bool,
+    /// A control request is out and the customer has not answered yet.
+    pub asking_control: bool,
+    /// The customer is asked to allow viewing and no video has come yet.
+    pub viewing_pending: bool,
+    /// What the operator should know about control (declined, taken back), until dismissed
+    /// or control is granted.
+    pub notice: Option<String>,
     /// Latest statistics.
     pub stats: Option<Stats>,
     /// The remote pointer.
@@ -182,6 +199,26 @@ impl Live {
     /// The account may only watch, whatever the customer grants.
     pub fn view_only(&self) -> bool {
         !self.rights.may_control()
+    }
+
+    /// Whether the toolbar offers "Request control": the certificate allows control and the
+    /// customer has not granted it.
+    pub fn offers_control_request(&self) -> bool {
+        !self.view_only() && !self.control
+    }
+
+    /// Whether "Request control" can be pressed now (no request waiting for an answer).
+    pub fn can_request_control(&self) -> bool {
+        self.offers_control_request() && !self.asking_control
+    }
+
+    /// What the picture area says while there is no picture.
+    pub fn picture_placeholder(&self) -> &'static str {
+        if self.viewing_pending {
+            WAITING_FOR_VIEWING
+        } else {
+            WAITING_FOR_PICTURE
+        }
     }
 
     /// Seconds left before the session time limit, `None` without a limit.
@@ -315,6 +352,27 @@ impl AppState {
         self.screen = Screen::Login;
     }
 
+    /// The operator pressed "Request control": the command to send, if a request makes sense
+    /// now (live, the certificate allows control, not granted, no request waiting).
+    pub fn request_control(&mut self) -> Option<ClientCommand> {
+        let Screen::Live(live) = &mut self.screen else {
+            return None;
+        };
+        if !live.can_request_control() {
+            return None;
+        }
+        live.asking_control = true;
+        live.notice = None;
+        Some(ClientCommand::RequestControl)
+    }
+
+    /// Hides the notice on the live screen.
+    pub fn dismiss_notice(&mut self) {
+        if let Screen::Live(live) = &mut self.screen {
+            live.notice = None;
+        }
+    }
+
     /// The commands for operator input collected on the live screen: none unless the
     /// session is live, the certificate allows control and the customer has granted it.
     pub fn input_commands(&self, input: Vec<InputEvent>) -> Vec<ClientCommand> {
@@ -330,8 +388,29 @@ impl AppState {
 impl Live {
     fn apply(&mut self, event: ClientEvent) {
         match event {
-            ClientEvent::VideoConfig { width, height } => self.remote_size = Some((width, height)),
-            ClientEvent::Control { granted } => self.control = granted,
+            ClientEvent::VideoConfig { width, height } => {
+                // Video comes only after the customer allowed viewing.
+                self.viewing_pending = false;
+                self.remote_size = Some((width, height));
+            }
+            ClientEvent::ConsentPending(ConsentFor::Viewing) => self.viewing_pending = true,
+            ClientEvent::ConsentPending(ConsentFor::Control) => self.asking_control = true,
+            ClientEvent::Control { granted } => {
+                let answer = ControlAnswer::new(granted, self.control);
+                // Input stops with this: `may_control` reads it before the next frame's input.
+                self.control = granted;
+                self.asking_control = false;
+                self.notice = match answer {
+                    ControlAnswer::Granted => None,
+                    ControlAnswer::Declined | ControlAnswer::Revoked => {
+                        Some(answer.message().into())
+                    }
+                };
+            }
+            ClientEvent::Notice(message) => {
+                self.asking_control = false;
+                self.notice = Some(message);
+            }
             ClientEvent::Stats(stats) => self.stats = Some(stats),
             ClientEvent::Cursor {
                 x,
@@ -355,7 +434,7 @@ impl Live {
 pub fn close_reason_text(reason: CloseReason) -> &'static str {
     match reason {
         CloseReason::EndedByOperator => "Session ended by operator.",
-        CloseReason::EndedByCustomer => "Session ended by customer.",
+        CloseReason::EndedByCustomer => "The customer ended the session.",
         CloseReason::ProtocolError => {
             "Session ended: protocol error (the other side sent something invalid)."
         }
@@ -366,6 +445,10 @@ pub fn close_reason_text(reason: CloseReason) -> &'static str {
         }
         CloseReason::NotPermitted => {
             "Session ended: not permitted for this operator (your account may not view customers' screens)."
+        }
+        CloseReason::DeclinedByCustomer => "The customer declined to share their screen.",
+        CloseReason::NoAnswerFromCustomer => {
+            "The customer did not answer the request to share their screen."
         }
     }
 }
@@ -678,7 +761,15 @@ mod tests {
     fn close_reason_texts() {
         let cases = [
             (CloseReason::EndedByOperator, "Session ended by operator."),
-            (CloseReason::EndedByCustomer, "Session ended by customer."),
+            (CloseReason::EndedByCustomer, "The customer ended the session."),
+            (
+                CloseReason::DeclinedByCustomer,
+                "The customer declined to share their screen.",
+            ),
+            (
+                CloseReason::NoAnswerFromCustomer,
+                "The customer did not answer the request to share their screen.",
+            ),
             (
                 CloseReason::ProtocolError,
                 "Session ended: protocol error (the other side sent something invalid).",
@@ -712,6 +803,132 @@ mod tests {
             closed_message("cancelled before the customer joined", None),
             "Session cancelled before the customer joined."
         );
+    }
+
+    fn live(s: &AppState) -> &Live {
+        match &s.screen {
+            Screen::Live(live) => live,
+            other => panic!("not live: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn request_control_needs_the_control_permission() {
+        let mut s = live_after(vec![connected(rights(Permissions::VIEW, 0))]);
+        assert!(
+            !live(&s).offers_control_request(),
+            "no button for view only"
+        );
+        assert!(s.request_control().is_none());
+        assert!(!live(&s).asking_control);
+
+        let mut s = live_after(vec![connected(full())]);
+        assert!(live(&s).offers_control_request());
+        assert!(live(&s).can_request_control());
+        assert!(matches!(
+            s.request_control(),
+            Some(ClientCommand::RequestControl)
+        ));
+        assert!(live(&s).asking_control);
+        assert!(live(&s).offers_control_request(), "still shown, disabled");
+        assert!(!live(&s).can_request_control());
+        assert!(s.request_control().is_none(), "one request at a time");
+        s.apply(ClientEvent::ConsentPending(ConsentFor::Control));
+        assert!(s.request_control().is_none());
+        s.apply(ClientEvent::Control { granted: true });
+        assert!(!live(&s).asking_control);
+        assert!(!live(&s).offers_control_request(), "granted: no button");
+        assert!(s.request_control().is_none());
+        // Not on the live screen.
+        let mut s = AppState::new(form());
+        assert!(s.request_control().is_none());
+        s.connecting();
+        assert!(s.request_control().is_none());
+    }
+
+    #[test]
+    fn revocation_stops_input_and_says_so() {
+        let mut s = live_after(vec![connected(full())]);
+        assert!(s.request_control().is_some());
+        s.apply(ClientEvent::Control { granted: true });
+        assert_eq!(live(&s).notice, None);
+        assert_eq!(s.input_commands(some_input()).len(), 3);
+        s.apply(ClientEvent::Control { granted: false });
+        assert!(s.input_commands(some_input()).is_empty(), "revoked");
+        assert_eq!(
+            live(&s).notice.as_deref(),
+            Some("The customer took back control")
+        );
+        // The operator may ask again; the notice goes with the new request.
+        assert!(live(&s).can_request_control());
+        assert!(s.request_control().is_some());
+        assert_eq!(live(&s).notice, None);
+        s.apply(ClientEvent::Control { granted: false });
+        assert_eq!(
+            live(&s).notice.as_deref(),
+            Some("The customer declined control")
+        );
+        assert!(s.input_commands(some_input()).is_empty(), "declined");
+        assert!(!live(&s).asking_control);
+        s.dismiss_notice();
+        assert_eq!(live(&s).notice, None);
+    }
+
+    #[test]
+    fn a_refused_request_shows_the_notice() {
+        let mut s = live_after(vec![connected(full())]);
+        assert!(s.request_control().is_some());
+        s.apply(ClientEvent::Notice("no control".into()));
+        assert!(!live(&s).asking_control);
+        assert_eq!(live(&s).notice.as_deref(), Some("no control"));
+    }
+
+    #[test]
+    fn waiting_for_the_customer_to_allow_viewing() {
+        let mut s = live_after(vec![connected(full())]);
+        assert_eq!(
+            live(&s).picture_placeholder(),
+            "Waiting for the first picture…"
+        );
+        s.apply(ClientEvent::ConsentPending(ConsentFor::Viewing));
+        assert!(live(&s).viewing_pending);
+        assert_eq!(
+            live(&s).picture_placeholder(),
+            "Waiting for the customer to allow viewing…"
+        );
+        // Control consent does not touch the viewing state.
+        s.apply(ClientEvent::ConsentPending(ConsentFor::Control));
+        assert!(live(&s).viewing_pending);
+        // The customer said yes: video starts.
+        s.apply(ClientEvent::VideoConfig {
+            width: 800,
+            height: 600,
+        });
+        assert!(!live(&s).viewing_pending);
+        assert_eq!(
+            live(&s).picture_placeholder(),
+            "Waiting for the first picture…"
+        );
+    }
+
+    #[test]
+    fn declined_viewing_reaches_the_ended_screen() {
+        let mut s = live_after(vec![
+            connected(full()),
+            ClientEvent::ConsentPending(ConsentFor::Viewing),
+        ]);
+        s.apply(ClientEvent::Closed {
+            reason: CloseReason::DeclinedByCustomer.to_string(),
+            normal: true,
+            close: Some(CloseReason::DeclinedByCustomer),
+        });
+        match &s.screen {
+            Screen::Ended(e) => {
+                assert_eq!(e.message, "The customer declined to share their screen.");
+                assert!(e.normal);
+            }
+            other => panic!("not ended: {other:?}"),
+        }
     }
 
     #[test]
@@ -798,7 +1015,7 @@ mod tests {
             close: Some(CloseReason::EndedByCustomer),
         });
         match &s.screen {
-            Screen::Ended(e) => assert_eq!(e.message, "Session ended by customer."),
+            Screen::Ended(e) => assert_eq!(e.message, "The customer ended the session."),
             other => panic!("not ended: {other:?}"),
         }
         assert!(!s.in_session());
