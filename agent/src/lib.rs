@@ -7,5 +7,6 @@ pub mod control;
 pub mod customer;
 pub mod indicator;
 pub mod input;
+pub mod lan;
 pub mod rights;
 pub mod share;

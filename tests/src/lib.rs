@@ -581,10 +581,12 @@ impl Xvfb {
     /// Starts `Xvfb :N -screen 0 WxHx24` on a free display number.
     pub fn start(width: u32, height: u32) -> Xvfb {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        for _ in 0..50 {
-            let n = 100
-                + (std::process::id() % 500) * 10
-                + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 10;
+        // Numbers 100 to 5099, starting at a place of this process's own; skip any in use
+        // (or left behind by an X server that was killed).
+        let base = (std::process::id() % 500) * 10;
+        for _ in 0..500 {
+            let step = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let n = 100 + (base + step) % 5000;
             let socket = format!("/tmp/.X11-unix/X{n}");
             if Path::new(&socket).exists() || Path::new(&format!("/tmp/.X{n}-lock")).exists() {
                 continue;
@@ -682,6 +684,17 @@ impl Drop for Xvfb {
         for a in &mut self.apps {
             let _ = a.kill();
             let _ = a.wait();
+        }
+        // SIGTERM lets the server remove its lock file and socket; SIGKILL if it lingers.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -3,21 +3,25 @@
 //! (or the headless command) talks to it through a bounded command queue and an event queue,
 //! and takes decoded pictures from a single newest-frame slot: the UI thread only draws.
 
+use crate::certstore::{self, StoredCert};
 use crate::decoder::{DecoderInput, DecoderReport, DecoderThread, LatestFrame};
+use crate::direct::{self, DirectAddress, DirectConnection, FirstWord};
 use sightline_core::cert::{CertBody, OperatorCert, Permissions};
 use sightline_core::code::SessionCode;
-use sightline_core::e2e::{E2eConfig, Trust};
+use sightline_core::e2e::{E2eConfig, Session as E2eSession, Trust};
 use sightline_core::identity::{
-    Fingerprint, PrivateIdentity, DEFAULT_IDENTITY_BITS, MIN_PEER_BITS,
+    Fingerprint, PrivateIdentity, PublicIdentity, DEFAULT_IDENTITY_BITS, MIN_PEER_BITS,
 };
 use sightline_core::messages::{CloseReason, ConsentFor, CursorShape, InputEvent, Message};
 use sightline_core::relay_proto::Secret;
 use sightline_net::session::{self, AppChannels, SessionEnd};
+use sightline_net::stream::FramedStream;
 use sightline_net::{clock, keystore, RelayClient};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// Everything needed to start an operator session.
@@ -37,8 +41,65 @@ pub struct SessionParams {
     /// Fail right after login, before asking for a session code, unless the certificate
     /// allows control (the headless session with an input script needs it).
     pub require_control: bool,
+    /// Directory of the operator's identity key (and of the stored certificate).
+    pub data_dir: PathBuf,
+    /// Connect straight to this LAN-only agent after the login instead of asking the relay
+    /// for a session code.
+    pub direct: Option<DirectAddress>,
+}
+
+/// A direct connection to a LAN-only agent with the certificate stored after an earlier relay
+/// login (no relay involved).
+#[derive(Debug, Clone)]
+pub struct DirectParams {
+    /// The agent's address.
+    pub address: DirectAddress,
+    /// The stored certificate and the relay CA key it chains to.
+    pub stored: Box<StoredCert>,
+    /// As in [`SessionParams::require_control`].
+    pub require_control: bool,
     /// Directory of the operator's identity key.
     pub data_dir: PathBuf,
+}
+
+/// How a session starts.
+#[derive(Debug, Clone)]
+pub enum Start {
+    /// Log in to the relay (storing the certificate), then a session code, or a direct
+    /// connection when [`SessionParams::direct`] is set.
+    Relay(SessionParams),
+    /// Straight to a LAN-only agent with the stored certificate.
+    Direct(DirectParams),
+}
+
+impl Start {
+    /// Fail right after the certificate is known unless it allows control.
+    pub fn require_control(&mut self, require: bool) {
+        match self {
+            Start::Relay(p) => p.require_control |= require,
+            Start::Direct(p) => p.require_control |= require,
+        }
+    }
+
+    /// Whether the session fails unless the certificate allows control.
+    pub fn requires_control(&self) -> bool {
+        match self {
+            Start::Relay(p) => p.require_control,
+            Start::Direct(p) => p.require_control,
+        }
+    }
+}
+
+impl From<SessionParams> for Start {
+    fn from(p: SessionParams) -> Self {
+        Start::Relay(p)
+    }
+}
+
+impl From<DirectParams> for Start {
+    fn from(p: DirectParams) -> Self {
+        Start::Direct(p)
+    }
 }
 
 /// What the relay CA's certificate lets this operator do, from the verified certificate.
@@ -194,6 +255,13 @@ pub enum ClientEvent {
     },
     /// Logged in; the certificate is verified against the pinned relay CA.
     LoggedIn(OperatorRights),
+    /// Connecting straight to a LAN-only agent (instead of a session code).
+    Direct {
+        /// The agent's address, `host:port`.
+        address: String,
+        /// What the certificate offered lets this operator do.
+        rights: OperatorRights,
+    },
     /// The customer's agent is connected and verified.
     Connected {
         /// Fingerprint of the agent's key.
@@ -317,11 +385,12 @@ impl Drop for ClientHandle {
 
 /// Starts the client thread. `notify` is called whenever there is something new to show.
 pub fn spawn(
-    params: SessionParams,
+    start: impl Into<Start>,
     notify: Arc<dyn Fn() + Send + Sync>,
 ) -> std::io::Result<ClientHandle> {
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     let (ev_tx, ev_rx) = std_mpsc::channel();
+    let start = start.into();
     let frames = Arc::new(LatestFrame::default());
     let latest = frames.clone();
     std::thread::Builder::new()
@@ -335,7 +404,7 @@ pub fn spawn(
                 }
             };
             rt.block_on(async move {
-                if let Err(message) = drive(params, cmd_rx, &events, latest).await {
+                if let Err(message) = drive(start, cmd_rx, &events, latest).await {
                     events.emit(ClientEvent::Failed(message));
                 }
             });
@@ -408,16 +477,96 @@ async fn login(
 }
 
 async fn drive(
-    params: SessionParams,
-    mut commands: mpsc::Receiver<ClientCommand>,
+    start: Start,
+    commands: mpsc::Receiver<ClientCommand>,
     events: &Events,
     latest: Arc<LatestFrame>,
 ) -> Result<(), String> {
-    let key = load_key(params.data_dir.clone()).await?;
-    let (mut client, cert, body) = login(&params, &key, events).await?;
-    let rights = OperatorRights::from_body(&body);
-    events.emit(ClientEvent::LoggedIn(rights.clone()));
-    check_rights(&rights, params.require_control)?;
+    match start {
+        Start::Relay(params) => {
+            let key = load_key(params.data_dir.clone()).await?;
+            let (client, cert, body) = login(&params, &key, events).await?;
+            let ca = client.ca().clone();
+            store_certificate(&params.data_dir, &cert, &ca, events).await;
+            let rights = OperatorRights::from_body(&body);
+            events.emit(ClientEvent::LoggedIn(rights.clone()));
+            check_rights(&rights, params.require_control)?;
+            let settled = Settled {
+                key: &key,
+                rights,
+                commands,
+                events,
+                latest,
+            };
+            match params.direct {
+                Some(address) => {
+                    // The relay's part is done: the certificate is all a direct connection needs.
+                    drop(client);
+                    through_lan(settled, &address, cert, &ca).await
+                }
+                None => through_relay(settled, client, cert).await,
+            }
+        }
+        Start::Direct(p) => {
+            let key = load_key(p.data_dir.clone()).await?;
+            // Checked again now: the certificate may have expired since it was picked.
+            let body = p
+                .stored
+                .cert
+                .verify(&p.stored.ca, clock::now_unix())
+                .map_err(|e| format!("the stored operator certificate cannot be used: {e}"))?;
+            if !body.key.ct_eq(&key.public().fingerprint()) {
+                return Err(
+                    "the stored operator certificate was issued for another identity key".into(),
+                );
+            }
+            let rights = OperatorRights::from_body(&body);
+            check_rights(&rights, p.require_control)?;
+            let StoredCert { cert, ca } = *p.stored;
+            let settled = Settled {
+                key: &key,
+                rights,
+                commands,
+                events,
+                latest,
+            };
+            through_lan(settled, &p.address, cert, &ca).await
+        }
+    }
+}
+
+/// What every session needs once the certificate is settled.
+struct Settled<'a> {
+    key: &'a PrivateIdentity,
+    rights: OperatorRights,
+    commands: mpsc::Receiver<ClientCommand>,
+    events: &'a Events,
+    latest: Arc<LatestFrame>,
+}
+
+/// Stores the certificate of a relay login for later direct connections; a failure is
+/// reported, not fatal (this session does not need the stored copy).
+async fn store_certificate(dir: &Path, cert: &OperatorCert, ca: &PublicIdentity, events: &Events) {
+    let (dir, cert, ca) = (dir.to_path_buf(), cert.clone(), ca.clone());
+    let message = match tokio::task::spawn_blocking(move || certstore::save(&dir, &cert, &ca)).await
+    {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => format!("worker failed: {e}"),
+    };
+    tracing::warn!(error = %message, "cannot store the operator certificate");
+    events.emit(ClientEvent::Notice(format!(
+        "cannot store the operator certificate for direct connections: {message}"
+    )));
+}
+
+/// The relay's way: a code for the customer, pairing, then the session through the relay.
+async fn through_relay(
+    mut s: Settled<'_>,
+    mut client: RelayClient,
+    cert: OperatorCert,
+) -> Result<(), String> {
+    let events = s.events;
     let created = client.create_session().await.map_err(|e| e.to_string())?;
     events.emit(ClientEvent::Code {
         code: created.code,
@@ -426,7 +575,7 @@ async fn drive(
 
     let paired = tokio::select! {
         r = client.wait_paired() => r.map_err(|e| e.to_string())?,
-        _ = wait_for_end(&mut commands) => {
+        _ = wait_for_end(&mut s.commands) => {
             events.emit(ClientEvent::Closed { reason: "cancelled before the customer joined".into(), normal: true, close: None });
             return Ok(());
         }
@@ -438,16 +587,83 @@ async fn drive(
         trust: Trust::AnyAgentKey,
         channel: Default::default(),
     };
-    let mut session = session::operator_handshake(&mut stream, cfg, &key, cert)
+    let session = session::operator_handshake(&mut stream, cfg, s.key, cert)
         .await
         .map_err(|e| e.to_string())?;
-    events.emit(ClientEvent::Connected {
+    hold(s, stream, session, Vec::new()).await
+}
+
+/// Straight to a LAN-only agent: TCP, preamble, the same handshake, the same session.
+async fn through_lan(
+    mut s: Settled<'_>,
+    address: &DirectAddress,
+    cert: OperatorCert,
+    ca: &PublicIdentity,
+) -> Result<(), String> {
+    let events = s.events;
+    events.emit(ClientEvent::Direct {
+        address: address.to_string(),
+        rights: s.rights.clone(),
+    });
+    let conn = tokio::select! {
+        r = direct::connect(address, s.key, cert, ca) => r.map_err(|e| e.to_string())?,
+        _ = wait_for_end(&mut s.commands) => {
+            events.emit(ClientEvent::Closed { reason: "cancelled before the agent answered".into(), normal: true, close: None });
+            return Ok(());
+        }
+    };
+    let DirectConnection {
+        stream,
+        session,
+        first,
+    } = conn;
+    let pending = match first {
+        FirstWord::Accepted(pending) => pending,
+        FirstWord::Silent => Vec::new(),
+        FirstWord::Closed(reason) => {
+            events.emit(connected_event(&session, &s.rights));
+            events.emit(ClientEvent::Closed {
+                reason: reason.to_string(),
+                normal: true,
+                close: Some(reason),
+            });
+            return Ok(());
+        }
+    };
+    hold(s, stream, session, pending).await
+}
+
+fn connected_event(session: &E2eSession, rights: &OperatorRights) -> ClientEvent {
+    ClientEvent::Connected {
         peer_fingerprint: session.peer().fingerprint.to_string(),
         sas: session.sas().to_string(),
         rights: rights.clone(),
-    });
+    }
+}
+
+/// Runs an established session until it ends: `pending` are application messages the
+/// agent already sent.
+async fn hold(
+    s: Settled<'_>,
+    mut stream: FramedStream<TcpStream>,
+    mut session: E2eSession,
+    pending: Vec<Message>,
+) -> Result<(), String> {
+    let Settled {
+        rights,
+        commands,
+        events,
+        latest,
+        ..
+    } = s;
+    events.emit(connected_event(&session, &rights));
 
     let (app, to_peer, from_peer) = AppChannels::pair(64);
+    for msg in pending {
+        if app.incoming.try_send(msg).is_err() {
+            tracing::warn!("dropping an early message from the agent");
+        }
+    }
     let (report_tx, report_rx) = mpsc::unbounded_channel();
     let notify = events.notify.clone();
     let decoder = DecoderThread::spawn(latest, report_tx, notify)
@@ -700,6 +916,109 @@ impl StatsWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkeys::{keys, lan_agent, valid_cert};
+    use sightline_core::identity::Fingerprint as Fp;
+
+    /// A data directory holding the operator's identity key.
+    fn data_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pem = keys().operator.to_pkcs8_pem().expect("pem");
+        keystore::write_new_secret(&dir.path().join("identity-key.pem"), pem.as_bytes())
+            .expect("key file");
+        dir
+    }
+
+    /// Runs a direct session with the stored certificate against a LAN agent that accepts
+    /// `allowed` keys; returns the client's events.
+    fn direct_session(allowed: Vec<Fp>) -> Vec<ClientEvent> {
+        let rt = sightline_net::cli::runtime().expect("runtime");
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("listen");
+        let address: DirectAddress = listener
+            .local_addr()
+            .expect("address")
+            .to_string()
+            .parse()
+            .expect("parse");
+        let agent = rt.spawn(lan_agent(listener, allowed));
+        let dir = data_dir();
+        let stored = StoredCert {
+            cert: valid_cert(clock::now_unix()),
+            ca: keys().ca.public().clone(),
+        };
+        let handle = spawn(
+            DirectParams {
+                address,
+                stored: Box::new(stored),
+                require_control: false,
+                data_dir: dir.path().to_path_buf(),
+            },
+            Arc::new(|| {}),
+        )
+        .expect("client");
+        let mut events = Vec::new();
+        while let Some(e) = handle.next_event(Duration::from_secs(30)) {
+            let last = matches!(e, ClientEvent::Closed { .. } | ClientEvent::Failed(_));
+            events.push(e);
+            if last {
+                break;
+            }
+        }
+        let _ = rt.block_on(agent);
+        events
+    }
+
+    #[test]
+    fn a_direct_session_with_the_stored_certificate() {
+        let events = direct_session(vec![]);
+        let mut it = events.iter();
+        match it.next() {
+            Some(ClientEvent::Direct { address, rights }) => {
+                assert!(address.starts_with("127.0.0.1:"), "{address}");
+                assert_eq!(rights.operator, "alice");
+            }
+            other => panic!("first event: {other:?}"),
+        }
+        match it.next() {
+            Some(ClientEvent::Connected {
+                peer_fingerprint,
+                rights,
+                ..
+            }) => {
+                assert_eq!(
+                    *peer_fingerprint,
+                    keys().agent.public().fingerprint().to_string()
+                );
+                assert!(rights.may_control());
+            }
+            other => panic!("then: {other:?}"),
+        }
+        match events.last() {
+            Some(ClientEvent::Closed {
+                normal: true,
+                close: Some(CloseReason::EndedByCustomer),
+                ..
+            }) => {}
+            other => panic!("last: {other:?}"),
+        }
+        assert!(!events.iter().any(|e| matches!(e, ClientEvent::Code { .. })));
+    }
+
+    #[test]
+    fn a_refusal_is_reported_as_such() {
+        let events = direct_session(vec![Fp([7; 32])]);
+        assert!(matches!(events.first(), Some(ClientEvent::Direct { .. })));
+        assert!(!events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Connected { .. })));
+        match events.last() {
+            Some(ClientEvent::Failed(m)) => {
+                assert!(m.starts_with("the agent refused this operator: "), "{m}")
+            }
+            other => panic!("last: {other:?}"),
+        }
+    }
 
     fn rights(permissions: Permissions, max_session_secs: u64) -> OperatorRights {
         OperatorRights {

@@ -5,10 +5,11 @@
 //! before a code is issued or anything is sent).
 
 use crate::client::{
-    self, consent_pending_text, ClientCommand, ClientEvent, ControlAnswer, OperatorRights,
-    SessionParams,
+    self, consent_pending_text, ClientCommand, ClientEvent, ControlAnswer, OperatorRights, Start,
 };
-use crate::gui::json_out::{connected_json, consent_json, control_json, login_json, notice_json};
+use crate::gui::json_out::{
+    connected_json, consent_json, control_json, direct_json, login_json, notice_json,
+};
 use crate::script::Step;
 use serde_json::json;
 use sightline_core::messages::CloseReason;
@@ -60,14 +61,10 @@ pub enum HeadlessError {
 }
 
 /// Runs the session until it ends; returns how it ended.
-pub async fn run(
-    params: SessionParams,
-    opts: Options,
-    out: Output,
-) -> Result<SessionEnd, HeadlessError> {
-    let params = session_params(params, &opts);
+pub async fn run(start: Start, opts: Options, out: Output) -> Result<SessionEnd, HeadlessError> {
+    let start = with_options(start, &opts);
     let handle =
-        client::spawn(params, Arc::new(|| {})).map_err(|e| HeadlessError::Client(e.to_string()))?;
+        client::spawn(start, Arc::new(|| {})).map_err(|e| HeadlessError::Client(e.to_string()))?;
     let decoded = Arc::new(AtomicU64::new(0));
     let gate = Arc::new(ControlGate::default());
     let wants_control = opts.wants_control();
@@ -100,6 +97,17 @@ pub async fn run(
                 ClientEvent::LoggedIn(rights) => {
                     out.event(login_json(&rights), || {
                         format!("Logged in as {} ({})", rights.operator, rights.summary())
+                    });
+                    check_script_allowed(&rights, wants_control)?;
+                }
+                ClientEvent::Direct { address, rights } => {
+                    out.event(direct_json(&address, &rights), || {
+                        format!(
+                            "Connecting directly to {address} as {} ({}; certificate valid until {})",
+                            rights.operator,
+                            rights.summary(),
+                            cli::utc(rights.certificate_expires)
+                        )
                     });
                     check_script_allowed(&rights, wants_control)?;
                 }
@@ -198,11 +206,11 @@ pub async fn run(
     }
 }
 
-/// The client's parameters for these options: an input script or a control request needs the
-/// control permission, checked by the client right after login.
-fn session_params(mut params: SessionParams, opts: &Options) -> SessionParams {
-    params.require_control |= opts.wants_control();
-    params
+/// The client's start for these options: an input script or a control request needs the
+/// control permission, checked by the client as soon as the certificate is known.
+fn with_options(mut start: Start, opts: &Options) -> Start {
+    start.require_control(opts.wants_control());
+    start
 }
 
 /// An input script or a control request is refused, before anything is sent, for an account
@@ -377,8 +385,8 @@ mod tests {
     use sightline_core::cert::Permissions;
     use sightline_core::relay_proto::Secret;
 
-    fn params() -> SessionParams {
-        SessionParams {
+    fn params() -> Start {
+        Start::Relay(crate::client::SessionParams {
             relay: "127.0.0.1:7615".into(),
             relay_key: "ab".repeat(32).parse().expect("fingerprint"),
             user: "alice".into(),
@@ -386,7 +394,8 @@ mod tests {
             second_factor: Some(Secret::new("123456")),
             require_control: false,
             data_dir: PathBuf::new(),
-        }
+            direct: None,
+        })
     }
 
     fn rights(permissions: Permissions) -> OperatorRights {
@@ -400,17 +409,17 @@ mod tests {
 
     #[test]
     fn an_input_script_requires_control_from_the_client() {
-        assert!(!session_params(params(), &Options::default()).require_control);
+        assert!(!with_options(params(), &Options::default()).requires_control());
         let opts = Options {
             script: Some(vec![Step::End]),
             ..Default::default()
         };
-        assert!(session_params(params(), &opts).require_control);
+        assert!(with_options(params(), &opts).requires_control());
         let opts = Options {
             request_control: true,
             ..Default::default()
         };
-        assert!(session_params(params(), &opts).require_control);
+        assert!(with_options(params(), &opts).requires_control());
     }
 
     #[test]

@@ -1,9 +1,14 @@
 //! The operator's viewer as a library: the session client (network and decoding off the UI
 //! thread) that both the GUI and the headless `viewer session` command drive.
 
+pub mod certstore;
 pub mod client;
 pub mod credentials;
 pub mod decoder;
+pub mod direct;
 pub mod gui;
 pub mod headless;
 pub mod script;
+
+#[cfg(test)]
+mod testkeys;

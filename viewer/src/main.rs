@@ -4,10 +4,12 @@
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use sightline_core::identity::Fingerprint;
 use sightline_net::cli::{self, ClientConfig, Output};
 use sightline_net::session::SessionEnd;
-use sightline_viewer::client::SessionParams;
+use sightline_viewer::client::{DirectParams, SessionParams, Start};
 use sightline_viewer::credentials::{self, Credentials};
+use sightline_viewer::direct::{self, CertificateChoice, DirectAddress};
 use sightline_viewer::{gui, headless, script};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,13 +23,18 @@ use std::process::ExitCode;
 #[command(after_help = "Examples:
   viewer                                              (opens the window)
   viewer --relay relay.example.com:7615 --relay-key 3f5e...c2 --user alice
+  viewer --direct 192.168.1.20                         (a LAN-only agent, port 7615)
   printf '%s\\n%s\\n' \"$PASSWORD\" \"$CODE\" | viewer session --relay 127.0.0.1:7615 \\
       --relay-key 3f5e...c2 --user alice --password-stdin --json --frames 100 --save-frame last.png
 
 With --password-stdin, standard input holds the password on its first line and the second
 factor (the 6-digit code from your authenticator app, or a recovery code) on its second; an
 empty or missing second line means none (accounts without two-factor login). Without it,
-`viewer session` asks for both on the terminal.")]
+`viewer session` asks for both on the terminal.
+
+Every relay login stores the operator certificate (operator-cert.bin) and the relay CA key
+(relay-ca.der) in the data directory; --direct uses them while the certificate is valid, and
+then reads no password.")]
 struct Cli {
     /// Directory for the operator's identity key (default: the platform data dir + /viewer).
     #[arg(long, global = true, value_name = "DIR")]
@@ -37,6 +44,12 @@ struct Cli {
     config: Option<PathBuf>,
     #[command(flatten)]
     relay: RelayArgs,
+    /// Connect straight to a LAN-only agent (`agent --lan-only`) at HOST[:PORT] (default port
+    /// 7615; IPv6 as [ADDRESS]:PORT) instead of asking the relay for a session code. Uses the
+    /// certificate stored at the last relay login while it is valid; otherwise logs in to the
+    /// relay first (needs --relay/--relay-key, or the config file, and --user).
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    direct: Option<String>,
     /// Window mode: read the password (first line) and the authenticator or recovery code
     /// (second line, empty for none) from stdin and log in at once (for kiosks and tests).
     #[arg(long)]
@@ -70,6 +83,8 @@ enum Command {
   echo \"$PASSWORD\" | viewer session ... --password-stdin    (account without two-factor login)
   viewer session --relay 127.0.0.1:7615 --relay-key $(relay fingerprint) --user alice --json \\
       --frames 30 --save-frame screen.png --send-input clicks.txt
+  viewer session --direct 192.168.1.20:7615 --json     (LAN-only agent, stored certificate)
+  viewer session --direct [fd00::20]:7615 --relay 127.0.0.1:7615 --user alice --password-stdin
 
 Without --password-stdin it asks on the terminal for the password and then for the
 authenticator code (or a recovery code; press Enter for none). With --password-stdin the
@@ -133,7 +148,13 @@ fn main() -> ExitCode {
 fn open_window(cli: Cli) -> Result<()> {
     let config = ClientConfig::load("viewer", cli.config.as_deref())?;
     let data_dir = cli::data_dir("viewer", cli.data_dir)?;
-    let (password, second_factor) = if cli.password_stdin {
+    let relay_key = cli.relay.relay_key.or(config.relay_key);
+    // With --direct and a valid stored certificate, --password-stdin connects at once and reads
+    // nothing: no relay login is needed.
+    let direct_at_once = cli.password_stdin
+        && cli.direct.is_some()
+        && direct::inspect_store(&data_dir, pinned_key(relay_key.as_deref())?.as_ref()).is_ok();
+    let (password, second_factor) = if cli.password_stdin && !direct_at_once {
         let c = read_credentials(true)?;
         (Some(c.password), c.second_factor)
     } else {
@@ -141,14 +162,25 @@ fn open_window(cli: Cli) -> Result<()> {
     };
     gui::run(gui::Options {
         relay: cli.relay.relay.or(config.relay),
-        relay_key: cli.relay.relay_key.or(config.relay_key),
+        relay_key,
         user: cli.relay.user,
         password,
         second_factor,
+        direct: cli.direct,
+        direct_at_once,
         data_dir,
         json: cli.json,
     })?;
     Ok(())
+}
+
+/// The pinned relay key from a flag or the config file, if any.
+fn pinned_key(hex: Option<&str>) -> Result<Option<Fingerprint>> {
+    hex.map(|h| {
+        h.parse::<Fingerprint>()
+            .map_err(|e| anyhow!("--relay-key: {e}"))
+    })
+    .transpose()
 }
 
 /// Password and second factor: two lines of stdin, or two prompts on the terminal.
@@ -165,11 +197,7 @@ async fn session(cli: Cli, out: Output) -> Result<SessionEnd> {
         return Err(anyhow!("no session command"));
     };
     let config = ClientConfig::load("viewer", cli.config.as_deref())?;
-    let (relay, relay_key) = config.relay(cli.relay.relay, cli.relay.relay_key)?;
-    let user = cli
-        .relay
-        .user
-        .ok_or_else(|| anyhow!("--user NAME is required"))?;
+    let data_dir = cli::data_dir("viewer", cli.data_dir)?;
     let script = match &args.send_input {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -178,19 +206,33 @@ async fn session(cli: Cli, out: Output) -> Result<SessionEnd> {
         }
         None => None,
     };
-    let Credentials {
-        password,
-        second_factor,
-    } = read_credentials(args.password_stdin)?;
-    let params = SessionParams {
-        relay,
-        relay_key,
-        user,
-        password,
-        second_factor,
-        // Set by the headless session when it plays an input script.
-        require_control: false,
-        data_dir: cli::data_dir("viewer", cli.data_dir)?,
+    let start = match cli.direct {
+        None => {
+            let (relay, relay_key) = config.relay(cli.relay.relay, cli.relay.relay_key)?;
+            let user = cli
+                .relay
+                .user
+                .ok_or_else(|| anyhow!("--user NAME is required"))?;
+            let Credentials {
+                password,
+                second_factor,
+            } = read_credentials(args.password_stdin)?;
+            Start::Relay(SessionParams {
+                relay,
+                relay_key,
+                user,
+                password,
+                second_factor,
+                // Set by the headless session when it plays an input script.
+                require_control: false,
+                data_dir,
+                direct: None,
+            })
+        }
+        Some(address) => {
+            let address: DirectAddress = address.parse().map_err(|e| anyhow!("--direct: {e}"))?;
+            direct_start(cli.relay, &config, address, data_dir, args.password_stdin).await?
+        }
     };
     let opts = headless::Options {
         frames: args.frames,
@@ -198,5 +240,57 @@ async fn session(cli: Cli, out: Output) -> Result<SessionEnd> {
         script,
         request_control: args.request_control,
     };
-    Ok(headless::run(params, opts, out).await?)
+    Ok(headless::run(start, opts, out).await?)
+}
+
+/// `viewer session --direct`: the stored certificate when it is valid, else a relay login
+/// first when the relay and the user are known, else the error that says how to get one.
+async fn direct_start(
+    relay: RelayArgs,
+    config: &ClientConfig,
+    address: DirectAddress,
+    data_dir: PathBuf,
+    password_stdin: bool,
+) -> Result<Start> {
+    let relay_known = relay.relay.is_some() || config.relay.is_some();
+    let key_hex = relay.relay_key.clone().or_else(|| config.relay_key.clone());
+    let pinned = pinned_key(key_hex.as_deref())?;
+    let can_log_in = relay_known && relay.user.is_some();
+    let dir = data_dir.clone();
+    let stored = tokio::task::spawn_blocking(move || direct::inspect_store(&dir, pinned.as_ref()))
+        .await
+        .map_err(|e| anyhow!("certificate check failed: {e}"))?;
+    match direct::choose_certificate(stored, can_log_in).map_err(|e| anyhow!(e))? {
+        CertificateChoice::Stored(stored, _) => Ok(Start::Direct(DirectParams {
+            address,
+            stored,
+            require_control: false,
+            data_dir,
+        })),
+        CertificateChoice::Login(why) => {
+            let Some(user) = relay.user else {
+                return Err(anyhow!(direct::NO_CERTIFICATE));
+            };
+            // Only now are the relay settings needed, and checked.
+            let (relay, relay_key) = config.relay(relay.relay, relay.relay_key)?;
+            tracing::info!("{why}; logging in to the relay first");
+            if !password_stdin {
+                eprintln!("Direct connection: {why}; log in to the relay for a new one.");
+            }
+            let Credentials {
+                password,
+                second_factor,
+            } = read_credentials(password_stdin)?;
+            Ok(Start::Relay(SessionParams {
+                relay,
+                relay_key,
+                user,
+                password,
+                second_factor,
+                require_control: false,
+                data_dir,
+                direct: Some(address),
+            }))
+        }
+    }
 }

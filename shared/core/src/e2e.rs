@@ -63,6 +63,15 @@ pub enum Trust {
     /// An operator talking to an attended agent: any well-formed agent key that proves the
     /// transcript; the operator sees its fingerprint and the short authentication string.
     AnyAgentKey,
+    /// A LAN-only agent (no relay): the operator must have a certificate from `ca` (when
+    /// given) and a key in `keys` (when not empty); with both, both. With neither, nobody is
+    /// accepted.
+    AuthorisedOperators {
+        /// The pinned relay CA whose certificates are accepted, checked offline.
+        ca: Option<PublicIdentity>,
+        /// Fingerprints of the operator keys accepted.
+        keys: Vec<Fingerprint>,
+    },
 }
 
 /// Parameters of one end-to-end handshake.
@@ -394,6 +403,36 @@ fn verify_proof(
             Some(body)
         }
         (Trust::AnyAgentKey, Role::Agent) => None,
+        (Trust::AuthorisedOperators { ca, keys }, Role::Operator) => {
+            if ca.is_none() && keys.is_empty() {
+                return Err(AuthError::OperatorNotAuthorised.into());
+            }
+            let fingerprint = key.fingerprint();
+            if !keys.is_empty() {
+                // Every entry is compared, in constant time each.
+                let listed = keys
+                    .iter()
+                    .fold(false, |found, k| found | k.ct_eq(&fingerprint));
+                if !listed {
+                    return Err(AuthError::OperatorNotAuthorised.into());
+                }
+            }
+            match ca {
+                Some(ca) => {
+                    let cert = proof
+                        .certificate
+                        .as_ref()
+                        .ok_or(AuthError::MissingCertificate)?;
+                    let body = cert.verify(ca, now)?;
+                    if !body.key.ct_eq(&fingerprint) {
+                        return Err(AuthError::CertificateKeyMismatch.into());
+                    }
+                    Some(body)
+                }
+                // Key-only trust: a certificate cannot be checked, so it is ignored.
+                None => None,
+            }
+        }
         _ => return Err(AuthError::WrongRole.into()),
     };
     Ok(PeerIdentity {

@@ -102,6 +102,9 @@ pub enum AuthError {
     /// The peer claimed the wrong role (for example an operator talking to an operator).
     #[error("peer claimed the wrong role")]
     WrongRole,
+    /// The operator's key is not in the agent's list of authorised operators.
+    #[error("operator key is not authorised on this agent")]
+    OperatorNotAuthorised,
 }
 
 impl From<snow::Error> for Error {

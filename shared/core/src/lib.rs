@@ -22,6 +22,7 @@ pub mod e2e;
 pub mod error;
 pub mod frame;
 pub mod identity;
+pub mod lan;
 pub mod limiter;
 pub mod messages;
 mod noise;

@@ -6,8 +6,13 @@ use super::json_out::JsonEvents;
 use super::live::LiveView;
 use super::state::{Action, AppState, Ended, LoginForm, Screen, ViewMode};
 use super::{ended, login, waiting, Options};
-use crate::client::{self, ClientCommand, ClientEvent, ClientHandle};
+use crate::certstore::StoredCert;
+use crate::client::{
+    self, ClientCommand, ClientEvent, ClientHandle, DirectParams, OperatorRights, Start,
+};
+use crate::direct;
 use eframe::egui::{self, Key, Modifiers, ViewportCommand};
+use sightline_core::identity::Fingerprint;
 use sightline_net::clock;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,28 +39,41 @@ pub struct ViewerApp {
     live_view: LiveView,
     json: JsonEvents,
     first_frame: FirstFrame,
-    /// Log in on the first pass (a password was given on the command line).
-    auto_connect: bool,
+    /// What to do on the first pass (a password or `--direct` was given on the command line).
+    auto_connect: Option<Action>,
+    /// The certificate stored at the last relay login, when it is valid now (checked again
+    /// whenever the login screen comes back).
+    stored: Option<(StoredCert, OperatorRights)>,
+    /// The pinned relay key from the flags or config file: a stored certificate from another
+    /// relay's CA is not offered.
+    pinned: Option<Fingerprint>,
 }
 
 impl ViewerApp {
     /// The app at its login screen, prefilled from the options.
     pub fn new(opts: Options) -> Self {
+        let pinned = opts
+            .relay_key
+            .as_deref()
+            .and_then(|k| k.trim().parse::<Fingerprint>().ok());
         let mut form = LoginForm {
             relay: opts.relay.unwrap_or_default(),
             relay_key: opts.relay_key.unwrap_or_default(),
             user: opts.user.unwrap_or_default(),
+            direct: opts.direct.unwrap_or_default(),
             ..Default::default()
         };
-        let mut auto_connect = false;
-        if let Some(password) = &opts.password {
+        let mut auto_connect = None;
+        if opts.direct_at_once {
+            auto_connect = Some(Action::ConnectDirect);
+        } else if let Some(password) = &opts.password {
             form.password = password.expose().to_string();
             if let Some(code) = &opts.second_factor {
                 form.second_factor = code.expose().to_string();
             }
-            auto_connect = form.complete();
+            auto_connect = form.complete().then_some(Action::Connect);
         }
-        Self {
+        let mut app = Self {
             state: AppState::new(form),
             data_dir: opts.data_dir,
             session: None,
@@ -63,7 +81,54 @@ impl ViewerApp {
             json: JsonEvents::new(opts.json),
             first_frame: FirstFrame::NotYet,
             auto_connect,
-        }
+            stored: None,
+            pinned,
+        };
+        app.refresh_stored();
+        app
+    }
+
+    /// Reads the stored certificate again (a relay login may have replaced it).
+    fn refresh_stored(&mut self) {
+        self.stored = match direct::inspect_store(&self.data_dir, self.pinned.as_ref()) {
+            Ok(found) => Some(found),
+            Err(why) => {
+                tracing::debug!(%why, "no stored certificate to offer");
+                None
+            }
+        };
+    }
+
+    /// Connects to the "Direct (LAN)" address with the stored certificate.
+    fn connect_direct(&mut self, ctx: &egui::Context) {
+        let address = match self.state.form.direct_address() {
+            Ok(Some(a)) => a,
+            Ok(None) => {
+                self.state.form.error =
+                    Some("Enter the agent's address under Direct (LAN).".into());
+                return;
+            }
+            Err(e) => {
+                self.state.form.error = Some(e);
+                return;
+            }
+        };
+        let Some((stored, _)) = self.stored.clone() else {
+            self.state.form.error = Some(
+                "No valid operator certificate is stored: log in to the relay with the form below."
+                    .into(),
+            );
+            return;
+        };
+        self.start(
+            ctx,
+            Start::Direct(DirectParams {
+                address,
+                stored: Box::new(stored),
+                require_control: false,
+                data_dir: self.data_dir.clone(),
+            }),
+        );
     }
 
     fn connect(&mut self, ctx: &egui::Context) {
@@ -74,9 +139,13 @@ impl ViewerApp {
                 return;
             }
         };
+        self.start(ctx, Start::Relay(params));
+    }
+
+    fn start(&mut self, ctx: &egui::Context, start: Start) {
         let repaint = ctx.clone();
         let notify: Arc<dyn Fn() + Send + Sync> = Arc::new(move || repaint.request_repaint());
-        match client::spawn(params, notify) {
+        match client::spawn(start, notify) {
             Ok(handle) => {
                 self.session = Some(handle);
                 self.live_view = LiveView::default();
@@ -97,6 +166,7 @@ impl ViewerApp {
         }
         if !self.state.in_session() {
             self.session = None;
+            self.refresh_stored();
         }
     }
 
@@ -111,8 +181,12 @@ impl ViewerApp {
     fn apply(&mut self, action: Action, ctx: &egui::Context) {
         match action {
             Action::Connect => self.connect(ctx),
+            Action::ConnectDirect => self.connect_direct(ctx),
             Action::End => self.end(),
-            Action::BackToLogin => self.state.back_to_login(),
+            Action::BackToLogin => {
+                self.state.back_to_login();
+                self.refresh_stored();
+            }
             Action::CopyCode => {
                 if let Screen::Waiting(w) = &self.state.screen {
                     if let Some((code, _)) = &w.code {
@@ -181,7 +255,10 @@ impl ViewerApp {
             egui::CentralPanel::default().show(ui, |ui| f(ui)).inner
         };
         match &mut self.state.screen {
-            Screen::Login => panel(ui, &mut |ui| login::show(ui, &mut self.state.form)),
+            Screen::Login => {
+                let stored = self.stored.as_ref().map(|(_, rights)| rights);
+                panel(ui, &mut |ui| login::show(ui, &mut self.state.form, stored))
+            }
             Screen::Waiting(w) => {
                 let now = clock::now_unix();
                 panel(ui, &mut |ui| waiting::show(ui, w, now))
@@ -216,8 +293,8 @@ impl ViewerApp {
 
 impl eframe::App for ViewerApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        if std::mem::take(&mut self.auto_connect) {
-            self.connect(ctx);
+        if let Some(action) = self.auto_connect.take() {
+            self.apply(action, ctx);
         }
         self.poll_client();
         if let FirstFrame::Drawn(w, h) = self.first_frame {

@@ -71,6 +71,17 @@ pub fn login_json(rights: &OperatorRights) -> Value {
     })
 }
 
+/// The `direct` event: connecting straight to a LAN-only agent (instead of `code`), with the
+/// operator and expiry of the certificate offered.
+pub fn direct_json(address: &str, rights: &OperatorRights) -> Value {
+    json!({
+        "event": "direct",
+        "address": address,
+        "operator": rights.operator,
+        "certificate_expires": rights.certificate_expires,
+    })
+}
+
 /// The `connected` event, with the operator's own permissions and session time limit.
 pub fn connected_json(peer_fingerprint: &str, sas: &str, rights: &OperatorRights) -> Value {
     json!({
@@ -102,6 +113,7 @@ pub fn notice_json(message: &str) -> Value {
 pub fn event_json(event: &ClientEvent) -> Option<Value> {
     Some(match event {
         ClientEvent::LoggedIn(rights) => login_json(rights),
+        ClientEvent::Direct { address, rights } => direct_json(address, rights),
         ClientEvent::Code { code, expires_at } => json!({
             "event": "code", "code": code.digits(), "grouped": code.grouped(), "expires_at": expires_at
         }),
@@ -195,6 +207,20 @@ mod tests {
             json!({"event": "notice", "message": "no"})
         );
         assert!(event_json(&ClientEvent::Control { granted: true }).is_none());
+    }
+
+    #[test]
+    fn direct_event_has_address_operator_and_expiry() {
+        let v = event_json(&ClientEvent::Direct {
+            address: "[fe80::1]:7615".into(),
+            rights: rights(),
+        })
+        .expect("json");
+        assert_eq!(
+            v,
+            json!({"event": "direct", "address": "[fe80::1]:7615", "operator": "alice",
+                   "certificate_expires": 1_700_028_800u64})
+        );
     }
 
     #[test]

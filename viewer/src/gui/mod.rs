@@ -40,7 +40,12 @@ pub struct Options {
     pub password: Option<Secret>,
     /// Second factor to log in at once with (with `password`); `None` for accounts without.
     pub second_factor: Option<Secret>,
-    /// Directory of the operator's identity key.
+    /// LAN-only agent address (`--direct`) to prefill the "Direct (LAN)" field with.
+    pub direct: Option<String>,
+    /// Connect directly at once with the stored certificate (`--direct` with
+    /// `--password-stdin` while the stored certificate is valid).
+    pub direct_at_once: bool,
+    /// Directory of the operator's identity key and stored certificate.
     pub data_dir: PathBuf,
     /// Print JSON lines on stdout (code, connected, first_frame, closed).
     pub json: bool,

@@ -7,6 +7,7 @@ use crate::client::{
     WAITING_FOR_VIEWING,
 };
 use crate::credentials;
+use crate::direct::DirectAddress;
 use sightline_core::code::SessionCode;
 use sightline_core::identity::Fingerprint;
 use sightline_core::messages::{CloseReason, ConsentFor, CursorShape, InputEvent};
@@ -23,8 +24,11 @@ pub const TIME_LEFT_WARNING_SECS: u64 = 5 * 60;
 /// What the operator asked for on a screen; applied by the app after drawing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Log in and ask for a session with the form's values.
+    /// Log in and ask for a session with the form's values (then connect directly when the
+    /// "Direct (LAN)" field is filled in).
     Connect,
+    /// Connect directly to the "Direct (LAN)" address with the stored certificate.
+    ConnectDirect,
     /// End the session, or stop waiting for the customer.
     End,
     /// Leave the "ended" screen for the login form.
@@ -57,6 +61,9 @@ pub struct LoginForm {
     /// Second factor (authenticator code or recovery code), masked on screen; moved out on
     /// connect. Empty for accounts without two-factor login.
     pub second_factor: String,
+    /// A LAN-only agent's address `HOST[:PORT]`: connect there directly instead of asking
+    /// for a session code. Empty for the usual session through the relay.
+    pub direct: String,
     /// Why the last connect attempt was refused, shown under the form.
     pub error: Option<String>,
 }
@@ -69,6 +76,7 @@ impl std::fmt::Debug for LoginForm {
             .field("user", &self.user)
             .field("password", &"..")
             .field("second_factor", &"..")
+            .field("direct", &self.direct)
             .field("error", &self.error)
             .finish()
     }
@@ -105,6 +113,7 @@ impl LoginForm {
         if user.is_empty() {
             return Err("Enter your user name.".into());
         }
+        let direct = self.direct_address()?;
         if self.password.is_empty() {
             return Err("Enter your password.".into());
         }
@@ -117,7 +126,19 @@ impl LoginForm {
             second_factor: credentials::second_factor(typed.expose()),
             require_control: false,
             data_dir,
+            direct,
         })
+    }
+
+    /// The "Direct (LAN)" address: `None` when the field is empty.
+    pub fn direct_address(&self) -> Result<Option<DirectAddress>, String> {
+        match self.direct.trim() {
+            "" => Ok(None),
+            text => text
+                .parse()
+                .map(Some)
+                .map_err(|e| format!("Direct (LAN) address: {e}.")),
+        }
     }
 }
 
@@ -301,6 +322,15 @@ impl AppState {
             ClientEvent::LoggedIn(rights) => {
                 if let Screen::Waiting(w) = &mut self.screen {
                     w.status = format!("logged in as {} ({})", rights.operator, rights.summary());
+                }
+            }
+            ClientEvent::Direct { address, rights } => {
+                if let Screen::Waiting(w) = &mut self.screen {
+                    w.status = format!(
+                        "connecting directly to {address} as {} ({})",
+                        rights.operator,
+                        rights.summary()
+                    );
                 }
             }
             ClientEvent::Connected {
@@ -517,6 +547,7 @@ mod tests {
             user: "alice".into(),
             password: "hunter2".into(),
             second_factor: "123456".into(),
+            direct: String::new(),
             error: None,
         }
     }
@@ -1021,6 +1052,50 @@ mod tests {
         assert!(!s.in_session());
         s.back_to_login();
         assert!(matches!(s.screen, Screen::Login));
+    }
+
+    #[test]
+    fn the_direct_field_gives_a_direct_address() {
+        let p = form().take_params(PathBuf::new()).expect("valid");
+        assert!(p.direct.is_none(), "empty field: through the relay");
+        let mut f = form();
+        f.direct = " [fd00::20] ".into();
+        let p = f.take_params(PathBuf::new()).expect("valid");
+        assert_eq!(
+            p.direct.map(|a| a.to_string()).as_deref(),
+            Some("[fd00::20]:7615")
+        );
+        let mut f = form();
+        f.direct = "kiosk:0".into();
+        let err = f.take_params(PathBuf::new()).expect_err("bad port");
+        assert!(err.starts_with("Direct (LAN) address: "), "{err}");
+        assert_eq!(f.password, "hunter2", "kept for the next attempt");
+    }
+
+    #[test]
+    fn connecting_directly_shows_who_and_where() {
+        let mut s = AppState::new(form());
+        s.connecting();
+        s.apply(ClientEvent::Direct {
+            address: "192.168.1.20:7615".into(),
+            rights: rights(Permissions::VIEW, 0),
+        });
+        match &s.screen {
+            Screen::Waiting(w) => assert_eq!(
+                w.status,
+                "connecting directly to 192.168.1.20:7615 as alice (view; no session time limit)"
+            ),
+            other => panic!("not waiting: {other:?}"),
+        }
+        // A refusal before the session returns to the form with the reason.
+        s.apply(ClientEvent::Failed(
+            "the agent refused this operator: ...".into(),
+        ));
+        assert!(matches!(s.screen, Screen::Login));
+        assert_eq!(
+            s.form.error.as_deref(),
+            Some("the agent refused this operator: ...")
+        );
     }
 
     #[test]

@@ -1,0 +1,309 @@
+//! Integration, LAN-only kiosk mode: an unattended agent listening on loopback serves the
+//! headless viewer directly (no relay in the session), refuses operators whose key is not
+//! authorised or whose certificate expired, refuses peers outside its allowed ranges before
+//! any handshake, opens no outbound connection, and stops cleanly on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use rand_core::OsRng;
+use sightline_core::cert::{CertBody, OperatorCert, Permissions};
+use sightline_core::e2e::{E2eConfig, Trust};
+use sightline_core::frame;
+use sightline_core::identity::{PrivateIdentity, CA_BITS, MIN_PEER_BITS};
+use sightline_core::lan::{AgentHello, OperatorHello};
+use sightline_net::stream::FramedStream;
+use sightline_net::{clock, keystore, session};
+use sightline_tests::*;
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(60);
+
+/// `agent --lan-only --listen 127.0.0.1:0 EXTRA...` on `display`; returns it and its address.
+fn kiosk(data: &Path, display: &str, extra: &[&str]) -> (Proc, String) {
+    let mut p = Proc::spawn(
+        "kiosk",
+        Command::new(bin("agent"))
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--lan-only", "--listen", "127.0.0.1:0", "--json"])
+            .args(extra)
+            .env("DISPLAY", display)
+            .env_remove("WAYLAND_DISPLAY"),
+    );
+    let addr = p.wait_event("listening", SLOW)["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (p, addr)
+}
+
+/// `viewer session --direct ADDR EXTRA...` with JSON events; `login` adds the relay login.
+fn direct_viewer(relay: Option<&Relay>, data: &Path, addr: &str, extra: &[&str]) -> Proc {
+    let mut cmd = Command::new(bin("viewer"));
+    cmd.arg("--data-dir")
+        .arg(data)
+        .args(["session", "--direct", addr, "--json"])
+        .args(extra);
+    if let Some(r) = relay {
+        cmd.args([
+            "--relay",
+            &r.addr,
+            "--relay-key",
+            &r.fingerprint,
+            "--user",
+            "alice",
+            "--password-stdin",
+        ]);
+    }
+    let mut p = Proc::spawn("viewer", &mut cmd);
+    match relay {
+        Some(r) => p.send_lines(&[PASSWORD, &r.totp("alice")]),
+        None => p.close_stdin(),
+    }
+    p
+}
+
+/// TCP sockets of process `pid` as `(local, peer)` address pairs (from `ss`).
+fn tcp_sockets(pid: u32) -> Vec<(String, String)> {
+    let out = Command::new("ss").args(["-Htanp"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter(|l| l.contains(&format!("pid={pid},")))
+        .map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols[3].to_string(), cols[4].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_kiosk_serves_a_direct_viewer_without_a_relay_and_without_outbound_connections() {
+    let x = Xvfb::start(800, 600);
+    let mut relay = Relay::new(None);
+    relay.start();
+    let tmp = tempfile::tempdir().unwrap();
+    let vdir = tmp.path().join("viewer");
+    let (mut agent, addr) = kiosk(
+        &tmp.path().join("kiosk"),
+        &x.display,
+        &["--relay-key", &relay.fingerprint.clone()],
+    );
+    let port = addr.rsplit(':').next().unwrap().to_string();
+
+    // The first direct connection logs in to the relay for a certificate, then connects
+    // straight to the kiosk.
+    let mut viewer = direct_viewer(Some(&relay), &vdir, &addr, &["--frames", "1"]);
+    let connected = agent.wait_event("connected", SLOW);
+    assert_eq!(connected["peer"]["operator"], "alice");
+    let sharing = agent.wait_event("sharing", T);
+    assert_eq!(
+        sharing["indicator"], true,
+        "the banner shows on an unattended kiosk too"
+    );
+    viewer.wait_event("frame", T);
+    // During the session the kiosk's only TCP sockets are on its own port: no outbound
+    // connection of any kind (its X connection is a Unix socket).
+    let sockets = tcp_sockets(agent.pid());
+    assert!(!sockets.is_empty());
+    for (local, peer) in &sockets {
+        assert!(
+            local.ends_with(&format!(":{port}")),
+            "outbound or foreign socket {local} -> {peer}: {sockets:?}"
+        );
+    }
+    assert_eq!(viewer.wait_event("closed", T)["normal"], true);
+    assert!(viewer.wait_exit(T).success());
+    let summary = agent.wait_event("summary", T);
+    assert_eq!(summary["used"], serde_json::json!(["view"]));
+    assert!(
+        !events(&agent).iter().any(|e| e == "consent_request"),
+        "no consent question on a kiosk"
+    );
+
+    // The relay is gone: a stored, valid certificate is enough.
+    assert!(relay.stop().success());
+    let mut viewer = direct_viewer(None, &vdir, &addr, &["--frames", "1"]);
+    viewer.wait_event("frame", T);
+    assert!(viewer.wait_exit(T).success());
+    agent.wait_event("summary", T);
+
+    // SIGTERM stops the kiosk cleanly; the log recorded every session.
+    agent.signal("TERM");
+    agent.wait_event("stopped", T);
+    assert!(agent.wait_exit(T).success());
+    let log = agent.stderr();
+    assert_eq!(log.matches("direct session started").count(), 2, "{log}");
+}
+
+fn events(p: &Proc) -> Vec<String> {
+    p.seen
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["event"].as_str().map(String::from))
+        .collect()
+}
+
+/// Connects to a kiosk as an operator with `key` and `cert` (whose CA is `ca`); returns the
+/// handshake's result.
+fn direct_handshake(
+    addr: &str,
+    ca: &PrivateIdentity,
+    key: &PrivateIdentity,
+    cert: OperatorCert,
+) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut stream = FramedStream::new(tcp);
+        let hello = stream.read_message().await.unwrap().unwrap();
+        let hello = AgentHello::from_bytes(&hello).unwrap();
+        let answer = OperatorHello::new(Some(ca.public().spki_der().to_vec()));
+        stream
+            .write_all(&frame::encode(&answer.to_bytes().unwrap()).unwrap())
+            .await
+            .unwrap();
+        let cfg = E2eConfig {
+            session_id: hello.session_id,
+            seed: clock::seed(),
+            trust: Trust::AnyAgentKey,
+            channel: Default::default(),
+        };
+        session::operator_handshake(&mut stream, cfg, key, cert)
+            .await
+            .map_err(|e| e.to_string())?;
+        // The operator's side completes before the agent has checked the operator's proof: an
+        // accepted operator then receives the agent's first session message, a refused one
+        // sees the connection end.
+        match tokio::time::timeout(T, stream.read_message()).await {
+            Ok(Ok(Some(_))) => Ok(()),
+            other => Err(format!("the agent ended the connection: {other:?}")),
+        }
+    })
+}
+
+fn certificate(
+    ca: &PrivateIdentity,
+    key: &PrivateIdentity,
+    not_before: u64,
+    not_after: u64,
+) -> OperatorCert {
+    let body = CertBody {
+        serial: 1,
+        operator: "mallory".into(),
+        display_name: "Mallory".into(),
+        organisation: "Example Help Desk".into(),
+        permissions: Permissions::VIEW.union(Permissions::CONTROL),
+        max_session_secs: 0,
+        key: key.public().fingerprint(),
+        not_before,
+        not_after,
+        issuer: ca.public().fingerprint(),
+    };
+    OperatorCert::issue(ca, &body, &mut OsRng).unwrap()
+}
+
+#[test]
+fn unauthorised_keys_expired_certificates_and_foreign_addresses_are_refused() {
+    let x = Xvfb::start(640, 480);
+    let relay = Relay::new(None);
+    let tmp = tempfile::tempdir().unwrap();
+    // The relay's own CA key signs the test's certificates, as a real login would.
+    let ca = keystore::load_key(&relay.data_dir().join("ca-key.pem"), CA_BITS).unwrap();
+    let operator = PrivateIdentity::generate(&mut OsRng, MIN_PEER_BITS).unwrap();
+    let other = PrivateIdentity::generate(&mut OsRng, MIN_PEER_BITS).unwrap();
+    let now = sightline_net::clock::now_unix();
+
+    // Certificates from the pinned relay, and only the listed operator key.
+    let listed = operator.public().fingerprint().to_string();
+    let (mut agent, addr) = kiosk(
+        &tmp.path().join("kiosk"),
+        &x.display,
+        &["--relay-key", &relay.fingerprint, "--operator-key", &listed],
+    );
+    // An expired certificate over the listed key.
+    let expired = certificate(&ca, &operator, now - 7200, now - 3600);
+    let r = direct_handshake(&addr, &ca, &operator, expired);
+    assert!(r.is_err(), "an expired certificate was accepted");
+    let refused = agent.wait_event("refused", T);
+    assert!(
+        refused["message"].as_str().unwrap().contains("expired"),
+        "{refused}"
+    );
+    // A valid certificate over a key that is not listed.
+    let unlisted = certificate(&ca, &other, now - 60, now + 3600);
+    assert!(direct_handshake(&addr, &ca, &other, unlisted).is_err());
+    let refused = agent.wait_event("refused", T);
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("not authorised"),
+        "{refused}"
+    );
+    // A certificate from another CA, offered with that CA's key: the pin refuses it.
+    let rogue_ca = PrivateIdentity::generate(&mut OsRng, MIN_PEER_BITS).unwrap();
+    let rogue = certificate(&rogue_ca, &operator, now - 60, now + 3600);
+    assert!(direct_handshake(&addr, &rogue_ca, &operator, rogue).is_err());
+    let refused = agent.wait_event("refused", T);
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not match the pinned fingerprint"),
+        "{refused}"
+    );
+    // The right key with a valid certificate gets in.
+    let good = certificate(&ca, &operator, now - 60, now + 3600);
+    assert_eq!(direct_handshake(&addr, &ca, &operator, good), Ok(()));
+    agent.wait_event("connected", T);
+    agent.signal("TERM");
+    assert!(agent.wait_exit(T).success());
+
+    // Only 10.0.0.0/8 may connect: loopback is refused before the agent sends a byte.
+    let (mut agent, addr) = kiosk(
+        &tmp.path().join("kiosk"),
+        &x.display,
+        &["--relay-key", &relay.fingerprint, "--allow", "10.0.0.0/8"],
+    );
+    let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
+    tcp.set_read_timeout(Some(T)).unwrap();
+    let mut buf = [0u8; 64];
+    let n = tcp.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the agent sent {n} bytes to a refused peer");
+    eventually("the refusal is logged", T, || {
+        agent
+            .stderr()
+            .contains("connection refused before the handshake")
+    });
+    assert!(agent
+        .stderr()
+        .contains("127.0.0.1 is not in the allowed ranges"));
+    agent.signal("TERM");
+    assert!(agent.wait_exit(T).success());
+
+    // Without anyone to trust, the agent does not start; a public range cannot be allowed.
+    let (st, _, err) = run(
+        Command::new(bin("agent"))
+            .arg("--data-dir")
+            .arg(tmp.path().join("kiosk"))
+            .args(["--lan-only", "--listen", "127.0.0.1:0"]),
+        None,
+    );
+    assert!(!st.success() && err.contains("whom to accept"), "{err}");
+    let (st, _, err) = run(
+        Command::new(bin("agent")).args([
+            "--lan-only",
+            "--relay-key",
+            &relay.fingerprint,
+            "--allow",
+            "8.8.8.0/24",
+        ]),
+        None,
+    );
+    assert!(!st.success() && err.contains("local-network"), "{err}");
+}

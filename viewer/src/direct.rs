@@ -1,0 +1,828 @@
+//! Direct connections to a LAN-only agent (`agent --lan-only`), without a relay: the agent's
+//! address, the choice of certificate (the one stored after the last relay login while it is
+//! valid, else a relay login first), and the connection itself: TCP, the preamble
+//! ([`AgentHello`] in, [`OperatorHello`] with the relay CA key out), the same end-to-end
+//! handshake as through the relay, and a check that the agent accepted this operator.
+//!
+//! The agent decides whom it accepts. It checks the operator's proof after sending its own,
+//! so a refusal shows up as the connection closing during the handshake or right after it,
+//! before the agent's first session message; both are reported as
+//! [`DirectError::Refused`].
+
+use crate::certstore::{self, StoreError, StoredCert};
+use crate::client::OperatorRights;
+use sightline_core::cert::OperatorCert;
+use sightline_core::e2e::{E2eConfig, Session, Trust};
+use sightline_core::identity::{Fingerprint, PrivateIdentity, PublicIdentity, MIN_PEER_BITS};
+use sightline_core::lan::{AgentHello, OperatorHello};
+use sightline_core::messages::{CloseReason, Message};
+use sightline_core::relay_proto::SessionId;
+use sightline_net::session::{self, SessionError};
+use sightline_net::stream::{FramedStream, StreamError};
+use sightline_net::{cli, clock, keystore};
+use std::fmt;
+use std::net::Ipv6Addr;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+/// Time allowed for the TCP connection and for the agent's hello.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long to wait after the handshake for the agent's first message (it sends its hello at
+/// once when it accepts the operator); after that the session goes on without it.
+pub const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The error when a direct connection has no certificate to offer and cannot get one.
+pub const NO_CERTIFICATE: &str = "no valid operator certificate: log in to the relay once \
+     (viewer session --relay … --user …) or pass --relay/--user with --direct";
+
+/// Start of every error for an agent that would not accept this operator.
+pub const REFUSED_PREFIX: &str = "the agent refused this operator";
+
+/// A LAN-only agent's address: `HOST`, `HOST:PORT`, `IPv6`, `[IPv6]` or `[IPv6]:PORT`; the
+/// port defaults to 7615.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectAddress {
+    host: String,
+    port: u16,
+}
+
+impl DirectAddress {
+    /// Host name or IP address (an IPv6 address without brackets).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl fmt::Display for DirectAddress {
+    /// `host:port`, with an IPv6 address in brackets: what `TcpStream::connect` takes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl FromStr for DirectAddress {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("empty address; expected HOST[:PORT]".into());
+        }
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (inside, after) = rest
+                .split_once(']')
+                .ok_or_else(|| format!("{s:?}: missing `]` after the IPv6 address"))?;
+            inside
+                .parse::<Ipv6Addr>()
+                .map_err(|_| format!("{s:?}: {inside:?} is not an IPv6 address"))?;
+            let port = match after {
+                "" => None,
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| format!("{s:?}: expected `:PORT` after the IPv6 address"))?,
+                ),
+            };
+            (inside, port)
+        } else if s.matches(':').count() > 1 {
+            // Several colons and no brackets: an IPv6 address alone.
+            s.parse::<Ipv6Addr>().map_err(|_| {
+                format!("{s:?}: not an IPv6 address (with a port, write [ADDRESS]:PORT)")
+            })?;
+            (s, None)
+        } else {
+            match s.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (s, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(format!("{s:?}: missing host"));
+        }
+        if host
+            .chars()
+            .any(|c| c.is_whitespace() || c == '/' || c == '@')
+        {
+            return Err(format!("{s:?}: not a host name or IP address"));
+        }
+        let port = match port {
+            None => sightline_core::DEFAULT_PORT,
+            Some(p) => match p.parse::<u16>() {
+                Ok(port) if port != 0 => port,
+                _ => return Err(format!("{s:?}: {p:?} is not a port number (1 to 65535)")),
+            },
+        };
+        Ok(Self {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+/// Why the stored certificate cannot be used for a direct connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unusable {
+    /// The stored files are loose, damaged or half there (or the identity key is): refused,
+    /// never used and never replaced by a direct connection.
+    BadFiles(String),
+    /// Nothing stored, or a certificate that is no use now (expired, for another key, from
+    /// another relay, not signed by the stored CA key): a relay login gets a new one.
+    Invalid(String),
+}
+
+impl fmt::Display for Unusable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unusable::BadFiles(s) | Unusable::Invalid(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Checks what [`certstore::load`] found: the certificate must verify against the stored CA
+/// key and be valid at `now`, be for the operator's identity key `key` (`None`: there is no
+/// key yet) and, when a relay key is pinned (flag or config), come from that relay's CA.
+pub fn check_stored(
+    loaded: Result<Option<StoredCert>, StoreError>,
+    key: Option<&Fingerprint>,
+    pinned: Option<&Fingerprint>,
+    now: u64,
+) -> Result<(StoredCert, OperatorRights), Unusable> {
+    let stored = match loaded {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return Err(Unusable::Invalid(
+                "no operator certificate is stored".into(),
+            ))
+        }
+        Err(e) => {
+            return Err(Unusable::BadFiles(format!(
+                "{e}; refusing to use the stored operator certificate (fix or remove the file, \
+                 or log in through the relay without --direct, which replaces it)"
+            )))
+        }
+    };
+    let invalid = |why: String| Err(Unusable::Invalid(format!("the stored certificate {why}")));
+    let body = match stored.cert.verify_signature(&stored.ca) {
+        Ok(body) => body,
+        Err(_) => return invalid("does not verify against the stored relay CA key".into()),
+    };
+    if let Some(pin) = pinned {
+        if !stored.ca.fingerprint().ct_eq(pin) {
+            return invalid(
+                "is from another relay (its CA key does not match the relay key)".into(),
+            );
+        }
+    }
+    match key {
+        None => return invalid("is for an identity key that no longer exists".into()),
+        Some(k) if !body.key.ct_eq(k) => {
+            return invalid("was issued for another identity key".into())
+        }
+        Some(_) => {}
+    }
+    if let Err(e) = stored.cert.verify(&stored.ca, now) {
+        return if now >= body.not_after {
+            invalid(format!("expired at {}", cli::utc(body.not_after)))
+        } else {
+            invalid(format!("is not valid now ({e})"))
+        };
+    }
+    let rights = OperatorRights::from_body(&body);
+    Ok((stored, rights))
+}
+
+/// Where the certificate of a direct connection comes from.
+#[derive(Debug, Clone)]
+pub enum CertificateChoice {
+    /// The stored one: it verifies and is valid.
+    Stored(Box<StoredCert>, OperatorRights),
+    /// A relay login first (which stores a fresh one); why the stored one is no use.
+    Login(String),
+}
+
+/// Picks the certificate for a direct connection: the stored one when usable; else a relay
+/// login when `can_log_in` (relay address, relay key and user known), except for bad files,
+/// which are refused; else the error for the operator.
+pub fn choose_certificate(
+    stored: Result<(StoredCert, OperatorRights), Unusable>,
+    can_log_in: bool,
+) -> Result<CertificateChoice, String> {
+    match stored {
+        Ok((s, rights)) => Ok(CertificateChoice::Stored(Box::new(s), rights)),
+        Err(Unusable::BadFiles(why)) => Err(why),
+        Err(Unusable::Invalid(why)) if can_log_in => Ok(CertificateChoice::Login(why)),
+        Err(Unusable::Invalid(why)) => Err(format!("{NO_CERTIFICATE} ({why})")),
+    }
+}
+
+/// The fingerprint of the operator's identity key in `data_dir`, `None` when there is none
+/// yet (a key file that cannot be used is an error).
+pub fn identity_fingerprint(data_dir: &Path) -> Result<Option<Fingerprint>, keystore::KeyError> {
+    let path = data_dir.join("identity-key.pem");
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        _ => Ok(Some(
+            keystore::load_key(&path, MIN_PEER_BITS)?
+                .public()
+                .fingerprint(),
+        )),
+    }
+}
+
+/// Reads and checks the stored certificate in `data_dir` (see [`check_stored`]) at the current
+/// time.
+pub fn inspect_store(
+    data_dir: &Path,
+    pinned: Option<&Fingerprint>,
+) -> Result<(StoredCert, OperatorRights), Unusable> {
+    let key = identity_fingerprint(data_dir).map_err(|e| Unusable::BadFiles(e.to_string()))?;
+    check_stored(
+        certstore::load(data_dir),
+        key.as_ref(),
+        pinned,
+        clock::now_unix(),
+    )
+}
+
+/// Why a direct connection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectError {
+    /// The TCP connection could not be made.
+    #[error("cannot connect to the agent at {address}: {source}")]
+    Connect {
+        /// The address tried.
+        address: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The agent did not say hello, or said something else.
+    #[error("{0}")]
+    Preamble(String),
+    /// The agent would not accept this operator (key or certificate not authorised).
+    #[error("{REFUSED_PREFIX}: {0}")]
+    Refused(String),
+    /// The handshake failed for another reason (the agent's proof is invalid, a timeout).
+    #[error("end-to-end handshake with the agent failed: {0}")]
+    Handshake(String),
+}
+
+/// What the agent did first once the handshake was done.
+#[derive(Debug)]
+pub enum FirstWord {
+    /// It accepted the operator; application messages that came with its first message, to be
+    /// handed to the session (its hello is not among them).
+    Accepted(Vec<Message>),
+    /// It accepted the operator and closed the session at once with this reason.
+    Closed(CloseReason),
+    /// It said nothing in [`ACCEPT_TIMEOUT`]; the session goes on.
+    Silent,
+}
+
+/// An established direct session, before its pump runs.
+#[derive(Debug)]
+pub struct DirectConnection {
+    /// The stream, carrying the end-to-end session.
+    pub stream: FramedStream<TcpStream>,
+    /// The verified session.
+    pub session: Session,
+    /// What the agent did first.
+    pub first: FirstWord,
+}
+
+/// Connects to the agent at `address`, runs the preamble offering `ca` (the CA key `cert`
+/// chains to), the end-to-end handshake with `key` and `cert`, and waits for the agent's first
+/// message.
+pub async fn connect(
+    address: &DirectAddress,
+    key: &PrivateIdentity,
+    cert: OperatorCert,
+    ca: &PublicIdentity,
+) -> Result<DirectConnection, DirectError> {
+    let target = address.to_string();
+    let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&target)).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(source)) => {
+            return Err(DirectError::Connect {
+                address: target,
+                source,
+            })
+        }
+        Err(_) => {
+            return Err(DirectError::Connect {
+                address: target,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()),
+                ),
+            })
+        }
+    };
+    let _ = tcp.set_nodelay(true);
+    let mut stream = FramedStream::new(tcp);
+    let session_id = preamble(&mut stream, ca).await?;
+    let cfg = E2eConfig {
+        session_id,
+        seed: clock::seed(),
+        trust: Trust::AnyAgentKey,
+        channel: Default::default(),
+    };
+    let mut session = session::operator_handshake(&mut stream, cfg, key, cert)
+        .await
+        .map_err(handshake_error)?;
+    let first = first_word(&mut stream, &mut session, ACCEPT_TIMEOUT).await?;
+    Ok(DirectConnection {
+        stream,
+        session,
+        first,
+    })
+}
+
+/// The operator's side of the preamble: reads the agent's hello, answers with the CA key;
+/// returns the session id the handshake binds.
+pub async fn preamble<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut FramedStream<S>,
+    ca: &PublicIdentity,
+) -> Result<SessionId, DirectError> {
+    let first = tokio::time::timeout(CONNECT_TIMEOUT, stream.read_message())
+        .await
+        .map_err(|_| {
+            DirectError::Preamble(format!(
+                "the agent did not say hello within {}s (is it a LAN-only agent?)",
+                CONNECT_TIMEOUT.as_secs()
+            ))
+        })?;
+    let bytes = match first {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            return Err(DirectError::Preamble(
+                "the agent closed the connection before saying hello (is it a LAN-only agent, \
+                 and does it accept connections from this address?)"
+                    .into(),
+            ))
+        }
+        Err(e) if is_cut(&e) => {
+            return Err(DirectError::Preamble(format!(
+                "the agent closed the connection before saying hello ({e})"
+            )))
+        }
+        Err(e) => {
+            return Err(DirectError::Preamble(format!(
+                "not a LAN-only Sightline agent ({e})"
+            )))
+        }
+    };
+    let hello = AgentHello::from_bytes(&bytes).map_err(|e| {
+        DirectError::Preamble(format!(
+            "the agent's hello was not understood ({e}); is it a LAN-only Sightline agent of a \
+             compatible version?"
+        ))
+    })?;
+    let answer = OperatorHello::new(Some(ca.spki_der().to_vec()));
+    let framed = answer
+        .to_bytes()
+        .and_then(|b| sightline_core::frame::encode(&b))
+        .map_err(|e| DirectError::Preamble(format!("cannot encode the operator hello: {e}")))?;
+    stream.write_all(&framed).await.map_err(|e| {
+        if is_cut(&e) {
+            DirectError::Refused(format!(
+                "it closed the connection after its hello ({e}): this address may not connect"
+            ))
+        } else {
+            DirectError::Preamble(e.to_string())
+        }
+    })?;
+    Ok(hello.session_id)
+}
+
+/// Whether a stream error means the peer closed or reset the connection.
+fn is_cut(e: &StreamError) -> bool {
+    use std::io::ErrorKind::*;
+    match e {
+        StreamError::Io(io) => matches!(
+            io.kind(),
+            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+        ),
+        StreamError::Protocol(sightline_core::Error::Truncated) => true,
+        StreamError::Protocol(_) => false,
+    }
+}
+
+/// A handshake failure: the connection closing means the agent refused this operator (or
+/// the relay CA key the preamble offered).
+fn handshake_error(e: SessionError) -> DirectError {
+    match e {
+        SessionError::Closed => DirectError::Refused(
+            "it closed the connection during the handshake: the relay CA key or the certificate \
+             offered is not accepted there"
+                .into(),
+        ),
+        SessionError::Stream(s) if is_cut(&s) => DirectError::Refused(format!(
+            "it closed the connection during the handshake ({s}): the relay CA key or the \
+             certificate offered is not accepted there"
+        )),
+        other => DirectError::Handshake(other.to_string()),
+    }
+}
+
+/// Waits up to `wait` for the agent's first message after the handshake. An agent that
+/// refused the operator closes the connection instead.
+pub async fn first_word<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut FramedStream<S>,
+    session: &mut Session,
+    wait: Duration,
+) -> Result<FirstWord, DirectError> {
+    let refused = |why: Option<String>| {
+        let why = why.map(|w| format!(" ({w})")).unwrap_or_default();
+        DirectError::Refused(format!(
+            "it closed the connection right after the handshake{why}: this operator's \
+             certificate or key is not authorised there"
+        ))
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, stream.read_message()).await {
+            Err(_) => {
+                tracing::warn!("the agent said nothing after the handshake; going on");
+                return Ok(FirstWord::Silent);
+            }
+            Ok(Ok(Some(f))) => f,
+            Ok(Ok(None)) => return Err(refused(None)),
+            Ok(Err(e)) if is_cut(&e) => return Err(refused(Some(e.to_string()))),
+            Ok(Err(e)) => return Err(DirectError::Handshake(e.to_string())),
+        };
+        match session.receive(&frame) {
+            // Part of a fragmented message.
+            Ok(None) => {}
+            Ok(Some(Message::Hello { .. } | Message::Pong { .. })) => {
+                return Ok(FirstWord::Accepted(Vec::new()))
+            }
+            Ok(Some(Message::Close { reason })) => return Ok(FirstWord::Closed(reason)),
+            Ok(Some(Message::Ping { id, payload })) => {
+                let pong = session
+                    .send(&Message::Pong { id, payload })
+                    .map_err(|e| DirectError::Handshake(e.to_string()))?;
+                stream
+                    .write_all(&pong)
+                    .await
+                    .map_err(|e| refused(Some(e.to_string())))?;
+                return Ok(FirstWord::Accepted(Vec::new()));
+            }
+            Ok(Some(other)) => return Ok(FirstWord::Accepted(vec![other])),
+            Err(e) => return Err(DirectError::Handshake(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::testkeys::{cert_for, keys, lan_agent, valid_cert};
+    use sightline_net::session::{AppChannels, SessionEnd};
+    use tokio::net::TcpListener;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn addr(s: &str) -> DirectAddress {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn addresses_default_to_port_7615() {
+        let a = addr("192.168.1.20");
+        assert_eq!((a.host(), a.port()), ("192.168.1.20", 7615));
+        assert_eq!(a.to_string(), "192.168.1.20:7615");
+        assert_eq!(addr("kiosk.lan:8000").to_string(), "kiosk.lan:8000");
+        assert_eq!(addr("  kiosk.lan ").to_string(), "kiosk.lan:7615");
+    }
+
+    #[test]
+    fn ipv6_addresses_in_brackets_or_alone() {
+        let a = addr("[::1]:9000");
+        assert_eq!((a.host(), a.port()), ("::1", 9000));
+        assert_eq!(a.to_string(), "[::1]:9000");
+        assert_eq!(addr("[fe80::1]").to_string(), "[fe80::1]:7615");
+        let a = addr("fd00::20");
+        assert_eq!((a.host(), a.port()), ("fd00::20", 7615));
+        assert_eq!(a.to_string(), "[fd00::20]:7615");
+        // What `TcpStream::connect` parses.
+        assert!("[::1]:9000".parse::<std::net::SocketAddr>().is_ok());
+    }
+
+    #[test]
+    fn bad_addresses_are_refused() {
+        for bad in [
+            "",
+            "   ",
+            "host:",
+            "host:0",
+            "host:65536",
+            "host:http",
+            ":7615",
+            "[::1",
+            "[::1]9000",
+            "[::1]:",
+            "[kiosk]:7615",
+            "[]:7615",
+            "::1:99999",
+            "1.2.3.4:80:90",
+            "a b:7615",
+            "user@host",
+        ] {
+            assert!(
+                bad.parse::<DirectAddress>().is_err(),
+                "{bad:?} was accepted"
+            );
+        }
+    }
+
+    fn stored(cert: OperatorCert, ca: &PublicIdentity) -> Result<Option<StoredCert>, StoreError> {
+        Ok(Some(StoredCert {
+            cert,
+            ca: ca.clone(),
+        }))
+    }
+
+    fn operator() -> Fingerprint {
+        keys().operator.public().fingerprint()
+    }
+
+    fn check(
+        loaded: Result<Option<StoredCert>, StoreError>,
+    ) -> Result<(StoredCert, OperatorRights), Unusable> {
+        check_stored(loaded, Some(&operator()), None, NOW)
+    }
+
+    fn invalid(r: Result<(StoredCert, OperatorRights), Unusable>) -> String {
+        match r {
+            Err(Unusable::Invalid(why)) => why,
+            other => panic!("not invalid: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_stored_certificate_is_used() {
+        let k = keys();
+        let cert = valid_cert(NOW);
+        let (s, rights) = check(stored(cert.clone(), k.ca.public())).expect("usable");
+        assert_eq!(s.cert, cert);
+        assert_eq!(rights.operator, "alice");
+        assert_eq!(rights.certificate_expires, NOW + 3600);
+        // With the relay pinned to the same CA too.
+        let pin = k.ca.public().fingerprint();
+        assert!(check_stored(
+            stored(cert, k.ca.public()),
+            Some(&operator()),
+            Some(&pin),
+            NOW
+        )
+        .is_ok());
+        // Used whether or not the relay could be reached.
+        for can_log_in in [false, true] {
+            let choice =
+                choose_certificate(check(stored(valid_cert(NOW), k.ca.public())), can_log_in);
+            assert!(
+                matches!(choice, Ok(CertificateChoice::Stored(_, ref r)) if r.operator == "alice")
+            );
+        }
+    }
+
+    #[test]
+    fn an_expired_certificate_needs_a_relay_login() {
+        let k = keys();
+        let expired = cert_for(&k.ca, &k.operator, NOW - 7200, NOW - 1);
+        let why = invalid(check(stored(expired.clone(), k.ca.public())));
+        assert_eq!(
+            why,
+            format!("the stored certificate expired at {}", cli::utc(NOW - 1))
+        );
+        match choose_certificate(check(stored(expired.clone(), k.ca.public())), true) {
+            Ok(CertificateChoice::Login(w)) => assert_eq!(w, why),
+            other => panic!("{other:?}"),
+        }
+        let err =
+            choose_certificate(check(stored(expired, k.ca.public())), false).expect_err("no relay");
+        assert!(err.starts_with(NO_CERTIFICATE), "{err}");
+        assert!(err.contains("expired"), "{err}");
+        // Exactly at the end of validity it is expired too; before its start, not valid.
+        let ends_now = cert_for(&k.ca, &k.operator, NOW - 60, NOW);
+        assert!(invalid(check(stored(ends_now, k.ca.public()))).contains("expired"));
+        let future = cert_for(&k.ca, &k.operator, NOW + 3600, NOW + 7200);
+        assert!(invalid(check(stored(future, k.ca.public()))).contains("not valid now"));
+    }
+
+    #[test]
+    fn no_certificate_and_no_relay_is_the_clear_error() {
+        let err = choose_certificate(check(Ok(None)), false).expect_err("nothing to use");
+        assert_eq!(
+            err,
+            "no valid operator certificate: log in to the relay once (viewer session --relay … \
+             --user …) or pass --relay/--user with --direct (no operator certificate is stored)"
+        );
+        assert!(matches!(
+            choose_certificate(check(Ok(None)), true),
+            Ok(CertificateChoice::Login(_))
+        ));
+    }
+
+    #[test]
+    fn certificates_for_other_keys_relays_or_cas_are_not_used() {
+        let k = keys();
+        let cert = valid_cert(NOW);
+        // Signed by the CA, stored next to another key.
+        let why = invalid(check(stored(cert.clone(), k.agent.public())));
+        assert!(
+            why.contains("does not verify against the stored relay CA key"),
+            "{why}"
+        );
+        // For another identity key, or with no identity key at all.
+        let other = cert_for(&k.ca, &k.agent, NOW - 60, NOW + 3600);
+        assert!(invalid(check(stored(other, k.ca.public()))).contains("another identity key"));
+        let none = check_stored(stored(cert.clone(), k.ca.public()), None, None, NOW);
+        assert!(invalid(none).contains("no longer exists"));
+        // From another relay than the pinned one.
+        let pin = k.agent.public().fingerprint();
+        let r = check_stored(
+            stored(cert, k.ca.public()),
+            Some(&operator()),
+            Some(&pin),
+            NOW,
+        );
+        assert!(invalid(r).contains("another relay"));
+    }
+
+    #[test]
+    fn bad_files_are_refused_even_when_the_relay_is_known() {
+        let err = StoreError::LoosePermissions {
+            path: "/d/operator-cert.bin".into(),
+            mode: 0o644,
+        };
+        let r = check(Err(err));
+        assert!(matches!(r, Err(Unusable::BadFiles(_))));
+        let message = choose_certificate(r, true).expect_err("refused");
+        assert!(
+            message.starts_with("/d/operator-cert.bin: permissions 644 are too open"),
+            "{message}"
+        );
+        assert!(message.contains("refusing to use the stored operator certificate"));
+    }
+
+    #[test]
+    fn the_store_is_inspected_with_the_identity_key() {
+        let k = keys();
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            inspect_store(dir.path(), None),
+            Err(Unusable::Invalid(_))
+        ));
+        let now = clock::now_unix();
+        certstore::save(dir.path(), &valid_cert(now), k.ca.public()).unwrap();
+        // No identity key yet: the certificate cannot be ours.
+        assert!(invalid(inspect_store(dir.path(), None)).contains("no longer exists"));
+        let pem = k.operator.to_pkcs8_pem().unwrap();
+        keystore::write_new_secret(&dir.path().join("identity-key.pem"), pem.as_bytes()).unwrap();
+        let (_, rights) = inspect_store(dir.path(), None).expect("usable");
+        assert_eq!(rights.operator, "alice");
+        let other = k.agent.public().fingerprint();
+        assert!(matches!(
+            inspect_store(dir.path(), Some(&other)),
+            Err(Unusable::Invalid(_))
+        ));
+    }
+
+    async fn listener() -> (TcpListener, DirectAddress) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = addr(&l.local_addr().unwrap().to_string());
+        (l, a)
+    }
+
+    #[tokio::test]
+    async fn preamble_and_handshake_with_a_lan_agent() {
+        let k = keys();
+        let (l, address) = listener().await;
+        let agent = tokio::spawn(lan_agent(l, vec![]));
+        let cert = valid_cert(clock::now_unix());
+        let mut conn = connect(&address, &k.operator, cert, k.ca.public())
+            .await
+            .expect("accepted");
+        assert!(
+            matches!(&conn.first, FirstWord::Accepted(m) if m.is_empty()),
+            "{:?}",
+            conn.first
+        );
+        assert_eq!(
+            conn.session.peer().fingerprint,
+            k.agent.public().fingerprint()
+        );
+        // The rest is the usual session: here the agent ends it.
+        let (app, _to_peer, _from_peer) = AppChannels::pair(8);
+        let hello = Message::Hello {
+            software: "test-viewer".into(),
+            capabilities: vec![],
+        };
+        let end = session::run(
+            &mut conn.stream,
+            &mut conn.session,
+            hello,
+            std::future::pending(),
+            app,
+        )
+        .await;
+        assert_eq!(end, SessionEnd::PeerClosed(CloseReason::EndedByCustomer));
+        let agent_sas = agent.await.unwrap().expect("agent accepted");
+        assert_eq!(conn.session.sas(), agent_sas);
+    }
+
+    #[tokio::test]
+    async fn an_operator_key_the_agent_does_not_list_is_refused() {
+        let k = keys();
+        let (l, address) = listener().await;
+        let agent = tokio::spawn(lan_agent(l, vec![Fingerprint([9; 32])]));
+        let cert = valid_cert(clock::now_unix());
+        let err = connect(&address, &k.operator, cert, k.ca.public())
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, DirectError::Refused(_)), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("the agent refused this operator: "),
+            "{err}"
+        );
+        let why = agent.await.unwrap().expect_err("agent refused");
+        assert!(why.contains("not authorised"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn an_expired_certificate_is_refused_by_the_agent() {
+        let k = keys();
+        let (l, address) = listener().await;
+        let agent = tokio::spawn(lan_agent(l, vec![]));
+        let now = clock::now_unix();
+        let expired = cert_for(&k.ca, &k.operator, now - 7200, now - 10);
+        let err = connect(&address, &k.operator, expired, k.ca.public())
+            .await
+            .expect_err("refused");
+        assert!(err.to_string().starts_with(REFUSED_PREFIX), "{err}");
+        assert!(agent.await.unwrap().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_ca_the_agent_does_not_pin_is_refused() {
+        let k = keys();
+        let (l, address) = listener().await;
+        let agent = tokio::spawn(lan_agent(l, vec![]));
+        // Offered: another CA key (and a certificate it signed).
+        let cert = cert_for(&k.agent, &k.operator, 0, u64::MAX);
+        let err = connect(&address, &k.operator, cert, k.agent.public())
+            .await
+            .expect_err("refused");
+        assert!(err.to_string().starts_with(REFUSED_PREFIX), "{err}");
+        assert!(agent.await.unwrap().is_err());
+    }
+
+    #[tokio::test]
+    async fn something_that_is_not_an_agent_is_reported() {
+        let k = keys();
+        let (l, address) = listener().await;
+        let server = tokio::spawn(async move {
+            let (tcp, _) = l.accept().await.unwrap();
+            drop(tcp);
+        });
+        let err = connect(
+            &address,
+            &k.operator,
+            valid_cert(clock::now_unix()),
+            k.ca.public(),
+        )
+        .await
+        .expect_err("no hello");
+        assert!(matches!(err, DirectError::Preamble(_)), "{err}");
+        assert!(err.to_string().contains("before saying hello"), "{err}");
+        server.await.unwrap();
+        // Nobody listening.
+        let err = connect(
+            &address,
+            &k.operator,
+            valid_cert(clock::now_unix()),
+            k.ca.public(),
+        )
+        .await
+        .expect_err("closed port");
+        assert!(
+            err.to_string()
+                .starts_with("cannot connect to the agent at 127.0.0.1:"),
+            "{err}"
+        );
+    }
+}
