@@ -6,8 +6,10 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::Xvfb;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sightline_agent::indicator::{
@@ -16,10 +18,9 @@ use sightline_agent::indicator::{
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{
-    AtomEnum, ChangeWindowAttributesAux, ConfigureWindowAux, ConnectionExt as _, CreateWindowAux,
-    GrabMode, ImageFormat, ModMask, StackMode, Window, WindowClass,
+    AtomEnum, ConfigureWindowAux, ConnectionExt as _, GrabMode, ImageFormat, ModMask, StackMode,
+    Window,
 };
-use x11rb::rust_connection::RustConnection;
 
 const W: u32 = 1024;
 const H: u32 = 768;
@@ -27,75 +28,7 @@ const BLUE: u32 = 0x0000ff;
 const GREEN: u32 = 0x00ff00;
 const WHITE: [u8; 3] = [0xff, 0xff, 0xff];
 
-/// A child process killed (and reaped) on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // SIGTERM first: Xvfb then removes its lock file and socket.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A private Xvfb and a connection to look at it.
-struct Xvfb {
-    display: String,
-    conn: RustConnection,
-    root: Window,
-    // Dropped last: the connection closes before the server dies.
-    _server: Proc,
-}
-
 impl Xvfb {
-    fn start() -> Xvfb {
-        // `-displayfd`: the server picks a free display number itself and writes it to stdout
-        // once it accepts connections, so parallel tests and other servers never collide.
-        let mut child = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                "1024x768x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb is installed (apt install xvfb)");
-        let stdout = child.stdout.take().unwrap();
-        let server = Proc(child);
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let n: u32 = line
-            .trim()
-            .parse()
-            .expect("Xvfb reports its display number");
-        let display = format!(":{n}");
-        let (conn, screen) = x11rb::connect(Some(&display)).unwrap();
-        let root = conn.setup().roots[screen].root;
-        let x = Xvfb {
-            display,
-            conn,
-            root,
-            _server: server,
-        };
-        x.fill_root(BLUE);
-        x
-    }
-
     /// Shows the banner across the whole screen.
     fn indicator(&self, text: IndicatorText) -> (Indicator, UnboundedReceiver<Hotkey>) {
         self.indicator_at(0, 0, W, text)
@@ -112,47 +45,6 @@ impl Xvfb {
         let indicator =
             Indicator::start_on(Some(&self.display), x, y, width, text, tx).expect("start");
         (indicator, rx)
-    }
-
-    fn fill_root(&self, rgb: u32) {
-        self.conn
-            .change_window_attributes(
-                self.root,
-                &ChangeWindowAttributesAux::new().background_pixel(rgb),
-            )
-            .unwrap();
-        self.conn.clear_area(false, self.root, 0, 0, 0, 0).unwrap();
-        self.sync();
-    }
-
-    fn sync(&self) {
-        self.conn.get_input_focus().unwrap().reply().unwrap();
-    }
-
-    /// Maps an override-redirect window of colour `rgb` (as another program's popup would be).
-    fn show_window(&self, x: i16, y: i16, w: u16, h: u16, rgb: u32) -> Window {
-        let win = self.conn.generate_id().unwrap();
-        let aux = CreateWindowAux::new()
-            .background_pixel(rgb)
-            .override_redirect(1);
-        self.conn
-            .create_window(
-                0,
-                win,
-                self.root,
-                x,
-                y,
-                w,
-                h,
-                0,
-                WindowClass::INPUT_OUTPUT,
-                0,
-                &aux,
-            )
-            .unwrap();
-        self.conn.map_window(win).unwrap();
-        self.sync();
-        win
     }
 
     /// The screen's pixels in the rectangle, as RGB, row by row (a root-window screenshot).
@@ -302,7 +194,7 @@ fn next_hotkey(rx: &mut UnboundedReceiver<Hotkey>, timeout: Duration) -> Option<
 
 #[test]
 fn banner_window_is_at_the_top_edge_while_the_indicator_lives() {
-    let x = Xvfb::start();
+    let x = Xvfb::start_filled(BLUE);
     assert!(x.banners().is_empty());
     let (indicator, _rx) = x.indicator(text(false));
     assert!(indicator.is_running());
@@ -329,7 +221,7 @@ fn banner_window_is_at_the_top_edge_while_the_indicator_lives() {
 #[test]
 fn banner_follows_the_monitor_area_it_is_given() {
     // As for the second monitor of a RandR layout: its own origin and width.
-    let x = Xvfb::start();
+    let x = Xvfb::start_filled(BLUE);
     let (indicator, _rx) = x.indicator_at(100, 50, 600, text(true));
     let (_, w, h, left, top) = x.the_banner();
     assert_eq!((w, h, left, top), (600, u32::from(BANNER_HEIGHT), 100, 50));
@@ -352,7 +244,7 @@ fn banner_follows_the_monitor_area_it_is_given() {
 
 #[test]
 fn banner_is_in_screenshots_and_stays_on_top() {
-    let x = Xvfb::start();
+    let x = Xvfb::start_filled(BLUE);
     let w = W as u16;
     let (indicator, _rx) = x.indicator(text(false));
     wait_for("the banner on screen", Duration::from_secs(2), || {
@@ -441,7 +333,7 @@ fn banner_is_in_screenshots_and_stays_on_top() {
 
 #[test]
 fn banner_comes_back_unless_its_connection_is_killed() {
-    let x = Xvfb::start();
+    let x = Xvfb::start_filled(BLUE);
     let w = W as u16;
     let (indicator, _rx) = x.indicator(text(false));
     let (id, ..) = x.the_banner();
@@ -497,7 +389,7 @@ fn banner_comes_back_unless_its_connection_is_killed() {
 
 #[test]
 fn set_text_changes_what_is_drawn() {
-    let x = Xvfb::start();
+    let x = Xvfb::start_filled(BLUE);
     let w = W as u16;
     let (indicator, _rx) = x.indicator(text(false));
     wait_for("the banner on screen", Duration::from_secs(2), || {
@@ -537,7 +429,7 @@ fn set_text_changes_what_is_drawn() {
 
 #[test]
 fn hotkeys_arrive_on_the_channel() {
-    let x = Xvfb::start();
+    let x = Xvfb::start_filled(BLUE);
     let (indicator, mut rx) = x.indicator(text(true));
     assert_eq!(
         indicator.hotkeys(),
@@ -585,7 +477,7 @@ fn hotkeys_arrive_on_the_channel() {
 
 #[test]
 fn hotkeys_follow_keyboard_mapping_changes() {
-    let x = Xvfb::start();
+    let x = Xvfb::start_filled(BLUE);
     let (indicator, mut rx) = x.indicator(text(true));
     // A keycode without symbols, to map and unmap 'q' on (as a layout switch would).
     let setup = x.conn.setup();
@@ -651,7 +543,7 @@ fn keycode_of(x: &Xvfb, keysym: u32) -> u8 {
 
 #[test]
 fn a_hotkey_another_program_holds_is_left_out() {
-    let x = Xvfb::start();
+    let x = Xvfb::start_filled(BLUE);
     let keycode = keycode_of(&x, 0x72);
     // Another program has Ctrl+Alt+R (plain, without the lock modifiers).
     x.conn
@@ -689,7 +581,7 @@ fn start_rejects_unusable_displays_and_areas() {
         "{err}"
     );
 
-    let x = Xvfb::start();
+    let x = Xvfb::start_filled(BLUE);
     for (left, top, width) in [
         (0, 0, 0),
         (0, 0, 70_000),

@@ -5,8 +5,10 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::{Proc, Xvfb};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sightline_agent::capture::x11::{monitors_on, X11Capturer, X11Options};
@@ -15,10 +17,7 @@ use sightline_agent::input::Injector;
 use sightline_core::messages::InputEvent;
 use sightline_media::BgraFrame;
 use x11rb::connection::Connection;
-use x11rb::protocol::xproto::{
-    ChangeWindowAttributesAux, ConnectionExt as _, CreateWindowAux, MapState, Window, WindowClass,
-};
-use x11rb::rust_connection::RustConnection;
+use x11rb::protocol::xproto::{ChangeWindowAttributesAux, ConnectionExt as _, MapState};
 use x11rb::wrapper::ConnectionExt as _;
 
 const W: u32 = 1024;
@@ -27,71 +26,7 @@ const RED: u32 = 0xff0000;
 const GREEN: u32 = 0x00ff00;
 const BLUE: u32 = 0x0000ff;
 
-/// A child process killed (and reaped) on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // SIGTERM first: Xvfb then removes its lock file and socket.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A private Xvfb and a connection to draw on it.
-struct Xvfb {
-    display: String,
-    conn: RustConnection,
-    root: Window,
-    // Dropped last: the connection closes before the server dies.
-    _server: Proc,
-}
-
 impl Xvfb {
-    fn start() -> Xvfb {
-        Self::start_listening(false)
-    }
-
-    /// With `tcp`, the server also listens on TCP port 6000 + N (for `127.0.0.1:N`).
-    fn start_listening(tcp: bool) -> Xvfb {
-        // `-displayfd`: the server picks a free display number itself and writes it to stdout
-        // once it accepts connections, so parallel tests and other servers never collide.
-        let mut child = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", "1024x768x24"])
-            .args([if tcp { "-listen" } else { "-nolisten" }, "tcp"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb is installed (apt install xvfb)");
-        let stdout = child.stdout.take().unwrap();
-        let server = Proc(child);
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let n: u32 = line
-            .trim()
-            .parse()
-            .expect("Xvfb reports its display number");
-        let display = format!(":{n}");
-        let (conn, screen) = x11rb::connect(Some(&display)).unwrap();
-        let root = conn.setup().roots[screen].root;
-        Xvfb {
-            display,
-            conn,
-            root,
-            _server: server,
-        }
-    }
-
     fn options(&self) -> X11Options {
         X11Options {
             display: Some(self.display.clone()),
@@ -101,46 +36,6 @@ impl Xvfb {
 
     fn open(&self, options: X11Options) -> X11Capturer {
         X11Capturer::open(&options, None).expect("open capturer")
-    }
-
-    /// Paints the whole root window `rgb`.
-    fn fill_root(&self, rgb: u32) {
-        self.conn
-            .change_window_attributes(
-                self.root,
-                &ChangeWindowAttributesAux::new().background_pixel(rgb),
-            )
-            .unwrap();
-        self.conn.clear_area(false, self.root, 0, 0, 0, 0).unwrap();
-        self.conn.sync().unwrap();
-    }
-
-    /// Shows an undecorated window of colour `rgb`.
-    fn show_window(&self, x: i16, y: i16, w: u16, h: u16, rgb: u32) -> Window {
-        let win = self.conn.generate_id().unwrap();
-        let aux = CreateWindowAux::new()
-            .background_pixel(rgb)
-            .override_redirect(1);
-        self.conn
-            .create_window(
-                0,
-                win,
-                self.root,
-                x,
-                y,
-                w,
-                h,
-                0,
-                WindowClass::INPUT_OUTPUT,
-                0,
-                &aux,
-            )
-            .unwrap();
-        self.conn.map_window(win).unwrap();
-        self.conn.sync().unwrap();
-        // Let the server paint the background before anyone reads the screen.
-        self.conn.get_input_focus().unwrap().reply().unwrap();
-        win
     }
 
     fn warp(&self, x: i16, y: i16) {

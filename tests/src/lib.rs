@@ -187,6 +187,15 @@ impl Proc {
         )
     }
 
+    /// Names of the JSON events seen on stdout so far.
+    pub fn events(&self) -> Vec<String> {
+        self.seen
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["event"].as_str().map(String::from))
+            .collect()
+    }
+
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
@@ -578,44 +587,31 @@ pub struct Xvfb {
 }
 
 impl Xvfb {
-    /// Starts `Xvfb :N -screen 0 WxHx24` on a free display number.
+    /// Starts `Xvfb -screen 0 WxHx24` on a display number it picks itself.
     pub fn start(width: u32, height: u32) -> Xvfb {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        // Numbers 100 to 5099, starting at a place of this process's own; skip any in use
-        // (or left behind by an X server that was killed).
-        let base = (std::process::id() % 500) * 10;
-        for _ in 0..500 {
-            let step = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let n = 100 + (base + step) % 5000;
-            let socket = format!("/tmp/.X11-unix/X{n}");
-            if Path::new(&socket).exists() || Path::new(&format!("/tmp/.X{n}-lock")).exists() {
-                continue;
-            }
-            let child = Command::new("Xvfb")
-                .arg(format!(":{n}"))
-                .args([
-                    "-screen",
-                    "0",
-                    &format!("{width}x{height}x24"),
-                    "-nolisten",
-                    "tcp",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("Xvfb is installed by ./dev");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !Path::new(&socket).exists() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            assert!(Path::new(&socket).exists(), "Xvfb :{n} did not start");
-            return Xvfb {
-                display: format!(":{n}"),
-                child,
-                apps: Vec::new(),
-            };
+        // `-displayfd`: the server picks a free display number itself and writes it to stdout
+        // once it accepts connections, so parallel tests never collide and no number is
+        // guessed.
+        let mut child = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0"])
+            .arg(format!("{width}x{height}x24"))
+            .args(["-nolisten", "tcp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb is installed by ./dev");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let n: u32 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("Xvfb did not report a display number: {line:?}"));
+        Xvfb {
+            display: format!(":{n}"),
+            child,
+            apps: Vec::new(),
         }
-        panic!("no free X display number");
     }
 
     /// Starts an X application on this display (killed with the display).
@@ -672,6 +668,30 @@ impl Xvfb {
         }
     }
 
+    /// An xterm titled `sightline-input` that appends what is typed into it to `typed`,
+    /// focused, for input tests.
+    pub fn typing_target(&mut self, typed: &Path) {
+        let cmd = format!("stty -echo; cat > {}", typed.display());
+        self.app(
+            "xterm",
+            &[
+                "-title",
+                "sightline-input",
+                "-geometry",
+                "80x20+0+40",
+                "-e",
+                "sh",
+                "-c",
+                &cmd,
+            ],
+        );
+        self.wait_window("sightline-input");
+        self.run(
+            "xdotool",
+            &["search", "--name", "sightline-input", "windowfocus"],
+        );
+    }
+
     /// Screenshot of the whole display as PNG (ImageMagick `import`).
     pub fn screenshot(&self, path: &Path) {
         let p = path.to_string_lossy().into_owned();
@@ -699,6 +719,55 @@ impl Drop for Xvfb {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A viewer written in the test on the real protocol, for what the real viewer refuses to do
+/// (send input without control, keep typing after a revocation): logs in as alice with her
+/// password and a TOTP code, gets a session code, starts the agent with `start_agent(digits)`,
+/// and completes the end-to-end handshake. Returns the stream, the session and the agent.
+pub async fn modified_viewer(
+    relay: &Relay,
+    start_agent: impl FnOnce(&str) -> Proc,
+) -> (
+    sightline_net::stream::FramedStream<tokio::net::TcpStream>,
+    sightline_core::e2e::Session,
+    Proc,
+) {
+    use sightline_core::e2e::{E2eConfig, Trust};
+    use sightline_core::identity::{PrivateIdentity, MIN_PEER_BITS};
+    use sightline_core::relay_proto::Secret;
+    let code = relay.totp("alice");
+    let key = tokio::task::spawn_blocking(|| {
+        PrivateIdentity::generate(&mut rand_core::OsRng, MIN_PEER_BITS).unwrap()
+    })
+    .await
+    .unwrap();
+    let pin = relay.fingerprint.parse().unwrap();
+    let mut client = Box::pin(sightline_net::RelayClient::connect(&relay.addr, pin))
+        .await
+        .unwrap();
+    let cert = client
+        .login(
+            "alice",
+            Secret::new(PASSWORD),
+            Some(Secret::new(code)),
+            key.public(),
+        )
+        .await
+        .unwrap();
+    let created = client.create_session().await.unwrap();
+    let agent = start_agent(&created.code.digits());
+    let (mut stream, session_id) = client.wait_paired().await.unwrap();
+    let cfg = E2eConfig {
+        session_id,
+        seed: sightline_net::clock::seed(),
+        trust: Trust::AnyAgentKey,
+        channel: Default::default(),
+    };
+    let session = sightline_net::session::operator_handshake(&mut stream, cfg, &key, cert)
+        .await
+        .unwrap();
+    (stream, session, agent)
 }
 
 /// How many keys are down on `display` now (XQueryKeymap).

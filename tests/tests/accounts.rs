@@ -4,13 +4,8 @@
 //! operator whose modified viewer sends input anyway, and the session time limit.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use rand_core::OsRng;
-use sightline_core::e2e::{E2eConfig, Trust};
-use sightline_core::identity::{PrivateIdentity, MIN_PEER_BITS};
 use sightline_core::messages::{CloseReason, InputEvent, Message, MouseButton};
-use sightline_core::relay_proto::Secret;
 use sightline_net::session::{self, AppChannels};
-use sightline_net::{clock, RelayClient};
 use sightline_tests::slapd::{self, Slapd};
 use sightline_tests::*;
 use std::path::Path;
@@ -339,36 +334,13 @@ fn ldap_operators_use_the_directory_password_and_the_relays_totp() {
     );
 }
 
-/// An xterm that appends what is typed into it to `typed`, on its own display.
-fn typing_target(x: &mut Xvfb, typed: &Path) {
-    let cmd = format!("stty -echo; cat > {}", typed.display());
-    x.app(
-        "xterm",
-        &[
-            "-title",
-            "sightline-input",
-            "-geometry",
-            "80x20+0+0",
-            "-e",
-            "sh",
-            "-c",
-            &cmd,
-        ],
-    );
-    x.wait_window("sightline-input");
-}
-
 #[test]
 fn a_view_only_operators_crafted_input_never_reaches_the_agents_injector() {
     let mut x = Xvfb::start(1024, 768);
     let tmp = tempfile::tempdir().unwrap();
     let typed = tmp.path().join("typed.txt");
-    typing_target(&mut x, &typed);
-    // Focus the xterm and park the pointer away from where the operator will aim.
-    x.run(
-        "xdotool",
-        &["search", "--name", "sightline-input", "windowfocus"],
-    );
+    x.typing_target(&typed);
+    // Park the pointer away from where the operator will aim.
     x.run("xdotool", &["mousemove", "700", "600"]);
     let mut relay = Relay::new(None);
     assert!(relay
@@ -396,30 +368,12 @@ fn a_view_only_operators_crafted_input_never_reaches_the_agents_injector() {
         .enable_all()
         .build()
         .unwrap();
-    let code = relay.totp("alice");
     let agent_dir = tmp.path().join("agent");
     let (agent_connected, agent_log) = rt.block_on(async {
-        let key = tokio::task::spawn_blocking(|| PrivateIdentity::generate(&mut OsRng, MIN_PEER_BITS).unwrap())
-            .await
-            .unwrap();
-        let pin = relay.fingerprint.parse().unwrap();
-        let mut client = Box::pin(RelayClient::connect(&relay.addr, pin)).await.unwrap();
-        let cert = client
-            .login("alice", Secret::new(PASSWORD), Some(Secret::new(code)), key.public())
-            .await
-            .unwrap();
-        let created = client.create_session().await.unwrap();
-        let mut agent = relay.agent_on(&agent_dir, &relay.fingerprint, &created.code.digits(), Some(&x.display));
-        let (mut stream, session_id) = client.wait_paired().await.unwrap();
-        let cfg = E2eConfig {
-            session_id,
-            seed: clock::seed(),
-            trust: Trust::AnyAgentKey,
-            channel: Default::default(),
-        };
-        let mut session = session::operator_handshake(&mut stream, cfg, &key, cert)
-            .await
-            .unwrap();
+        let (mut stream, mut session, mut agent) = modified_viewer(&relay, |digits| {
+            relay.agent_on(&agent_dir, &relay.fingerprint, digits, Some(&x.display))
+        })
+        .await;
         let connected = tokio::task::spawn_blocking(move || {
             let c = agent.wait_event("connected", SLOW);
             (c, agent)

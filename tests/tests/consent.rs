@@ -5,14 +5,9 @@
 //! session from the terminal or with the global hotkey.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use rand_core::OsRng;
-use sightline_core::e2e::{E2eConfig, Trust};
-use sightline_core::identity::{PrivateIdentity, MIN_PEER_BITS};
 use sightline_core::messages::{CloseReason, InputEvent, Message};
-use sightline_core::relay_proto::Secret;
 use sightline_media::convert::load_png_rgba;
 use sightline_net::session::{self, AppChannels};
-use sightline_net::{clock, RelayClient};
 use sightline_tests::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -30,15 +25,6 @@ fn code_of(viewer: &mut Proc) -> String {
 /// Whether the indicator window is on `display`.
 fn indicator_shown(x: &Xvfb) -> bool {
     x.run("xwininfo", &["-root", "-tree"]).contains(INDICATOR)
-}
-
-/// Every event name the process printed so far.
-fn events(p: &Proc) -> Vec<String> {
-    p.seen
-        .iter()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["event"].as_str().map(String::from))
-        .collect()
 }
 
 #[test]
@@ -66,12 +52,12 @@ fn nothing_is_shared_before_consent_and_a_refusal_ends_the_session() {
     }
     for e in ["video", "frame"] {
         assert!(
-            !events(&viewer).iter().any(|n| n == e),
+            !viewer.events().iter().any(|n| n == e),
             "{e} before consent: {:?}",
             viewer.seen
         );
     }
-    assert!(!events(&agent).iter().any(|n| n == "sharing"));
+    assert!(!agent.events().iter().any(|n| n == "sharing"));
     assert!(!indicator_shown(&x));
 
     agent.write_line("n");
@@ -84,7 +70,7 @@ fn nothing_is_shared_before_consent_and_a_refusal_ends_the_session() {
     );
     let summary = agent.wait_event("summary", T);
     assert_eq!(summary["used"], serde_json::json!([]));
-    assert!(events(&viewer).iter().all(|n| n != "frame"));
+    assert!(viewer.events().iter().all(|n| n != "frame"));
     assert!(agent.wait_exit(T).success());
 }
 
@@ -113,7 +99,7 @@ fn no_answer_ends_the_session_with_its_own_reason() {
         agent.wait_event("closed", T)["reason"],
         "customer did not answer"
     );
-    assert!(events(&viewer).iter().all(|n| n != "frame"));
+    assert!(viewer.events().iter().all(|n| n != "frame"));
 
     // No terminal at all (standard input closed): nobody can say yes, so it is a no.
     let mut viewer = relay.viewer(&tmp.path().join("viewer2"));
@@ -126,29 +112,6 @@ fn no_answer_ends_the_session_with_its_own_reason() {
     );
 }
 
-/// An xterm that appends what is typed into it to `typed`.
-fn typing_target(x: &mut Xvfb, typed: &Path) {
-    let cmd = format!("stty -echo; cat > {}", typed.display());
-    x.app(
-        "xterm",
-        &[
-            "-title",
-            "sightline-input",
-            "-geometry",
-            "80x20+0+40",
-            "-e",
-            "sh",
-            "-c",
-            &cmd,
-        ],
-    );
-    x.wait_window("sightline-input");
-    x.run(
-        "xdotool",
-        &["search", "--name", "sightline-input", "windowfocus"],
-    );
-}
-
 fn typed_text(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
@@ -158,7 +121,7 @@ fn control_is_a_second_yes_and_the_customer_takes_it_back() {
     let mut x = Xvfb::start(1024, 768);
     let tmp = tempfile::tempdir().unwrap();
     let typed = tmp.path().join("typed.txt");
-    typing_target(&mut x, &typed);
+    x.typing_target(&typed);
     let mut relay = Relay::new(None);
     relay.start();
 
@@ -169,45 +132,13 @@ fn control_is_a_second_yes_and_the_customer_takes_it_back() {
         .enable_all()
         .build()
         .unwrap();
-    let code = relay.totp("alice");
     let display = x.display.clone();
     let agent_dir = tmp.path().join("agent");
     rt.block_on(async {
-        let key = tokio::task::spawn_blocking(|| {
-            PrivateIdentity::generate(&mut OsRng, MIN_PEER_BITS).unwrap()
+        let (mut stream, mut session, mut agent) = modified_viewer(&relay, |digits| {
+            relay.agent_on(&agent_dir, &relay.fingerprint, digits, Some(&display))
         })
-        .await
-        .unwrap();
-        let pin = relay.fingerprint.parse().unwrap();
-        let mut client = Box::pin(RelayClient::connect(&relay.addr, pin))
-            .await
-            .unwrap();
-        let cert = client
-            .login(
-                "alice",
-                Secret::new(PASSWORD),
-                Some(Secret::new(code)),
-                key.public(),
-            )
-            .await
-            .unwrap();
-        let created = client.create_session().await.unwrap();
-        let mut agent = relay.agent_on(
-            &agent_dir,
-            &relay.fingerprint,
-            &created.code.digits(),
-            Some(&display),
-        );
-        let (mut stream, session_id) = client.wait_paired().await.unwrap();
-        let cfg = E2eConfig {
-            session_id,
-            seed: clock::seed(),
-            trust: Trust::AnyAgentKey,
-            channel: Default::default(),
-        };
-        let mut session = session::operator_handshake(&mut stream, cfg, &key, cert)
-            .await
-            .unwrap();
+        .await;
         let (app, to_agent, mut from_agent) = AppChannels::pair(256);
         let pump = tokio::spawn(async move {
             let hello = Message::Hello {

@@ -118,7 +118,7 @@ fn a_kiosk_serves_a_direct_viewer_without_a_relay_and_without_outbound_connectio
     let summary = agent.wait_event("summary", T);
     assert_eq!(summary["used"], serde_json::json!(["view"]));
     assert!(
-        !events(&agent).iter().any(|e| e == "consent_request"),
+        !agent.events().iter().any(|e| e == "consent_request"),
         "no consent question on a kiosk"
     );
 
@@ -135,14 +135,6 @@ fn a_kiosk_serves_a_direct_viewer_without_a_relay_and_without_outbound_connectio
     assert!(agent.wait_exit(T).success());
     let log = agent.stderr();
     assert_eq!(log.matches("direct session started").count(), 2, "{log}");
-}
-
-fn events(p: &Proc) -> Vec<String> {
-    p.seen
-        .iter()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["event"].as_str().map(String::from))
-        .collect()
 }
 
 /// Connects to a kiosk as an operator with `key` and `cert` (whose CA is `ca`); returns the
