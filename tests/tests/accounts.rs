@@ -261,8 +261,11 @@ fn login_needs_the_second_factor_and_disabling_stops_new_sessions_at_once() {
         .as_str()
         .unwrap()
         .contains("login failed"));
+    // The relay's log reaches the test through a pipe: wait for the line.
+    eventually("the refusal in the relay's log", T, || {
+        relay.log().contains("account disabled")
+    });
     let log = relay.log();
-    assert!(log.contains("account disabled"), "{log}");
     assert!(
         !log.contains(PASSWORD) && !log.contains(&recovery),
         "secrets in the log"
@@ -287,8 +290,9 @@ fn ldap_operators_use_the_directory_password_and_the_relays_totp() {
     assert_eq!(login["operator"], "bob");
     v.wait_event("code", T);
     drop(v);
-    let log = relay.log();
-    assert!(log.contains("role=admin"), "{log}");
+    eventually("bob's admin role in the relay's log", T, || {
+        relay.log().contains("role=admin")
+    });
 
     // The relay's password for bob does not exist; the directory's wrong password fails; the
     // directory's password without the relay's TOTP fails.
@@ -310,8 +314,9 @@ fn ldap_operators_use_the_directory_password_and_the_relays_totp() {
         .as_str()
         .unwrap()
         .contains("login failed"));
-    let log = relay.log();
-    assert!(log.contains("not in an allowed group"), "{log}");
+    eventually("carol's refusal in the relay's log", T, || {
+        relay.log().contains("not in an allowed group")
+    });
 
     // The directory goes away: a clear error, no crash, not counted as a failure, and local
     // accounts still log in.

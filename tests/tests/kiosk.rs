@@ -133,8 +133,9 @@ fn a_kiosk_serves_a_direct_viewer_without_a_relay_and_without_outbound_connectio
     agent.signal("TERM");
     agent.wait_event("stopped", T);
     assert!(agent.wait_exit(T).success());
-    let log = agent.stderr();
-    assert_eq!(log.matches("direct session started").count(), 2, "{log}");
+    eventually("both sessions in the kiosk's log", T, || {
+        agent.stderr().matches("direct session started").count() == 2
+    });
 }
 
 /// Connects to a kiosk as an operator with `key` and `cert` (whose CA is `ca`); returns the
