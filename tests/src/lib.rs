@@ -591,7 +591,9 @@ impl Xvfb {
     pub fn start(width: u32, height: u32) -> Xvfb {
         // `-displayfd`: the server picks a free display number itself and writes it to stdout
         // once it accepts connections, so parallel tests never collide and no number is
-        // guessed.
+        // guessed. Not while another test's server is shutting down: it gives up its number
+        // before it is gone, and a new server on that number would share it with a dying one.
+        let _one_at_a_time = XVFB_LIFECYCLE.lock().unwrap_or_else(|p| p.into_inner());
         let mut child = Command::new("Xvfb")
             .args(["-displayfd", "1", "-screen", "0"])
             .arg(format!("{width}x{height}x24"))
@@ -699,12 +701,16 @@ impl Xvfb {
     }
 }
 
+/// Held while an X server starts or stops (see [`Xvfb::start`]).
+static XVFB_LIFECYCLE: Mutex<()> = Mutex::new(());
+
 impl Drop for Xvfb {
     fn drop(&mut self) {
         for a in &mut self.apps {
             let _ = a.kill();
             let _ = a.wait();
         }
+        let _one_at_a_time = XVFB_LIFECYCLE.lock().unwrap_or_else(|p| p.into_inner());
         // SIGTERM lets the server remove its lock file and socket; SIGKILL if it lingers.
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])

@@ -16,8 +16,13 @@ use x11rb::wrapper::ConnectionExt as _;
 /// A child process killed (and reaped) on drop.
 pub struct Proc(pub Child);
 
+/// Held while an X server starts or stops: a server gives up its display number before it is
+/// gone, and a new server on that number would share it with a dying one.
+static XVFB_LIFECYCLE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl Drop for Proc {
     fn drop(&mut self) {
+        let _one_at_a_time = XVFB_LIFECYCLE.lock().unwrap_or_else(|p| p.into_inner());
         // SIGTERM first: Xvfb then removes its lock file and socket.
         let _ = Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
@@ -52,6 +57,7 @@ impl Xvfb {
     pub fn start_listening(tcp: bool) -> Xvfb {
         // `-displayfd`: the server picks a free display number itself and writes it to stdout
         // once it accepts connections, so parallel tests and other servers never collide.
+        let one_at_a_time = XVFB_LIFECYCLE.lock().unwrap_or_else(|p| p.into_inner());
         let mut child = Command::new("Xvfb")
             .args(["-displayfd", "1", "-screen", "0", "1024x768x24"])
             .args([if tcp { "-listen" } else { "-nolisten" }, "tcp"])
@@ -60,9 +66,11 @@ impl Xvfb {
             .spawn()
             .expect("Xvfb is installed (apt install xvfb)");
         let stdout = child.stdout.take().unwrap();
-        let server = Proc(child);
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
+        // Released before the server is wrapped: its drop takes the lock too.
+        drop(one_at_a_time);
+        let server = Proc(child);
         let n: u32 = line
             .trim()
             .parse()
