@@ -587,33 +587,49 @@ pub struct Xvfb {
 }
 
 impl Xvfb {
-    /// Starts `Xvfb -screen 0 WxHx24` on a display number it picks itself.
+    /// Starts `Xvfb :N -screen 0 WxHx24` on a free display number.
     pub fn start(width: u32, height: u32) -> Xvfb {
-        // `-displayfd`: the server picks a free display number itself and writes it to stdout
-        // once it accepts connections, so parallel tests never collide and no number is
-        // guessed. Not while another test's server is shutting down: it gives up its number
-        // before it is gone, and a new server on that number would share it with a dying one.
+        // One at a time within this process (see XVFB_LIFECYCLE). Display numbers 100 to 5099,
+        // starting at a place of this process's own, skipping any whose lock file or socket
+        // exists.
         let _one_at_a_time = XVFB_LIFECYCLE.lock().unwrap_or_else(|p| p.into_inner());
-        let mut child = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0"])
-            .arg(format!("{width}x{height}x24"))
-            .args(["-nolisten", "tcp"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb is installed by ./dev");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let n: u32 = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("Xvfb did not report a display number: {line:?}"));
-        Xvfb {
-            display: format!(":{n}"),
-            child,
-            apps: Vec::new(),
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let base = (std::process::id() % 500) * 10;
+        for _ in 0..500 {
+            let step = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let n = 100 + (base + step) % 5000;
+            let socket = format!("/tmp/.X11-unix/X{n}");
+            if Path::new(&socket).exists() || Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+                continue;
+            }
+            let mut child = Command::new("Xvfb")
+                .arg(format!(":{n}"))
+                .args(["-screen", "0"])
+                .arg(format!("{width}x{height}x24"))
+                .args(["-nolisten", "tcp"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("Xvfb is installed by ./dev");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !Path::new(&socket).exists() && Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // The number was taken after all (another test process): try the next one.
+            if let Ok(Some(_)) = child.try_wait() {
+                continue;
+            }
+            assert!(Path::new(&socket).exists(), "Xvfb :{n} did not start");
+            return Xvfb {
+                display: format!(":{n}"),
+                child,
+                apps: Vec::new(),
+            };
         }
+        panic!("no free X display number");
     }
 
     /// Starts an X application on this display (killed with the display).
@@ -701,7 +717,8 @@ impl Xvfb {
     }
 }
 
-/// Held while an X server starts or stops (see [`Xvfb::start`]).
+/// Held while an X server starts or stops, so that within one test process no server starts
+/// while another is shutting down.
 static XVFB_LIFECYCLE: Mutex<()> = Mutex::new(());
 
 impl Drop for Xvfb {
