@@ -659,6 +659,63 @@ impl Xvfb {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Starts an X application and waits until its window `name` is mapped. An application
+    /// that has not shown its window after 20 s is killed and started again (twice at most):
+    /// on a loaded machine an xterm now and then never maps its window.
+    pub fn app_window(&mut self, program: &str, args: &[&str], name: &str) -> String {
+        let mut why = String::new();
+        for _ in 0..3 {
+            let log = std::env::temp_dir().join(format!(
+                "sightline-app-{}-{}.log",
+                std::process::id(),
+                self.apps.len()
+            ));
+            let child = Command::new(program)
+                .args(args)
+                .env("DISPLAY", &self.display)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+            self.apps.push(child);
+            if let Some(id) = self.find_window(name, Duration::from_secs(20)) {
+                return id;
+            }
+            if let Some(mut c) = self.apps.pop() {
+                let _ = c.kill();
+                let status = c.wait();
+                why = format!(
+                    "{program} {status:?}: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        }
+        panic!("window {name:?} did not appear on {}: {why}", self.display)
+    }
+
+    fn find_window(&self, name: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let out = Command::new("xdotool")
+                .args(["search", "--onlyvisible", "--name", name])
+                .env("DISPLAY", &self.display)
+                .output()
+                .unwrap();
+            let id = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            if !id.is_empty() {
+                return Some(id);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until a window with this name is mapped.
     pub fn wait_window(&self, name: &str) -> String {
         // Generous: three video tests encode in parallel on two cores while xterm starts.
@@ -690,7 +747,7 @@ impl Xvfb {
     /// focused, for input tests.
     pub fn typing_target(&mut self, typed: &Path) {
         let cmd = format!("stty -echo; cat > {}", typed.display());
-        self.app(
+        self.app_window(
             "xterm",
             &[
                 "-title",
@@ -702,8 +759,8 @@ impl Xvfb {
                 "-c",
                 &cmd,
             ],
+            "sightline-input",
         );
-        self.wait_window("sightline-input");
         self.run(
             "xdotool",
             &["search", "--name", "sightline-input", "windowfocus"],

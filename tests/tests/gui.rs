@@ -23,7 +23,7 @@ fn share_of_colour(png: &std::path::Path, rgb: [u8; 3]) -> f64 {
 fn the_viewer_window_shows_the_remote_screen() {
     // The customer's screen: a big magenta window.
     let mut customer = Xvfb::start(1280, 720);
-    customer.app(
+    customer.app_window(
         "xterm",
         &[
             "-title",
@@ -36,8 +36,8 @@ fn the_viewer_window_shows_the_remote_screen() {
             "sleep",
             "600",
         ],
+        "sightline-magenta",
     );
-    customer.wait_window("sightline-magenta");
     // The operator's screen, with nothing magenta on it before the session.
     let operator = Xvfb::start(1280, 800);
     let tmp = tempfile::tempdir().unwrap();

@@ -42,13 +42,13 @@ fn connect(relay: &Relay, dir: &Path, display: &str, extra: &[&str]) -> (Proc, P
 /// An xterm with known text on a 1280x720 display.
 fn desktop_with_text() -> Xvfb {
     let mut x = Xvfb::start(1280, 720);
-    x.app(
+    x.app_window(
         "xterm",
         &["-title", "sightline-test", "-geometry", "100x30+40+40", "-fa", "Monospace", "-fs", "12",
           "-bg", "white", "-fg", "black", "-e", "sh", "-c",
           "printf 'Sightline screen test\\nThe quick brown fox jumps over the lazy dog 0123456789\\n'; ls -l /usr/bin | head -20; sleep 600"],
+        "sightline-test",
     );
-    x.wait_window("sightline-test");
     std::thread::sleep(Duration::from_millis(800));
     x
 }
@@ -133,7 +133,7 @@ fn typing_and_clicking_reach_an_x_application_and_held_keys_are_released() {
     let tmp = tempfile::tempdir().unwrap();
     let typed = tmp.path().join("typed.txt");
     let cmd = format!("cat > {}", typed.display());
-    x.app(
+    x.app_window(
         "xterm",
         &[
             "-title",
@@ -145,8 +145,8 @@ fn typing_and_clicking_reach_an_x_application_and_held_keys_are_released() {
             "-c",
             &cmd,
         ],
+        "sightline-input",
     );
-    x.wait_window("sightline-input");
     let mut relay = Relay::new(None);
     relay.start();
     let script = tmp.path().join("input.txt");
