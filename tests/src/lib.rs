@@ -716,33 +716,6 @@ impl Xvfb {
         }
     }
 
-    /// Waits until a window with this name is mapped.
-    pub fn wait_window(&self, name: &str) -> String {
-        // Generous: three video tests encode in parallel on two cores while xterm starts.
-        let deadline = Instant::now() + SLOW;
-        loop {
-            let out = Command::new("xdotool")
-                .args(["search", "--onlyvisible", "--name", name])
-                .env("DISPLAY", &self.display)
-                .output()
-                .unwrap();
-            let id = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            if !id.is_empty() {
-                return id;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "window {name:?} did not appear on {}",
-                self.display
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
     /// An xterm titled `sightline-input` that appends what is typed into it to `typed`,
     /// focused, for input tests.
     pub fn typing_target(&mut self, typed: &Path) {
