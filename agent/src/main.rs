@@ -22,6 +22,7 @@ use sightline_core::identity::{Fingerprint, PrivateIdentity};
 use sightline_core::identity::{DEFAULT_IDENTITY_BITS, MIN_PEER_BITS};
 use sightline_core::lan::{AgentHello, OperatorHello};
 use sightline_core::messages::{CloseReason, ConsentFor, Message};
+use sightline_media::encode::Backend;
 use sightline_net::cli::{self, ClientConfig, Output};
 use sightline_net::session::{self, AppChannels, SessionEnd};
 use sightline_net::stream::FramedStream;
@@ -65,6 +66,10 @@ struct Cli {
     /// Highest frame rate to capture at.
     #[arg(long, value_name = "FPS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=120))]
     fps: u32,
+    /// Video encoder: `aom` (libaom realtime: fastest, adapts its bitrate to the link) or
+    /// `rav1e` (pure Rust). Default: the fastest one this build has.
+    #[arg(long, value_name = "NAME", default_value_t = Backend::fastest(), value_parser = Backend::from_name)]
+    encoder: Backend,
     /// LAN-only kiosk mode: listen for direct connections from the local network, make no
     /// outbound connection, share without consent questions (the banner still shows).
     #[arg(long)]
@@ -226,6 +231,7 @@ async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
         share: ShareConfig {
             monitor: cli.monitor,
             fps: cli.fps,
+            encoder: cli.encoder,
         },
         consent_timeout: Duration::from_secs(cli.consent_timeout),
         unattended: false,
@@ -277,6 +283,7 @@ async fn lan_server(cli: Cli, out: Output) -> Result<SessionEnd> {
             share: ShareConfig {
                 monitor: cli.monitor,
                 fps: cli.fps,
+                encoder: cli.encoder,
             },
             consent_timeout: Duration::from_secs(cli.consent_timeout),
             unattended: true,
@@ -825,7 +832,7 @@ impl Customer {
         let since = sightline_net::cli::utc(clock::now_unix());
         out.event(
             json!({"event": "sharing", "monitor": share.monitor.index, "width": share.monitor.width, "height": share.monitor.height,
-                   "indicator": indicator.is_some()}),
+                   "indicator": indicator.is_some(), "encoder": share.encoder.name()}),
             || format!("Sharing your screen ({}x{}) with {} since {since}.", share.monitor.width, share.monitor.height, self.who()),
         );
         out.event(
@@ -858,6 +865,7 @@ impl Customer {
             tokio::select! {
                 msg = from_peer.recv() => match msg {
                     Some(Message::KeyframeRequest) => share.request_keyframe(),
+                    Some(Message::VideoAck { seq }) => share.ack(seq),
                     // Deny by default: the certificate and the customer's grant decide.
                     Some(Message::Input(ev)) => match (gate.admit(ev), &control) {
                         (Some(ev), Control::Granted(c)) => c.inject(ev),

@@ -9,12 +9,17 @@
 //! in low-latency mode, so after a change the encoder re-submits the last picture (cheap,
 //! identical inter frames) until the change has come out, instead of waiting for the next
 //! change: an edit on an otherwise idle screen reaches the viewer promptly, and a truly idle
-//! screen costs no packets at all. Sending blocks when the network is behind; meanwhile the
-//! slot keeps only the newest picture.
+//! screen costs no packets at all.
+//!
+//! Congestion control ([`sightline_core::congestion`]) decides when the next picture may be
+//! encoded and at what bitrate: the viewer acknowledges every packet, and while too many bytes
+//! are unacknowledged the encoder waits and the slot keeps only the newest picture, so frames
+//! are dropped rather than queued and latency does not build up on a narrow link.
 
 use crate::capture::{self, Capturer, Monitor};
+use sightline_core::congestion::{Congestion, CongestionConfig};
 use sightline_core::messages::{Message, VideoCodec};
-use sightline_media::encode::{rav1e_encoder, EncoderSettings, VideoEncoder};
+use sightline_media::encode::{Backend, EncoderSettings, VideoEncoder};
 use sightline_media::{convert, Yuv420Frame};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -29,6 +34,8 @@ pub struct ShareConfig {
     pub monitor: Option<usize>,
     /// Target pictures per second.
     pub fps: u32,
+    /// The encoder backend.
+    pub encoder: Backend,
 }
 
 /// Errors starting to share.
@@ -50,23 +57,57 @@ struct Picture {
 #[derive(Default)]
 struct Slot {
     picture: Mutex<Option<Picture>>,
+    /// Signalled on a new picture, and on an acknowledgement (the window may have opened).
     ready: Condvar,
 }
 
+/// The congestion controller and the monotonic clock its times are measured on.
+struct Pacing {
+    cc: Mutex<Congestion>,
+    epoch: Instant,
+}
+
+impl Pacing {
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+}
+
 /// A running share. Dropping it stops both threads (without waiting for them).
-#[derive(Debug)]
 pub struct ShareHandle {
     stop: Arc<AtomicBool>,
     keyframe: Arc<AtomicBool>,
+    slot: Arc<Slot>,
+    pacing: Arc<Pacing>,
     _threads: [JoinHandle<()>; 2],
     /// The shared monitor.
     pub monitor: Monitor,
+    /// The encoder backend in use.
+    pub encoder: Backend,
+}
+
+impl std::fmt::Debug for ShareHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShareHandle")
+            .field("monitor", &self.monitor)
+            .field("encoder", &self.encoder)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ShareHandle {
     /// Asks for a keyframe as soon as possible.
     pub fn request_keyframe(&self) {
         self.keyframe.store(true, Ordering::SeqCst);
+    }
+
+    /// The viewer has received video packet `seq` (and those before it).
+    pub fn ack(&self, seq: u64) {
+        let now = self.pacing.now();
+        if let Ok(mut cc) = self.pacing.cc.lock() {
+            cc.on_ack(now, seq);
+        }
+        self.slot.ready.notify_all();
     }
 }
 
@@ -90,7 +131,15 @@ pub fn start(cfg: ShareConfig, to_peer: Sender<Message>) -> Result<ShareHandle, 
     let stop = Arc::new(AtomicBool::new(false));
     let keyframe = Arc::new(AtomicBool::new(true));
     let slot = Arc::new(Slot::default());
-    let interval = Duration::from_secs_f64(1.0 / f64::from(cfg.fps.clamp(1, 120)));
+    let fps = cfg.fps.clamp(1, 120);
+    let interval = Duration::from_secs_f64(1.0 / f64::from(fps));
+    let pacing = Arc::new(Pacing {
+        cc: Mutex::new(Congestion::new(CongestionConfig {
+            max_fps: fps,
+            ..CongestionConfig::default()
+        })),
+        epoch: Instant::now(),
+    });
 
     let capture_thread = {
         let (stop, slot, to_peer) = (stop.clone(), slot.clone(), to_peer.clone());
@@ -100,18 +149,31 @@ pub fn start(cfg: ShareConfig, to_peer: Sender<Message>) -> Result<ShareHandle, 
             .map_err(|e| ShareError::Thread("capture", e))?
     };
     let encoder_thread = {
-        let (stop, slot, keyframe) = (stop.clone(), slot.clone(), keyframe.clone());
-        let fps = cfg.fps;
+        let (stop, slot, keyframe, pacing) =
+            (stop.clone(), slot.clone(), keyframe.clone(), pacing.clone());
+        let backend = cfg.encoder;
         std::thread::Builder::new()
             .name("encoder".into())
-            .spawn(move || encode_loop(fps, interval, &stop, &keyframe, &slot, &to_peer))
+            .spawn(move || {
+                let shared = EncodeShared {
+                    stop: &stop,
+                    keyframe: &keyframe,
+                    slot: &slot,
+                    pacing: &pacing,
+                    to_peer: &to_peer,
+                };
+                encode_loop(backend, fps, interval, &shared)
+            })
             .map_err(|e| ShareError::Thread("encoder", e))?
     };
     Ok(ShareHandle {
         stop,
         keyframe,
+        slot,
+        pacing,
         _threads: [capture_thread, encoder_thread],
         monitor,
+        encoder: cfg.encoder,
     })
 }
 
@@ -183,14 +245,26 @@ fn capture_loop(
     slot.ready.notify_all();
 }
 
-fn encode_loop(
-    fps: u32,
-    interval: Duration,
-    stop: &AtomicBool,
-    keyframe: &AtomicBool,
-    slot: &Slot,
-    to_peer: &Sender<Message>,
-) {
+/// What the encode thread shares with the rest of the share.
+struct EncodeShared<'a> {
+    stop: &'a AtomicBool,
+    keyframe: &'a AtomicBool,
+    slot: &'a Slot,
+    pacing: &'a Pacing,
+    to_peer: &'a Sender<Message>,
+}
+
+/// How often the viewer hears what the congestion control is doing.
+const RATE_REPORT_EVERY: Duration = Duration::from_secs(1);
+
+fn encode_loop(backend: Backend, fps: u32, interval: Duration, shared: &EncodeShared<'_>) {
+    let EncodeShared {
+        stop,
+        keyframe,
+        slot,
+        pacing,
+        to_peer,
+    } = *shared;
     let mut encoder: Option<Box<dyn VideoEncoder>> = None;
     let mut last: Option<Yuv420Frame> = None;
     let mut seq = 0u64;
@@ -201,9 +275,36 @@ fn encode_loop(
     // when they were submitted and still is when they come out (a change would have produced a
     // fresh picture), so their packets are stamped with the time they leave, not a stale one.
     let mut repeats: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    let mut last_encode: Option<Instant> = None;
+    let mut last_report = Instant::now();
     while !stop.load(Ordering::SeqCst) && !to_peer.is_closed() {
         let pending = usize::from(awaiting.is_some());
         let want_key = keyframe.load(Ordering::SeqCst);
+        // Congestion control: while the window is full, or the frame rate the current bitrate
+        // allows has been reached, leave the picture in the slot (a newer one replaces it) and
+        // wait for an acknowledgement or the next slot.
+        let (may_send, min_gap, target_kbps) = match pacing.cc.lock() {
+            Ok(cc) => (
+                cc.may_send(),
+                Duration::from_secs_f64(1.0 / f64::from(cc.max_fps())),
+                cc.target_kbps(),
+            ),
+            Err(_) => return,
+        };
+        let too_soon = last_encode.map(|t| min_gap.saturating_sub(t.elapsed()));
+        if !may_send || too_soon.is_some_and(|d| !d.is_zero()) {
+            let wait = too_soon
+                .filter(|d| !d.is_zero())
+                .unwrap_or(interval)
+                .min(interval);
+            let Ok(guard) = slot.picture.lock() else {
+                return;
+            };
+            if slot.ready.wait_timeout(guard, wait).is_err() {
+                return;
+            }
+            continue;
+        }
         // Wait for a new picture unless the encoder still holds a change back (then repeat the
         // last picture at once) or a keyframe is wanted.
         let fresh = {
@@ -242,13 +343,15 @@ fn encode_loop(
                 width: frame.width,
                 height: frame.height,
                 fps,
-                bitrate_kbps: None,
+                // Backends that can follow the congestion control start at its target; rav1e
+                // keeps constant quality and adapts by frame rate alone.
+                bitrate_kbps: Some(target_kbps).filter(|_| backend != Backend::Rav1e),
                 threads: 0,
             };
-            match rav1e_encoder(settings) {
+            match backend.encoder(settings) {
                 Ok(e) => encoder = Some(e),
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot start the encoder");
+                    tracing::error!(error = %e, encoder = %backend, "cannot start the encoder");
                     return;
                 }
             }
@@ -265,7 +368,11 @@ fn encode_loop(
             repeats.clear();
         }
         let Some(enc) = encoder.as_mut() else { return };
+        if enc.bitrate_kbps().is_some_and(|k| k != target_kbps) {
+            enc.set_bitrate(target_kbps);
+        }
         let force = keyframe.swap(false, Ordering::SeqCst);
+        last_encode = Some(Instant::now());
         let packets = match enc.encode(&frame, capture_us, force) {
             Ok(p) => p,
             Err(e) => {
@@ -283,16 +390,36 @@ fn encode_loop(
             } else {
                 p.capture_us
             };
+            let bytes = p.data.len() as u64;
             let msg = Message::VideoPacket {
                 seq,
                 capture_us,
                 keyframe: p.keyframe,
                 data: p.data,
             };
+            if let Ok(mut cc) = pacing.cc.lock() {
+                cc.on_sent(pacing.now(), seq, bytes);
+            }
             seq += 1;
             if to_peer.blocking_send(msg).is_err() {
                 return;
             }
+        }
+        if last_report.elapsed() >= RATE_REPORT_EVERY {
+            last_report = Instant::now();
+            let stats = match pacing.cc.lock() {
+                Ok(mut cc) => cc.stats(pacing.now()),
+                Err(_) => return,
+            };
+            tracing::debug!(?stats, "congestion control");
+            // Advisory: dropped rather than waited for when the channel is full.
+            let _ = to_peer.try_send(Message::SendRate {
+                target_kbps: stats.target_kbps,
+                send_kbps: stats.send_kbps,
+                fps: stats.fps,
+                rtt_ms: stats.rtt_ms,
+                queue_ms: stats.queue_ms,
+            });
         }
     }
 }

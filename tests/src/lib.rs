@@ -2,6 +2,7 @@
 //! data directory on loopback, and drive viewer and agent processes through their JSON events.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod shaper;
 pub mod slapd;
 
 use std::collections::HashMap;
@@ -522,10 +523,23 @@ impl Relay {
         display: Option<&str>,
         extra: &[&str],
     ) -> Proc {
+        self.agent_via(&self.addr, data, key, code, display, extra)
+    }
+
+    /// Like [`Relay::agent_asking`], reaching the relay at `addr` (a proxy in front of it).
+    pub fn agent_via(
+        &self,
+        addr: &str,
+        data: &Path,
+        key: &str,
+        code: &str,
+        display: Option<&str>,
+        extra: &[&str],
+    ) -> Proc {
         let mut cmd = Command::new(bin("agent"));
         cmd.arg("--data-dir")
             .arg(data)
-            .args(["--relay", &self.addr, "--relay-key", key, "--json"])
+            .args(["--relay", addr, "--relay-key", key, "--json"])
             .args(extra)
             .arg(code);
         match display {

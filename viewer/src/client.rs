@@ -241,6 +241,21 @@ pub struct Stats {
     pub latency_ms: f64,
 }
 
+/// The agent's congestion control, as it last reported (about once a second).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SendRate {
+    /// The bitrate the agent's encoder aims at, kbit/s.
+    pub target_kbps: u32,
+    /// What the agent sent over the last second, kbit/s.
+    pub send_kbps: u32,
+    /// Pictures the agent sent over the last second.
+    pub fps: u32,
+    /// Round trip the agent measures, milliseconds.
+    pub rtt_ms: u32,
+    /// Part of it spent in queues, milliseconds.
+    pub queue_ms: u32,
+}
+
 /// What the client reports.
 #[derive(Debug, Clone)]
 pub enum ClientEvent {
@@ -318,6 +333,8 @@ pub enum ClientEvent {
     Notice(String),
     /// Statistics.
     Stats(Stats),
+    /// The agent's congestion control changed or reported its rate.
+    SendRate(SendRate),
     /// The session ended.
     Closed {
         /// Why, as in the JSON `closed` event (`ended by customer`, `abnormal end: …`).
@@ -832,6 +849,9 @@ async fn dispatch(
                     events.emit(ClientEvent::VideoConfig { width, height });
                 }
                 Some(Message::VideoPacket { seq, capture_us, keyframe, data }) => {
+                    // Acknowledged on arrival, before decoding: the agent's congestion control
+                    // measures the path, not the decoder.
+                    let _ = to_peer.send(Message::VideoAck { seq }).await;
                     if consent.video() {
                         let _ = to_peer.send(Message::ControlRequest).await;
                     }
@@ -849,6 +869,9 @@ async fn dispatch(
                 }
                 Some(Message::ConsentPending { what }) => {
                     events.emit(ClientEvent::ConsentPending(what));
+                }
+                Some(Message::SendRate { target_kbps, send_kbps, fps, rtt_ms, queue_ms }) => {
+                    events.emit(ClientEvent::SendRate(SendRate { target_kbps, send_kbps, fps, rtt_ms, queue_ms }));
                 }
                 Some(other) => tracing::debug!(?other, "ignoring message"),
                 // The session ended; the pump reports how.

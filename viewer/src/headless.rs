@@ -185,6 +185,13 @@ pub async fn run(start: Start, opts: Options, out: Output) -> Result<SessionEnd,
                         format!("{:.1} fps, {:.0} kbit/s, {:.1} ms", s.fps, s.kbps, s.latency_ms)
                     });
                 }
+                ClientEvent::SendRate(r) => {
+                    out.event(
+                        json!({"event": "send_rate", "target_kbps": r.target_kbps, "send_kbps": r.send_kbps, "fps": r.fps,
+                               "rtt_ms": r.rtt_ms, "queue_ms": r.queue_ms}),
+                        || format!("agent sends {} kbit/s (target {}), {} fps, rtt {} ms", r.send_kbps, r.target_kbps, r.fps, r.rtt_ms),
+                    );
+                }
                 ClientEvent::Failed(message) => return Err(HeadlessError::Client(message)),
                 ClientEvent::Closed { reason, normal, .. } => {
                     if let Some(path) = &opts.save_frame {

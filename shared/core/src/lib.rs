@@ -18,6 +18,7 @@ pub mod cert;
 pub mod channel;
 pub mod code;
 pub mod codec;
+pub mod congestion;
 pub mod e2e;
 pub mod error;
 pub mod frame;

@@ -207,6 +207,27 @@ pub enum Message {
         /// What is asked for.
         what: ConsentFor,
     },
+    /// Viewer → agent: video packet `seq` (and every one before it) has arrived. Sent for
+    /// every packet as it is received, before decoding; the agent's congestion control measures
+    /// round trips and delivery from these.
+    VideoAck {
+        /// The packet's sequence number.
+        seq: u64,
+    },
+    /// Agent → viewer: what the congestion control is doing, about once a second while video
+    /// flows (for the viewer's overlay).
+    SendRate {
+        /// The bitrate the encoder aims at now, kbit/s.
+        target_kbps: u32,
+        /// What was sent over the last second, kbit/s.
+        send_kbps: u32,
+        /// Pictures sent over the last second.
+        fps: u32,
+        /// Round-trip time the agent measures, milliseconds.
+        rtt_ms: u32,
+        /// Part of it spent waiting in queues, milliseconds.
+        queue_ms: u32,
+    },
     /// Explicit end of the session; nothing follows it.
     Close {
         /// Why.

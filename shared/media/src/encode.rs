@@ -1,11 +1,81 @@
 //! The video encoder interface the agent's encode thread drives, its settings and errors, and the
-//! constructors of the available backends (today only rav1e, in the `rav1e_backend` submodule).
+//! constructors of the available backends: libaom's realtime mode (`aom`, the default where it is
+//! built in) and rav1e (pure Rust, always there).
 
+#[cfg(feature = "aom")]
+mod aom_backend;
 mod rav1e_backend;
 
 use crate::frame::{FrameError, Yuv420Frame};
 
+#[cfg(feature = "aom")]
+pub use aom_backend::aom_encoder;
 pub use rav1e_backend::rav1e_encoder;
+
+/// An encoder backend this build can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// libaom in realtime mode: no lookahead, screen-content tools, damaged-block skipping, and
+    /// a bitrate that can change while it runs.
+    #[cfg(feature = "aom")]
+    Aom,
+    /// rav1e: pure Rust, holds about four pictures back, constant quality.
+    Rav1e,
+}
+
+impl Backend {
+    /// Every backend built in, fastest first (the first is the default).
+    pub const ALL: &'static [Backend] = &[
+        #[cfg(feature = "aom")]
+        Backend::Aom,
+        Backend::Rav1e,
+    ];
+
+    /// The default: the fastest backend built in.
+    pub fn fastest() -> Backend {
+        Self::ALL.first().copied().unwrap_or(Backend::Rav1e)
+    }
+
+    /// The name used on command lines and in statistics.
+    pub fn name(self) -> &'static str {
+        match self {
+            #[cfg(feature = "aom")]
+            Backend::Aom => "aom",
+            Backend::Rav1e => "rav1e",
+        }
+    }
+
+    /// The backend called `name`, if this build has it.
+    pub fn from_name(name: &str) -> Result<Backend, String> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|b| b.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Self::ALL.iter().map(|b| b.name()).collect();
+                if name == "aom" {
+                    format!("this build has no libaom encoder (built without the `aom` feature); available: {}", known.join(", "))
+                } else {
+                    format!("unknown encoder {name:?}; available: {}", known.join(", "))
+                }
+            })
+    }
+
+    /// Builds an encoder of this backend.
+    pub fn encoder(self, settings: EncoderSettings) -> Result<Box<dyn VideoEncoder>, EncodeError> {
+        match self {
+            #[cfg(feature = "aom")]
+            Backend::Aom => aom_encoder(settings),
+            Backend::Rav1e => rav1e_encoder(settings),
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// One compressed picture (a temporal unit of AV1 OBUs), ready to send.
 #[derive(Clone, PartialEq, Eq)]
@@ -143,4 +213,17 @@ pub trait VideoEncoder: Send {
 
     /// The settings this encoder was built with.
     fn settings(&self) -> &EncoderSettings;
+
+    /// Changes the target bitrate from the next picture on, without a key frame. Returns `false`
+    /// when this backend cannot (rav1e fixes its rate control when it is built); the caller then
+    /// adapts by frame rate alone.
+    fn set_bitrate(&mut self, kbps: u32) -> bool {
+        let _ = kbps;
+        false
+    }
+
+    /// The current target bitrate, for backends that have one.
+    fn bitrate_kbps(&self) -> Option<u32> {
+        None
+    }
 }

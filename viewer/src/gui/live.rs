@@ -402,6 +402,16 @@ fn overlay(ctx: &egui::Context, live: &Live, time_left: Option<u64>) {
                             ui.label("no statistics yet");
                         }
                     }
+                    if let Some(r) = &live.send_rate {
+                        ui.label(format!(
+                            "{:>6} kbit/s sent (target {})",
+                            r.send_kbps, r.target_kbps
+                        ));
+                        ui.label(format!(
+                            "{:>6} ms round trip, {} queued",
+                            r.rtt_ms, r.queue_ms
+                        ));
+                    }
                     if let Some((w, h)) = live.remote_size {
                         ui.label(format!("remote {w}×{h}"));
                     }

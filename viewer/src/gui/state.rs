@@ -3,7 +3,7 @@
 //! in one place; the screens only read this state and return [`Action`]s.
 
 use crate::client::{
-    ClientCommand, ClientEvent, ControlAnswer, OperatorRights, SessionParams, Stats,
+    ClientCommand, ClientEvent, ControlAnswer, OperatorRights, SendRate, SessionParams, Stats,
     WAITING_FOR_VIEWING,
 };
 use crate::credentials;
@@ -196,6 +196,8 @@ pub struct Live {
     pub notice: Option<String>,
     /// Latest statistics.
     pub stats: Option<Stats>,
+    /// The agent's latest word on its sending rate (congestion control).
+    pub send_rate: Option<SendRate>,
     /// The remote pointer.
     pub cursor: RemoteCursor,
     /// Scaling.
@@ -442,6 +444,7 @@ impl Live {
                 self.notice = Some(message);
             }
             ClientEvent::Stats(stats) => self.stats = Some(stats),
+            ClientEvent::SendRate(rate) => self.send_rate = Some(rate),
             ClientEvent::Cursor {
                 x,
                 y,
