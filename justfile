@@ -29,9 +29,15 @@ lint: check-core-io
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Benchmarks (the real-time budget issue adds them; none exist yet).
-bench:
-    @echo "no benchmarks yet: they arrive with the real-time budget work"
+# Benchmarks, release build: pipeline stages on the recorded corpus for every encoder side by
+# side, end-to-end latency through a real relay, relay forwarding; a table against the targets
+# plus target/bench/report.{md,json}. Then the Criterion micro-benchmarks of the hot paths.
+# `just bench --quick` is a short smoke run.
+bench *ARGS:
+    cargo build --release --workspace --bins
+    target/release/bench {{ARGS}}
+    cargo bench -p sightline-core --bench channel -- --quick
+    cargo bench -p sightline-media --bench pipeline -- --quick
 
 # The protocol core must stay sans-IO: fail if it depends on an async runtime.
 check-core-io:

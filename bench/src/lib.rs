@@ -1,4 +1,7 @@
 //! `just bench`: the recorded desktop corpus ([`corpus`]) and the benchmarks that replay it.
 
 pub mod corpus;
+pub mod e2e;
+pub mod pipeline;
+pub mod player;
 pub mod relay_bench;

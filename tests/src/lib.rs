@@ -19,8 +19,12 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// Path of a workspace binary built by `cargo build --workspace --bins` (done by `just test`).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe.parent().and_then(Path::parent).unwrap();
+    // target/<profile>/deps/<test> → target/<profile>/<name>; a binary (the benchmark) lives in
+    // target/<profile> itself.
+    let mut dir = exe.parent().unwrap();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir = dir.parent().unwrap();
+    }
     let path = dir.join(name);
     assert!(
         path.exists(),

@@ -175,6 +175,7 @@ pub enum Message {
         /// Whether the packet can be decoded on its own.
         keyframe: bool,
         /// The encoded bytes (an AV1 temporal unit).
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
     /// Viewer → agent: the decoder needs a keyframe (start, error, lost packet).

@@ -57,7 +57,11 @@ impl BlockMap {
 /// Compares `prev` and `next` block by block. Returns `None` when the pictures differ in size
 /// (everything changed) or a buffer is shorter than its geometry says.
 pub fn changed_blocks(prev: &Yuv420Frame, next: &Yuv420Frame, block: u32) -> Option<BlockMap> {
-    if prev.width != next.width || prev.height != next.height || block < 2 || !block.is_multiple_of(2) {
+    if prev.width != next.width
+        || prev.height != next.height
+        || block < 2
+        || !block.is_multiple_of(2)
+    {
         return None;
     }
     prev.check().ok()?;

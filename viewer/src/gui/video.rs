@@ -146,7 +146,8 @@ impl VideoResources {
     }
 
     /// Copies a picture into the plane textures, re-creating them when the size changed.
-    fn upload(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, frame: &Yuv420Frame) {
+    /// (Public for the benchmark of the upload stage.)
+    pub fn upload(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, frame: &Yuv420Frame) {
         let size = (frame.width, frame.height);
         if let Err(why) = check_frame(frame, device.limits().max_texture_dimension_2d) {
             if self.refused != Some(size) {
