@@ -160,3 +160,30 @@ fn end_to_end_latency_is_measured_and_a_still_screen_sends_nothing() {
     assert!(idle.keyframe_bytes > 0, "the first picture is a keyframe");
     assert!(idle.player.loops > 0 || idle.seconds < 3.0);
 }
+
+/// A measurement to run by hand and read, not a check:
+/// `E2E_CLIPS=typing-1920x1080 E2E_ENCODERS=aom,rav1e E2E_SECONDS=12 cargo test -p
+/// sightline-bench --test e2e -- --ignored --nocapture` (those are the defaults).
+#[test]
+#[ignore = "a measurement of several minutes; run by hand"]
+fn measure_by_hand() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let list = |var: &str, default: &str| -> Vec<String> {
+        std::env::var(var)
+            .unwrap_or_else(|_| default.into())
+            .split(',')
+            .map(str::to_string)
+            .collect()
+    };
+    let opts = E2eOptions {
+        seconds: std::env::var("E2E_SECONDS").map_or(12, |s| s.parse().unwrap()),
+        encoders: list("E2E_ENCODERS", "aom,rav1e"),
+        clips: list("E2E_CLIPS", "typing-1920x1080"),
+    };
+    let results = e2e::run(&opts).unwrap();
+    eprintln!("{}", e2e::HEADER.join(" | "));
+    for row in e2e::rows(&results) {
+        eprintln!("{}", row.join(" | "));
+    }
+    eprintln!("{}", serde_json::to_string_pretty(&results).unwrap());
+}

@@ -318,7 +318,7 @@ fn main() -> Result<()> {
 
     let mut clips = corpus::list().context("reading the corpus")?;
     if !cli.clips.is_empty() {
-        clips.retain(|c| cli.clips.iter().any(|w| *w == c.name));
+        clips.retain(|c| cli.clips.contains(&c.name));
     } else if cli.quick {
         clips.retain(|c| {
             c.name.ends_with("1280x720")

@@ -741,6 +741,21 @@ mod tests {
     }
 
     #[test]
+    fn the_agents_sending_rate_reaches_the_overlay_state() {
+        let mut s = live_after(vec![connected(full())]);
+        assert_eq!(live(&s).send_rate, None);
+        let rate = SendRate {
+            target_kbps: 1_800,
+            send_kbps: 1_650,
+            fps: 24,
+            rtt_ms: 112,
+            queue_ms: 9,
+        };
+        s.apply(ClientEvent::SendRate(rate));
+        assert_eq!(live(&s).send_rate, Some(rate));
+    }
+
+    #[test]
     fn input_needs_the_customers_grant_too() {
         let mut s = live_after(vec![connected(full())]);
         assert!(s.input_commands(some_input()).is_empty(), "not granted yet");
