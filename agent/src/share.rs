@@ -291,7 +291,10 @@ fn encode_loop(backend: Backend, fps: u32, interval: Duration, shared: &EncodeSh
             ),
             Err(_) => return,
         };
-        let too_soon = last_encode.map(|t| min_gap.saturating_sub(t.elapsed()));
+        // Re-submissions that drain rav1e's hold-back are not new pictures: they go at once.
+        let too_soon = last_encode
+            .filter(|_| pending == 0)
+            .map(|t| min_gap.saturating_sub(t.elapsed()));
         if !may_send || too_soon.is_some_and(|d| !d.is_zero()) {
             let wait = too_soon
                 .filter(|d| !d.is_zero())

@@ -161,3 +161,24 @@ fn the_fastest_backend_is_the_default_and_names_round_trip() {
         .unwrap_err()
         .contains("available: aom, rav1e"));
 }
+
+#[test]
+fn odd_sizes_encode_and_decode() {
+    for (w, h) in [(1001, 563), (17, 17), (1366, 768)] {
+        let mut enc = aom_encoder(EncoderSettings {
+            threads: 2,
+            bitrate_kbps: Some(2_000),
+            ..EncoderSettings::new(w, h)
+        })
+        .unwrap();
+        let mut dec = Av1Decoder::new(1).unwrap();
+        let a = bgra_to_yuv420(&screen_like_bgra(w, h, w as usize * 4, 1)).unwrap();
+        let mut b = a.clone();
+        b.y[0] = b.y[0].wrapping_add(40);
+        for (t, pic) in [(1, &a), (2, &b), (3, &b)] {
+            let p = enc.encode(pic, t, t == 1).unwrap();
+            let d = dec.decode(&p[0].data).unwrap().unwrap();
+            assert_eq!((d.width, d.height), (w, h));
+        }
+    }
+}

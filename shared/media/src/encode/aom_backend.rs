@@ -56,6 +56,8 @@ struct AomEncoder {
     active: Vec<u8>,
     pts: i64,
     bitrate_kbps: u32,
+    /// Whether libaom accepted the damaged-block map so far.
+    active_map_works: bool,
 }
 
 // SAFETY: the codec context is used from one thread at a time (the trait is driven from one
@@ -182,6 +184,7 @@ impl AomEncoder {
             active: Vec::new(),
             pts: 0,
             bitrate_kbps,
+            active_map_works: true,
         };
         enc.configure(threads)?;
         tracing::debug!(
@@ -369,7 +372,13 @@ impl VideoEncoder for AomEncoder {
             _ => None,
         };
         let map = damage.as_ref().filter(|m| !m.all_changed());
-        self.set_active_map(map)?;
+        if self.active_map_works {
+            if let Err(e) = self.set_active_map(map) {
+                // Only an optimisation: encode every block from now on rather than stop.
+                tracing::warn!(error = %e, "libaom refused the active map; coding every block");
+                self.active_map_works = false;
+            }
+        }
 
         let mut img: MaybeUninit<aom::aom_image_t> = MaybeUninit::zeroed();
         // SAFETY: `img` is writable; `aom_img_wrap` only fills in its fields from the format and
