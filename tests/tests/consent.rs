@@ -172,7 +172,10 @@ fn control_is_a_second_yes_and_the_customer_takes_it_back() {
         })
         .await
         .unwrap();
-        // Ask; the customer is asked and says yes.
+        // Ask once the screen is shared (as the real viewer does: a request that arrives while
+        // the customer is still being asked about viewing is declined, since nothing is shared
+        // yet); the customer is asked and says yes.
+        tokio::task::block_in_place(|| agent.wait_event("sharing", T));
         to_agent.send(Message::ControlRequest).await.unwrap();
         tokio::task::block_in_place(|| agent.allow_control(T));
         assert!(control(&mut from_agent).await, "control granted");
