@@ -126,6 +126,17 @@ struct Cli {
     config: Option<PathBuf>,
 }
 
+impl Cli {
+    /// What to share and how, from the flags (relayed and LAN-only sessions alike).
+    fn share_config(&self) -> ShareConfig {
+        ShareConfig {
+            monitor: self.monitor,
+            fps: self.fps,
+            encoder: self.encoder,
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// List the monitors that can be shared.
@@ -200,6 +211,7 @@ fn read_code(args: &[String]) -> Result<SessionCode> {
 }
 
 async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
+    let share = cli.share_config();
     let config = ClientConfig::load("agent", cli.config.as_deref())?;
     let (addr, pin) = config.relay(cli.relay, cli.relay_key)?;
     let code = read_code(&cli.code)?;
@@ -228,11 +240,7 @@ async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
     let operator = Operator::certified(&cert, peer.fingerprint.to_string());
     let settings = SessionSettings {
         out,
-        share: ShareConfig {
-            monitor: cli.monitor,
-            fps: cli.fps,
-            encoder: cli.encoder,
-        },
+        share,
         consent_timeout: Duration::from_secs(cli.consent_timeout),
         unattended: false,
     };
@@ -250,6 +258,7 @@ async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
 /// LAN-only kiosk mode: serves direct connections until SIGINT/SIGTERM. Each connection is
 /// checked by address before anything is read, then gets its own handshake under a deadline.
 async fn lan_server(cli: Cli, out: Output) -> Result<SessionEnd> {
+    let share = cli.share_config();
     let config = ClientConfig::load("agent", cli.config.as_deref())?;
     if cli.relay.is_some() {
         bail!("--relay makes no sense with --lan-only: a LAN-only agent never contacts a relay");
@@ -280,11 +289,7 @@ async fn lan_server(cli: Cli, out: Output) -> Result<SessionEnd> {
         handshake_timeout: Duration::from_secs(cli.handshake_timeout),
         settings: SessionSettings {
             out,
-            share: ShareConfig {
-                monitor: cli.monitor,
-                fps: cli.fps,
-                encoder: cli.encoder,
-            },
+            share,
             consent_timeout: Duration::from_secs(cli.consent_timeout),
             unattended: true,
         },

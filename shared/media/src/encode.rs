@@ -131,6 +131,29 @@ impl EncoderSettings {
         }
     }
 
+    /// Smallest and largest picture side any backend accepts (AV1's limit is 65,536; 16 keeps
+    /// rav1e's minimum for both backends).
+    pub const MIN_SIDE: u32 = 16;
+    /// See [`EncoderSettings::MIN_SIDE`].
+    pub const MAX_SIDE: u32 = u16::MAX as u32;
+
+    /// Checks what every backend needs: a size within
+    /// [`EncoderSettings::MIN_SIDE`]..=[`EncoderSettings::MAX_SIDE`] and a non-zero frame rate.
+    pub fn check(&self) -> Result<(), EncodeError> {
+        let (lo, hi) = (Self::MIN_SIDE, Self::MAX_SIDE);
+        let side_ok = |s: u32| (lo..=hi).contains(&s);
+        if !side_ok(self.width) || !side_ok(self.height) {
+            return Err(EncodeError::InvalidSettings(format!(
+                "size {}x{} outside {lo}..={hi}",
+                self.width, self.height
+            )));
+        }
+        if self.fps == 0 {
+            return Err(EncodeError::InvalidSettings("frame rate 0".into()));
+        }
+        Ok(())
+    }
+
     /// The thread count to use: `threads`, or every core when it is 0.
     pub fn effective_threads(&self) -> usize {
         match self.threads {

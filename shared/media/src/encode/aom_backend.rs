@@ -36,9 +36,6 @@ const MAX_QUANTIZER: c_uint = 52;
 const MAX_INTRA_BITRATE_PCT: c_uint = 1_500;
 /// The active map's block side: libaom's map has one entry per 16×16 luma block.
 const ACTIVE_MAP_BLOCK: u32 = 16;
-/// AV1 limits on the coded size (libaom accepts from 1; 16 keeps parity with rav1e).
-const MIN_SIDE: u32 = 16;
-const MAX_SIDE: u32 = u16::MAX as u32;
 
 /// Builds a libaom realtime encoder for `settings`.
 pub fn aom_encoder(settings: EncoderSettings) -> Result<Box<dyn VideoEncoder>, EncodeError> {
@@ -96,16 +93,7 @@ fn last_error(ctx: &mut aom::aom_codec_ctx_t, what: &str) -> EncodeError {
 
 impl AomEncoder {
     fn new(settings: EncoderSettings) -> Result<Self, EncodeError> {
-        let side_ok = |s: u32| (MIN_SIDE..=MAX_SIDE).contains(&s);
-        if !side_ok(settings.width) || !side_ok(settings.height) {
-            return Err(invalid(format!(
-                "size {}x{} outside {MIN_SIDE}..={MAX_SIDE}",
-                settings.width, settings.height
-            )));
-        }
-        if settings.fps == 0 {
-            return Err(invalid("frame rate 0"));
-        }
+        settings.check()?;
         let bitrate_kbps = settings.bitrate_kbps.unwrap_or(DEFAULT_KBPS);
         if bitrate_kbps == 0 {
             return Err(invalid("bitrate 0"));

@@ -24,9 +24,6 @@ const CQ_QUANTIZER: usize = 80;
 const BITRATE_MIN_QUANTIZER: u8 = 40;
 /// Longest gap between automatic key frames; viewers ask for one when they need it.
 const MAX_KEYFRAME_SECONDS: u64 = 10;
-/// AV1 and rav1e limits on the coded size.
-const MIN_SIDE: u32 = 16;
-const MAX_SIDE: u32 = u16::MAX as u32;
 
 /// Builds a rav1e encoder for `settings`.
 pub fn rav1e_encoder(settings: EncoderSettings) -> Result<Box<dyn VideoEncoder>, EncodeError> {
@@ -57,16 +54,7 @@ fn encoder_config(
     settings: &EncoderSettings,
     threads: usize,
 ) -> Result<EncoderConfig, EncodeError> {
-    let side_ok = |s: u32| (MIN_SIDE..=MAX_SIDE).contains(&s);
-    if !side_ok(settings.width) || !side_ok(settings.height) {
-        return Err(invalid(format!(
-            "size {}x{} outside {MIN_SIDE}..={MAX_SIDE}",
-            settings.width, settings.height
-        )));
-    }
-    if settings.fps == 0 {
-        return Err(invalid("frame rate 0"));
-    }
+    settings.check()?;
     let mut enc = EncoderConfig::with_speed_preset(SPEED_PRESET);
     enc.width = settings.width as usize;
     enc.height = settings.height as usize;
