@@ -8,9 +8,15 @@ default:
 build:
     cargo build --workspace --bins
 
-# Run relay, viewer and agent on this machine: a real session through a local relay.
-demo: build
-    bash assets/demo.sh
+# Release binaries of the three programs: target/release/relay, viewer and agent.
+release:
+    cargo build --release -p sightline-relay -p sightline-viewer -p sightline-agent --bins
+
+# A whole session on this machine, told step by step: relay, viewer and agent through a local
+# relay, the demo playing the customer. `just demo 30` keeps control 30 s before the customer
+# takes it back (default 10).
+demo *ARGS: build
+    bash assets/demo.sh {{ARGS}}
 
 # Run every test: unit, two-peer protocol tests, and integration tests on real binaries.
 # Ends with one summary line over all test binaries: "N passed, N failed".

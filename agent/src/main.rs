@@ -491,7 +491,7 @@ fn parse_permissions(text: &str) -> Result<Permissions> {
     let mut set = Permissions::NONE;
     for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let p = Permissions::from_name(name).ok_or_else(|| {
-            anyhow!("--key-permissions: unknown permission {name:?}; use view, control")
+            anyhow!("--key-permissions: unknown permission {name:?}; use view and control (clipboard and file-transfer are reserved and grant nothing)")
         })?;
         set = set.union(p);
     }

@@ -42,7 +42,9 @@ impl Rights {
         self.permissions.allows(Permissions::CONTROL)
     }
 
-    /// One line for the customer: what the operator may do, and for how long.
+    /// One line for the customer: what the operator may do, and for how long. Only rights that
+    /// do something are named: `clipboard` and `file-transfer` are reserved permissions with no
+    /// feature behind them, so announcing them would tell the customer something untrue.
     pub fn describe(&self) -> String {
         let mut what: Vec<&str> = Vec::new();
         if self.may_view() {
@@ -50,9 +52,6 @@ impl Rights {
         }
         if self.may_control() {
             what.push("use your keyboard and mouse");
-        }
-        if self.permissions.allows(Permissions::CLIPBOARD) {
-            what.push("share your clipboard");
         }
         let mut text = if what.is_empty() {
             "nothing (the session will end)".to_string()
@@ -181,6 +180,23 @@ mod tests {
             "see your screen (view only: no keyboard or mouse)"
         );
         assert!(!rights(Permissions::CONTROL, 0).may_view());
+        // Reserved permissions with no feature behind them are never announced.
+        let reserved = Permissions::CLIPBOARD.union(Permissions::FILE_TRANSFER);
+        let everything = Permissions::VIEW
+            .union(Permissions::CONTROL)
+            .union(reserved);
+        assert_eq!(
+            rights(everything, 0).describe(),
+            "see your screen, use your keyboard and mouse"
+        );
+        assert_eq!(
+            rights(Permissions::VIEW.union(reserved), 0).describe(),
+            "see your screen (view only: no keyboard or mouse)"
+        );
+        assert_eq!(
+            rights(reserved, 0).describe(),
+            "nothing (the session will end)"
+        );
         assert_eq!(
             rights(Permissions::NONE, 0).describe(),
             "nothing (the session will end)"

@@ -16,6 +16,14 @@ use std::time::{Duration, Instant};
 /// Password of the test operator (meets the relay's policy).
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The repository's root folder (for its scripts and assets).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate lives in the repository")
+        .to_path_buf()
+}
+
 /// Path of a workspace binary built by `cargo build --workspace --bins` (done by `just test`).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();

@@ -33,7 +33,10 @@ fn nothing_is_shared_before_consent_and_a_refusal_ends_the_session() {
     let mut relay = Relay::new(None);
     relay.start();
     let tmp = tempfile::tempdir().unwrap();
-    let mut viewer = relay.viewer(&tmp.path().join("viewer"));
+    // The operator asked for a picture that will never exist: the session's end says why.
+    let frame = tmp.path().join("frame.png");
+    let frame_arg = frame.to_string_lossy().into_owned();
+    let mut viewer = relay.viewer_args(&tmp.path().join("viewer"), &["--save-frame", &frame_arg]);
     let code = code_of(&mut viewer);
     let mut agent = relay.agent_asking(
         &tmp.path().join("agent"),
@@ -71,6 +74,24 @@ fn nothing_is_shared_before_consent_and_a_refusal_ends_the_session() {
     let summary = agent.wait_event("summary", T);
     assert_eq!(summary["used"], serde_json::json!([]));
     assert!(viewer.events().iter().all(|n| n != "frame"));
+    // After the reason, and only after it: the frame that could not be saved.
+    let note = viewer.wait_event("notice", T);
+    assert!(
+        note["message"]
+            .as_str()
+            .unwrap()
+            .contains("no frame was decoded"),
+        "{note}"
+    );
+    assert!(!frame.exists());
+    // The customer's no is the viewer's "refused" (4), not a failure (1); for the customer's
+    // own agent it is a normal end.
+    assert_eq!(viewer.wait_exit(T).code(), Some(4));
+    assert!(
+        !viewer.stderr().contains("viewer: error"),
+        "{}",
+        viewer.stderr()
+    );
     assert!(agent.wait_exit(T).success());
 }
 
@@ -100,6 +121,7 @@ fn no_answer_ends_the_session_with_its_own_reason() {
         "customer did not answer"
     );
     assert!(viewer.events().iter().all(|n| n != "frame"));
+    assert_eq!(viewer.wait_exit(T).code(), Some(4), "refused");
 
     // No terminal at all (standard input closed): nobody can say yes, so it is a no.
     let mut viewer = relay.viewer(&tmp.path().join("viewer2"));

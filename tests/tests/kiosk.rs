@@ -129,6 +129,31 @@ fn a_kiosk_serves_a_direct_viewer_without_a_relay_and_without_outbound_connectio
     assert!(viewer.wait_exit(T).success());
     agent.wait_event("summary", T);
 
+    // A kiosk that accepts only another operator's key refuses this one: the viewer says so
+    // and exits with the "refused" status (4), not the failure one (1).
+    let other_key = "ab".repeat(32);
+    let (mut strict, strict_addr) = kiosk(
+        &tmp.path().join("kiosk2"),
+        &x.display,
+        &[
+            "--relay-key",
+            &relay.fingerprint.clone(),
+            "--operator-key",
+            &other_key,
+        ],
+    );
+    let mut refused = direct_viewer(None, &vdir, &strict_addr, &[]);
+    let err = refused.wait_event("error", T);
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the agent refused this operator"),
+        "{err}"
+    );
+    assert_eq!(refused.wait_exit(T).code(), Some(4));
+    strict.wait_event("refused", T);
+
     // SIGTERM stops the kiosk cleanly; the log recorded every session.
     agent.signal("TERM");
     agent.wait_event("stopped", T);

@@ -109,7 +109,7 @@ fn operator_and_customer_meet_end_to_end_through_the_relay() {
     let vc = viewer.wait_event("closed", T);
     assert_eq!(vc["reason"], "ended by customer");
     assert_eq!(vc["normal"], true);
-    assert!(viewer.wait_exit(T).success());
+    assert_eq!(viewer.wait_exit(T).code(), Some(0));
 
     // Nothing secret in the relay's log.
     let log = relay.log();
@@ -162,7 +162,7 @@ fn an_expired_code_is_not_valid() {
         err["message"].as_str().unwrap().contains("expired"),
         "{err}"
     );
-    assert!(!viewer.wait_exit(T).success());
+    assert_eq!(viewer.wait_exit(T).code(), Some(1), "a failure");
     let mut agent = relay.agent(&tmp.path().join("agent"), &digits);
     assert_eq!(agent.wait_event("error", SLOW)["message"], "code not valid");
     assert!(!agent.wait_exit(T).success());
@@ -278,7 +278,11 @@ fn a_lost_connection_is_reported_as_an_abnormal_end() {
         "{closed}"
     );
     let st = viewer.wait_exit(T);
-    assert!(!st.success());
+    assert_eq!(
+        st.code(),
+        Some(3),
+        "an abnormal end has its own exit status"
+    );
     assert!(viewer.stderr().contains("ended abnormally"));
 }
 

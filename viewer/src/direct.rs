@@ -21,9 +21,7 @@ use sightline_net::session::{self, SessionError};
 use sightline_net::stream::{FramedStream, StreamError};
 use sightline_net::{cli, clock, keystore};
 use std::fmt;
-use std::net::Ipv6Addr;
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -43,92 +41,7 @@ pub const REFUSED_PREFIX: &str = "the agent refused this operator";
 
 /// A LAN-only agent's address: `HOST`, `HOST:PORT`, `IPv6`, `[IPv6]` or `[IPv6]:PORT`; the
 /// port defaults to 7615.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirectAddress {
-    host: String,
-    port: u16,
-}
-
-impl DirectAddress {
-    /// Host name or IP address (an IPv6 address without brackets).
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
-    /// TCP port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-}
-
-impl fmt::Display for DirectAddress {
-    /// `host:port`, with an IPv6 address in brackets: what `TcpStream::connect` takes.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
-
-impl FromStr for DirectAddress {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        if s.is_empty() {
-            return Err("empty address; expected HOST[:PORT]".into());
-        }
-        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-            let (inside, after) = rest
-                .split_once(']')
-                .ok_or_else(|| format!("{s:?}: missing `]` after the IPv6 address"))?;
-            inside
-                .parse::<Ipv6Addr>()
-                .map_err(|_| format!("{s:?}: {inside:?} is not an IPv6 address"))?;
-            let port = match after {
-                "" => None,
-                p => Some(
-                    p.strip_prefix(':')
-                        .ok_or_else(|| format!("{s:?}: expected `:PORT` after the IPv6 address"))?,
-                ),
-            };
-            (inside, port)
-        } else if s.matches(':').count() > 1 {
-            // Several colons and no brackets: an IPv6 address alone.
-            s.parse::<Ipv6Addr>().map_err(|_| {
-                format!("{s:?}: not an IPv6 address (with a port, write [ADDRESS]:PORT)")
-            })?;
-            (s, None)
-        } else {
-            match s.split_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (s, None),
-            }
-        };
-        if host.is_empty() {
-            return Err(format!("{s:?}: missing host"));
-        }
-        if host
-            .chars()
-            .any(|c| c.is_whitespace() || c == '/' || c == '@')
-        {
-            return Err(format!("{s:?}: not a host name or IP address"));
-        }
-        let port = match port {
-            None => sightline_core::DEFAULT_PORT,
-            Some(p) => match p.parse::<u16>() {
-                Ok(port) if port != 0 => port,
-                _ => return Err(format!("{s:?}: {p:?} is not a port number (1 to 65535)")),
-            },
-        };
-        Ok(Self {
-            host: host.to_string(),
-            port,
-        })
-    }
-}
+pub use sightline_net::address::HostPort as DirectAddress;
 
 /// Why the stored certificate cannot be used for a direct connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -494,59 +407,6 @@ mod tests {
 
     const NOW: u64 = 1_800_000_000;
 
-    fn addr(s: &str) -> DirectAddress {
-        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
-    }
-
-    #[test]
-    fn addresses_default_to_port_7615() {
-        let a = addr("192.168.1.20");
-        assert_eq!((a.host(), a.port()), ("192.168.1.20", 7615));
-        assert_eq!(a.to_string(), "192.168.1.20:7615");
-        assert_eq!(addr("kiosk.lan:8000").to_string(), "kiosk.lan:8000");
-        assert_eq!(addr("  kiosk.lan ").to_string(), "kiosk.lan:7615");
-    }
-
-    #[test]
-    fn ipv6_addresses_in_brackets_or_alone() {
-        let a = addr("[::1]:9000");
-        assert_eq!((a.host(), a.port()), ("::1", 9000));
-        assert_eq!(a.to_string(), "[::1]:9000");
-        assert_eq!(addr("[fe80::1]").to_string(), "[fe80::1]:7615");
-        let a = addr("fd00::20");
-        assert_eq!((a.host(), a.port()), ("fd00::20", 7615));
-        assert_eq!(a.to_string(), "[fd00::20]:7615");
-        // What `TcpStream::connect` parses.
-        assert!("[::1]:9000".parse::<std::net::SocketAddr>().is_ok());
-    }
-
-    #[test]
-    fn bad_addresses_are_refused() {
-        for bad in [
-            "",
-            "   ",
-            "host:",
-            "host:0",
-            "host:65536",
-            "host:http",
-            ":7615",
-            "[::1",
-            "[::1]9000",
-            "[::1]:",
-            "[kiosk]:7615",
-            "[]:7615",
-            "::1:99999",
-            "1.2.3.4:80:90",
-            "a b:7615",
-            "user@host",
-        ] {
-            assert!(
-                bad.parse::<DirectAddress>().is_err(),
-                "{bad:?} was accepted"
-            );
-        }
-    }
-
     fn stored(cert: OperatorCert, ca: &PublicIdentity) -> Result<Option<StoredCert>, StoreError> {
         Ok(Some(StoredCert {
             cert,
@@ -703,7 +563,7 @@ mod tests {
 
     async fn listener() -> (TcpListener, DirectAddress) {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let a = addr(&l.local_addr().unwrap().to_string());
+        let a: DirectAddress = l.local_addr().unwrap().to_string().parse().unwrap();
         (l, a)
     }
 

@@ -8,6 +8,7 @@ pub mod decoder;
 pub mod direct;
 pub mod gui;
 pub mod headless;
+pub mod player;
 pub mod script;
 
 #[cfg(test)]

@@ -57,6 +57,10 @@ struct Cli {
     /// Window mode: also print events as JSON lines on stdout (code, connected, closed).
     #[arg(long)]
     json: bool,
+    /// Window mode: ask the customer for control once connected and play this input script
+    /// after their yes (the format of `viewer session --send-input`; for demos and tests).
+    #[arg(long, value_name = "FILE")]
+    send_input: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -133,7 +137,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Session(ref args)) => {
             let out = Output { json: args.json };
-            cli::run_main("viewer", out, session(cli, out))
+            cli::run_main_with("viewer", out, session(cli, out), error_status)
         }
         None => match open_window(cli) {
             Ok(()) => ExitCode::SUCCESS,
@@ -145,7 +149,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// Exit status of a failed `viewer session`: a kiosk that refused this operator is a refusal
+/// (as a customer's no is), everything else a failure.
+fn error_status(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<headless::HeadlessError>() {
+        Some(headless::HeadlessError::Refused(_)) => cli::exit::REFUSED,
+        _ => cli::exit::FAILED,
+    }
+}
+
+/// Reads and checks an input script (`--send-input`).
+fn load_script(path: Option<&std::path::Path>) -> Result<Option<Vec<script::Step>>> {
+    let Some(path) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the input script {}", path.display()))?;
+    Ok(Some(script::parse(&text)?))
+}
+
 fn open_window(cli: Cli) -> Result<()> {
+    let script = load_script(cli.send_input.as_deref())?;
     let config = ClientConfig::load("viewer", cli.config.as_deref())?;
     let data_dir = cli::data_dir("viewer", cli.data_dir)?;
     let relay_key = cli.relay.relay_key.or(config.relay_key);
@@ -170,6 +192,7 @@ fn open_window(cli: Cli) -> Result<()> {
         direct_at_once,
         data_dir,
         json: cli.json,
+        script,
     })?;
     Ok(())
 }
@@ -198,14 +221,7 @@ async fn session(cli: Cli, out: Output) -> Result<SessionEnd> {
     };
     let config = ClientConfig::load("viewer", cli.config.as_deref())?;
     let data_dir = cli::data_dir("viewer", cli.data_dir)?;
-    let script = match &args.send_input {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the input script {}", path.display()))?;
-            Some(script::parse(&text)?)
-        }
-        None => None,
-    };
+    let script = load_script(args.send_input.as_deref())?;
     let start = match cli.direct {
         None => {
             let (relay, relay_key) = config.relay(cli.relay.relay, cli.relay.relay_key)?;

@@ -29,7 +29,7 @@ pub enum CliError {
         /// Parser's explanation.
         message: String,
     },
-    /// A setting is missing.
+    /// A setting is missing or malformed.
     #[error("{0}")]
     Missing(String),
 }
@@ -91,11 +91,10 @@ impl ClientConfig {
                 "no relay address: pass --relay HOST:PORT or set `relay` in the config file".into(),
             )
         })?;
-        let addr = if addr.contains(':') {
-            addr
-        } else {
-            format!("{addr}:{}", sightline_core::DEFAULT_PORT)
-        };
+        let addr = addr
+            .parse::<crate::address::HostPort>()
+            .map_err(|e| CliError::Missing(format!("relay address: {e}")))?
+            .to_string();
         let key = key_flag.or_else(|| self.relay_key.clone()).ok_or_else(|| {
             CliError::Missing("no pinned relay key: pass --relay-key HEX (from `relay fingerprint`) or set `relay_key` in the config file".into())
         })?;
@@ -144,34 +143,60 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// Exit statuses of the client programs.
+pub mod exit {
+    /// The session ended normally (an explicit close from either side).
+    pub const ENDED: u8 = 0;
+    /// An error: login, relay, handshake, a file that could not be written.
+    pub const FAILED: u8 = 1;
+    /// The command line could not be understood (clap's own status).
+    pub const USAGE: u8 = 2;
+    /// The session ended abnormally: the connection was lost without a close message.
+    pub const ABNORMAL: u8 = 3;
+    /// The other side refused the session: the customer declined or did not answer, or the
+    /// agent did not accept this operator.
+    pub const REFUSED: u8 = 4;
+}
+
 /// Runs a client program's body on a small runtime and turns its outcome into the exit
-/// status: 0 after a normal end, 3 after a session that ended without a close message, 1 on
-/// errors. Failures also print one line on stderr (and a JSON `error` event in JSON mode).
+/// status (see [`exit`]); every error is [`exit::FAILED`]. Failures also print one line on
+/// stderr (and a JSON `error` event in JSON mode).
 pub fn run_main<E: std::fmt::Display>(
     program: &str,
     out: Output,
     body: impl std::future::Future<Output = Result<crate::session::SessionEnd, E>>,
+) -> std::process::ExitCode {
+    run_main_with(program, out, body, |_| exit::FAILED)
+}
+
+/// Like [`run_main`], with `error_status` choosing the exit status of an error.
+pub fn run_main_with<E: std::fmt::Display>(
+    program: &str,
+    out: Output,
+    body: impl std::future::Future<Output = Result<crate::session::SessionEnd, E>>,
+    error_status: impl FnOnce(&E) -> u8,
 ) -> std::process::ExitCode {
     use std::process::ExitCode;
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             out.fatal(program, &format!("cannot start runtime: {e}"));
-            return ExitCode::FAILURE;
+            return ExitCode::from(exit::FAILED);
         }
     };
     match rt.block_on(body) {
-        Ok(end) if end.is_normal() => ExitCode::SUCCESS,
+        Ok(end) if end.is_refusal() => ExitCode::from(exit::REFUSED),
+        Ok(end) if end.is_normal() => ExitCode::from(exit::ENDED),
         Ok(end) => {
             eprintln!(
                 "{program}: error: session ended abnormally: {}",
                 end.reason()
             );
-            ExitCode::from(3)
+            ExitCode::from(exit::ABNORMAL)
         }
         Err(e) => {
             out.fatal(program, &format!("{e:#}"));
-            ExitCode::FAILURE
+            ExitCode::from(error_status(&e))
         }
     }
 }
@@ -254,6 +279,16 @@ mod tests {
         assert_eq!(addr, "relay.example:7615");
         let (addr, _) = cfg.relay(Some("127.0.0.1:9".into()), None).unwrap();
         assert_eq!(addr, "127.0.0.1:9");
+        // A bare IPv6 address has no port: 7615, in the brackets a connect needs.
+        let (addr, _) = cfg.relay(Some("::1".into()), None).unwrap();
+        assert_eq!(addr, "[::1]:7615");
+        let (addr, _) = cfg.relay(Some("[::1]:9".into()), None).unwrap();
+        assert_eq!(addr, "[::1]:9");
+        // Colons without brackets are an IPv6 address, never an address and a port.
+        let (addr, _) = cfg.relay(Some("::1:9".into()), None).unwrap();
+        assert_eq!(addr, "[::1:9]:7615");
+        let err = cfg.relay(Some("::1:99999".into()), None).unwrap_err();
+        assert!(err.to_string().contains("[ADDRESS]:PORT"), "{err}");
         assert!(cfg.relay(None, Some("nothex".into())).is_err());
         assert!(toml::from_str::<ClientConfig>("relai = \"x\"").is_err());
     }

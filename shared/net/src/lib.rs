@@ -2,6 +2,7 @@
 //! framed streams, key files with owner-only permissions, the relay client and the
 //! end-to-end session pump. Protocol decisions live in the core; this crate only moves bytes.
 
+pub mod address;
 pub mod cli;
 pub mod clock;
 pub mod keystore;

@@ -125,6 +125,20 @@ impl SessionEnd {
     pub fn is_normal(&self) -> bool {
         !matches!(self, SessionEnd::Abnormal(_))
     }
+
+    /// Whether the other side refused the session: the customer declined or did not answer,
+    /// or the agent found the operator not permitted. (A customer's own refusal is a normal
+    /// end for the agent: `LocalClosed`.)
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            SessionEnd::PeerClosed(
+                CloseReason::DeclinedByCustomer
+                    | CloseReason::NoAnswerFromCustomer
+                    | CloseReason::NotPermitted
+            )
+        )
+    }
 }
 
 /// The application's side of a running session: what it wants sent, and where the

@@ -1,5 +1,6 @@
-//! Password checking behind one trait, so that the relay's own accounts, an LDAP directory and
-//! (later) OpenID Connect are interchangeable parts of [`crate::login`].
+//! Password checking behind one trait, so that the relay's own accounts and an LDAP directory
+//! are interchangeable parts of [`crate::login`]. Only password checks fit this trait; a
+//! browser-based sign-in would need more than it offers.
 //!
 //! An authenticator answers one question: does this user name and password belong to a person
 //! who may use the help desk, and in which role? The second factor, brute-force limits and

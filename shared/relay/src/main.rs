@@ -267,7 +267,8 @@ struct UserAddArgs {
     /// Organisation shown to customers.
     #[arg(long, value_name = "TEXT")]
     org: Option<String>,
-    /// Role: operator, or admin (manages accounts and policy).
+    /// Role: operator, or admin (recorded and shown; grants nothing more today: accounts
+    /// are managed with `relay user` by whoever can read the relay's data directory).
     #[arg(long, value_name = "ROLE", default_value = "operator")]
     role: String,
     /// Narrow the policy's permissions for this operator: a comma-separated list of view,

@@ -11,6 +11,7 @@ use crate::client::{
     self, ClientCommand, ClientEvent, ClientHandle, DirectParams, OperatorRights, Start,
 };
 use crate::direct;
+use crate::player::Player;
 use eframe::egui::{self, Key, Modifiers, ViewportCommand};
 use sightline_core::identity::Fingerprint;
 use sightline_net::clock;
@@ -47,6 +48,8 @@ pub struct ViewerApp {
     /// The pinned relay key from the flags or config file: a stored certificate from another
     /// relay's CA is not offered.
     pinned: Option<Fingerprint>,
+    /// `--send-input`: the script for the first session (it asks for control itself).
+    player: Option<Player>,
 }
 
 impl ViewerApp {
@@ -83,6 +86,7 @@ impl ViewerApp {
             auto_connect,
             stored: None,
             pinned,
+            player: opts.script.map(Player::new),
         };
         app.refresh_stored();
         app
@@ -142,7 +146,9 @@ impl ViewerApp {
         self.start(ctx, Start::Relay(params));
     }
 
-    fn start(&mut self, ctx: &egui::Context, start: Start) {
+    fn start(&mut self, ctx: &egui::Context, mut start: Start) {
+        // A script asks for control: refused right after login for a view-only operator.
+        start.require_control(self.player.as_ref().is_some_and(Player::is_waiting));
         let repaint = ctx.clone();
         let notify: Arc<dyn Fn() + Send + Sync> = Arc::new(move || repaint.request_repaint());
         match client::spawn(start, notify) {
@@ -162,6 +168,9 @@ impl ViewerApp {
         let Some(handle) = &self.session else { return };
         for event in handle.poll_events() {
             self.json.client_event(&event);
+            if let Some(player) = &mut self.player {
+                player.observe(&event, || handle.command_sender());
+            }
             self.state.apply(event);
         }
         if !self.state.in_session() {

@@ -49,6 +49,9 @@ pub struct Options {
     pub data_dir: PathBuf,
     /// Print JSON lines on stdout (code, connected, first_frame, closed).
     pub json: bool,
+    /// An input script to play in the first session once the customer allows control
+    /// (`--send-input`).
+    pub script: Option<Vec<crate::script::Step>>,
 }
 
 /// Why the window could not run.

@@ -99,11 +99,10 @@ impl LoginForm {
         if relay.is_empty() {
             return Err("Enter the relay address (host:port).".into());
         }
-        let relay = if relay.contains(':') {
-            relay.to_string()
-        } else {
-            format!("{relay}:{}", sightline_core::DEFAULT_PORT)
-        };
+        let relay = relay
+            .parse::<DirectAddress>()
+            .map_err(|e| format!("Relay address: {e}."))?
+            .to_string();
         let relay_key = self
             .relay_key
             .trim()
@@ -1010,6 +1009,16 @@ mod tests {
             p.relay,
             format!("relay.example.com:{}", sightline_core::DEFAULT_PORT)
         );
+        let mut f = form();
+        f.relay = "::1".into();
+        let p = f.take_params(PathBuf::new()).expect("valid");
+        assert_eq!(p.relay, "[::1]:7615");
+        let mut f = form();
+        f.relay = "relay:port".into();
+        assert!(f
+            .take_params(PathBuf::new())
+            .unwrap_err()
+            .contains("Relay address"));
     }
 
     #[test]
