@@ -11,7 +11,11 @@
 //!   white text. It lets pointer input through to what lies below (an empty SHAPE input region,
 //!   where the server has SHAPE 1.1), so the customer can still reach the top of the screen.
 //!   It is raised whenever something covers it (VisibilityNotify) and checked every
-//!   [`RAISE_EVERY`]; if another client unmaps, moves or destroys it, it is put back.
+//!   [`RAISE_EVERY`]; if another client unmaps, moves or destroys it, it is put back, and the
+//!   agent is told ([`IndicatorEvent::Hidden`], then [`IndicatorEvent::Shown`] once it is back)
+//!   so it can take control away and pause sharing while the customer cannot see the banner.
+//!   If the banner's connection to the X server breaks (`xkill`, a killed connection), the
+//!   thread ends with [`IndicatorEvent::Lost`].
 //! - Text is drawn with a core X font ("-misc-fixed-bold-…-iso8859-1", else "fixed"), which
 //!   covers Latin-1 only: characters outside Latin-1 are drawn as `?` and control characters
 //!   are removed (see [`IndicatorText::status_line`]). The "●" in front of the text is drawn as
@@ -20,7 +24,8 @@
 //!   of CapsLock and NumLock, on the keycodes that carry the keysyms r/R and q/Q. A key that
 //!   another program already grabbed is left out with a warning ([`Indicator::hotkeys`] lists
 //!   the ones in effect, and the banner shows only those). The grabs follow keyboard mapping
-//!   changes. A held key repeats: treat the hotkeys as idempotent.
+//!   changes ([`IndicatorEvent::Hotkeys`] when the set in effect changes). A held key repeats:
+//!   treat the hotkeys as idempotent.
 //! - A thread with its own x11rb connection owns the window; dropping the [`Indicator`] removes
 //!   the window, releases the grabs and joins the thread.
 //!
@@ -94,6 +99,23 @@ impl Hotkey {
             Hotkey::EndSession => 0x71,
         }
     }
+}
+
+/// What the indicator tells the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndicatorEvent {
+    /// The customer pressed a hotkey.
+    Hotkey(Hotkey),
+    /// Another program hid, moved or destroyed the banner (what it did); the banner is being
+    /// put back.
+    Hidden(&'static str),
+    /// The banner is in place and showing again after [`IndicatorEvent::Hidden`].
+    Shown,
+    /// The hotkeys in effect changed (a keyboard mapping change, a grab another program holds).
+    Hotkeys(Vec<Hotkey>),
+    /// The banner is gone for good: its connection to the X server broke (why). A new
+    /// [`Indicator`] has to be started.
+    Lost(String),
 }
 
 /// What the banner says.
@@ -361,7 +383,8 @@ impl Indicator {
 
     /// Shows the banner at the top of the monitor area (`x`, `y`, `width` in desktop pixels: the
     /// capture [`Monitor`](crate::capture::Monitor)'s) on the X display named by `$DISPLAY`,
-    /// and grabs the hotkeys; presses are sent on `hotkeys`. Blocks for a few round trips to the
+    /// and grabs the hotkeys; presses and the banner's fate are sent on `events`. Blocks for a
+    /// few round trips to the
     /// X server. A hotkey another program holds is left out (with a warning), not an error.
     ///
     /// Errors: [`IndicatorError::NoX11Display`] without `$DISPLAY` and off Linux; the others
@@ -371,9 +394,9 @@ impl Indicator {
         y: i32,
         width: u32,
         text: IndicatorText,
-        hotkeys: UnboundedSender<Hotkey>,
+        events: UnboundedSender<IndicatorEvent>,
     ) -> Result<Indicator, IndicatorError> {
-        Self::start_on(None, x, y, width, text, hotkeys)
+        Self::start_on(None, x, y, width, text, events)
     }
 
     /// [`Indicator::start`] on X display `display` (`None`: `$DISPLAY`).
@@ -383,15 +406,15 @@ impl Indicator {
         y: i32,
         width: u32,
         text: IndicatorText,
-        hotkeys: UnboundedSender<Hotkey>,
+        events: UnboundedSender<IndicatorEvent>,
     ) -> Result<Indicator, IndicatorError> {
         #[cfg(target_os = "linux")]
         {
-            x11::start(display, x, y, width, text, hotkeys)
+            x11::start(display, x, y, width, text, events)
         }
         #[cfg(not(target_os = "linux"))]
         {
-            let _ = (display, x, y, width, text, hotkeys);
+            let _ = (display, x, y, width, text, events);
             Err(IndicatorError::NoX11Display)
         }
     }
@@ -454,8 +477,8 @@ mod x11 {
     use x11rb::COPY_FROM_PARENT;
 
     use super::{
-        layout, Command, Hotkey, Indicator, IndicatorError, IndicatorText, BANNER_HEIGHT,
-        BANNER_RGB, DOT, LEFT_TEXT_X, PAD, RAISE_EVERY,
+        layout, Command, Hotkey, Indicator, IndicatorError, IndicatorEvent, IndicatorText,
+        BANNER_HEIGHT, BANNER_RGB, DOT, LEFT_TEXT_X, PAD, RAISE_EVERY,
     };
 
     /// How long the thread sleeps when there is nothing to do.
@@ -489,7 +512,7 @@ mod x11 {
         y: i32,
         width: u32,
         text: IndicatorText,
-        hotkeys: UnboundedSender<Hotkey>,
+        events: UnboundedSender<IndicatorEvent>,
     ) -> Result<Indicator, IndicatorError> {
         let display = match display {
             Some(d) => d.to_owned(),
@@ -570,9 +593,12 @@ mod x11 {
             text,
             grabs: Grabs::default(),
             available: Arc::new(Mutex::new(Vec::new())),
-            hotkeys,
+            events,
             atoms,
             shape_input,
+            mapped: false,
+            misplaced: false,
+            hidden: false,
         };
         banner.grab_keys()?;
         banner.render()?;
@@ -593,6 +619,7 @@ mod x11 {
                 banner.close();
                 if let Err(e) = result {
                     tracing::warn!("the on-screen session banner stopped: {e}");
+                    let _ = banner.events.send(IndicatorEvent::Lost(e.to_string()));
                 }
             })
             .map_err(IndicatorError::Thread)?;
@@ -850,9 +877,15 @@ mod x11 {
         text: IndicatorText,
         grabs: Grabs,
         available: Arc<Mutex<Vec<Hotkey>>>,
-        hotkeys: UnboundedSender<Hotkey>,
+        events: UnboundedSender<IndicatorEvent>,
         atoms: Atoms,
         shape_input: bool,
+        /// The window is mapped (MapNotify seen, no UnmapNotify since).
+        mapped: bool,
+        /// Another program moved or resized it, and it is not back in place yet.
+        misplaced: bool,
+        /// The agent was told the banner is hidden and not yet that it shows again.
+        hidden: bool,
     }
 
     impl Banner {
@@ -1184,10 +1217,12 @@ mod x11 {
                 Event::KeyPress(e) => {
                     if let Some(&hotkey) = self.grabs.keys.get(&e.detail) {
                         tracing::info!("hotkey {} pressed", hotkey.keys());
-                        if self.hotkeys.send(hotkey).is_err() {
-                            tracing::debug!("nobody listens for hotkeys any more");
-                        }
+                        self.tell(IndicatorEvent::Hotkey(hotkey));
                     }
+                }
+                Event::MapNotify(e) if e.window == self.window => {
+                    self.mapped = true;
+                    self.shown_again();
                 }
                 Event::VisibilityNotify(e) if e.window == self.window => {
                     return Ok(e.state != Visibility::UNOBSCURED);
@@ -1206,6 +1241,8 @@ mod x11 {
                 }
                 Event::UnmapNotify(e) if e.window == self.window => {
                     tracing::warn!("another program hid the session banner; showing it again");
+                    self.mapped = false;
+                    self.hide("hidden");
                     self.conn
                         .map_window(self.window)
                         .map_err(proto("MapWindow"))?;
@@ -1213,14 +1250,21 @@ mod x11 {
                 }
                 Event::DestroyNotify(e) if e.window == self.window => {
                     tracing::warn!("another program destroyed the session banner; recreating it");
+                    self.mapped = false;
+                    self.hide("destroyed");
                     self.create_window(false)?;
                 }
                 Event::ConfigureNotify(e) if e.window == self.window => {
                     let g = self.geometry;
-                    if (e.x, e.y, e.width, e.height) != (g.x, g.y, g.width, BANNER_HEIGHT)
-                        || e.border_width != 0
+                    if (e.x, e.y, e.width, e.height) == (g.x, g.y, g.width, BANNER_HEIGHT)
+                        && e.border_width == 0
                     {
+                        self.misplaced = false;
+                        self.shown_again();
+                    } else {
                         tracing::warn!("another program moved the session banner; moving it back");
+                        self.misplaced = true;
+                        self.hide("moved");
                         self.conn
                             .configure_window(
                                 self.window,
@@ -1246,11 +1290,39 @@ mod x11 {
 
         /// Follows a keyboard or modifier mapping change.
         fn mapping_changed(&mut self, request: Mapping) -> Result<(), IndicatorError> {
+            let before = self.available();
             if request != Mapping::POINTER && self.grab_keys()? {
                 tracing::debug!("keyboard mapping changed; hotkeys grabbed again");
                 self.render()?;
+                let now = self.available();
+                if now != before {
+                    self.tell(IndicatorEvent::Hotkeys(now));
+                }
             }
             Ok(())
+        }
+
+        fn tell(&self, event: IndicatorEvent) {
+            if self.events.send(event).is_err() {
+                tracing::debug!("nobody listens to the session banner any more");
+            }
+        }
+
+        /// Another program hid, destroyed or moved the banner (`what`).
+        fn hide(&mut self, what: &'static str) {
+            if !self.hidden {
+                self.hidden = true;
+                self.tell(IndicatorEvent::Hidden(what));
+            }
+        }
+
+        /// Tells the agent the banner shows again once it is mapped and in place.
+        fn shown_again(&mut self) {
+            if self.hidden && self.mapped && !self.misplaced {
+                self.hidden = false;
+                tracing::info!("the session banner shows again");
+                self.tell(IndicatorEvent::Shown);
+            }
         }
 
         /// Releases the grabs and removes the window; waits until the server has done it.

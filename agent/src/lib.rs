@@ -4,6 +4,8 @@
 
 pub mod capture;
 pub mod control;
+pub mod control_state;
+pub mod controller;
 pub mod customer;
 pub mod indicator;
 pub mod input;

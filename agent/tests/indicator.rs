@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sightline_agent::indicator::{
-    Hotkey, Indicator, IndicatorError, IndicatorText, BANNER_HEIGHT, BANNER_RGB,
+    Hotkey, Indicator, IndicatorError, IndicatorEvent, IndicatorText, BANNER_HEIGHT, BANNER_RGB,
 };
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use x11rb::connection::Connection;
@@ -30,7 +30,7 @@ const WHITE: [u8; 3] = [0xff, 0xff, 0xff];
 
 impl Xvfb {
     /// Shows the banner across the whole screen.
-    fn indicator(&self, text: IndicatorText) -> (Indicator, UnboundedReceiver<Hotkey>) {
+    fn indicator(&self, text: IndicatorText) -> (Indicator, UnboundedReceiver<IndicatorEvent>) {
         self.indicator_at(0, 0, W, text)
     }
 
@@ -40,7 +40,7 @@ impl Xvfb {
         y: i32,
         width: u32,
         text: IndicatorText,
-    ) -> (Indicator, UnboundedReceiver<Hotkey>) {
+    ) -> (Indicator, UnboundedReceiver<IndicatorEvent>) {
         let (tx, rx) = unbounded_channel();
         let indicator =
             Indicator::start_on(Some(&self.display), x, y, width, text, tx).expect("start");
@@ -179,11 +179,26 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> Result<(), 
     }
 }
 
-fn next_hotkey(rx: &mut UnboundedReceiver<Hotkey>, timeout: Duration) -> Option<Hotkey> {
+/// The next hotkey pressed (other events from the banner are skipped).
+fn next_hotkey(rx: &mut UnboundedReceiver<IndicatorEvent>, timeout: Duration) -> Option<Hotkey> {
+    next_event(rx, timeout, |e| match e {
+        IndicatorEvent::Hotkey(k) => Some(k),
+        _ => None,
+    })
+}
+
+/// The next event from the banner that `pick` keeps.
+fn next_event<T>(
+    rx: &mut UnboundedReceiver<IndicatorEvent>,
+    timeout: Duration,
+    pick: impl Fn(IndicatorEvent) -> Option<T>,
+) -> Option<T> {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Ok(k) = rx.try_recv() {
-            return Some(k);
+        while let Ok(e) = rx.try_recv() {
+            if let Some(k) = pick(e) {
+                return Some(k);
+            }
         }
         if Instant::now() >= deadline {
             return None;
@@ -335,17 +350,27 @@ fn banner_is_in_screenshots_and_stays_on_top() {
 fn banner_comes_back_unless_its_connection_is_killed() {
     let x = Xvfb::start_filled(BLUE);
     let w = W as u16;
-    let (indicator, _rx) = x.indicator(text(false));
+    let (indicator, mut rx) = x.indicator(text(false));
     let (id, ..) = x.the_banner();
     wait_for("the banner on screen", Duration::from_secs(2), || {
         is_banner(&x.banner_pixels(0, 0, w), W as usize)
     });
+    // Each removal is told to the agent (which takes control away), and so is the return.
+    fn told(rx: &mut UnboundedReceiver<IndicatorEvent>, expect: IndicatorEvent) {
+        let got = next_event(rx, Duration::from_secs(2), |e| match e {
+            IndicatorEvent::Hotkeys(_) => None,
+            other => Some(other),
+        });
+        assert_eq!(got, Some(expect));
+    }
 
     x.conn.unmap_window(id).unwrap();
     x.sync();
     wait_for("the banner shown again", Duration::from_secs(1), || {
         is_banner(&x.banner_pixels(0, 0, w), W as usize)
     });
+    told(&mut rx, IndicatorEvent::Hidden("hidden"));
+    told(&mut rx, IndicatorEvent::Shown);
 
     x.conn
         .configure_window(id, &ConfigureWindowAux::new().x(0).y(400).width(100))
@@ -359,6 +384,8 @@ fn banner_comes_back_unless_its_connection_is_killed() {
             Err(format!("{b:?}"))
         }
     });
+    told(&mut rx, IndicatorEvent::Hidden("moved"));
+    told(&mut rx, IndicatorEvent::Shown);
 
     x.conn.destroy_window(id).unwrap();
     x.sync();
@@ -369,6 +396,13 @@ fn banner_comes_back_unless_its_connection_is_killed() {
             _ => Err(format!("{list:?}")),
         }
     });
+    // (A destroyed window is unmapped first: the agent hears "hidden", then "shown".)
+    let hidden = next_event(&mut rx, Duration::from_secs(2), |e| match e {
+        IndicatorEvent::Hidden(what) => Some(what),
+        _ => None,
+    });
+    assert!(matches!(hidden, Some("hidden" | "destroyed")), "{hidden:?}");
+    told(&mut rx, IndicatorEvent::Shown);
     assert!(indicator.is_running());
 
     // Its connection killed (xkill): the banner is gone for good, and the agent can tell.
@@ -383,6 +417,11 @@ fn banner_comes_back_unless_its_connection_is_killed() {
         }
     });
     assert!(x.banners().is_empty());
+    let lost = next_event(&mut rx, Duration::from_secs(2), |e| match e {
+        IndicatorEvent::Lost(why) => Some(why),
+        _ => None,
+    });
+    assert!(lost.is_some(), "the agent is told the banner is lost");
     indicator.set_text(text(true));
     drop(indicator);
 }

@@ -876,3 +876,44 @@ pub fn runtime_dir(base: &Path) -> PathBuf {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     dir
 }
+
+/// A two-worker tokio runtime for tests that drive the protocol themselves.
+pub fn test_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The session pump of a peer written in a test (a modified viewer or agent), on its own task:
+/// what to send, what arrives, and the pump's end. It says hello as `software` with
+/// `capabilities`, and never closes by itself.
+pub fn test_peer_pump(
+    mut stream: sightline_net::stream::FramedStream<tokio::net::TcpStream>,
+    mut session: sightline_core::e2e::Session,
+    software: &str,
+    capabilities: &[&str],
+) -> (
+    tokio::sync::mpsc::Sender<sightline_core::messages::Message>,
+    tokio::sync::mpsc::Receiver<sightline_core::messages::Message>,
+    tokio::task::JoinHandle<sightline_net::session::SessionEnd>,
+) {
+    use sightline_core::messages::Message;
+    let (app, to_peer, from_peer) = sightline_net::session::AppChannels::pair(256);
+    let hello = Message::Hello {
+        software: software.into(),
+        capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
+    };
+    let pump = tokio::spawn(async move {
+        sightline_net::session::run(
+            &mut stream,
+            &mut session,
+            hello,
+            std::future::pending(),
+            app,
+        )
+        .await
+    });
+    (to_peer, from_peer, pump)
+}

@@ -289,6 +289,43 @@ impl Slapd {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Replaces `attribute` of the entry `dn` with `value`, as the directory's administrator
+    /// would (any UTF-8, control characters and line breaks included: `ldapmodify` reads the
+    /// value from a file, byte for byte); panics when slapd refuses.
+    pub fn set_attribute(&self, dn: &str, attribute: &str, value: &str) {
+        let file = self.dir().join(format!("value-{attribute}"));
+        std::fs::write(&file, value).unwrap();
+        let ldif = format!(
+            "dn: {dn}\nchangetype: modify\nreplace: {attribute}\n{attribute}:< file://{}\n-\n",
+            file.display()
+        );
+        let mut child = Command::new(tool("ldapmodify"))
+            .args(["-x", "-o", "nettimeout=5", "-H"])
+            .arg(self.ldaps_url())
+            .args(["-D", ROOT_DN, "-w", ROOT_PASSWORD])
+            .env("LDAPTLS_CACERT", self.ca_file())
+            .env("LDAPTLS_REQCERT", "demand")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run ldapmodify (apt-get install ldap-utils): {e}"));
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(ldif.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "ldapmodify {dn} {attribute} failed: {}{}\nslapd log:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+    }
+
     /// A search over LDAPS with certificate verification, so that a broken TLS set-up fails
     /// here and not in the test using it.
     fn check_ldaps(&self) {

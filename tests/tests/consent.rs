@@ -7,7 +7,7 @@
 
 use sightline_core::messages::{CloseReason, InputEvent, Message};
 use sightline_media::convert::load_png_rgba;
-use sightline_net::session::{self, AppChannels};
+use sightline_net::session;
 use sightline_tests::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -149,33 +149,16 @@ fn control_is_a_second_yes_and_the_customer_takes_it_back() {
 
     // The operator's side is written here on the real protocol, so that it can keep sending
     // input after the customer takes control back (the real viewer stops by itself).
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = test_runtime();
     let display = x.display.clone();
     let agent_dir = tmp.path().join("agent");
     rt.block_on(async {
-        let (mut stream, mut session, mut agent) = modified_viewer(&relay, |digits| {
+        let (stream, session, mut agent) = modified_viewer(&relay, |digits| {
             relay.agent_on(&agent_dir, &relay.fingerprint, digits, Some(&display))
         })
         .await;
-        let (app, to_agent, mut from_agent) = AppChannels::pair(256);
-        let pump = tokio::spawn(async move {
-            let hello = Message::Hello {
-                software: "test-operator".into(),
-                capabilities: vec![],
-            };
-            session::run(
-                &mut stream,
-                &mut session,
-                hello,
-                std::future::pending(),
-                app,
-            )
-            .await
-        });
+        let (to_agent, mut from_agent, pump) =
+            test_peer_pump(stream, session, "test-operator", &[]);
         // Waits for the agent's next Control message, skipping video.
         async fn control(rx: &mut tokio::sync::mpsc::Receiver<Message>) -> bool {
             loop {

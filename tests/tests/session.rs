@@ -323,3 +323,36 @@ fn key_files_with_loose_permissions_or_bad_contents_are_refused_not_replaced() {
     assert!(!st.success());
     assert!(err.contains("too open"), "{err}");
 }
+
+#[test]
+fn a_session_ends_when_the_operator_certificate_expires() {
+    // Certificates valid 30 s: long enough to log in, pair and share; the session must not
+    // outlive it, although the session limit (8 h by default) is far away.
+    let mut relay = Relay::new(Some("certificate_validity_secs = 30\n"));
+    relay.start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut viewer = relay.viewer(&tmp.path().join("viewer"));
+    let expires = viewer.wait_event("login", SLOW)["certificate_expires"]
+        .as_u64()
+        .unwrap();
+    let digits = viewer.wait_event("code", SLOW)["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut agent = relay.agent(&tmp.path().join("agent"), &digits);
+    agent.wait_event("sharing", SLOW);
+    let closed = agent.wait_event("closed", T);
+    let ended = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(closed["reason"], "operator certificate expired", "{closed}");
+    assert!(
+        ended + 1 >= expires,
+        "ended at {ended}, the certificate expired at {expires}"
+    );
+    let vc = viewer.wait_event("closed", T);
+    assert_eq!(vc["reason"], "operator certificate expired");
+    assert_eq!(vc["normal"], true);
+    assert!(agent.wait_exit(T).success());
+}

@@ -4,15 +4,18 @@
 //! and takes decoded pictures from a single newest-frame slot: the UI thread only draws.
 
 use crate::certstore::{self, StoredCert};
-use crate::decoder::{DecoderInput, DecoderReport, DecoderThread, LatestFrame};
+use crate::decoder::{DecoderThread, LatestFrame};
 use crate::direct::{self, DirectAddress, DirectConnection, FirstWord};
+use crate::dispatch::dispatch;
 use sightline_core::cert::{CertBody, OperatorCert, Permissions};
 use sightline_core::code::SessionCode;
 use sightline_core::e2e::{E2eConfig, Session as E2eSession, Trust};
 use sightline_core::identity::{
     Fingerprint, PrivateIdentity, PublicIdentity, DEFAULT_IDENTITY_BITS, MIN_PEER_BITS,
 };
-use sightline_core::messages::{CloseReason, ConsentFor, CursorShape, InputEvent, Message};
+use sightline_core::messages::{
+    CloseReason, ConsentFor, CursorShape, InputEvent, Message, PauseReason, WithdrawReason,
+};
 use sightline_core::relay_proto::Secret;
 use sightline_net::session::{self, AppChannels, SessionEnd};
 use sightline_net::stream::FramedStream;
@@ -20,7 +23,7 @@ use sightline_net::{clock, keystore, RelayClient};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -179,49 +182,6 @@ pub fn consent_name(what: ConsentFor) -> &'static str {
     }
 }
 
-/// What the agent's answer about control ([`ClientEvent::Control`]) means, given whether
-/// control was granted before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ControlAnswer {
-    /// The customer allowed control.
-    Granted,
-    /// The customer (or the agent, for an account without the control permission) said no
-    /// to a request.
-    Declined,
-    /// The customer took back control they had granted.
-    Revoked,
-}
-
-impl ControlAnswer {
-    /// The meaning of `granted` after a previous state of `was_granted`.
-    pub fn new(granted: bool, was_granted: bool) -> Self {
-        match (granted, was_granted) {
-            (true, _) => Self::Granted,
-            (false, true) => Self::Revoked,
-            (false, false) => Self::Declined,
-        }
-    }
-
-    /// Whether input may go out now.
-    pub fn granted(self) -> bool {
-        self == Self::Granted
-    }
-
-    /// Whether this takes back an earlier grant.
-    pub fn revoked(self) -> bool {
-        self == Self::Revoked
-    }
-
-    /// One line for the operator.
-    pub fn message(self) -> &'static str {
-        match self {
-            Self::Granted => "The customer allowed control",
-            Self::Declined => "The customer declined control",
-            Self::Revoked => "The customer took back control",
-        }
-    }
-}
-
 /// Checks the certificate's rights against what the session needs.
 pub fn check_rights(rights: &OperatorRights, require_control: bool) -> Result<(), String> {
     if require_control && !rights.may_control() {
@@ -322,12 +282,19 @@ pub enum ClientEvent {
     /// The customer is being asked to allow something; nothing of it is shared until they
     /// say yes.
     ConsentPending(ConsentFor),
-    /// The agent's latest word on control: granted, declined, or revoked by the customer
-    /// (`false` after `true`; see [`ControlAnswer`]).
+    /// The agent's latest word on control that this viewer believes: granted (only ever as
+    /// the answer to this viewer's own request), declined, revoked by the customer (`false`
+    /// after `true`), or withdrawn by the agent; see [`crate::consent::ControlChange`].
     Control {
         /// Whether input is allowed now.
         granted: bool,
+        /// Why the agent, not the customer, took control away or refused it.
+        withdrawn: Option<WithdrawReason>,
     },
+    /// The agent paused sharing (no pictures, no control) and why.
+    SharingPaused(PauseReason),
+    /// Sharing goes on after a pause; control must be asked for again.
+    SharingResumed,
     /// Something the operator should know that does not end the session (a control request
     /// refused before it was sent).
     Notice(String),
@@ -433,14 +400,15 @@ pub fn spawn(
     })
 }
 
+/// Where the client's events go: the UI's queue, and a nudge so that it looks.
 #[derive(Clone)]
-struct Events {
-    tx: std_mpsc::Sender<ClientEvent>,
-    notify: Arc<dyn Fn() + Send + Sync>,
+pub(crate) struct Events {
+    pub(crate) tx: std_mpsc::Sender<ClientEvent>,
+    pub(crate) notify: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl Events {
-    fn emit(&self, e: ClientEvent) {
+    pub(crate) fn emit(&self, e: ClientEvent) {
         let _ = self.tx.send(e);
         (self.notify)();
     }
@@ -737,205 +705,6 @@ async fn wait_for_end(commands: &mut mpsc::Receiver<ClientCommand>) {
     }
 }
 
-/// What becomes of a control request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RequestOutcome {
-    /// Send it now.
-    Send,
-    /// Hold it until the customer has allowed viewing.
-    Held,
-    /// The certificate does not allow control: send nothing.
-    NotPermitted,
-}
-
-/// The dispatcher's view of consent: whether input may go out, and a control request held
-/// back while viewing is not allowed yet (the agent answers a request made before that with
-/// a refusal).
-#[derive(Debug, Default)]
-struct Consent {
-    /// The certificate allows control.
-    may_control: bool,
-    /// The agent's latest `Control` said granted.
-    granted: bool,
-    /// Video has arrived, so the customer allowed viewing.
-    viewing: bool,
-    /// A control request waits for `viewing`.
-    held_request: bool,
-}
-
-impl Consent {
-    fn new(may_control: bool) -> Self {
-        Self {
-            may_control,
-            ..Default::default()
-        }
-    }
-
-    /// Whether operator input goes to the agent now.
-    fn forwards_input(&self) -> bool {
-        self.granted && self.may_control
-    }
-
-    fn request(&mut self) -> RequestOutcome {
-        if !self.may_control {
-            RequestOutcome::NotPermitted
-        } else if self.viewing {
-            RequestOutcome::Send
-        } else {
-            self.held_request = true;
-            RequestOutcome::Held
-        }
-    }
-
-    fn control(&mut self, granted: bool) {
-        self.granted = granted;
-    }
-
-    /// Video arrived; true when a held control request must go out now.
-    fn video(&mut self) -> bool {
-        self.viewing = true;
-        std::mem::take(&mut self.held_request)
-    }
-}
-
-/// Routes between the UI, the session and the decoder until the UI goes away. Input goes
-/// out only while the customer grants control and the certificate allows it (`may_control`).
-async fn dispatch(
-    mut commands: mpsc::Receiver<ClientCommand>,
-    mut from_peer: mpsc::Receiver<Message>,
-    mut reports: mpsc::UnboundedReceiver<DecoderReport>,
-    to_peer: mpsc::Sender<Message>,
-    decoder: DecoderThread,
-    events: &Events,
-    may_control: bool,
-) {
-    let mut consent = Consent::new(may_control);
-    let mut last_keyframe_request: Option<Instant> = None;
-    let mut window = StatsWindow::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            cmd = commands.recv() => match cmd {
-                Some(ClientCommand::Input(ev)) => {
-                    if consent.forwards_input() {
-                        let _ = to_peer.send(Message::Input(ev)).await;
-                    }
-                }
-                Some(ClientCommand::RequestControl) => match consent.request() {
-                    RequestOutcome::Send => {
-                        let _ = to_peer.send(Message::ControlRequest).await;
-                    }
-                    RequestOutcome::Held => {
-                        tracing::info!("control request held until the customer allows viewing");
-                    }
-                    RequestOutcome::NotPermitted => {
-                        events.emit(ClientEvent::Notice(VIEW_ONLY_MESSAGE.into()));
-                    }
-                },
-                Some(ClientCommand::End) => {
-                    let _ = to_peer.send(Message::Close { reason: CloseReason::EndedByOperator }).await;
-                }
-                None => {
-                    let _ = to_peer.send(Message::Close { reason: CloseReason::EndedByOperator }).await;
-                    return;
-                }
-            },
-            msg = from_peer.recv() => match msg {
-                Some(Message::VideoConfig { width, height, .. }) => {
-                    if consent.video() {
-                        let _ = to_peer.send(Message::ControlRequest).await;
-                    }
-                    decoder.send(DecoderInput::Reset).await;
-                    events.emit(ClientEvent::VideoConfig { width, height });
-                }
-                Some(Message::VideoPacket { seq, capture_us, keyframe, data }) => {
-                    // Acknowledged on arrival, before decoding: the agent's congestion control
-                    // measures the path, not the decoder.
-                    let _ = to_peer.send(Message::VideoAck { seq }).await;
-                    if consent.video() {
-                        let _ = to_peer.send(Message::ControlRequest).await;
-                    }
-                    window.bytes += data.len() as u64;
-                    decoder.send(DecoderInput::Packet { seq, capture_us, keyframe, data }).await;
-                }
-                Some(Message::Cursor { x, y, visible, shape }) => {
-                    events.emit(ClientEvent::Cursor { x, y, visible, shape });
-                }
-                Some(Message::Control { granted }) => {
-                    // A revocation stops input here, before the UI hears of it; the agent
-                    // releases whatever the operator held.
-                    consent.control(granted);
-                    events.emit(ClientEvent::Control { granted });
-                }
-                Some(Message::ConsentPending { what }) => {
-                    events.emit(ClientEvent::ConsentPending(what));
-                }
-                Some(Message::SendRate { target_kbps, send_kbps, fps, rtt_ms, queue_ms }) => {
-                    events.emit(ClientEvent::SendRate(SendRate { target_kbps, send_kbps, fps, rtt_ms, queue_ms }));
-                }
-                Some(other) => tracing::debug!(?other, "ignoring message"),
-                // The session ended; the pump reports how.
-                None => std::future::pending::<()>().await,
-            },
-            report = reports.recv() => match report {
-                Some(DecoderReport::Decoded { seq, bytes, keyframe, width, height, capture_us, decoded_us }) => {
-                    let latency_ms = decoded_us.saturating_sub(capture_us) as f64 / 1000.0;
-                    window.frames += 1;
-                    window.latency_sum += latency_ms;
-                    events.emit(ClientEvent::FrameDecoded { seq, bytes, keyframe, width, height, latency_ms });
-                }
-                Some(DecoderReport::NeedKeyframe(why)) => {
-                    let due = last_keyframe_request.is_none_or(|t| t.elapsed() > Duration::from_millis(300));
-                    if due {
-                        tracing::info!(%why, "requesting a keyframe");
-                        last_keyframe_request = Some(Instant::now());
-                        let _ = to_peer.send(Message::KeyframeRequest).await;
-                    }
-                }
-                None => std::future::pending::<()>().await,
-            },
-            _ = tick.tick() => {
-                if let Some(stats) = window.take() {
-                    events.emit(ClientEvent::Stats(stats));
-                }
-            }
-        }
-    }
-}
-
-struct StatsWindow {
-    started: Instant,
-    frames: u64,
-    bytes: u64,
-    latency_sum: f64,
-}
-
-impl StatsWindow {
-    fn new() -> Self {
-        Self {
-            started: Instant::now(),
-            frames: 0,
-            bytes: 0,
-            latency_sum: 0.0,
-        }
-    }
-
-    fn take(&mut self) -> Option<Stats> {
-        let secs = self.started.elapsed().as_secs_f64();
-        let out = (self.frames > 0 || self.bytes > 0).then(|| Stats {
-            fps: self.frames as f64 / secs,
-            kbps: self.bytes as f64 * 8.0 / 1000.0 / secs,
-            latency_ms: if self.frames > 0 {
-                self.latency_sum / self.frames as f64
-            } else {
-                0.0
-            },
-        });
-        *self = Self::new();
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1071,64 +840,7 @@ mod tests {
     }
 
     #[test]
-    fn control_requests_need_the_control_permission() {
-        let mut view_only = Consent::new(false);
-        assert_eq!(view_only.request(), RequestOutcome::NotPermitted);
-        assert!(
-            !view_only.video(),
-            "nothing was held for a view-only account"
-        );
-        assert_eq!(view_only.request(), RequestOutcome::NotPermitted);
-        view_only.control(true);
-        assert!(!view_only.forwards_input(), "the certificate decides first");
-
-        let mut full = Consent::new(true);
-        assert!(!full.video());
-        assert_eq!(full.request(), RequestOutcome::Send);
-    }
-
-    #[test]
-    fn a_request_before_viewing_is_held_until_video_arrives() {
-        let mut c = Consent::new(true);
-        assert_eq!(c.request(), RequestOutcome::Held);
-        assert_eq!(c.request(), RequestOutcome::Held, "still one request");
-        assert!(c.video(), "the held request goes out with the first video");
-        assert!(!c.video(), "and only once");
-        assert_eq!(c.request(), RequestOutcome::Send);
-    }
-
-    #[test]
-    fn input_stops_at_once_when_control_is_revoked() {
-        let mut c = Consent::new(true);
-        assert!(!c.forwards_input(), "not granted at the start");
-        c.control(true);
-        assert!(c.forwards_input());
-        c.control(false);
-        assert!(!c.forwards_input(), "revoked");
-    }
-
-    #[test]
-    fn control_answers_and_texts() {
-        assert_eq!(ControlAnswer::new(true, false), ControlAnswer::Granted);
-        assert_eq!(ControlAnswer::new(true, true), ControlAnswer::Granted);
-        assert_eq!(ControlAnswer::new(false, false), ControlAnswer::Declined);
-        assert_eq!(ControlAnswer::new(false, true), ControlAnswer::Revoked);
-        assert!(ControlAnswer::Granted.granted());
-        assert!(!ControlAnswer::Revoked.granted());
-        assert!(ControlAnswer::Revoked.revoked());
-        assert!(!ControlAnswer::Declined.revoked());
-        assert_eq!(
-            ControlAnswer::Granted.message(),
-            "The customer allowed control"
-        );
-        assert_eq!(
-            ControlAnswer::Declined.message(),
-            "The customer declined control"
-        );
-        assert_eq!(
-            ControlAnswer::Revoked.message(),
-            "The customer took back control"
-        );
+    fn consent_texts() {
         assert_eq!(
             consent_pending_text(ConsentFor::Viewing),
             "Waiting for the customer to allow viewing…"

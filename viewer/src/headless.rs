@@ -5,11 +5,13 @@
 //! before a code is issued or anything is sent).
 
 use crate::client::{
-    self, consent_pending_text, ClientCommand, ClientEvent, ControlAnswer, OperatorRights, Start,
+    self, consent_pending_text, ClientCommand, ClientEvent, OperatorRights, Start,
 };
+use crate::consent::{paused_text, ControlChange, RESUMED_TEXT};
 use crate::direct;
 use crate::gui::json_out::{
-    connected_json, consent_json, control_json, direct_json, login_json, notice_json,
+    connected_json, consent_json, control_json, direct_json, login_json, notice_json, paused_json,
+    resumed_json,
 };
 use crate::player::Player;
 use crate::script::Step;
@@ -214,13 +216,19 @@ impl Headless {
                 }
             }
             ClientEvent::Cursor { .. } => {}
-            ClientEvent::Control { granted } => {
-                let answer = ControlAnswer::new(granted, self.control_granted);
+            ClientEvent::Control { granted, withdrawn } => {
+                let change = ControlChange::new(granted, self.control_granted, withdrawn);
                 self.control_granted = granted;
                 if let Some(player) = &self.player {
                     player.control(granted);
                 }
-                out.event(control_json(answer), || answer.message().into());
+                out.event(control_json(change), || change.message());
+            }
+            ClientEvent::SharingPaused(reason) => {
+                out.event(paused_json(reason), || paused_text(reason));
+            }
+            ClientEvent::SharingResumed => {
+                out.event(resumed_json(), || RESUMED_TEXT.into());
             }
             ClientEvent::Notice(message) => {
                 out.event(notice_json(&message), || message.clone());
@@ -394,17 +402,17 @@ mod tests {
 
     #[test]
     fn control_events_say_what_happened() {
-        let v = control_json(ControlAnswer::new(true, false));
+        let v = control_json(ControlChange::new(true, false, None));
         assert_eq!(
             v,
             json!({"event": "control", "granted": true, "revoked": false})
         );
-        let v = control_json(ControlAnswer::new(false, true));
+        let v = control_json(ControlChange::new(false, true, None));
         assert_eq!(
             v,
             json!({"event": "control", "granted": false, "revoked": true})
         );
-        let v = control_json(ControlAnswer::new(false, false));
+        let v = control_json(ControlChange::new(false, false, None));
         assert_eq!(
             v,
             json!({"event": "control", "granted": false, "revoked": false})

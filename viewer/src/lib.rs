@@ -3,11 +3,14 @@
 
 pub mod certstore;
 pub mod client;
+pub mod consent;
 pub mod credentials;
 pub mod decoder;
 pub mod direct;
+mod dispatch;
 pub mod gui;
 pub mod headless;
+pub mod limits;
 pub mod player;
 pub mod script;
 

@@ -54,10 +54,11 @@ struct Cli {
     /// (second line, empty for none) from stdin and log in at once (for kiosks and tests).
     #[arg(long)]
     password_stdin: bool,
-    /// Window mode: also print events as JSON lines on stdout (code, connected, closed).
+    /// Window mode: also print events as JSON lines on stdout (login, code, connected,
+    /// first_frame, control, paused, resumed, closed; see docs/protocol.md).
     #[arg(long)]
     json: bool,
-    /// Window mode: ask the customer for control once connected and play this input script
+    /// Window mode: ask the customer for control once they allow viewing and play this input script
     /// after their yes (the format of `viewer session --send-input`; for demos and tests).
     #[arg(long, value_name = "FILE")]
     send_input: Option<PathBuf>,

@@ -40,7 +40,7 @@ impl Player {
         match event {
             ClientEvent::Connected { .. } => self.connected(commands()),
             ClientEvent::FrameDecoded { .. } => self.frame_decoded(),
-            ClientEvent::Control { granted } => self.control(*granted),
+            ClientEvent::Control { granted, .. } => self.control(*granted),
             _ => {}
         }
     }

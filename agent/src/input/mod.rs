@@ -7,7 +7,11 @@
 //!   character; text the operator's layout produced without a matching key arrives as `Text`.
 //! - Every key and button this injector holds down is tracked, so [`Injector::release_all`]
 //!   (and `Drop`) can lift them when a session ends mid-press: no stuck Shift after a disconnect.
+//! - Text goes in one character at a time, so a stop ([`Injector::apply_until`]) takes effect
+//!   between two characters, not after the whole text.
+//! - The operator cannot press the customer's hotkeys ([`hotkeys`]).
 
+mod hotkeys;
 pub mod keymap;
 mod native;
 
@@ -53,6 +57,12 @@ pub enum InputError {
     /// The platform refused the event.
     #[error("injecting input failed: {0}")]
     Inject(#[from] enigo::InputError),
+    /// Control ended while the event was being injected; the rest of it was not.
+    #[error("control ended while injecting")]
+    Stopped,
+    /// The key or text would press one of the customer's hotkeys (Ctrl+Alt+R, Ctrl+Alt+Q).
+    #[error("the operator may not press the customer's hotkeys")]
+    CustomerHotkey,
 }
 
 /// Injects input for one captured monitor.
@@ -67,6 +77,8 @@ pub struct Injector {
     held_buttons: Vec<MouseButton>,
     /// Wheel fractions not yet sent as whole lines (x, y).
     wheel: (f32, f32),
+    /// Keeps the operator off the customer's hotkeys.
+    guard: hotkeys::HotkeyGuard,
 }
 
 impl fmt::Debug for Injector {
@@ -109,6 +121,7 @@ impl Injector {
             held_keys: BTreeSet::new(),
             held_buttons: Vec::new(),
             wheel: (0.0, 0.0),
+            guard: hotkeys::HotkeyGuard::new(display),
         };
         injector.set_monitor(monitor);
         Ok(injector)
@@ -122,12 +135,27 @@ impl Injector {
 
     /// Applies one event from the operator.
     pub fn apply(&mut self, event: &InputEvent) -> Result<(), InputError> {
+        self.apply_until(event, &mut || false)
+    }
+
+    /// Applies one event from the operator, calling `keystroke` before each keystroke it
+    /// makes (a key press, each character of a text): the caller may wait there (pacing), and
+    /// once it answers `true` (stop) the rest is dropped and [`InputError::Stopped`] returned.
+    pub fn apply_until(
+        &mut self,
+        event: &InputEvent,
+        keystroke: &mut dyn FnMut() -> bool,
+    ) -> Result<(), InputError> {
         match event {
             InputEvent::PointerMove { x, y } => {
                 let (px, py) = self.to_pixels(*x, *y)?;
                 self.enigo.move_mouse(px, py, Coordinate::Abs)?;
             }
             InputEvent::Button { button, pressed } => {
+                if !*pressed && !self.held_buttons.contains(button) {
+                    // As for keys: never lift a button the operator did not press.
+                    return Ok(());
+                }
                 self.enigo
                     .button(enigo_button(*button), direction(*pressed))?;
                 self.held_buttons.retain(|b| b != button);
@@ -151,6 +179,20 @@ impl Injector {
             InputEvent::Key { key, pressed } => {
                 let def = keymap::lookup(key).ok_or_else(|| InputError::UnknownKey(key.clone()))?;
                 let raw = native::raw_keycode(&def).ok_or(InputError::NoSuchKeyHere(def.code))?;
+                if *pressed
+                    && self.guard.modifiers_held(&self.held_keys)
+                    && self.guard.is_hotkey_letter(raw)
+                {
+                    return Err(InputError::CustomerHotkey);
+                }
+                if !*pressed && !self.held_keys.contains(&raw) {
+                    // Not pressed by the operator (or pressed and dropped): a release would
+                    // lift a key the customer may be holding.
+                    return Ok(());
+                }
+                if *pressed && keystroke() {
+                    return Err(InputError::Stopped);
+                }
                 self.enigo.raw(raw, direction(*pressed))?;
                 if *pressed {
                     self.held_keys.insert(raw);
@@ -163,7 +205,16 @@ impl Injector {
                 if chars > MAX_TEXT_CHARS {
                     return Err(InputError::TextTooLong(chars));
                 }
-                self.enigo.text(text)?;
+                if self.guard.modifiers_held(&self.held_keys) {
+                    return Err(InputError::CustomerHotkey);
+                }
+                let mut one = [0u8; 4];
+                for c in text.chars() {
+                    if keystroke() {
+                        return Err(InputError::Stopped);
+                    }
+                    self.enigo.text(c.encode_utf8(&mut one))?;
+                }
             }
         }
         Ok(())

@@ -29,6 +29,7 @@ pub mod messages;
 mod noise;
 pub mod relay_channel;
 pub mod relay_proto;
+pub mod text;
 
 pub use error::{Error, Result};
 

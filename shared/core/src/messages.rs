@@ -42,6 +42,9 @@ pub enum CloseReason {
     DeclinedByCustomer,
     /// The customer did not answer the request to share the screen in time.
     NoAnswerFromCustomer,
+    /// The operator's certificate expired: a session never outlives the authority that
+    /// allowed it.
+    CertificateExpired,
 }
 
 impl fmt::Display for CloseReason {
@@ -56,6 +59,7 @@ impl fmt::Display for CloseReason {
             CloseReason::NotPermitted => "not permitted for this operator",
             CloseReason::DeclinedByCustomer => "declined by customer",
             CloseReason::NoAnswerFromCustomer => "customer did not answer",
+            CloseReason::CertificateExpired => "operator certificate expired",
         })
     }
 }
@@ -234,4 +238,60 @@ pub enum Message {
         /// Why.
         reason: CloseReason,
     },
+    /// Agent → viewer: sharing stopped for now (no pictures, no control) and why; it goes on
+    /// after [`Message::SharingResumed`]. Control, if the operator had it, is withdrawn first
+    /// ([`Message::ControlWithdrawn`], then [`Message::Control`] `{ granted: false }`).
+    SharingPaused {
+        /// Why.
+        reason: PauseReason,
+    },
+    /// Agent → viewer: sharing goes on after a pause (a key frame follows); control must be
+    /// asked for again.
+    SharingResumed,
+    /// Agent → viewer: why control is being taken away or refused, when it is not the
+    /// customer's own choice; a [`Message::Control`] `{ granted: false }` follows.
+    ControlWithdrawn {
+        /// Why.
+        reason: WithdrawReason,
+    },
+}
+
+/// Why the agent paused sharing ([`Message::SharingPaused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PauseReason {
+    /// The on-screen banner that tells the customer their screen is shared is gone (another
+    /// program removed it, or its connection to the display broke); sharing waits until it is
+    /// back.
+    BannerGone,
+}
+
+impl fmt::Display for PauseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PauseReason::BannerGone => "the customer's on-screen banner is gone",
+        })
+    }
+}
+
+/// Why the agent took control away or refused it without the customer's say
+/// ([`Message::ControlWithdrawn`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WithdrawReason {
+    /// The on-screen banner was removed or hidden: control ends (and sharing pauses until the
+    /// banner is back).
+    BannerGone,
+    /// The customer's revoke hotkey (Ctrl+Alt+R) is not available (another program holds it):
+    /// no control while the customer has no key to take it back.
+    RevokeKeyUnavailable,
+}
+
+impl fmt::Display for WithdrawReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WithdrawReason::BannerGone => "the customer's on-screen banner was removed",
+            WithdrawReason::RevokeKeyUnavailable => {
+                "the customer's revoke hotkey is held by another program"
+            }
+        })
+    }
 }

@@ -5,7 +5,8 @@
 //! Protocol decisions live in `sightline-core`; this crate stores state and moves bytes.
 //!
 //! - Files and setup: [`paths`], [`config`], [`init`], [`db`].
-//! - Accounts: [`users`], [`password`], [`listing`] (how `user list` shows them).
+//! - Accounts: [`users`], [`password`], [`listing`] (how `user list` shows them), [`labels`]
+//!   (the display name and organisation customers read: refused at the door, cleaned at issue).
 //! - Brute force: [`failures`] (persisted counters), [`keylock`] (one attempt per key at a time).
 //! - Serving: [`server`] (accept), [`connection`] (one client), [`route`] (what a state allows),
 //!   [`login`], [`host`] (operator waits), [`join`] (agent arrives), [`registry`] (codes),
@@ -25,6 +26,7 @@ pub mod host;
 pub mod init;
 pub mod join;
 pub mod keylock;
+pub mod labels;
 pub mod ldap;
 pub mod listing;
 pub mod login;

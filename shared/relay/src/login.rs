@@ -12,6 +12,7 @@ use crate::audit;
 use crate::auth::{AuthError, Authenticated, Rejection, Role, Verdict};
 use crate::context::{InternalError, Relay};
 use crate::failures::{self, Limit};
+use crate::labels;
 use crate::password::Verification;
 use crate::recovery;
 use crate::totp::{self, TotpCheck};
@@ -252,21 +253,16 @@ pub async fn attempt(relay: &Relay, attempt: Attempt) -> Result<LoginOutcome, In
         ),
         None => (policy.allowed(), policy.max_session_secs()),
     };
-    let display_name = account
-        .as_ref()
-        .and_then(|a| a.display_name.clone())
-        .or(person.display_name)
-        .unwrap_or_else(|| person.name.clone());
-    let organisation = account
-        .as_ref()
-        .and_then(|a| a.organisation.clone())
-        .or(person.organisation)
-        .unwrap_or_default();
+    // What the customer will read: cleaned whatever its source (an LDAP attribute, a value
+    // stored before `relay user` refused such text).
+    let shown = labels::for_certificate(account.as_ref(), &person);
     let body = CertBody {
         serial: OsRng.next_u64(),
+        // Follows `users::validate_name` (checked before any password is), so it holds
+        // nothing a terminal would interpret.
         operator: person.name.clone(),
-        display_name,
-        organisation,
+        display_name: shown.display_name,
+        organisation: shown.organisation,
         permissions,
         max_session_secs,
         key: key.fingerprint(),
@@ -368,7 +364,7 @@ async fn first_factor(
                 }
             })
         }
-        (account, Some(dir)) if valid_for_directory(account) => {
+        (account, Some(dir)) if valid_for_directory(account, user) => {
             Ok(match dir.authenticate(user, &password).await? {
                 // The relay's own account keeps its name's spelling and settings; the
                 // directory decides the role.
@@ -394,8 +390,12 @@ async fn first_factor(
     }
 }
 
-fn valid_for_directory(account: Option<&User>) -> bool {
-    account.is_none_or(|a| a.source == Source::Ldap)
+/// Whether the directory checks this login: a directory account, or no account at all, and a
+/// name that follows the naming rule (the contract of [`crate::auth::Authenticator`]). Another
+/// spelling that the directory matches anyway ("alice " in a search filter) would dodge the
+/// per-account counters, which only count valid names, and would go into the certificate.
+fn valid_for_directory(account: Option<&User>, user: &str) -> bool {
+    users::validate_name(user).is_ok() && account.is_none_or(|a| a.source == Source::Ldap)
 }
 
 async fn second_factor_ok(

@@ -261,10 +261,11 @@ struct UserAddArgs {
     /// Read the password as one line from standard input instead of asking on the terminal.
     #[arg(long)]
     password_stdin: bool,
-    /// Name shown to customers [default: the account name]
+    /// Name shown to customers: plain text, at most 64 characters, no control characters,
+    /// escape sequences, line breaks or text-direction characters [default: the account name]
     #[arg(long, value_name = "TEXT")]
     display_name: Option<String>,
-    /// Organisation shown to customers.
+    /// Organisation shown to customers (same rules as --display-name).
     #[arg(long, value_name = "TEXT")]
     org: Option<String>,
     /// Role: operator, or admin (recorded and shown; grants nothing more today: accounts
@@ -296,10 +297,10 @@ struct UserSetArgs {
     /// New role: operator or admin.
     #[arg(long, value_name = "ROLE")]
     role: Option<String>,
-    /// New display name (an empty text clears it).
+    /// New display name (an empty text clears it); same rules as for `user add`.
     #[arg(long, value_name = "TEXT")]
     display_name: Option<String>,
-    /// New organisation (an empty text clears it).
+    /// New organisation (an empty text clears it); same rules as for `user add`.
     #[arg(long, value_name = "TEXT")]
     org: Option<String>,
     /// New permission list (view, control, clipboard, file-transfer), or `all`.
@@ -545,6 +546,8 @@ fn read_new_password(
 
 fn cmd_user_add(data: &DataDir, policy: &Policy, args: UserAddArgs) -> Result<()> {
     users::validate_name(&args.name)?;
+    // Before the password prompt: a refused label should not cost the typing.
+    users::check_labels(args.display_name.as_deref(), args.org.as_deref())?;
     let role = parse_role(&args.role)?;
     let permissions = args
         .permissions

@@ -1,11 +1,12 @@
 //! Machine-readable events on stdout for `viewer --json`: the same objects the headless
-//! `viewer session --json` prints for the code, the connection, consent, control and the end, plus
-//! `first_frame` once the first picture is on screen, so GUI tests under Xvfb know when a
-//! screenshot shows the remote screen.
+//! `viewer session --json` prints for the code, the connection, consent, control, paused and
+//! resumed sharing and the end, plus `first_frame` once the first picture is on screen, so GUI
+//! tests under Xvfb know when a screenshot shows the remote screen.
 
-use crate::client::{consent_name, ClientEvent, ControlAnswer, OperatorRights};
+use crate::client::{consent_name, ClientEvent, OperatorRights};
+use crate::consent::ControlChange;
 use serde_json::{json, Value};
-use sightline_core::messages::ConsentFor;
+use sightline_core::messages::{ConsentFor, PauseReason};
 use sightline_net::cli::Output;
 
 /// Prints the JSON lines when enabled.
@@ -29,12 +30,19 @@ impl JsonEvents {
 
     /// Prints the line for a client event, if it has one.
     pub fn client_event(&mut self, event: &ClientEvent) {
-        if let ClientEvent::Control { granted } = event {
-            let answer = ControlAnswer::new(*granted, self.control_granted);
-            self.control_granted = *granted;
-            self.print(control_json(answer));
-        } else if let Some(v) = event_json(event) {
+        if let Some(v) = self.line(event) {
             self.print(v);
+        }
+    }
+
+    /// The line for a client event, if it has one; keeps track of control.
+    fn line(&mut self, event: &ClientEvent) -> Option<Value> {
+        if let ClientEvent::Control { granted, withdrawn } = event {
+            let change = ControlChange::new(*granted, self.control_granted, *withdrawn);
+            self.control_granted = *granted;
+            Some(control_json(change))
+        } else {
+            event_json(event)
         }
     }
 
@@ -98,9 +106,27 @@ pub fn consent_json(what: ConsentFor) -> Value {
     json!({"event": "consent_pending", "what": consent_name(what)})
 }
 
-/// The `control` event: `granted`, and `revoked` when it takes back an earlier grant.
-pub fn control_json(answer: ControlAnswer) -> Value {
-    json!({"event": "control", "granted": answer.granted(), "revoked": answer.revoked()})
+/// The `control` event: `granted`, and `revoked` when it takes back an earlier grant; when
+/// the agent (not the customer) took control away or refused it, `by: "agent"` and `reason`.
+pub fn control_json(change: ControlChange) -> Value {
+    let answer = change.answer;
+    let mut v =
+        json!({"event": "control", "granted": answer.granted(), "revoked": answer.revoked()});
+    if let Some(why) = change.withdrawn {
+        v["by"] = "agent".into();
+        v["reason"] = why.to_string().into();
+    }
+    v
+}
+
+/// The `paused` event: the agent stopped sharing for now, and why.
+pub fn paused_json(reason: PauseReason) -> Value {
+    json!({"event": "paused", "reason": reason.to_string()})
+}
+
+/// The `resumed` event: sharing goes on after a pause.
+pub fn resumed_json() -> Value {
+    json!({"event": "resumed"})
 }
 
 /// The `notice` event: something the operator should know that does not end the session.
@@ -128,6 +154,8 @@ pub fn event_json(event: &ClientEvent) -> Option<Value> {
         ClientEvent::Failed(message) => json!({"event": "error", "message": message}),
         ClientEvent::ConsentPending(what) => consent_json(*what),
         ClientEvent::Notice(message) => notice_json(message),
+        ClientEvent::SharingPaused(reason) => paused_json(*reason),
+        ClientEvent::SharingResumed => resumed_json(),
         _ => return None,
     })
 }
@@ -137,7 +165,7 @@ mod tests {
     use super::*;
     use sightline_core::cert::Permissions;
     use sightline_core::code::SessionCode;
-    use sightline_core::messages::CloseReason;
+    use sightline_core::messages::{CloseReason, WithdrawReason};
 
     fn rights() -> OperatorRights {
         OperatorRights {
@@ -206,7 +234,67 @@ mod tests {
             event_json(&ClientEvent::Notice("no".into())).expect("json"),
             json!({"event": "notice", "message": "no"})
         );
-        assert!(event_json(&ClientEvent::Control { granted: true }).is_none());
+        assert!(event_json(&ClientEvent::Control {
+            granted: true,
+            withdrawn: None
+        })
+        .is_none());
+    }
+
+    #[test]
+    fn pause_resume_and_withdrawal_events() {
+        assert_eq!(
+            event_json(&ClientEvent::SharingPaused(PauseReason::BannerGone)).expect("json"),
+            json!({"event": "paused", "reason": "the customer's on-screen banner is gone"})
+        );
+        assert_eq!(
+            event_json(&ClientEvent::SharingResumed).expect("json"),
+            json!({"event": "resumed"})
+        );
+        let withdrawn = ControlChange::new(false, true, Some(WithdrawReason::BannerGone));
+        assert_eq!(
+            control_json(withdrawn),
+            json!({"event": "control", "granted": false, "revoked": true, "by": "agent",
+                   "reason": "the customer's on-screen banner was removed"})
+        );
+        let refused = ControlChange::new(false, false, Some(WithdrawReason::RevokeKeyUnavailable));
+        assert_eq!(
+            control_json(refused),
+            json!({"event": "control", "granted": false, "revoked": false, "by": "agent",
+                   "reason": "the customer's revoke hotkey is held by another program"})
+        );
+        // The window's printer keeps track of whether control was granted.
+        let mut printer = JsonEvents::new(false);
+        let lines: Vec<Value> = [
+            ClientEvent::Control {
+                granted: true,
+                withdrawn: None,
+            },
+            ClientEvent::Control {
+                granted: false,
+                withdrawn: Some(WithdrawReason::BannerGone),
+            },
+            ClientEvent::SharingPaused(PauseReason::BannerGone),
+            ClientEvent::SharingResumed,
+        ]
+        .iter()
+        .filter_map(|e| printer.line(e))
+        .collect();
+        assert_eq!(
+            lines,
+            vec![
+                json!({"event": "control", "granted": true, "revoked": false}),
+                json!({"event": "control", "granted": false, "revoked": true, "by": "agent",
+                       "reason": "the customer's on-screen banner was removed"}),
+                json!({"event": "paused", "reason": "the customer's on-screen banner is gone"}),
+                json!({"event": "resumed"}),
+            ]
+        );
+        // The customer's own revoke has no `by`.
+        assert_eq!(
+            control_json(ControlChange::new(false, true, None)),
+            json!({"event": "control", "granted": false, "revoked": true})
+        );
     }
 
     #[test]

@@ -4,14 +4,16 @@
 //! consent to viewing, or the picture). An operator whose certificate allows control asks the
 //! customer for it with "Request control"; while the customer grants it and the operator's
 //! pointer is on the picture, the operator's input is collected here for the session client.
-//! A refusal or the customer taking control back shows a notice under the toolbar and stops
-//! the input at once. An account without the control permission sees a "View only" badge and
-//! its input is never collected.
+//! A refusal, the customer taking control back or the agent withdrawing it (with the reason)
+//! shows a notice under the toolbar and stops the input at once; while the agent has paused
+//! sharing a second amber bar says why, until sharing resumes. An account without the control
+//! permission sees a "View only" badge and its input is never collected.
 
 use super::geometry;
 use super::input::{self, InputForwarder, Target};
 use super::state::{short_fingerprint, time_left_is_short, time_left_text, Action, Live, ViewMode};
 use super::video::VideoCallback;
+use crate::limits;
 use eframe::egui::{
     self, Align2, Color32, EventFilter, Id, Rect, RichText, Sense, TextureHandle, TextureOptions,
 };
@@ -23,11 +25,9 @@ use std::time::{Duration, Instant};
 /// Colour of the session time left in its last minutes.
 const WARNING_RED: Color32 = Color32::from_rgb(0xe0, 0x50, 0x50);
 
-/// Background of the notice under the toolbar (control declined or taken back).
+/// Background of the notices under the toolbar (control declined, taken back or withdrawn;
+/// sharing paused).
 const NOTICE_AMBER: Color32 = Color32::from_rgb(0x8a, 0x5a, 0x00);
-
-/// Largest remote pointer image accepted, per side, in pixels.
-const MAX_CURSOR_SIDE: u16 = 256;
 
 /// Per-session drawing state that is not part of the app state: the input forwarder, where
 /// the picture was last drawn, the pointer image texture.
@@ -94,6 +94,17 @@ impl LiveView {
         egui::Panel::top("live-toolbar").show(ui, |ui| {
             out.action = toolbar(ui, live, time_left);
         });
+        if let Some(paused) = live.pause_notice() {
+            egui::Panel::top("live-paused")
+                .frame(
+                    egui::Frame::new()
+                        .fill(NOTICE_AMBER)
+                        .inner_margin(egui::Margin::symmetric(8, 4)),
+                )
+                .show(ui, |ui| {
+                    ui.label(RichText::new(paused).strong().color(Color32::WHITE));
+                });
+        }
         if let Some(notice) = &live.notice {
             egui::Panel::top("live-notice")
                 .frame(
@@ -212,19 +223,9 @@ impl LiveView {
 
     fn set_cursor_shape(&mut self, ctx: &egui::Context, live: &mut Live, shape: &CursorShape) {
         let (w, h) = (shape.width, shape.height);
-        let expected = usize::from(w) * usize::from(h) * 4;
-        if w == 0
-            || h == 0
-            || w > MAX_CURSOR_SIDE
-            || h > MAX_CURSOR_SIDE
-            || shape.rgba.len() != expected
-        {
-            tracing::debug!(
-                w,
-                h,
-                len = shape.rgba.len(),
-                "ignoring malformed pointer shape"
-            );
+        // The client already dropped bad shapes; checked again right before the allocation.
+        if let Err(why) = limits::check_cursor_shape(shape) {
+            tracing::debug!(%why, "ignoring malformed pointer shape");
             return;
         }
         let image = egui::ColorImage::from_rgba_unmultiplied([w.into(), h.into()], &shape.rgba);
@@ -520,6 +521,28 @@ mod tests {
         let text = drawn_text(&mut l);
         assert!(text.contains("Control granted"), "{text}");
         assert!(!text.contains("Request control"), "{text}");
+    }
+
+    #[test]
+    fn a_pause_and_a_withdrawal_say_why() {
+        use sightline_core::messages::PauseReason;
+        let mut l = live(Permissions::VIEW.union(Permissions::CONTROL));
+        l.paused = Some(PauseReason::BannerGone);
+        l.notice = Some("Control withdrawn: the customer's on-screen banner was removed".into());
+        let text = drawn_text(&mut l);
+        assert!(
+            text.contains(
+                "Paused: the customer's on-screen banner is gone; sharing resumes when it is back"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("Control withdrawn: the customer's on-screen banner was removed"),
+            "{text}"
+        );
+        l.paused = None;
+        let text = drawn_text(&mut l);
+        assert!(!text.contains("Paused:"), "{text}");
     }
 
     #[test]

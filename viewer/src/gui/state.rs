@@ -3,14 +3,14 @@
 //! in one place; the screens only read this state and return [`Action`]s.
 
 use crate::client::{
-    ClientCommand, ClientEvent, ControlAnswer, OperatorRights, SendRate, SessionParams, Stats,
-    WAITING_FOR_VIEWING,
+    ClientCommand, ClientEvent, OperatorRights, SendRate, SessionParams, Stats, WAITING_FOR_VIEWING,
 };
+use crate::consent::{paused_notice, ControlAnswer, ControlChange};
 use crate::credentials;
 use crate::direct::DirectAddress;
 use sightline_core::code::SessionCode;
 use sightline_core::identity::Fingerprint;
-use sightline_core::messages::{CloseReason, ConsentFor, CursorShape, InputEvent};
+use sightline_core::messages::{CloseReason, ConsentFor, CursorShape, InputEvent, PauseReason};
 use sightline_core::relay_proto::Secret;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -190,9 +190,11 @@ pub struct Live {
     pub asking_control: bool,
     /// The customer is asked to allow viewing and no video has come yet.
     pub viewing_pending: bool,
-    /// What the operator should know about control (declined, taken back), until dismissed
-    /// or control is granted.
+    /// What the operator should know about control (declined, taken back, withdrawn by the
+    /// agent and why), until dismissed or control is granted.
     pub notice: Option<String>,
+    /// The agent paused sharing, and why; `None` while sharing.
+    pub paused: Option<PauseReason>,
     /// Latest statistics.
     pub stats: Option<Stats>,
     /// The agent's latest word on its sending rate (congestion control).
@@ -213,9 +215,9 @@ pub struct Live {
 
 impl Live {
     /// Whether the operator's input goes to the customer's machine now: the certificate
-    /// allows control and the customer has granted it.
+    /// allows control, the customer has granted it and sharing is not paused.
     pub fn may_control(&self) -> bool {
-        self.control && self.rights.may_control()
+        self.control && self.rights.may_control() && self.paused.is_none()
     }
 
     /// The account may only watch, whatever the customer grants.
@@ -229,9 +231,15 @@ impl Live {
         !self.view_only() && !self.control
     }
 
-    /// Whether "Request control" can be pressed now (no request waiting for an answer).
+    /// Whether "Request control" can be pressed now (no request waiting for an answer, and
+    /// sharing not paused: the agent refuses control meanwhile).
     pub fn can_request_control(&self) -> bool {
-        self.offers_control_request() && !self.asking_control
+        self.offers_control_request() && !self.asking_control && self.paused.is_none()
+    }
+
+    /// The notice shown while sharing is paused (it goes away when sharing resumes).
+    pub fn pause_notice(&self) -> Option<String> {
+        self.paused.map(paused_notice)
     }
 
     /// What the picture area says while there is no picture.
@@ -426,18 +434,18 @@ impl Live {
             }
             ClientEvent::ConsentPending(ConsentFor::Viewing) => self.viewing_pending = true,
             ClientEvent::ConsentPending(ConsentFor::Control) => self.asking_control = true,
-            ClientEvent::Control { granted } => {
-                let answer = ControlAnswer::new(granted, self.control);
+            ClientEvent::Control { granted, withdrawn } => {
+                let change = ControlChange::new(granted, self.control, withdrawn);
                 // Input stops with this: `may_control` reads it before the next frame's input.
                 self.control = granted;
                 self.asking_control = false;
-                self.notice = match answer {
+                self.notice = match change.answer {
                     ControlAnswer::Granted => None,
-                    ControlAnswer::Declined | ControlAnswer::Revoked => {
-                        Some(answer.message().into())
-                    }
+                    ControlAnswer::Declined | ControlAnswer::Revoked => Some(change.message()),
                 };
             }
+            ClientEvent::SharingPaused(reason) => self.paused = Some(reason),
+            ClientEvent::SharingResumed => self.paused = None,
             ClientEvent::Notice(message) => {
                 self.asking_control = false;
                 self.notice = Some(message);
@@ -481,6 +489,9 @@ pub fn close_reason_text(reason: CloseReason) -> &'static str {
         CloseReason::DeclinedByCustomer => "The customer declined to share their screen.",
         CloseReason::NoAnswerFromCustomer => {
             "The customer did not answer the request to share their screen."
+        }
+        CloseReason::CertificateExpired => {
+            "Session ended: your operator certificate expired (log in again for a new one)."
         }
     }
 }
@@ -725,7 +736,10 @@ mod tests {
             ClientEvent::LoggedIn(rights(Permissions::VIEW, 0)),
             connected(rights(Permissions::VIEW, 0)),
             // The customer grants control, the account still may not use it.
-            ClientEvent::Control { granted: true },
+            ClientEvent::Control {
+                granted: true,
+                withdrawn: None,
+            },
         ]);
         let Screen::Live(live) = &s.screen else {
             panic!("not live")
@@ -734,8 +748,14 @@ mod tests {
         assert!(live.control);
         assert!(!live.may_control());
         assert!(s.input_commands(some_input()).is_empty());
-        s.apply(ClientEvent::Control { granted: false });
-        s.apply(ClientEvent::Control { granted: true });
+        s.apply(ClientEvent::Control {
+            granted: false,
+            withdrawn: None,
+        });
+        s.apply(ClientEvent::Control {
+            granted: true,
+            withdrawn: None,
+        });
         assert!(s.input_commands(some_input()).is_empty());
     }
 
@@ -758,11 +778,17 @@ mod tests {
     fn input_needs_the_customers_grant_too() {
         let mut s = live_after(vec![connected(full())]);
         assert!(s.input_commands(some_input()).is_empty(), "not granted yet");
-        s.apply(ClientEvent::Control { granted: true });
+        s.apply(ClientEvent::Control {
+            granted: true,
+            withdrawn: None,
+        });
         let cmds = s.input_commands(some_input());
         assert_eq!(cmds.len(), 3);
         assert!(cmds.iter().all(|c| matches!(c, ClientCommand::Input(_))));
-        s.apply(ClientEvent::Control { granted: false });
+        s.apply(ClientEvent::Control {
+            granted: false,
+            withdrawn: None,
+        });
         assert!(s.input_commands(some_input()).is_empty(), "revoked");
         // Not on the live screen at all.
         let mut s = AppState::new(form());
@@ -838,6 +864,10 @@ mod tests {
                 CloseReason::NotPermitted,
                 "Session ended: not permitted for this operator (your account may not view customers' screens).",
             ),
+            (
+                CloseReason::CertificateExpired,
+                "Session ended: your operator certificate expired (log in again for a new one).",
+            ),
         ];
         for (reason, text) in cases {
             assert_eq!(close_reason_text(reason), text);
@@ -883,7 +913,10 @@ mod tests {
         assert!(s.request_control().is_none(), "one request at a time");
         s.apply(ClientEvent::ConsentPending(ConsentFor::Control));
         assert!(s.request_control().is_none());
-        s.apply(ClientEvent::Control { granted: true });
+        s.apply(ClientEvent::Control {
+            granted: true,
+            withdrawn: None,
+        });
         assert!(!live(&s).asking_control);
         assert!(!live(&s).offers_control_request(), "granted: no button");
         assert!(s.request_control().is_none());
@@ -898,10 +931,16 @@ mod tests {
     fn revocation_stops_input_and_says_so() {
         let mut s = live_after(vec![connected(full())]);
         assert!(s.request_control().is_some());
-        s.apply(ClientEvent::Control { granted: true });
+        s.apply(ClientEvent::Control {
+            granted: true,
+            withdrawn: None,
+        });
         assert_eq!(live(&s).notice, None);
         assert_eq!(s.input_commands(some_input()).len(), 3);
-        s.apply(ClientEvent::Control { granted: false });
+        s.apply(ClientEvent::Control {
+            granted: false,
+            withdrawn: None,
+        });
         assert!(s.input_commands(some_input()).is_empty(), "revoked");
         assert_eq!(
             live(&s).notice.as_deref(),
@@ -911,7 +950,10 @@ mod tests {
         assert!(live(&s).can_request_control());
         assert!(s.request_control().is_some());
         assert_eq!(live(&s).notice, None);
-        s.apply(ClientEvent::Control { granted: false });
+        s.apply(ClientEvent::Control {
+            granted: false,
+            withdrawn: None,
+        });
         assert_eq!(
             live(&s).notice.as_deref(),
             Some("The customer declined control")
@@ -920,6 +962,65 @@ mod tests {
         assert!(!live(&s).asking_control);
         s.dismiss_notice();
         assert_eq!(live(&s).notice, None);
+    }
+
+    #[test]
+    fn a_withdrawal_says_why_and_a_pause_blocks_input_until_resumed() {
+        use sightline_core::messages::{PauseReason, WithdrawReason};
+        let mut s = live_after(vec![connected(full())]);
+        assert!(s.request_control().is_some());
+        s.apply(ClientEvent::Control {
+            granted: true,
+            withdrawn: None,
+        });
+        assert_eq!(s.input_commands(some_input()).len(), 3);
+        s.apply(ClientEvent::Control {
+            granted: false,
+            withdrawn: Some(WithdrawReason::BannerGone),
+        });
+        assert!(s.input_commands(some_input()).is_empty(), "withdrawn");
+        assert_eq!(
+            live(&s).notice.as_deref(),
+            Some("Control withdrawn: the customer's on-screen banner was removed")
+        );
+        s.apply(ClientEvent::SharingPaused(PauseReason::BannerGone));
+        assert_eq!(
+            live(&s).pause_notice().as_deref(),
+            Some(
+                "Paused: the customer's on-screen banner is gone; sharing resumes when it is back"
+            )
+        );
+        assert!(
+            !live(&s).can_request_control(),
+            "the agent refuses control meanwhile"
+        );
+        assert!(s.request_control().is_none());
+        // Even a grant (the client only passes on answers to its own requests) does not
+        // send input while paused.
+        s.apply(ClientEvent::Control {
+            granted: true,
+            withdrawn: None,
+        });
+        assert!(s.input_commands(some_input()).is_empty(), "paused");
+        s.apply(ClientEvent::Control {
+            granted: false,
+            withdrawn: None,
+        });
+        s.apply(ClientEvent::SharingResumed);
+        assert_eq!(live(&s).pause_notice(), None);
+        assert!(live(&s).can_request_control());
+        assert!(s.input_commands(some_input()).is_empty(), "asked for again");
+        // A refusal by the agent (no control held) says why too.
+        assert!(s.request_control().is_some());
+        s.apply(ClientEvent::Control {
+            granted: false,
+            withdrawn: Some(WithdrawReason::RevokeKeyUnavailable),
+        });
+        assert_eq!(
+            live(&s).notice.as_deref(),
+            Some("Control refused: the customer's revoke hotkey is held by another program")
+        );
+        assert!(!live(&s).asking_control);
     }
 
     #[test]
@@ -1055,7 +1156,10 @@ mod tests {
         });
         assert!(matches!(&s.screen, Screen::Waiting(w) if w.code.is_some()));
         s.apply(connected(full()));
-        s.apply(ClientEvent::Control { granted: true });
+        s.apply(ClientEvent::Control {
+            granted: true,
+            withdrawn: None,
+        });
         s.apply(ClientEvent::VideoConfig {
             width: 640,
             height: 480,

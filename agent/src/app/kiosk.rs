@@ -1,0 +1,292 @@
+//! LAN-only kiosk mode (`agent --lan-only`): listens for direct connections from the local
+//! network, refuses any address outside the allowed ranges before reading a byte, runs the
+//! preamble and the end-to-end handshake under a deadline, checks the operator against the
+//! pinned relay CA and/or the listed keys, and serves unattended sessions until SIGTERM.
+
+use super::session::{self, Operator, SessionSettings};
+use anyhow::{anyhow, bail, Context, Result};
+use ipnet::IpNet;
+use rand_core::{OsRng, RngCore};
+use serde_json::json;
+use sightline_agent::lan::AddressPolicy;
+use sightline_agent::rights::Rights;
+use sightline_agent::share::ShareConfig;
+use sightline_core::cert::Permissions;
+use sightline_core::e2e::{E2eConfig, Trust};
+use sightline_core::frame;
+use sightline_core::identity::{Fingerprint, PrivateIdentity};
+use sightline_core::identity::{DEFAULT_IDENTITY_BITS, MIN_PEER_BITS};
+use sightline_core::lan::{AgentHello, OperatorHello};
+use sightline_core::messages::CloseReason;
+use sightline_net::cli::{self, ClientConfig, Output};
+use sightline_net::session::SessionEnd;
+use sightline_net::stream::FramedStream;
+use sightline_net::{clock, keystore};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// What `agent --lan-only` was asked to do.
+#[derive(Debug)]
+pub struct KioskOptions {
+    pub share: ShareConfig,
+    pub config: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub relay: Option<String>,
+    pub relay_key: Option<String>,
+    pub operator_keys: Vec<Fingerprint>,
+    pub key_permissions: String,
+    pub allow: Vec<IpNet>,
+    pub listen: Vec<SocketAddr>,
+    pub handshake_timeout: Duration,
+    pub consent_timeout: Duration,
+    pub max_sessions: u32,
+    pub max_pending: u32,
+}
+
+/// LAN-only kiosk mode: serves direct connections until SIGINT/SIGTERM. Each connection is
+/// checked by address before anything is read, then gets its own handshake under a deadline.
+pub async fn serve(opts: KioskOptions, out: Output) -> Result<SessionEnd> {
+    let config = ClientConfig::load("agent", opts.config.as_deref())?;
+    if opts.relay.is_some() {
+        bail!("--relay makes no sense with --lan-only: a LAN-only agent never contacts a relay");
+    }
+    let ca_pin = match opts.relay_key.or(config.relay_key) {
+        Some(text) => Some(
+            text.parse::<Fingerprint>()
+                .map_err(|e| anyhow!("--relay-key: {e}"))?,
+        ),
+        None => None,
+    };
+    if ca_pin.is_none() && opts.operator_keys.is_empty() {
+        bail!("a LAN-only agent needs to know whom to accept: --relay-key FINGERPRINT (operators with a certificate from that relay) and/or --operator-key FINGERPRINT");
+    }
+    let key_permissions = parse_permissions(&opts.key_permissions)?;
+    let dir = cli::data_dir("agent", opts.data_dir.clone())?;
+    let key_path = dir.join("identity-key.pem");
+    let (key, _) = tokio::task::spawn_blocking(move || {
+        keystore::load_or_create_key(&key_path, DEFAULT_IDENTITY_BITS, MIN_PEER_BITS)
+    })
+    .await??;
+    let kiosk = Arc::new(Kiosk {
+        key,
+        ca_pin,
+        operator_keys: opts.operator_keys.clone(),
+        key_permissions,
+        addresses: AddressPolicy::new(opts.allow.clone()),
+        handshake_timeout: opts.handshake_timeout,
+        settings: SessionSettings {
+            out,
+            share: opts.share,
+            consent_timeout: opts.consent_timeout,
+            unattended: true,
+        },
+        sessions: Arc::new(Semaphore::new(opts.max_sessions as usize)),
+        pending: Arc::new(Semaphore::new(opts.max_pending as usize)),
+    });
+    let addrs = if opts.listen.is_empty() {
+        vec![SocketAddr::from((
+            [0, 0, 0, 0],
+            sightline_core::DEFAULT_PORT,
+        ))]
+    } else {
+        opts.listen.clone()
+    };
+    let mut listeners = Vec::new();
+    for addr in addrs {
+        let l = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let local = l.local_addr()?;
+        out.event(
+            json!({"event": "listening", "address": local.to_string()}),
+            || format!("LAN-only agent listening on {local}"),
+        );
+        tracing::info!(address = %local, ca = ?kiosk.ca_pin.map(|f| f.to_string()),
+            operator_keys = kiosk.operator_keys.len(), "LAN-only agent listening");
+        listeners.push(l);
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    for listener in listeners {
+        let kiosk = kiosk.clone();
+        let stop = stop_rx.clone();
+        tasks.spawn(accept_loop(listener, kiosk, stop));
+    }
+    cli::shutdown_signal().await;
+    tracing::info!("stopping: ending sessions");
+    let _ = stop_tx.send(true);
+    // Sessions end with an explicit close; give them a moment.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    out.event(json!({"event": "stopped"}), || {
+        "LAN-only agent stopped.".into()
+    });
+    Ok(SessionEnd::LocalClosed(CloseReason::Shutdown))
+}
+
+/// What a LAN-only agent needs for every connection.
+#[derive(Debug)]
+struct Kiosk {
+    key: PrivateIdentity,
+    ca_pin: Option<Fingerprint>,
+    operator_keys: Vec<Fingerprint>,
+    key_permissions: Permissions,
+    addresses: AddressPolicy,
+    handshake_timeout: Duration,
+    settings: SessionSettings,
+    sessions: Arc<Semaphore>,
+    pending: Arc<Semaphore>,
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    kiosk: Arc<Kiosk>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut sessions = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => break,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // Refused before anything is read or sent: the peer learns nothing.
+        if let Err(why) = kiosk.addresses.admits(peer.ip()) {
+            tracing::warn!(%peer, reason = %why, "connection refused before the handshake");
+            drop(tcp);
+            continue;
+        }
+        let Ok(pending) = kiosk.pending.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection refused: too many connections in their handshake");
+            continue;
+        };
+        let Ok(slot) = kiosk.sessions.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection refused: a session is already running");
+            continue;
+        };
+        let kiosk = kiosk.clone();
+        let stop = stop.clone();
+        sessions.spawn(async move {
+            let _slot = slot;
+            if let Err(e) = direct_session(tcp, peer, &kiosk, pending, stop).await {
+                tracing::warn!(%peer, error = %e, "direct session failed");
+                kiosk.settings.out.event(
+                    json!({"event": "refused", "peer": peer.to_string(), "message": e.to_string()}),
+                    || format!("Connection from {peer} refused: {e}"),
+                );
+            }
+        });
+    }
+    // Stopping: each running session closes on the stop signal.
+    while sessions.join_next().await.is_some() {}
+}
+
+/// One direct connection: preamble and handshake under the deadline, then the session.
+async fn direct_session(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    kiosk: &Kiosk,
+    pending: OwnedSemaphorePermit,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
+    let _ = tcp.set_nodelay(true);
+    let mut stream = FramedStream::new(tcp);
+    let handshake = async {
+        let mut session_id = [0u8; 16];
+        OsRng.fill_bytes(&mut session_id);
+        let hello = AgentHello::new(session_id);
+        stream
+            .write_all(&frame::encode(&hello.to_bytes()?)?)
+            .await?;
+        let answer = stream
+            .read_message()
+            .await?
+            .ok_or_else(|| anyhow!("closed before the operator's hello"))?;
+        let answer = OperatorHello::from_bytes(&answer)?;
+        let ca = match &kiosk.ca_pin {
+            Some(pin) => answer.pinned_ca(pin)?,
+            None => None,
+        };
+        if kiosk.ca_pin.is_some() && ca.is_none() {
+            bail!("the operator offered no relay certificate authority");
+        }
+        let cfg = E2eConfig {
+            session_id,
+            seed: clock::seed(),
+            trust: Trust::AuthorisedOperators {
+                ca,
+                keys: kiosk.operator_keys.clone(),
+            },
+            channel: Default::default(),
+        };
+        Ok::<_, anyhow::Error>(
+            sightline_net::session::agent_handshake(&mut stream, cfg, &kiosk.key).await?,
+        )
+    };
+    let mut session = tokio::time::timeout(kiosk.handshake_timeout, handshake)
+        .await
+        .map_err(|_| {
+            anyhow!(
+                "handshake not completed within {:?}",
+                kiosk.handshake_timeout
+            )
+        })??;
+    drop(pending);
+    let identity = session.peer().clone();
+    let fingerprint = identity.fingerprint.to_string();
+    let operator = match &identity.certificate {
+        Some(cert) => Operator {
+            verified_by: "this kiosk's pinned relay certificate",
+            ..Operator::certified(cert, fingerprint.clone())
+        },
+        None => Operator {
+            account: fingerprint.clone(),
+            display_name: format!("operator key {}", &fingerprint[..16]),
+            organisation: String::new(),
+            rights: Rights {
+                permissions: kiosk.key_permissions,
+                max_session: None,
+            },
+            fingerprint: fingerprint.clone(),
+            certificate_expires: None,
+            verified_by: "this kiosk's list of operator keys",
+        },
+    };
+    tracing::info!(%peer, operator = %operator.account, display_name = %operator.display_name,
+        %fingerprint, permissions = ?operator.rights.permissions.names(), "direct session started");
+    session::serve(
+        &mut stream,
+        &mut session,
+        operator,
+        &kiosk.settings,
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        },
+    )
+    .await;
+    Ok(())
+}
+
+fn parse_permissions(text: &str) -> Result<Permissions> {
+    let mut set = Permissions::NONE;
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let p = Permissions::from_name(name).ok_or_else(|| {
+            anyhow!("--key-permissions: unknown permission {name:?}; use view and control (clipboard and file-transfer are reserved and grant nothing)")
+        })?;
+        set = set.union(p);
+    }
+    Ok(set)
+}

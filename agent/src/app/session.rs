@@ -1,0 +1,250 @@
+//! Runs one established session, relayed or direct: tells the customer who is there and what
+//! they may do, then runs the session pump beside the customer's controller
+//! ([`sightline_agent::controller`]), which decides when and why the session ends.
+
+use serde_json::json;
+use sightline_agent::controller::{Customer, Wire};
+use sightline_agent::customer::Summary;
+use sightline_agent::rights::Rights;
+use sightline_agent::share::ShareConfig;
+use sightline_core::cert::CertBody;
+use sightline_core::e2e::Session;
+use sightline_core::messages::{CloseReason, Message};
+use sightline_core::text::{display_safe, MAX_DISPLAY_CHARS};
+use sightline_net::cli::Output;
+use sightline_net::clock;
+use sightline_net::session::{self, AppChannels, SessionEnd};
+use sightline_net::stream::FramedStream;
+use std::future::Future;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::oneshot;
+
+/// The operator of a session, as the agent knows them after the handshake.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    /// Account name, or the key fingerprint for a key-only kiosk operator.
+    pub account: String,
+    pub display_name: String,
+    pub organisation: String,
+    pub rights: Rights,
+    pub fingerprint: String,
+    /// End of the certificate's validity (none for key-only operators), Unix seconds.
+    pub certificate_expires: Option<u64>,
+    /// How the agent knows them.
+    pub verified_by: &'static str,
+}
+
+impl Operator {
+    /// The operator a verified certificate names. The names are cleaned for display again
+    /// here, whatever the relay did: whoever controls them must not be able to forge what the
+    /// customer reads ([`display_safe`]).
+    pub fn certified(cert: &CertBody, fingerprint: String) -> Self {
+        Self {
+            account: display_safe(&cert.operator, MAX_DISPLAY_CHARS),
+            display_name: display_safe(&cert.display_name, MAX_DISPLAY_CHARS),
+            organisation: display_safe(&cert.organisation, MAX_DISPLAY_CHARS),
+            rights: Rights::from_certificate(cert),
+            fingerprint,
+            certificate_expires: Some(cert.not_after),
+            verified_by: "your help desk's relay",
+        }
+    }
+}
+
+/// How this agent runs its sessions.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub out: Output,
+    pub share: ShareConfig,
+    pub consent_timeout: Duration,
+    /// LAN-only kiosk mode: no consent questions (the kiosk's configuration is the consent),
+    /// no terminal input; the banner and hotkeys still work.
+    pub unattended: bool,
+}
+
+/// The first application message.
+pub fn hello_message() -> Message {
+    Message::Hello {
+        software: format!("sightline-agent/{}", env!("CARGO_PKG_VERSION")),
+        capabilities: vec![],
+    }
+}
+
+/// When the session must end on its own, and why: the certificate's session limit or its
+/// expiry, whichever comes first (a session never outlives the authority that allowed it).
+pub fn deadline(
+    rights: &Rights,
+    certificate_expires: Option<u64>,
+    now: u64,
+) -> Option<(Duration, CloseReason)> {
+    let limit = rights.max_session.map(|d| (d, CloseReason::TimeLimit));
+    let expiry = certificate_expires.map(|t| {
+        (
+            Duration::from_secs(t.saturating_sub(now)),
+            CloseReason::CertificateExpired,
+        )
+    });
+    match (limit, expiry) {
+        (Some(l), Some(e)) => Some(if e.0 < l.0 { e } else { l }),
+        (l, e) => l.or(e),
+    }
+}
+
+/// Runs one established session to its end; `shutdown` resolves on Ctrl-C or SIGTERM.
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut FramedStream<S>,
+    session: &mut Session,
+    operator: Operator,
+    settings: &SessionSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> SessionEnd {
+    let out = settings.out;
+    let rights = operator.rights;
+    announce(out, &operator, session.sas());
+    if !rights.may_view() {
+        // Nothing to share: end at once and say why, before any capture starts.
+        tracing::warn!(operator = %operator.account, "operator may not view; ending the session");
+        let (app, _to_peer, _from_peer) = AppChannels::pair(1);
+        let end = session::run(
+            stream,
+            session,
+            hello_message(),
+            async { CloseReason::NotPermitted },
+            app,
+        )
+        .await;
+        closed(out, &end);
+        return end;
+    }
+
+    let started = clock::now_unix();
+    let (app, to_peer, from_peer) = AppChannels::pair(64);
+    let (close, close_rx) = oneshot::channel::<CloseReason>();
+    let customer = Customer {
+        out,
+        operator: operator.display_name.clone(),
+        organisation: operator.organisation.clone(),
+        rights,
+        share: settings.share,
+        consent_timeout: settings.consent_timeout,
+        unattended: settings.unattended,
+    };
+    let unattended = settings.unattended;
+    let limit = deadline(&rights, operator.certificate_expires, started);
+    // The controller owns every reason of the agent's own to end, so that it stops input
+    // before the close goes out.
+    let ending = async move {
+        let limit = async {
+            match limit {
+                Some((after, reason)) => {
+                    tokio::time::sleep(after).await;
+                    tracing::info!(%reason, "the session reached its end");
+                    reason
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = shutdown => if unattended { CloseReason::Shutdown } else { CloseReason::EndedByCustomer },
+            reason = limit => reason,
+        }
+    };
+    let wire = Wire {
+        from_peer,
+        to_peer,
+        close,
+    };
+    let controller = tokio::spawn(customer.run(wire, ending));
+    let end = session::run(
+        stream,
+        session,
+        hello_message(),
+        async { close_rx.await.unwrap_or(CloseReason::Shutdown) },
+        app,
+    )
+    .await;
+    // The controller ends once the pump's channels close, after stopping capture, releasing
+    // held input and taking the banner down.
+    let used = controller.await.unwrap_or_default();
+    closed(out, &end);
+    let summary = Summary {
+        operator: operator.display_name.clone(),
+        organisation: operator.organisation.clone(),
+        started,
+        ended: clock::now_unix(),
+        used,
+        reason: end.reason(),
+    };
+    tracing::info!(operator = %operator.account, fingerprint = %operator.fingerprint,
+        duration_secs = summary.duration_secs(), used = ?summary.used.names(), reason = %summary.reason,
+        "session ended");
+    out.event(summary.json(), || summary.text());
+    end
+}
+
+/// Who is there and what they may do.
+fn announce(out: Output, operator: &Operator, sas: &str) {
+    let rights = operator.rights;
+    out.event(
+        json!({"event": "connected", "sas": sas,
+               "peer": {"role": "operator", "operator": operator.account, "display_name": operator.display_name,
+                        "organisation": operator.organisation, "permissions": rights.permissions.names(),
+                        "max_session_secs": rights.max_session.map_or(0, |d| d.as_secs()),
+                        "fingerprint": operator.fingerprint, "certificate_expires": operator.certificate_expires}}),
+        || format!(
+            "Connected to {} ({}), verified by {}.\nThe operator may: {}\nVerification code: {}  (the operator sees the same code)\nPress Ctrl-C to end the session.",
+            operator.display_name,
+            if operator.organisation.is_empty() { "no organisation" } else { &operator.organisation },
+            operator.verified_by,
+            rights.describe(),
+            sas
+        ),
+    );
+}
+
+fn closed(out: Output, end: &SessionEnd) {
+    out.event(
+        json!({"event": "closed", "reason": end.reason(), "normal": end.is_normal()}),
+        || format!("Session ended: {}", end.reason()),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rights(limit: Option<u64>) -> Rights {
+        Rights {
+            permissions: sightline_core::cert::Permissions::VIEW,
+            max_session: limit.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn the_session_ends_at_the_limit_or_the_certificates_expiry_whichever_is_first() {
+        let now = 1_000;
+        assert_eq!(deadline(&rights(None), None, now), None);
+        assert_eq!(
+            deadline(&rights(Some(600)), None, now),
+            Some((Duration::from_secs(600), CloseReason::TimeLimit))
+        );
+        assert_eq!(
+            deadline(&rights(Some(600)), Some(now + 60), now),
+            Some((Duration::from_secs(60), CloseReason::CertificateExpired))
+        );
+        assert_eq!(
+            deadline(&rights(Some(60)), Some(now + 600), now),
+            Some((Duration::from_secs(60), CloseReason::TimeLimit))
+        );
+        assert_eq!(
+            deadline(&rights(None), Some(now + 5), now),
+            Some((Duration::from_secs(5), CloseReason::CertificateExpired))
+        );
+        // Already expired (a clock that moved): the session ends at once.
+        assert_eq!(
+            deadline(&rights(None), Some(now - 5), now),
+            Some((Duration::ZERO, CloseReason::CertificateExpired))
+        );
+    }
+}
