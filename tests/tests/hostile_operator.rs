@@ -75,6 +75,16 @@ impl Operator {
         }
     }
 
+    /// Every message that arrives within `within`, with its arrival time.
+    async fn timed_messages_for(&mut self, within: Duration) -> Vec<(Instant, Message)> {
+        let until = tokio::time::Instant::now() + within;
+        let mut seen = Vec::new();
+        while let Ok(Some(m)) = tokio::time::timeout_at(until, self.from_agent.recv()).await {
+            seen.push((Instant::now(), m));
+        }
+        seen
+    }
+
     /// Messages that arrive within `within`, video left out.
     async fn messages_for(&mut self, within: Duration) -> Vec<Message> {
         let until = tokio::time::Instant::now() + within;
@@ -352,10 +362,25 @@ fn banner_window(x: &Xvfb) -> String {
     .to_string()
 }
 
-/// A session under control whose banner `remove` takes away; returns what the operator heard
-/// within a second, and the operator for more.
-fn banner_removed(remove: impl FnOnce(&Xvfb, &str)) -> (Vec<Message>, Vec<Message>) {
-    let x = Xvfb::start(1024, 768);
+/// A session under control, on a screen that changes all the time (so that pictures flow unless
+/// sharing is paused), whose banner `remove` takes away: every message the operator receives
+/// in the next five seconds, with its time since the removal.
+fn banner_removed(remove: impl FnOnce(&Xvfb, &str)) -> Vec<(Duration, Message)> {
+    let mut x = Xvfb::start(1024, 768);
+    x.app_window(
+        "xterm",
+        &[
+            "-title",
+            "ticking",
+            "-geometry",
+            "40x5+100+100",
+            "-e",
+            "sh",
+            "-c",
+            "while :; do date +%s.%N; sleep 0.05; done",
+        ],
+        "ticking",
+    );
     let tmp = tempfile::tempdir().unwrap();
     let mut relay = Relay::new(None);
     relay.start();
@@ -366,17 +391,25 @@ fn banner_removed(remove: impl FnOnce(&Xvfb, &str)) -> (Vec<Message>, Vec<Messag
         op.take_control().await;
         let id = banner_window(&x);
         assert!(!id.is_empty(), "no banner window");
+        let removed = Instant::now();
         tokio::task::block_in_place(|| remove(&x, &id));
-        let first = op.messages_for(CONFIRM_WITHIN).await;
-        let later = op.messages_for(Duration::from_secs(4)).await;
+        let seen = op.timed_messages_for(Duration::from_secs(5)).await;
         tokio::task::block_in_place(|| op.agent.write_line("e"));
         let _ = tokio::time::timeout(T, op.pump).await;
-        (first, later)
+        seen.into_iter()
+            .map(|(at, m)| (at.duration_since(removed), m))
+            .collect()
     })
 }
 
-fn withdrawn(seen: &[Message]) -> bool {
-    let why = seen.iter().position(|m| {
+/// Control was withdrawn, with the banner as the reason, within [`CONFIRM_WITHIN`].
+fn withdrawn_in_time(seen: &[(Duration, Message)]) -> bool {
+    let soon: Vec<&Message> = seen
+        .iter()
+        .filter(|(t, _)| *t <= CONFIRM_WITHIN)
+        .map(|(_, m)| m)
+        .collect();
+    let why = soon.iter().position(|m| {
         matches!(
             m,
             Message::ControlWithdrawn {
@@ -384,47 +417,68 @@ fn withdrawn(seen: &[Message]) -> bool {
             }
         )
     });
-    let off = seen
+    let off = soon
         .iter()
         .position(|m| matches!(m, Message::Control { granted: false }));
     matches!((why, off), (Some(w), Some(o)) if w < o)
 }
 
+fn names(seen: &[(Duration, Message)]) -> Vec<String> {
+    seen.iter()
+        .filter(|(_, m)| !matches!(m, Message::VideoPacket { .. } | Message::Cursor { .. }))
+        .map(|(t, m)| format!("{t:?}: {m:?}"))
+        .collect()
+}
+
 #[test]
 fn killing_the_banner_pauses_sharing_and_ends_control_until_it_is_back() {
-    let (first, later) = banner_removed(|x, id| {
+    let seen = banner_removed(|x, id| {
         x.run("xkill", &["-id", id]);
     });
-    assert!(withdrawn(&first), "within a second: {first:?}");
-    assert!(
-        first.iter().any(|m| matches!(
+    assert!(withdrawn_in_time(&seen), "{:?}", names(&seen));
+    let at = |want: fn(&Message) -> bool| seen.iter().find(|(_, m)| want(m)).map(|(t, _)| *t);
+    let paused = at(|m| {
+        matches!(
             m,
             Message::SharingPaused {
                 reason: PauseReason::BannerGone
             }
-        )),
-        "within a second: {first:?}"
-    );
-    // A new banner comes up and sharing goes on (a new picture, control to be asked again).
+        )
+    })
+    .unwrap_or_else(|| panic!("never paused: {:?}", names(&seen)));
+    assert!(paused <= CONFIRM_WITHIN, "paused after {paused:?}");
+    // A new banner comes up and sharing goes on: a new stream, pictures again.
+    let resumed = at(|m| matches!(m, Message::SharingResumed))
+        .unwrap_or_else(|| panic!("never resumed: {:?}", names(&seen)));
+    // No pictures while paused (the ticking clock makes several a second otherwise), but for
+    // one that was already being encoded when the pause came.
+    let while_paused = seen
+        .iter()
+        .filter(|(t, m)| {
+            *t > paused + Duration::from_millis(200)
+                && *t < resumed
+                && matches!(m, Message::VideoPacket { .. })
+        })
+        .count();
+    assert_eq!(while_paused, 0, "pictures while paused");
+    let after = |want: fn(&Message) -> bool| seen.iter().any(|(t, m)| *t > resumed && want(m));
     assert!(
-        later.iter().any(|m| matches!(m, Message::SharingResumed)),
-        "later: {later:?}"
+        after(|m| matches!(m, Message::VideoConfig { .. })),
+        "no new stream"
     );
     assert!(
-        later
-            .iter()
-            .any(|m| matches!(m, Message::VideoConfig { .. })),
-        "later: {later:?}"
+        after(|m| matches!(m, Message::VideoPacket { .. })),
+        "no pictures after resuming"
     );
 }
 
 #[test]
 fn hiding_or_destroying_the_banner_ends_control() {
     for how in ["windowunmap", "windowclose"] {
-        let (first, _) = banner_removed(|x, id| {
+        let seen = banner_removed(|x, id| {
             x.run("xdotool", &[how, id]);
         });
-        assert!(withdrawn(&first), "{how}: within a second: {first:?}");
+        assert!(withdrawn_in_time(&seen), "{how}: {:?}", names(&seen));
     }
 }
 
