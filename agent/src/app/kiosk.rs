@@ -173,14 +173,9 @@ async fn accept_loop(
             tracing::warn!(%peer, "connection refused: too many connections in their handshake");
             continue;
         };
-        let Ok(slot) = kiosk.sessions.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "connection refused: a session is already running");
-            continue;
-        };
         let kiosk = kiosk.clone();
         let stop = stop.clone();
         sessions.spawn(async move {
-            let _slot = slot;
             if let Err(e) = direct_session(tcp, peer, &kiosk, pending, stop).await {
                 tracing::warn!(%peer, error = %e, "direct session failed");
                 kiosk.settings.out.event(
@@ -194,7 +189,10 @@ async fn accept_loop(
     while sessions.join_next().await.is_some() {}
 }
 
-/// One direct connection: preamble and handshake under the deadline, then the session.
+/// One direct connection: preamble and handshake under the deadline, then the session. The
+/// operator is authenticated before anything else: only then does the connection take a
+/// session slot, and only then does the kiosk sign its own proof, so a peer on the LAN that
+/// cannot authenticate can neither block the only slot nor collect signatures.
 async fn direct_session(
     tcp: TcpStream,
     peer: SocketAddr,
@@ -233,17 +231,27 @@ async fn direct_session(
             channel: Default::default(),
         };
         Ok::<_, anyhow::Error>(
-            sightline_net::session::agent_handshake(&mut stream, cfg, &kiosk.key).await?,
+            sightline_net::session::agent_verify_operator(&mut stream, cfg).await?,
         )
     };
-    let mut session = tokio::time::timeout(kiosk.handshake_timeout, handshake)
+    let deadline = tokio::time::Instant::now() + kiosk.handshake_timeout;
+    let late = || {
+        anyhow!(
+            "handshake not completed within {:?}",
+            kiosk.handshake_timeout
+        )
+    };
+    let verified = tokio::time::timeout_at(deadline, handshake)
         .await
-        .map_err(|_| {
-            anyhow!(
-                "handshake not completed within {:?}",
-                kiosk.handshake_timeout
-            )
-        })??;
+        .map_err(|_| late())??;
+    // Authenticated: now, and only now, a session slot.
+    let Ok(_slot) = kiosk.sessions.clone().try_acquire_owned() else {
+        bail!("a session is already running");
+    };
+    let prove = sightline_net::session::agent_prove(&mut stream, verified, &kiosk.key);
+    let mut session = tokio::time::timeout_at(deadline, prove)
+        .await
+        .map_err(|_| late())??;
     drop(pending);
     let identity = session.peer().clone();
     let fingerprint = identity.fingerprint.to_string();

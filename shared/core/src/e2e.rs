@@ -3,14 +3,30 @@
 //!
 //! ```text
 //! prologue: "sightline e2e v1" || version || session id
-//! -> e                                 (operator)
-//! <- e, ee, s, es                      (agent)
-//! -> s, se                             (operator)
+//! -> e                 payload: version, C = H(label || operator's static key || N_op)
+//! <- e, ee, s, es      payload: N_ag                                   (agent)
+//! -> s, se             payload: N_op (the agent checks it against C; a mismatch ends it)
 //! then each side, as its first transport message:
 //!    IdentityProof { role, RSA key, certificate?, RSA-PSS(role label || handshake hash) }
 //! ```
 //! Each state consumes itself; a [`Session`] that can carry application messages only exists
 //! once the peer's proof verified. Noise static keys are fresh per session: identity is RSA.
+//!
+//! **The verification code** ([`sas`]) both people compare is derived from the handshake hash
+//! and both nonces, and everything it depends on is fixed by a side before it sees the other
+//! side's random contribution: the operator commits to its static key and nonce in the first
+//! message (its last message is then fully determined: the static key is encrypted
+//! deterministically and the payload is the committed nonce); the agent sends all of its part
+//! in the second message, after seeing only the commitment. A relay in the middle runs one
+//! handshake with each side; on each, whatever it sends is fixed before the honest side's
+//! random values that the code depends on are known to it, so it cannot compute either code
+//! before it has committed, let alone search for messages that make the two agree: the codes
+//! match by chance, once in 10^8, per session it spoils. (Without the commitment, a relay could
+//! try static keys for its last message offline until the codes matched.)
+//!
+//! **Order of proofs**: the operator proves itself with its last handshake message; the agent
+//! verifies that proof before it signs its own ([`Handshaked::verify_peer_first`]), so a peer
+//! that fails authentication never obtains a signature from the agent.
 
 use crate::cert::{CertBody, OperatorCert};
 use crate::channel::{Channel, ChannelConfig};
@@ -28,7 +44,8 @@ use std::fmt;
 
 const PROLOGUE_LABEL: &[u8] = b"sightline e2e v1";
 const PROOF_LABEL: &[u8] = b"sightline e2e identity v1";
-const SAS_LABEL: &[u8] = b"sightline sas v1";
+const SAS_LABEL: &[u8] = b"sightline sas v2";
+const COMMIT_LABEL: &[u8] = b"sightline e2e commitment v1";
 
 /// Which end of the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,23 +111,55 @@ fn prologue(session_id: &SessionId) -> Vec<u8> {
     p
 }
 
-fn handshake_state(cfg: &E2eConfig, initiator: bool) -> Result<snow::HandshakeState> {
+/// A fresh handshake state and this side's Noise static public key.
+fn handshake_state(cfg: &E2eConfig, initiator: bool) -> Result<(snow::HandshakeState, Vec<u8>)> {
     let builder = noise::builder(E2E_PATTERN, noise::derive_seed(&cfg.seed, b"noise"))?;
     let kp = builder.generate_keypair()?;
     let p = prologue(&cfg.session_id);
     let b = noise::builder(E2E_PATTERN, noise::derive_seed(&cfg.seed, b"noise-hs"))?
         .local_private_key(&kp.private)
         .prologue(&p);
-    Ok(if initiator {
+    let hs = if initiator {
         b.build_initiator()?
     } else {
         b.build_responder()?
-    })
+    };
+    Ok((hs, kp.public))
 }
 
+/// First message's payload (operator): the version and the commitment to the operator's
+/// static key and nonce.
 #[derive(Serialize, Deserialize)]
 struct Hello {
     version: u16,
+    commitment: [u8; 32],
+}
+
+/// Second message's payload (agent): its nonce.
+#[derive(Serialize, Deserialize)]
+struct AgentNonce {
+    nonce: [u8; 32],
+}
+
+/// Third message's payload (operator): the nonce it committed to.
+#[derive(Serialize, Deserialize)]
+struct Reveal {
+    nonce: [u8; 32],
+}
+
+/// What the operator commits to in the first message: its Noise static public key and nonce.
+pub fn commitment(static_key: &[u8], nonce: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(COMMIT_LABEL);
+    h.update((static_key.len() as u32).to_be_bytes());
+    h.update(static_key);
+    h.update(nonce);
+    h.finalize().into()
+}
+
+/// This side's nonce for the verification code, from the session's fresh seed.
+fn sas_nonce(cfg: &E2eConfig) -> [u8; 32] {
+    noise::derive_seed(&cfg.seed, b"sas nonce")
 }
 
 fn write(hs: &mut snow::HandshakeState, payload: &[u8]) -> Result<Vec<u8>> {
@@ -126,13 +175,22 @@ fn read(hs: &mut snow::HandshakeState, message: &[u8]) -> Result<Vec<u8>> {
     Ok(payload)
 }
 
-fn finish(hs: snow::HandshakeState, role: Role, cfg: E2eConfig) -> Result<Handshaked> {
+/// The nonces of both sides: (operator's, agent's).
+type Nonces = ([u8; 32], [u8; 32]);
+
+fn finish(
+    hs: snow::HandshakeState,
+    role: Role,
+    cfg: E2eConfig,
+    nonces: Nonces,
+) -> Result<Handshaked> {
     let hash: [u8; 32] = hs
         .get_handshake_hash()
         .try_into()
         .map_err(|_| Error::Local("unexpected handshake hash length".into()))?;
     Ok(Handshaked {
         channel: Channel::new(hs.into_transport_mode()?, cfg.channel),
+        sas: sas(&hash, &nonces.0, &nonces.1),
         hash,
         role,
         cfg,
@@ -144,16 +202,18 @@ fn finish(hs: snow::HandshakeState, role: Role, cfg: E2eConfig) -> Result<Handsh
 pub struct OperatorHandshake;
 
 impl OperatorHandshake {
-    /// `-> e`: returns the next state and the framed first message.
+    /// `-> e` with the commitment: returns the next state and the framed first message.
     pub fn start(cfg: E2eConfig) -> Result<(OperatorAwaitingResponse, Vec<u8>)> {
-        let mut hs = handshake_state(&cfg, true)?;
+        let (mut hs, static_key) = handshake_state(&cfg, true)?;
+        let nonce = sas_nonce(&cfg);
         let msg = write(
             &mut hs,
             &codec::encode(&Hello {
                 version: PROTOCOL_VERSION,
+                commitment: commitment(&static_key, &nonce),
             })?,
         )?;
-        Ok((OperatorAwaitingResponse { hs, cfg }, msg))
+        Ok((OperatorAwaitingResponse { hs, cfg, nonce }, msg))
     }
 }
 
@@ -161,17 +221,32 @@ impl OperatorHandshake {
 pub struct OperatorAwaitingResponse {
     hs: snow::HandshakeState,
     cfg: E2eConfig,
+    /// The nonce committed to in the first message.
+    nonce: [u8; 32],
 }
 
 impl OperatorAwaitingResponse {
-    /// Reads `<- e, ee, s, es` and writes `-> s, se`; returns the framed third message.
+    /// Reads `<- e, ee, s, es` (with the agent's nonce) and writes `-> s, se` revealing this
+    /// side's nonce; returns the framed third message.
     pub fn read_response(mut self, message: &[u8]) -> Result<(Handshaked, Vec<u8>)> {
         let payload = read(&mut self.hs, message)?;
-        if !payload.is_empty() {
-            return Err(Error::Unexpected("payload in second handshake message"));
-        }
-        let msg = write(&mut self.hs, &[])?;
-        Ok((finish(self.hs, Role::Operator, self.cfg)?, msg))
+        let agent: AgentNonce = codec::decode(&payload, "agent nonce")?;
+        let msg = write(&mut self.hs, &codec::encode(&Reveal { nonce: self.nonce })?)?;
+        let nonces = (self.nonce, agent.nonce);
+        Ok((finish(self.hs, Role::Operator, self.cfg, nonces)?, msg))
+    }
+
+    /// Like [`OperatorAwaitingResponse::read_response`], but reveals `nonce` instead of the
+    /// committed one. Only a misbehaving peer does this (a relay trying to steer the
+    /// verification code); tests use it to check that the agent refuses it.
+    #[doc(hidden)]
+    pub fn danger_read_response_revealing(
+        mut self,
+        message: &[u8],
+        nonce: [u8; 32],
+    ) -> Result<(Handshaked, Vec<u8>)> {
+        self.nonce = nonce;
+        self.read_response(message)
     }
 }
 
@@ -185,23 +260,27 @@ impl AgentHandshake {
     /// Prepares the responder.
     pub fn new(cfg: E2eConfig) -> Result<Self> {
         Ok(Self {
-            hs: handshake_state(&cfg, false)?,
+            hs: handshake_state(&cfg, false)?.0,
             cfg,
         })
     }
 
-    /// Reads `-> e` and writes `<- e, ee, s, es`; returns the framed second message.
+    /// Reads `-> e` (with the operator's commitment) and writes `<- e, ee, s, es` with this
+    /// side's nonce; returns the framed second message.
     pub fn read_hello(mut self, message: &[u8]) -> Result<(AgentAwaitingFinish, Vec<u8>)> {
         let payload = read(&mut self.hs, message)?;
         let hello: Hello = codec::decode(&payload, "e2e hello")?;
         if hello.version != PROTOCOL_VERSION {
             return Err(Error::UnsupportedVersion(hello.version));
         }
-        let msg = write(&mut self.hs, &[])?;
+        let nonce = sas_nonce(&self.cfg);
+        let msg = write(&mut self.hs, &codec::encode(&AgentNonce { nonce })?)?;
         Ok((
             AgentAwaitingFinish {
                 hs: self.hs,
                 cfg: self.cfg,
+                commitment: hello.commitment,
+                nonce,
             },
             msg,
         ))
@@ -212,16 +291,30 @@ impl AgentHandshake {
 pub struct AgentAwaitingFinish {
     hs: snow::HandshakeState,
     cfg: E2eConfig,
+    /// The operator's commitment from the first message.
+    commitment: [u8; 32],
+    /// This side's nonce, sent in the second message.
+    nonce: [u8; 32],
 }
 
 impl AgentAwaitingFinish {
-    /// Reads `-> s, se`; the Noise handshake is then complete.
+    /// Reads `-> s, se` and the operator's nonce, which must open the commitment of the first
+    /// message together with the static key just received; the Noise handshake is then
+    /// complete. A mismatch is an authentication failure: fail closed.
     pub fn read_finish(mut self, message: &[u8]) -> Result<Handshaked> {
         let payload = read(&mut self.hs, message)?;
-        if !payload.is_empty() {
-            return Err(Error::Unexpected("payload in third handshake message"));
+        let reveal: Reveal = codec::decode(&payload, "operator nonce")?;
+        let static_key = self.hs.get_remote_static().ok_or(Error::Unexpected(
+            "no static key in the third handshake message",
+        ))?;
+        let opened = commitment(static_key, &reveal.nonce);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            &opened[..],
+            &self.commitment[..],
+        )) {
+            return Err(AuthError::CommitmentMismatch.into());
         }
-        finish(self.hs, Role::Agent, self.cfg)
+        finish(self.hs, Role::Agent, self.cfg, (reveal.nonce, self.nonce))
     }
 }
 
@@ -284,16 +377,28 @@ fn signed_bytes(role: Role, hash: &[u8; 32]) -> Vec<u8> {
 pub struct Handshaked {
     channel: Channel,
     hash: [u8; 32],
+    /// The verification code, from the hash and both nonces.
+    sas: String,
     role: Role,
     cfg: E2eConfig,
 }
 
-opaque_debug!(Handshaked, AwaitingPeerIdentity);
+opaque_debug!(
+    Handshaked,
+    AwaitingPeerIdentity,
+    VerifyingPeer,
+    PeerVerified
+);
 
 impl Handshaked {
     /// The Noise handshake hash (identical on both ends unless someone is in the middle).
     pub fn handshake_hash(&self) -> &[u8; 32] {
         &self.hash
+    }
+
+    /// The verification code this side will show.
+    pub fn sas(&self) -> &str {
+        &self.sas
     }
 
     /// Signs the transcript with `key` and sends the proof (with `certificate` for operators).
@@ -317,11 +422,24 @@ impl Handshaked {
             AwaitingPeerIdentity {
                 channel: self.channel,
                 hash: self.hash,
+                sas: self.sas,
                 role: self.role,
                 cfg: self.cfg,
             },
             bytes,
         ))
+    }
+
+    /// The agent's order: verify the peer's proof before signing anything, so that a peer that
+    /// fails authentication gets no signature (and, on a kiosk, no session slot).
+    pub fn verify_peer_first(self) -> VerifyingPeer {
+        VerifyingPeer {
+            channel: self.channel,
+            hash: self.hash,
+            sas: self.sas,
+            role: self.role,
+            cfg: self.cfg,
+        }
     }
 }
 
@@ -329,6 +447,7 @@ impl Handshaked {
 pub struct AwaitingPeerIdentity {
     channel: Channel,
     hash: [u8; 32],
+    sas: String,
     role: Role,
     cfg: E2eConfig,
 }
@@ -365,12 +484,90 @@ impl AwaitingPeerIdentity {
         let peer = verify_proof(&proof, self.role.peer(), &self.hash, &self.cfg.trust, now)?;
         Ok(Progress::Established(Session {
             channel: self.channel,
-            sas: sas(&self.hash),
+            sas: self.sas,
             peer,
             role: self.role,
             received_close: None,
             sent_close: false,
         }))
+    }
+}
+
+/// This side waits for the peer's proof before it proves itself ([`Handshaked::verify_peer_first`]).
+pub struct VerifyingPeer {
+    channel: Channel,
+    hash: [u8; 32],
+    sas: String,
+    role: Role,
+    cfg: E2eConfig,
+}
+
+/// Result of feeding one Noise message to [`VerifyingPeer`]. (Both states are moved once per
+/// handshake: their sizes do not matter.)
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum PeerCheck {
+    /// The proof is still incomplete (fragmented).
+    Pending(VerifyingPeer),
+    /// The peer is verified; this side has still to prove itself.
+    Verified(PeerVerified),
+}
+
+impl VerifyingPeer {
+    /// Feeds one Noise message; verifies the peer's proof at `now` once complete. Nothing is
+    /// signed here.
+    pub fn receive(mut self, message: &[u8], now: u64) -> Result<PeerCheck> {
+        let Some(proof) = self
+            .channel
+            .receive::<IdentityProof>(message, "identity proof")?
+        else {
+            return Ok(PeerCheck::Pending(self));
+        };
+        let peer = verify_proof(&proof, self.role.peer(), &self.hash, &self.cfg.trust, now)?;
+        Ok(PeerCheck::Verified(PeerVerified {
+            channel: self.channel,
+            hash: self.hash,
+            sas: self.sas,
+            role: self.role,
+            cfg: self.cfg,
+            peer,
+        }))
+    }
+}
+
+/// The peer proved itself; this side proves itself next, and the session is then established.
+pub struct PeerVerified {
+    channel: Channel,
+    hash: [u8; 32],
+    sas: String,
+    role: Role,
+    cfg: E2eConfig,
+    peer: PeerIdentity,
+}
+
+impl PeerVerified {
+    /// Who the peer is.
+    pub fn peer(&self) -> &PeerIdentity {
+        &self.peer
+    }
+
+    /// Signs the transcript with `key` and sends the proof: the session is established. Returns
+    /// the session and the framed proof to send.
+    pub fn prove(self, key: &PrivateIdentity) -> Result<(Session, Vec<u8>)> {
+        let mut this = self;
+        let proof = IdentityProof::sign(key, this.role, &this.hash, None, &this.cfg.seed);
+        let bytes = this.channel.send(&proof)?;
+        Ok((
+            Session {
+                channel: this.channel,
+                sas: this.sas,
+                peer: this.peer,
+                role: this.role,
+                received_close: None,
+                sent_close: false,
+            },
+            bytes,
+        ))
     }
 }
 
@@ -442,11 +639,15 @@ fn verify_proof(
     })
 }
 
-/// Short authentication string: eight digits from the handshake hash, shown as `1234 5678`.
-pub fn sas(hash: &[u8; 32]) -> String {
+/// The verification code (short authentication string): eight digits from the handshake hash
+/// and both sides' nonces, shown as `1234 5678`. See the module documentation for why a relay
+/// in the middle cannot make the two ends' codes agree except by chance.
+pub fn sas(hash: &[u8; 32], operator_nonce: &[u8; 32], agent_nonce: &[u8; 32]) -> String {
     let mut h = Sha256::new();
     h.update(SAS_LABEL);
     h.update(hash);
+    h.update(operator_nonce);
+    h.update(agent_nonce);
     let d = h.finalize();
     let mut first = [0u8; 8];
     first.copy_from_slice(&d[..8]);

@@ -90,6 +90,10 @@ pub enum AuthError {
     /// The certificate's validity starts in the future.
     #[error("certificate not yet valid")]
     CertificateNotYetValid,
+    /// The operator's nonce and static key do not open the commitment of its first handshake
+    /// message: someone changed the handshake after the commitment.
+    #[error("the handshake does not match its commitment")]
+    CommitmentMismatch,
     /// The certificate names a different key than the one that signed the transcript.
     #[error("certificate does not match the peer's key")]
     CertificateKeyMismatch,

@@ -34,7 +34,7 @@ pub mod text;
 pub use error::{Error, Result};
 
 /// Wire protocol version carried in the first handshake message and bound into every prologue.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Default TCP port of the relay (and of a LAN-only agent).
 pub const DEFAULT_PORT: u16 = 7615;

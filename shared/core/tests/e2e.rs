@@ -13,7 +13,10 @@ mod common;
 use common::*;
 use sightline_core::cert::Permissions;
 use sightline_core::channel::ChannelConfig;
-use sightline_core::e2e::{sas, Ending, IdentityProof, Role, Trust};
+use sightline_core::e2e::{
+    AgentHandshake, E2eConfig, Ending, IdentityProof, OperatorHandshake, PeerCheck, Progress, Role,
+    Trust,
+};
 use sightline_core::error::{AuthError, Error, Malformed};
 use sightline_core::messages::{CloseReason, Message};
 
@@ -165,6 +168,7 @@ fn relay_substituting_its_own_noise_keys_is_detected() {
     // signature, so it forwards the one the agent made in leg B (below).
     drop(leg_a);
     let op_hash_a = ta.op_hash.unwrap();
+    let op_sas_a = ta.op_sas.clone().unwrap();
     let k = keys();
     let forwarded_op_proof = IdentityProof::sign(
         &k.operator,
@@ -179,7 +183,7 @@ fn relay_substituting_its_own_noise_keys_is_detected() {
         ..Options::default()
     });
     assert_auth(leg_b, Role::Agent, AuthError::BadSignature);
-    assert_ne!(sas(&op_hash_a), sas(&tb.agent_hash.unwrap()));
+    assert_ne!(op_sas_a, tb.agent_sas.clone().unwrap());
 
     // And the agent's proof from leg B forwarded to the operator in leg A.
     let agent_hash_b = tb.agent_hash.unwrap();
@@ -650,5 +654,68 @@ fn malformed_and_unknown_messages_are_typed_errors() {
         Err(Error::Malformed(Malformed::TrailingBytes(
             "session message"
         )))
+    );
+}
+
+/// The agent's order: it verifies the operator's proof before it signs anything, so an operator
+/// who fails gets no signature from the agent (there is no way to make one before the check).
+#[test]
+fn the_agent_verifies_the_operator_before_signing() {
+    let k = keys();
+    let cfg = |seed: u8, trust: Trust| E2eConfig {
+        session_id: [5; 16],
+        seed: [seed; 32],
+        trust,
+        channel: ChannelConfig::default(),
+    };
+    // The operator's side up to its proof, and the agent checking it.
+    let attempt = |cert: Option<sightline_core::cert::OperatorCert>| {
+        let (op, m1) = OperatorHandshake::start(cfg(1, Trust::AnyAgentKey)).unwrap();
+        let agent_trust = Trust::OperatorCertificateFrom(k.ca.public().clone());
+        let ag = AgentHandshake::new(cfg(2, agent_trust)).unwrap();
+        let (ag, m2) = ag.read_hello(&unframe(&m1).remove(0)).unwrap();
+        let (op_done, m3) = op.read_response(&unframe(&m2).remove(0)).unwrap();
+        let (op_wait, proof) = op_done.prove(&k.operator, cert).unwrap();
+        let mut verifying = ag
+            .read_finish(&unframe(&m3).remove(0))
+            .unwrap()
+            .verify_peer_first();
+        for m in unframe(&proof) {
+            match verifying.receive(&m, NOW) {
+                Ok(PeerCheck::Pending(v)) => verifying = v,
+                Ok(PeerCheck::Verified(v)) => return (op_wait, Ok(v)),
+                Err(e) => return (op_wait, Err(e)),
+            }
+        }
+        panic!("the proof never completed");
+    };
+    // No certificate: refused before the agent signed anything.
+    let (_, refused) = attempt(None);
+    assert!(
+        matches!(refused, Err(Error::Auth(AuthError::MissingCertificate))),
+        "{:?}",
+        refused.err()
+    );
+    // A good one: verified, then the agent proves itself and both are established.
+    let (op_wait, verified) = attempt(Some(good_cert()));
+    let verified = verified.unwrap();
+    assert_eq!(verified.peer().role, Role::Operator);
+    let (agent_session, agent_proof) = verified.prove(&k.agent).unwrap();
+    let mut op_wait = op_wait;
+    let mut op_session = None;
+    for m in unframe(&agent_proof) {
+        match op_wait.receive(&m, NOW).unwrap() {
+            Progress::Pending(w) => op_wait = w,
+            Progress::Established(s) => {
+                op_session = Some(s);
+                break;
+            }
+        }
+    }
+    let op_session = op_session.expect("established");
+    assert_eq!(op_session.sas(), agent_session.sas());
+    assert_eq!(
+        op_session.peer().fingerprint,
+        k.agent.public().fingerprint()
     );
 }

@@ -5,7 +5,8 @@ use crate::clock;
 use crate::stream::{FramedStream, StreamError};
 use sightline_core::cert::OperatorCert;
 use sightline_core::e2e::{
-    AgentHandshake, E2eConfig, Ending, OperatorHandshake, Progress, Session,
+    AgentHandshake, E2eConfig, Ending, OperatorHandshake, PeerCheck, PeerVerified, Progress,
+    Session,
 };
 use sightline_core::identity::PrivateIdentity;
 use sightline_core::messages::{CloseReason, Message};
@@ -80,25 +81,52 @@ pub async fn operator_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     .map_err(|_| SessionError::Timeout)?
 }
 
-/// Agent side of the handshake (Noise responder).
+/// Agent side of the handshake (Noise responder): the operator is verified first, then the
+/// agent proves itself.
 pub async fn agent_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut FramedStream<S>,
     cfg: E2eConfig,
     key: &PrivateIdentity,
 ) -> Result<Session, SessionError> {
+    let verified = agent_verify_operator(stream, cfg).await?;
+    agent_prove(stream, verified, key).await
+}
+
+/// The agent's first half: the Noise handshake and the operator's proof, verified. Nothing has
+/// been signed yet; a caller with limited slots (a kiosk) takes one only after this.
+pub async fn agent_verify_operator<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut FramedStream<S>,
+    cfg: E2eConfig,
+) -> Result<PeerVerified, SessionError> {
     tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
         let hs = AgentHandshake::new(cfg)?;
         // -> e ; <- e, ee, s, es
         let (hs, m2) = hs.read_hello(&next(stream).await?)?;
         stream.write_all(&m2).await?;
-        // -> s, se
+        // -> s, se (the operator's nonce opens its commitment)
         let done = hs.read_finish(&next(stream).await?)?;
-        let (waiting, proof) = done.prove(key, None)?;
-        stream.write_all(&proof).await?;
-        await_identity(stream, waiting).await
+        // The operator's identity proof follows at once; it is checked before the agent signs.
+        let mut verifying = done.verify_peer_first();
+        loop {
+            match verifying.receive(&next(stream).await?, clock::now_unix())? {
+                PeerCheck::Pending(v) => verifying = v,
+                PeerCheck::Verified(v) => return Ok(v),
+            }
+        }
     })
     .await
     .map_err(|_| SessionError::Timeout)?
+}
+
+/// The agent's second half: signs the transcript and sends its proof.
+pub async fn agent_prove<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut FramedStream<S>,
+    verified: PeerVerified,
+    key: &PrivateIdentity,
+) -> Result<Session, SessionError> {
+    let (session, proof) = verified.prove(key)?;
+    stream.write_all(&proof).await?;
+    Ok(session)
 }
 
 /// How a session run ended.

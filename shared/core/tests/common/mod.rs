@@ -152,6 +152,9 @@ pub struct Transcript {
     pub messages: Vec<(Step, Vec<u8>)>,
     pub op_hash: Option<[u8; 32]>,
     pub agent_hash: Option<[u8; 32]>,
+    /// The verification codes each side would show.
+    pub op_sas: Option<String>,
+    pub agent_sas: Option<String>,
 }
 
 fn one(framed: Vec<u8>) -> Vec<u8> {
@@ -197,6 +200,7 @@ fn run_inner(o: &mut Options, t: &mut Transcript) -> Result<(Session, Session), 
     let (op_done, m3) = op.read_response(&m2).map_err(fail(Role::Operator))?;
     let m3 = pass(Step::Msg3, m3, t);
     t.op_hash = Some(*op_done.handshake_hash());
+    t.op_sas = Some(op_done.sas().to_string());
     let (op_wait, op_proof) = match &o.op_proof {
         Some(make) => op_done.send_identity_proof(&make(&t.op_hash.unwrap_or_default())),
         None => op_done.prove(o.op_key, o.cert.clone()),
@@ -206,6 +210,7 @@ fn run_inner(o: &mut Options, t: &mut Transcript) -> Result<(Session, Session), 
 
     let ag_done = ag.read_finish(&m3).map_err(fail(Role::Agent))?;
     t.agent_hash = Some(*ag_done.handshake_hash());
+    t.agent_sas = Some(ag_done.sas().to_string());
     let (ag_wait, ag_proof) = match &o.agent_proof {
         Some(make) => ag_done.send_identity_proof(&make(&t.agent_hash.unwrap_or_default())),
         None => ag_done.prove(o.agent_key, None),
