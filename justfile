@@ -45,6 +45,25 @@ bench *ARGS:
     cargo bench -p sightline-core --bench channel -- --quick
     cargo bench -p sightline-media --bench pipeline -- --quick
 
+# The grinding tests at full size: a relay in the middle tries 100,000 variants of each handshake
+# message it controls and still matches the two verification codes only by chance (CI runs
+# 10,000). Release build; a few minutes.
+grind:
+    SIGHTLINE_GRIND_VARIANTS=100000 cargo test --release -p sightline-core --test grinding -- --nocapture
+
+# Fuzz every parser that reads bytes from the network or from disk, SECONDS each (default 300),
+# or only the TARGETs named (`cargo fuzz list`); prints executions per target, fails on a crash.
+fuzz SECONDS="300" *TARGETS:
+    bash fuzz/run.sh {{SECONDS}} {{TARGETS}}
+
+# Every fuzz target for 30 s: the smoke run CI does.
+fuzz-smoke:
+    bash fuzz/run.sh 30
+
+# Writes the fuzz targets' seed corpora (fuzz/corpus) from the project's own encoders.
+fuzz-seeds:
+    cargo run -p sightline-bench --bin fuzz-seeds
+
 # The protocol core must stay sans-IO: fail if it depends on an async runtime.
 check-core-io:
     #!/usr/bin/env bash

@@ -35,8 +35,10 @@ use std::time::Duration;
   agent --relay relay.example.com:7615 --relay-key 3f5e...c2            (asks for the code)
   agent --relay 127.0.0.1:7615 --relay-key $(relay fingerprint) 123 456 7890 --json
   agent monitors                                                        (lists the screens)
+  agent fingerprint                            (this agent's key, for viewers to pin)
   agent --monitor 1 --relay relay.example.com --relay-key 3f5e...c2 123 456 7890
   agent --lan-only --relay-key 3f5e...c2 --allow 192.168.10.0/24                 (kiosk)
+  agent --lan-only --relay-key 3f5e...c2 --revocation-list /etc/sightline/revocations.bin
 
 You are asked before your screen is shared and before the operator may use your keyboard and
 mouse. While shared, a banner at the top of the screen says so. Type r and Enter (or press
@@ -85,6 +87,12 @@ struct Cli {
     /// LAN-only: most connections still in their handshake at once.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256), requires = "lan_only")]
     max_pending: u32,
+    /// LAN-only: a revocation list from `relay crl` (needs --relay-key). Read at start (the
+    /// agent does not start with a list that does not verify against the relay key), read
+    /// again when the file changes; a newer list that a viewer brings is adopted and written
+    /// to this file. Operators whose certificate is listed are refused.
+    #[arg(long, value_name = "FILE", requires = "lan_only")]
+    revocation_list: Option<PathBuf>,
     /// LAN-only: seconds a new connection has to complete its handshake.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120), requires = "lan_only")]
     handshake_timeout: u64,
@@ -137,6 +145,7 @@ impl Cli {
             consent_timeout: Duration::from_secs(self.consent_timeout),
             max_sessions: self.max_sessions,
             max_pending: self.max_pending,
+            revocation_list: self.revocation_list,
         }
     }
 }
@@ -145,13 +154,30 @@ impl Cli {
 enum Command {
     /// List the monitors that can be shared.
     Monitors,
+    /// Print this agent's key fingerprint (64 hex digits) alone on one line, creating the key
+    /// if there is none yet (as the agent does at start). Viewers pin it with
+    /// `viewer --direct ADDRESS --agent-key FINGERPRINT`.
+    #[command(after_help = "Examples:
+  agent fingerprint
+  agent fingerprint --json
+  agent fingerprint --data-dir /var/lib/sightline-kiosk/sightline/agent   (the kiosk unit's)")]
+    Fingerprint {
+        /// Directory of this agent's identity key (default: the platform data dir + /agent).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// One JSON object on stdout instead of the bare fingerprint.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
     cli::init_logging();
     let cli = Cli::parse();
-    if let Some(Command::Monitors) = cli.command {
-        return list_monitors(cli.json);
+    match cli.command {
+        Some(Command::Monitors) => return list_monitors(cli.json),
+        Some(Command::Fingerprint { data_dir, json }) => return print_fingerprint(data_dir, json),
+        None => {}
     }
     let out = Output { json: cli.json };
     if cli.lan_only {
@@ -191,6 +217,34 @@ fn list_monitors(json: bool) -> ExitCode {
     }
 }
 
+/// `agent fingerprint`: the key the agent proves in every handshake, loaded (or created, as
+/// at start) from the data directory.
+fn print_fingerprint(data_dir: Option<PathBuf>, json: bool) -> ExitCode {
+    let out = Output { json };
+    let found = cli::data_dir("agent", data_dir)
+        .map_err(anyhow::Error::from)
+        .and_then(|dir| {
+            let path = dir.join("identity-key.pem");
+            let (key, created) =
+                keystore::load_or_create_key(&path, DEFAULT_IDENTITY_BITS, MIN_PEER_BITS)?;
+            Ok((key.public().fingerprint(), created, path))
+        });
+    match found {
+        Ok((fingerprint, created, path)) => {
+            out.event(
+                json!({"event": "fingerprint", "fingerprint": fingerprint.to_string(),
+                       "key_file": path.display().to_string(), "created": created}),
+                || fingerprint.to_string(),
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            out.fatal("agent", &format!("{e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn read_code(args: &[String]) -> Result<SessionCode> {
     let text = if args.is_empty() {
         eprint!("Session code from your help desk: ");
@@ -220,12 +274,13 @@ async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
     .await??;
 
     let client = RelayClient::connect(&addr, pin).await?;
-    let ca = client.ca().clone();
-    let (mut stream, session_id) = client.join(&code).await?;
+    // The authority that issued the operator's certificate, its root checked against the pin.
+    let joined = client.join(&code).await?;
+    let mut stream = joined.stream;
     let cfg = E2eConfig {
-        session_id,
+        session_id: joined.session_id,
         seed: clock::seed(),
-        trust: Trust::OperatorCertificateFrom(ca),
+        trust: Trust::OperatorCertificateFrom(joined.authority),
         channel: Default::default(),
     };
     let mut session = sightline_net::session::agent_handshake(&mut stream, cfg, &key).await?;

@@ -417,7 +417,7 @@ async fn measure(
     let target = Target {
         addr: relay.addr.clone(),
         pin: relay.pin(),
-        key: Arc::new(key.public().clone()),
+        key: Arc::new(key),
     };
     let settle = Duration::from_millis(500);
     let fresh = procfs::memory(Pid::Other(pid))?;

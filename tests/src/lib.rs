@@ -331,13 +331,23 @@ impl Relay {
 
     /// Like [`Relay::new`], with a policy file in the data directory.
     pub fn with_policy(config: Option<&str>, policy: Option<&str>) -> Relay {
+        Self::build(config, policy, &[])
+    }
+
+    /// Like [`Relay::new`], with more arguments to `relay init` (`--offline-ca DIR`).
+    pub fn with_init_args(config: Option<&str>, init: &[&str]) -> Relay {
+        Self::build(config, None, init)
+    }
+
+    fn build(config: Option<&str>, policy: Option<&str>, init: &[&str]) -> Relay {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("relay");
         let (st, out, err) = run(
             Command::new(bin("relay"))
                 .arg("--data-dir")
                 .arg(&data)
-                .arg("init"),
+                .arg("init")
+                .args(init),
             None,
         );
         assert!(st.success(), "relay init failed: {err}");
@@ -440,6 +450,13 @@ impl Relay {
 
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("relay")
+    }
+
+    /// The relay's issuing key and the authority certifying it, from its data directory: to
+    /// sign certificates in a test the way a login does.
+    pub fn issuing(&self) -> sightline_relay::ca::Issuing {
+        let data = sightline_relay::paths::DataDir::new(self.data_dir());
+        sightline_relay::ca::load_issuing(&data, false).unwrap()
     }
 
     pub fn add_user(&self, name: &str, password: &str) {
@@ -599,6 +616,53 @@ impl Relay {
         p.send_lines(&[PASSWORD, &self.totp("alice")]);
         p
     }
+}
+
+/// `agent --lan-only --listen 127.0.0.1:0 --json EXTRA...` on `display`, its key in `data`;
+/// returns it (once it listens) and its address.
+pub fn lan_kiosk(data: &Path, display: &str, extra: &[&str]) -> (Proc, String) {
+    let mut p = Proc::spawn(
+        "kiosk",
+        Command::new(bin("agent"))
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--lan-only", "--listen", "127.0.0.1:0", "--json"])
+            .args(extra)
+            .env("DISPLAY", display)
+            .env_remove("WAYLAND_DISPLAY"),
+    );
+    let addr = p.wait_event("listening", SLOW)["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (p, addr)
+}
+
+/// `viewer session --direct ADDR --json EXTRA...` as alice; with `relay`, a relay login first
+/// (password and TOTP code on stdin), else the stored certificate.
+pub fn direct_session(relay: Option<&Relay>, data: &Path, addr: &str, extra: &[&str]) -> Proc {
+    let mut cmd = Command::new(bin("viewer"));
+    cmd.arg("--data-dir")
+        .arg(data)
+        .args(["session", "--direct", addr, "--json"])
+        .args(extra);
+    if let Some(r) = relay {
+        cmd.args([
+            "--relay",
+            &r.addr,
+            "--relay-key",
+            &r.fingerprint,
+            "--user",
+            "alice",
+            "--password-stdin",
+        ]);
+    }
+    let mut p = Proc::spawn("viewer", &mut cmd);
+    match relay {
+        Some(r) => p.send_lines(&[PASSWORD, &r.totp("alice")]),
+        None => p.close_stdin(),
+    }
+    p
 }
 
 /// Generous timeout for steps that include RSA key generation on a loaded 2-core machine.
@@ -830,10 +894,11 @@ pub async fn modified_viewer(
             "alice",
             Secret::new(PASSWORD),
             Some(Secret::new(code)),
-            key.public(),
+            &key,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .certificate;
     let created = client.create_session().await.unwrap();
     let agent = start_agent(&created.code.digits());
     let (mut stream, session_id) = client.wait_paired().await.unwrap();

@@ -47,13 +47,13 @@ async fn join_as_agent(
     let client = Box::pin(RelayClient::connect(&relay.addr, pin))
         .await
         .unwrap();
-    let ca = client.ca().clone();
     let code: SessionCode = code.parse().unwrap();
-    let (mut stream, session_id) = client.join(&code).await.unwrap();
+    let joined = client.join(&code).await.unwrap();
+    let mut stream = joined.stream;
     let cfg = E2eConfig {
-        session_id,
+        session_id: joined.session_id,
         seed: sightline_net::clock::seed(),
-        trust: Trust::OperatorCertificateFrom(ca),
+        trust: Trust::OperatorCertificateFrom(joined.authority),
         channel: Default::default(),
     };
     let session = session::agent_handshake(&mut stream, cfg, &key)

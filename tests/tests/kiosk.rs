@@ -5,13 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use rand_core::OsRng;
+use sightline_core::authority::Authority;
 use sightline_core::cert::{CertBody, OperatorCert, Permissions};
 use sightline_core::e2e::{E2eConfig, Trust};
 use sightline_core::frame;
 use sightline_core::identity::{PrivateIdentity, CA_BITS, MIN_PEER_BITS};
 use sightline_core::lan::{AgentHello, OperatorHello};
 use sightline_net::stream::FramedStream;
-use sightline_net::{clock, keystore, session};
+use sightline_net::{clock, session};
 use sightline_tests::*;
 use std::io::Read;
 use std::path::Path;
@@ -93,8 +94,13 @@ fn a_kiosk_serves_a_direct_viewer_without_a_relay_and_without_outbound_connectio
     let port = addr.rsplit(':').next().unwrap().to_string();
 
     // The first direct connection logs in to the relay for a certificate, then connects
-    // straight to the kiosk.
-    let mut viewer = direct_viewer(Some(&relay), &vdir, &addr, &["--frames", "1"]);
+    // straight to the kiosk (whose key it accepts on first use: see known_hosts.rs).
+    let mut viewer = direct_viewer(
+        Some(&relay),
+        &vdir,
+        &addr,
+        &["--accept-new-agent-key", "--frames", "1"],
+    );
     let connected = agent.wait_event("connected", SLOW);
     assert_eq!(connected["peer"]["operator"], "alice");
     let sharing = agent.wait_event("sharing", T);
@@ -163,11 +169,11 @@ fn a_kiosk_serves_a_direct_viewer_without_a_relay_and_without_outbound_connectio
     });
 }
 
-/// Connects to a kiosk as an operator with `key` and `cert` (whose CA is `ca`); returns the
-/// handshake's result.
+/// Connects to a kiosk as an operator with `key` and `cert` (issued under `authority`);
+/// returns the handshake's result.
 fn direct_handshake(
     addr: &str,
-    ca: &PrivateIdentity,
+    authority: &Authority,
     key: &PrivateIdentity,
     cert: OperatorCert,
 ) -> Result<(), String> {
@@ -180,7 +186,7 @@ fn direct_handshake(
         let mut stream = FramedStream::new(tcp);
         let hello = stream.read_message().await.unwrap().unwrap();
         let hello = AgentHello::from_bytes(&hello).unwrap();
-        let answer = OperatorHello::new(Some(ca.public().spki_der().to_vec()));
+        let answer = OperatorHello::new(Some(authority.clone()), None, &hello);
         stream
             .write_all(&frame::encode(&answer.to_bytes().unwrap()).unwrap())
             .await
@@ -194,9 +200,9 @@ fn direct_handshake(
         session::operator_handshake(&mut stream, cfg, key, cert)
             .await
             .map_err(|e| e.to_string())?;
-        // The operator's side completes before the agent has checked the operator's proof: an
-        // accepted operator then receives the agent's first session message, a refused one
-        // sees the connection end.
+        // The agent checks the operator's proof before it proves itself: a refused operator
+        // gets no proof (the handshake above fails: the connection closes), an accepted one
+        // gets the proof and then the agent's first session message.
         match tokio::time::timeout(T, stream.read_message()).await {
             Ok(Ok(Some(_))) => Ok(()),
             other => Err(format!("the agent ended the connection: {other:?}")),
@@ -230,8 +236,9 @@ fn unauthorised_keys_expired_certificates_and_foreign_addresses_are_refused() {
     let x = Xvfb::start(640, 480);
     let relay = Relay::new(None);
     let tmp = tempfile::tempdir().unwrap();
-    // The relay's own CA key signs the test's certificates, as a real login would.
-    let ca = keystore::load_key(&relay.data_dir().join("ca-key.pem"), CA_BITS).unwrap();
+    // The relay's own issuing key signs the test's certificates, as a real login would.
+    let issuing = relay.issuing();
+    let (ca, authority) = (issuing.key(), issuing.authority());
     let operator = PrivateIdentity::generate(&mut OsRng, MIN_PEER_BITS).unwrap();
     let other = PrivateIdentity::generate(&mut OsRng, MIN_PEER_BITS).unwrap();
     let now = sightline_net::clock::now_unix();
@@ -244,8 +251,8 @@ fn unauthorised_keys_expired_certificates_and_foreign_addresses_are_refused() {
         &["--relay-key", &relay.fingerprint, "--operator-key", &listed],
     );
     // An expired certificate over the listed key.
-    let expired = certificate(&ca, &operator, now - 7200, now - 3600);
-    let r = direct_handshake(&addr, &ca, &operator, expired);
+    let expired = certificate(ca, &operator, now - 7200, now - 3600);
+    let r = direct_handshake(&addr, authority, &operator, expired);
     assert!(r.is_err(), "an expired certificate was accepted");
     let refused = agent.wait_event("refused", T);
     assert!(
@@ -253,8 +260,8 @@ fn unauthorised_keys_expired_certificates_and_foreign_addresses_are_refused() {
         "{refused}"
     );
     // A valid certificate over a key that is not listed.
-    let unlisted = certificate(&ca, &other, now - 60, now + 3600);
-    assert!(direct_handshake(&addr, &ca, &other, unlisted).is_err());
+    let unlisted = certificate(ca, &other, now - 60, now + 3600);
+    assert!(direct_handshake(&addr, authority, &other, unlisted).is_err());
     let refused = agent.wait_event("refused", T);
     assert!(
         refused["message"]
@@ -263,10 +270,21 @@ fn unauthorised_keys_expired_certificates_and_foreign_addresses_are_refused() {
             .contains("not authorised"),
         "{refused}"
     );
-    // A certificate from another CA, offered with that CA's key: the pin refuses it.
+    // A certificate from another relay, offered with that relay's authority: the pin refuses
+    // it.
+    let rogue_root = PrivateIdentity::generate(&mut OsRng, CA_BITS).unwrap();
     let rogue_ca = PrivateIdentity::generate(&mut OsRng, MIN_PEER_BITS).unwrap();
+    let rogue_authority = Authority::certify(
+        &rogue_root,
+        rogue_ca.public(),
+        1,
+        now - 60,
+        86_400,
+        &mut OsRng,
+    )
+    .unwrap();
     let rogue = certificate(&rogue_ca, &operator, now - 60, now + 3600);
-    assert!(direct_handshake(&addr, &rogue_ca, &operator, rogue).is_err());
+    assert!(direct_handshake(&addr, &rogue_authority, &operator, rogue).is_err());
     let refused = agent.wait_event("refused", T);
     assert!(
         refused["message"]
@@ -276,8 +294,8 @@ fn unauthorised_keys_expired_certificates_and_foreign_addresses_are_refused() {
         "{refused}"
     );
     // The right key with a valid certificate gets in.
-    let good = certificate(&ca, &operator, now - 60, now + 3600);
-    assert_eq!(direct_handshake(&addr, &ca, &operator, good), Ok(()));
+    let good = certificate(ca, &operator, now - 60, now + 3600);
+    assert_eq!(direct_handshake(&addr, authority, &operator, good), Ok(()));
     agent.wait_event("connected", T);
     agent.signal("TERM");
     assert!(agent.wait_exit(T).success());
@@ -324,4 +342,93 @@ fn unauthorised_keys_expired_certificates_and_foreign_addresses_are_refused() {
         None,
     );
     assert!(!st.success() && err.contains("local-network"), "{err}");
+}
+
+/// A peer that fails authentication gets nothing signed by the kiosk, and one that stalls in
+/// its handshake does not hold the only session slot: the kiosk authenticates an operator
+/// before it signs its own proof or takes a slot.
+#[test]
+fn a_failing_peer_gets_no_signature_and_a_stalled_one_no_slot() {
+    use sightline_core::e2e::OperatorHandshake;
+    let x = Xvfb::start(640, 480);
+    let relay = Relay::new(None);
+    let tmp = tempfile::tempdir().unwrap();
+    let issuing = relay.issuing();
+    let (ca, authority) = (issuing.key(), issuing.authority());
+    let operator = PrivateIdentity::generate(&mut OsRng, MIN_PEER_BITS).unwrap();
+    let stranger = PrivateIdentity::generate(&mut OsRng, MIN_PEER_BITS).unwrap();
+    let now = sightline_net::clock::now_unix();
+    let listed = operator.public().fingerprint().to_string();
+    let (mut agent, addr) = kiosk(
+        &tmp.path().join("kiosk"),
+        &x.display,
+        &[
+            "--relay-key",
+            &relay.fingerprint,
+            "--operator-key",
+            &listed,
+            "--max-sessions",
+            "1",
+        ],
+    );
+    let rt = test_runtime();
+    rt.block_on(async {
+        // A stranger runs the whole handshake with a valid certificate over an unlisted key:
+        // after its proof, the kiosk sends nothing at all (no proof, no signature) and closes.
+        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let mut stream = FramedStream::new(tcp);
+        let hello = AgentHello::from_bytes(&stream.read_message().await.unwrap().unwrap()).unwrap();
+        let answer = OperatorHello::new(Some(authority.clone()), None, &hello);
+        stream
+            .write_all(&frame::encode(&answer.to_bytes().unwrap()).unwrap())
+            .await
+            .unwrap();
+        let cfg = E2eConfig {
+            session_id: hello.session_id,
+            seed: clock::seed(),
+            trust: Trust::AnyAgentKey,
+            channel: Default::default(),
+        };
+        let (hs, m1) = OperatorHandshake::start(cfg).unwrap();
+        stream.write_all(&m1).await.unwrap();
+        let m2 = stream.read_message().await.unwrap().unwrap();
+        let (done, m3) = hs.read_response(&m2).unwrap();
+        let cert = certificate(ca, &stranger, now - 60, now + 3600);
+        let (_, proof) = done.prove(&stranger, Some(cert)).unwrap();
+        stream.write_all(&m3).await.unwrap();
+        stream.write_all(&proof).await.unwrap();
+        let after = tokio::time::timeout(T, stream.read_message())
+            .await
+            .unwrap();
+        assert!(
+            matches!(after, Ok(None) | Err(_)),
+            "the kiosk answered a refused operator: {after:?}"
+        );
+        // Another peer connects and stalls before its handshake; the listed operator still gets
+        // the only slot.
+        let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let mut first = [0u8; 2];
+        tokio::io::AsyncReadExt::read_exact(&mut stalled, &mut first)
+            .await
+            .unwrap();
+        let good = certificate(ca, &operator, now - 60, now + 3600);
+        let a = addr.clone();
+        let auth = authority.clone();
+        let ok = tokio::task::spawn_blocking(move || direct_handshake(&a, &auth, &operator, good))
+            .await
+            .unwrap();
+        assert_eq!(ok, Ok(()), "the listed operator did not get the slot");
+        drop(stalled);
+    });
+    let refused = agent.wait_event("refused", T);
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("not authorised"),
+        "{refused}"
+    );
+    agent.wait_event("connected", T);
+    agent.signal("TERM");
+    assert!(agent.wait_exit(T).success());
 }

@@ -3,15 +3,16 @@
 //! (or the headless command) talks to it through a bounded command queue and an event queue,
 //! and takes decoded pictures from a single newest-frame slot: the UI thread only draws.
 
+use crate::agent_key::{AgentKeyCheck, AgentKeyReport, KeyAnswer, KeyCheck};
 use crate::certstore::{self, StoredCert};
 use crate::decoder::{DecoderThread, LatestFrame};
-use crate::direct::{self, DirectAddress, DirectConnection, FirstWord};
+use crate::direct::{self, DirectAddress, DirectConnection, FirstWord, Offer};
 use crate::dispatch::dispatch;
 use sightline_core::cert::{CertBody, OperatorCert, Permissions};
 use sightline_core::code::SessionCode;
 use sightline_core::e2e::{E2eConfig, Session as E2eSession, Trust};
 use sightline_core::identity::{
-    Fingerprint, PrivateIdentity, PublicIdentity, DEFAULT_IDENTITY_BITS, MIN_PEER_BITS,
+    Fingerprint, PrivateIdentity, DEFAULT_IDENTITY_BITS, MIN_PEER_BITS,
 };
 use sightline_core::messages::{
     CloseReason, ConsentFor, CursorShape, InputEvent, Message, PauseReason, WithdrawReason,
@@ -19,7 +20,7 @@ use sightline_core::messages::{
 use sightline_core::relay_proto::Secret;
 use sightline_net::session::{self, AppChannels, SessionEnd};
 use sightline_net::stream::FramedStream;
-use sightline_net::{clock, keystore, RelayClient};
+use sightline_net::{clock, keystore, LoginGrant, RelayClient};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub struct SessionParams {
     /// Connect straight to this LAN-only agent after the login instead of asking the relay
     /// for a session code.
     pub direct: Option<DirectAddress>,
+    /// How that agent's key is checked against the known hosts.
+    pub agent_key: AgentKeyCheck,
 }
 
 /// A direct connection to a LAN-only agent with the certificate stored after an earlier relay
@@ -61,8 +64,10 @@ pub struct DirectParams {
     pub stored: Box<StoredCert>,
     /// As in [`SessionParams::require_control`].
     pub require_control: bool,
-    /// Directory of the operator's identity key.
+    /// Directory of the operator's identity key (and of the known hosts).
     pub data_dir: PathBuf,
+    /// How the agent's key is checked against the known hosts.
+    pub agent_key: AgentKeyCheck,
 }
 
 /// How a session starts.
@@ -237,6 +242,18 @@ pub enum ClientEvent {
         /// What the certificate offered lets this operator do.
         rights: OperatorRights,
     },
+    /// First connection to a LAN-only agent: its key is not in the known hosts. The session
+    /// waits (at most [`crate::agent_key::PROMPT_TIMEOUT`]) for the operator's
+    /// [`ClientCommand::AgentKey`]; nothing of it is shown meanwhile.
+    AgentKeyPrompt {
+        /// The agent's address, `host:port`.
+        address: String,
+        /// The key it presented in the handshake.
+        fingerprint: Fingerprint,
+    },
+    /// A LAN-only agent's key was checked against the known hosts (accepted or not; a
+    /// refusal is followed by [`ClientEvent::Failed`]).
+    AgentKey(AgentKeyReport),
     /// The customer's agent is connected and verified.
     Connected {
         /// Fingerprint of the agent's key.
@@ -325,6 +342,8 @@ pub enum ClientCommand {
     /// [`ClientEvent::Notice`], and nothing sent, when the certificate does not allow control;
     /// held back until the customer has allowed viewing (the agent asks one thing at a time).
     RequestControl,
+    /// The answer to [`ClientEvent::AgentKeyPrompt`].
+    AgentKey(KeyAnswer),
     /// End the session (or stop waiting for the customer).
     End,
 }
@@ -432,7 +451,7 @@ async fn login(
     params: &SessionParams,
     key: &PrivateIdentity,
     events: &Events,
-) -> Result<(RelayClient, OperatorCert, CertBody), String> {
+) -> Result<(RelayClient, LoginGrant), String> {
     events.emit(ClientEvent::Status(format!(
         "connecting to {}",
         params.relay
@@ -441,24 +460,19 @@ async fn login(
         .await
         .map_err(|e| e.to_string())?;
     events.emit(ClientEvent::Status("logging in".into()));
-    let cert = client
+    // The client checks the grant against the pin: the authority's root is the pinned key,
+    // the certificate is its issuing key's and is over this key. Only what it signed decides
+    // what the window offers.
+    let grant = client
         .login(
             &params.user,
             params.password.clone(),
             params.second_factor.clone(),
-            key.public(),
+            key,
         )
         .await
         .map_err(|e| e.to_string())?;
-    // Against the CA key the channel was pinned to: only what it signed decides what the
-    // window offers.
-    let body = cert
-        .verify(client.ca(), clock::now_unix())
-        .map_err(|e| format!("certificate from relay: {e}"))?;
-    if body.key != key.public().fingerprint() {
-        return Err("the relay issued a certificate for another key".into());
-    }
-    Ok((client, cert, body))
+    Ok((client, grant))
 }
 
 async fn drive(
@@ -470,10 +484,19 @@ async fn drive(
     match start {
         Start::Relay(params) => {
             let key = load_key(params.data_dir.clone()).await?;
-            let (client, cert, body) = login(&params, &key, events).await?;
-            let ca = client.ca().clone();
-            store_certificate(&params.data_dir, &cert, &ca, events).await;
-            let rights = OperatorRights::from_body(&body);
+            let (client, grant) = login(&params, &key, events).await?;
+            store_certificate(&params.data_dir, &grant, events).await;
+            let rights = OperatorRights::from_body(&grant.body);
+            let LoginGrant {
+                certificate: cert,
+                authority,
+                revocations,
+                ..
+            } = grant;
+            let offer = Offer {
+                authority,
+                revocations: Some(revocations),
+            };
             events.emit(ClientEvent::LoggedIn(rights.clone()));
             check_rights(&rights, params.require_control)?;
             let settled = Settled {
@@ -487,7 +510,8 @@ async fn drive(
                 Some(address) => {
                     // The relay's part is done: the certificate is all a direct connection needs.
                     drop(client);
-                    through_lan(settled, &address, cert, &ca).await
+                    let agent_key = (params.agent_key, params.data_dir.as_path());
+                    through_lan(settled, &address, cert, &offer, agent_key).await
                 }
                 None => through_relay(settled, client, cert).await,
             }
@@ -497,8 +521,8 @@ async fn drive(
             // Checked again now: the certificate may have expired since it was picked.
             let body = p
                 .stored
-                .cert
-                .verify(&p.stored.ca, clock::now_unix())
+                .authority
+                .verify_operator(&p.stored.cert, clock::now_unix())
                 .map_err(|e| format!("the stored operator certificate cannot be used: {e}"))?;
             if !body.key.ct_eq(&key.public().fingerprint()) {
                 return Err(
@@ -507,7 +531,15 @@ async fn drive(
             }
             let rights = OperatorRights::from_body(&body);
             check_rights(&rights, p.require_control)?;
-            let StoredCert { cert, ca } = *p.stored;
+            let StoredCert {
+                cert,
+                authority,
+                revocations,
+            } = *p.stored;
+            let offer = Offer {
+                authority,
+                revocations,
+            };
             let settled = Settled {
                 key: &key,
                 rights,
@@ -515,7 +547,14 @@ async fn drive(
                 events,
                 latest,
             };
-            through_lan(settled, &p.address, cert, &ca).await
+            through_lan(
+                settled,
+                &p.address,
+                cert,
+                &offer,
+                (p.agent_key, &p.data_dir),
+            )
+            .await
         }
     }
 }
@@ -529,12 +568,19 @@ struct Settled<'a> {
     latest: Arc<LatestFrame>,
 }
 
-/// Stores the certificate of a relay login for later direct connections; a failure is
-/// reported, not fatal (this session does not need the stored copy).
-async fn store_certificate(dir: &Path, cert: &OperatorCert, ca: &PublicIdentity, events: &Events) {
-    let (dir, cert, ca) = (dir.to_path_buf(), cert.clone(), ca.clone());
-    let message = match tokio::task::spawn_blocking(move || certstore::save(&dir, &cert, &ca)).await
-    {
+/// Stores the certificate, authority and revocation list of a relay login for later direct
+/// connections; a failure is reported, not fatal (this session does not need the stored copy).
+async fn store_certificate(dir: &Path, grant: &LoginGrant, events: &Events) {
+    let (dir, grant) = (dir.to_path_buf(), grant.clone());
+    let save = move || {
+        certstore::save(
+            &dir,
+            &grant.certificate,
+            &grant.authority,
+            &grant.revocations,
+        )
+    };
+    let message = match tokio::task::spawn_blocking(save).await {
         Ok(Ok(())) => return,
         Ok(Err(e)) => e.to_string(),
         Err(e) => format!("worker failed: {e}"),
@@ -578,22 +624,51 @@ async fn through_relay(
     hold(s, stream, session, Vec::new()).await
 }
 
-/// Straight to a LAN-only agent: TCP, preamble, the same handshake, the same session.
+/// Straight to a LAN-only agent: TCP, preamble, the same handshake, the agent's key checked
+/// against the known hosts in `agent_key`'s directory, then the same session.
 async fn through_lan(
     mut s: Settled<'_>,
     address: &DirectAddress,
     cert: OperatorCert,
-    ca: &PublicIdentity,
+    offer: &Offer,
+    agent_key: (AgentKeyCheck, &Path),
 ) -> Result<(), String> {
     let events = s.events;
+    let (check, dir) = agent_key;
     events.emit(ClientEvent::Direct {
         address: address.to_string(),
         rights: s.rights.clone(),
     });
-    let conn = tokio::select! {
-        r = direct::connect(address, s.key, cert, ca) => r.map_err(|e| e.to_string())?,
+    // Read first: a loose or damaged known-hosts file stops here, before any connection.
+    let stored = crate::agent_key::stored_key(dir, address).await?;
+    let cancelled = || ClientEvent::Closed {
+        reason: "cancelled before the agent answered".into(),
+        normal: true,
+        close: None,
+    };
+    let handshaken = tokio::select! {
+        r = direct::handshake(address, s.key, cert, offer) => r.map_err(|e| e.to_string())?,
         _ = wait_for_end(&mut s.commands) => {
-            events.emit(ClientEvent::Closed { reason: "cancelled before the agent answered".into(), normal: true, close: None });
+            events.emit(cancelled());
+            return Ok(());
+        }
+    };
+    // Before anything of the session is read or shown.
+    let key_check = KeyCheck {
+        address,
+        stored,
+        check,
+        dir,
+        events,
+    };
+    if let Err(refusal) = key_check.run(handshaken.agent_key(), &mut s.commands).await {
+        handshaken.refuse().await;
+        return Err(refusal);
+    }
+    let conn = tokio::select! {
+        r = handshaken.accept() => r.map_err(|e| e.to_string())?,
+        _ = wait_for_end(&mut s.commands) => {
+            events.emit(cancelled());
             return Ok(());
         }
     };
@@ -700,7 +775,11 @@ async fn wait_for_end(commands: &mut mpsc::Receiver<ClientCommand>) {
     loop {
         match commands.recv().await {
             Some(ClientCommand::End) | None => return,
-            Some(ClientCommand::Input(_) | ClientCommand::RequestControl) => {}
+            Some(
+                ClientCommand::Input(_)
+                | ClientCommand::RequestControl
+                | ClientCommand::AgentKey(_),
+            ) => {}
         }
     }
 }
@@ -737,7 +816,8 @@ mod tests {
         let dir = data_dir();
         let stored = StoredCert {
             cert: valid_cert(clock::now_unix()),
-            ca: keys().ca.public().clone(),
+            authority: crate::testkeys::authority(),
+            revocations: None,
         };
         let handle = spawn(
             DirectParams {
@@ -745,6 +825,10 @@ mod tests {
                 stored: Box::new(stored),
                 require_control: false,
                 data_dir: dir.path().to_path_buf(),
+                agent_key: AgentKeyCheck {
+                    policy: crate::known_hosts::AgentKeyPolicy::AcceptNew,
+                    ask: false,
+                },
             },
             Arc::new(|| {}),
         )
@@ -771,6 +855,14 @@ mod tests {
                 assert_eq!(rights.operator, "alice");
             }
             other => panic!("first event: {other:?}"),
+        }
+        // Trusted on first use (the flag), before the session is used.
+        match it.next() {
+            Some(ClientEvent::AgentKey(r)) => {
+                assert_eq!(r.status, crate::agent_key::AgentKeyStatus::Remembered);
+                assert_eq!(r.fingerprint, keys().agent.public().fingerprint());
+            }
+            other => panic!("then: {other:?}"),
         }
         match it.next() {
             Some(ClientEvent::Connected {

@@ -1,22 +1,28 @@
 //! Direct connections to a LAN-only agent (`agent --lan-only`), without a relay: the agent's
 //! address, the choice of certificate (the one stored after the last relay login while it is
 //! valid, else a relay login first), and the connection itself: TCP, the preamble
-//! ([`AgentHello`] in, [`OperatorHello`] with the relay CA key out), the same end-to-end
-//! handshake as through the relay, and a check that the agent accepted this operator.
+//! ([`AgentHello`] in, [`OperatorHello`] with the relay authority and, when newer than the
+//! agent's, the operator's revocation list out: an [`Offer`]), the same end-to-end
+//! handshake as through the relay ([`handshake`]), then — once the caller has checked the
+//! agent's key against the known hosts ([`crate::known_hosts`]) — a check that the agent
+//! accepted this operator ([`Handshaken::accept`]), or an explicit close
+//! ([`Handshaken::refuse`]).
 //!
-//! The agent decides whom it accepts. It checks the operator's proof after sending its own,
-//! so a refusal shows up as the connection closing during the handshake or right after it,
-//! before the agent's first session message; both are reported as
+//! The agent decides whom it accepts. It verifies the operator's proof before it signs its
+//! own, so a refusal shows up as the connection closing during the handshake or, at the
+//! latest, before the agent's first session message; both are reported as
 //! [`DirectError::Refused`].
 
 use crate::certstore::{self, StoreError, StoredCert};
 use crate::client::OperatorRights;
+use sightline_core::authority::Authority;
 use sightline_core::cert::OperatorCert;
 use sightline_core::e2e::{E2eConfig, Session, Trust};
-use sightline_core::identity::{Fingerprint, PrivateIdentity, PublicIdentity, MIN_PEER_BITS};
+use sightline_core::identity::{Fingerprint, PrivateIdentity, MIN_PEER_BITS};
 use sightline_core::lan::{AgentHello, OperatorHello};
 use sightline_core::messages::{CloseReason, Message};
 use sightline_core::relay_proto::SessionId;
+use sightline_core::revocation::RevocationList;
 use sightline_net::session::{self, SessionError};
 use sightline_net::stream::{FramedStream, StreamError};
 use sightline_net::{cli, clock, keystore};
@@ -62,9 +68,11 @@ impl fmt::Display for Unusable {
     }
 }
 
-/// Checks what [`certstore::load`] found: the certificate must verify against the stored CA
-/// key and be valid at `now`, be for the operator's identity key `key` (`None`: there is no
-/// key yet) and, when a relay key is pinned (flag or config), come from that relay's CA.
+/// Checks what [`certstore::load`] found: the certificate must verify against the stored
+/// authority (its issuing key, whose certificate must be valid at `now` too) and be valid at
+/// `now`, be for the operator's identity key `key` (`None`: there is no key yet), not be on the
+/// stored revocation list and, when a relay key is pinned (flag or config), come from that
+/// relay's root key.
 pub fn check_stored(
     loaded: Result<Option<StoredCert>, StoreError>,
     key: Option<&Fingerprint>,
@@ -78,6 +86,11 @@ pub fn check_stored(
                 "no operator certificate is stored".into(),
             ))
         }
+        Err(StoreError::Outdated(_)) => {
+            return Err(Unusable::Invalid(
+                "the stored certificate is from a version before issuing keys".into(),
+            ))
+        }
         Err(e) => {
             return Err(Unusable::BadFiles(format!(
                 "{e}; refusing to use the stored operator certificate (fix or remove the file, \
@@ -86,14 +99,14 @@ pub fn check_stored(
         }
     };
     let invalid = |why: String| Err(Unusable::Invalid(format!("the stored certificate {why}")));
-    let body = match stored.cert.verify_signature(&stored.ca) {
+    let body = match stored.authority.verify_operator_signature(&stored.cert) {
         Ok(body) => body,
-        Err(_) => return invalid("does not verify against the stored relay CA key".into()),
+        Err(_) => return invalid("does not verify against the stored relay authority".into()),
     };
     if let Some(pin) = pinned {
-        if !stored.ca.fingerprint().ct_eq(pin) {
+        if !stored.authority.root().fingerprint().ct_eq(pin) {
             return invalid(
-                "is from another relay (its CA key does not match the relay key)".into(),
+                "is from another relay (its root key does not match the relay key)".into(),
             );
         }
     }
@@ -104,12 +117,19 @@ pub fn check_stored(
         }
         Some(_) => {}
     }
-    if let Err(e) = stored.cert.verify(&stored.ca, now) {
+    if let Err(e) = stored.authority.verify_operator(&stored.cert, now) {
         return if now >= body.not_after {
             invalid(format!("expired at {}", cli::utc(body.not_after)))
         } else {
             invalid(format!("is not valid now ({e})"))
         };
+    }
+    if stored
+        .revocations
+        .as_ref()
+        .is_some_and(|l| l.is_revoked(body.serial))
+    {
+        return invalid("has been revoked (it is on the relay's revocation list)".into());
     }
     let rights = OperatorRights::from_body(&body);
     Ok((stored, rights))
@@ -202,6 +222,42 @@ pub enum FirstWord {
     Silent,
 }
 
+/// A completed handshake: the agent's key is known ([`Handshaken::agent_key`]) but not yet
+/// checked, and nothing of the session has been read. The only ways on are
+/// [`Handshaken::accept`] and [`Handshaken::refuse`].
+#[derive(Debug)]
+pub struct Handshaken {
+    stream: FramedStream<TcpStream>,
+    session: Session,
+}
+
+impl Handshaken {
+    /// The fingerprint of the key the agent proved in the handshake.
+    pub fn agent_key(&self) -> Fingerprint {
+        self.session.peer().fingerprint
+    }
+
+    /// The agent's key is accepted: waits for the agent's first message (its acceptance of
+    /// this operator).
+    pub async fn accept(mut self) -> Result<DirectConnection, DirectError> {
+        let first = first_word(&mut self.stream, &mut self.session, ACCEPT_TIMEOUT).await?;
+        Ok(DirectConnection {
+            stream: self.stream,
+            session: self.session,
+            first,
+        })
+    }
+
+    /// The agent's key is refused: ends the session with an explicit close (the agent logs
+    /// that the operator ended it) without reading anything of it.
+    pub async fn refuse(mut self) {
+        if let Ok(bytes) = self.session.close(CloseReason::EndedByOperator) {
+            let _ = self.stream.write_all(&bytes).await;
+        }
+        let _ = self.stream.shutdown().await;
+    }
+}
+
 /// An established direct session, before its pump runs.
 #[derive(Debug)]
 pub struct DirectConnection {
@@ -213,15 +269,27 @@ pub struct DirectConnection {
     pub first: FirstWord,
 }
 
-/// Connects to the agent at `address`, runs the preamble offering `ca` (the CA key `cert`
-/// chains to), the end-to-end handshake with `key` and `cert`, and waits for the agent's first
-/// message.
-pub async fn connect(
+/// What the preamble offers a LAN-only agent besides the certificate: the authority the
+/// certificate chains to, and the operator's newest revocation list (sent only when it is
+/// newer than the agent's).
+#[derive(Debug, Clone)]
+pub struct Offer {
+    /// The relay authority that issued the certificate.
+    pub authority: Authority,
+    /// The revocation list of the last relay login, if the viewer has one.
+    pub revocations: Option<RevocationList>,
+}
+
+/// Connects to the agent at `address`, runs the preamble with `offer` (the authority `cert`
+/// chains to, and a newer revocation list) and the end-to-end handshake with `key` and `cert`.
+/// Any agent key passes the handshake: the caller checks it ([`Handshaken::agent_key`])
+/// before going on.
+pub async fn handshake(
     address: &DirectAddress,
     key: &PrivateIdentity,
     cert: OperatorCert,
-    ca: &PublicIdentity,
-) -> Result<DirectConnection, DirectError> {
+    offer: &Offer,
+) -> Result<Handshaken, DirectError> {
     let target = address.to_string();
     let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&target)).await {
         Ok(Ok(tcp)) => tcp,
@@ -243,29 +311,26 @@ pub async fn connect(
     };
     let _ = tcp.set_nodelay(true);
     let mut stream = FramedStream::new(tcp);
-    let session_id = preamble(&mut stream, ca).await?;
+    let session_id = preamble(&mut stream, offer).await?;
     let cfg = E2eConfig {
         session_id,
         seed: clock::seed(),
+        // Pinned by the caller, against the known hosts, right after the handshake.
         trust: Trust::AnyAgentKey,
         channel: Default::default(),
     };
-    let mut session = session::operator_handshake(&mut stream, cfg, key, cert)
+    let session = session::operator_handshake(&mut stream, cfg, key, cert)
         .await
         .map_err(handshake_error)?;
-    let first = first_word(&mut stream, &mut session, ACCEPT_TIMEOUT).await?;
-    Ok(DirectConnection {
-        stream,
-        session,
-        first,
-    })
+    Ok(Handshaken { stream, session })
 }
 
-/// The operator's side of the preamble: reads the agent's hello, answers with the CA key;
-/// returns the session id the handshake binds.
+/// The operator's side of the preamble: reads the agent's hello, answers with the authority
+/// and, when it is newer than the agent's, the revocation list; returns the session id the
+/// handshake binds.
 pub async fn preamble<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut FramedStream<S>,
-    ca: &PublicIdentity,
+    offer: &Offer,
 ) -> Result<SessionId, DirectError> {
     let first = tokio::time::timeout(CONNECT_TIMEOUT, stream.read_message())
         .await
@@ -301,7 +366,18 @@ pub async fn preamble<S: AsyncRead + AsyncWrite + Unpin>(
              compatible version?"
         ))
     })?;
-    let answer = OperatorHello::new(Some(ca.spki_der().to_vec()));
+    let answer = OperatorHello::new(
+        Some(offer.authority.clone()),
+        offer.revocations.clone(),
+        &hello,
+    );
+    if answer.revocations.is_some() {
+        tracing::info!(
+            sequence = offer.revocations.as_ref().map(RevocationList::sequence),
+            held = ?hello.revocation_sequence,
+            "offering the agent a newer revocation list"
+        );
+    }
     let framed = answer
         .to_bytes()
         .and_then(|b| sightline_core::frame::encode(&b))
@@ -401,17 +477,29 @@ pub async fn first_word<S: AsyncRead + AsyncWrite + Unpin>(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use crate::testkeys::{cert_for, keys, lan_agent, valid_cert};
+    use crate::testkeys::{
+        authority, authority_for, cert_for, keys, lan_agent, lan_agent_holding, revocations,
+        valid_cert,
+    };
     use sightline_net::session::{AppChannels, SessionEnd};
     use tokio::net::TcpListener;
 
     const NOW: u64 = 1_800_000_000;
 
-    fn stored(cert: OperatorCert, ca: &PublicIdentity) -> Result<Option<StoredCert>, StoreError> {
+    fn stored(cert: OperatorCert, authority: Authority) -> Result<Option<StoredCert>, StoreError> {
         Ok(Some(StoredCert {
             cert,
-            ca: ca.clone(),
+            authority,
+            revocations: None,
         }))
+    }
+
+    /// What a viewer with no revocation list offers.
+    fn offer() -> Offer {
+        Offer {
+            authority: authority(),
+            revocations: None,
+        }
     }
 
     fn operator() -> Fingerprint {
@@ -435,14 +523,14 @@ mod tests {
     fn a_valid_stored_certificate_is_used() {
         let k = keys();
         let cert = valid_cert(NOW);
-        let (s, rights) = check(stored(cert.clone(), k.ca.public())).expect("usable");
+        let (s, rights) = check(stored(cert.clone(), authority())).expect("usable");
         assert_eq!(s.cert, cert);
         assert_eq!(rights.operator, "alice");
         assert_eq!(rights.certificate_expires, NOW + 3600);
-        // With the relay pinned to the same CA too.
-        let pin = k.ca.public().fingerprint();
+        // With the relay pinned to the same root too.
+        let pin = k.root.public().fingerprint();
         assert!(check_stored(
-            stored(cert, k.ca.public()),
+            stored(cert, authority()),
             Some(&operator()),
             Some(&pin),
             NOW
@@ -451,7 +539,7 @@ mod tests {
         // Used whether or not the relay could be reached.
         for can_log_in in [false, true] {
             let choice =
-                choose_certificate(check(stored(valid_cert(NOW), k.ca.public())), can_log_in);
+                choose_certificate(check(stored(valid_cert(NOW), authority())), can_log_in);
             assert!(
                 matches!(choice, Ok(CertificateChoice::Stored(_, ref r)) if r.operator == "alice")
             );
@@ -462,24 +550,24 @@ mod tests {
     fn an_expired_certificate_needs_a_relay_login() {
         let k = keys();
         let expired = cert_for(&k.ca, &k.operator, NOW - 7200, NOW - 1);
-        let why = invalid(check(stored(expired.clone(), k.ca.public())));
+        let why = invalid(check(stored(expired.clone(), authority())));
         assert_eq!(
             why,
             format!("the stored certificate expired at {}", cli::utc(NOW - 1))
         );
-        match choose_certificate(check(stored(expired.clone(), k.ca.public())), true) {
+        match choose_certificate(check(stored(expired.clone(), authority())), true) {
             Ok(CertificateChoice::Login(w)) => assert_eq!(w, why),
             other => panic!("{other:?}"),
         }
         let err =
-            choose_certificate(check(stored(expired, k.ca.public())), false).expect_err("no relay");
+            choose_certificate(check(stored(expired, authority())), false).expect_err("no relay");
         assert!(err.starts_with(NO_CERTIFICATE), "{err}");
         assert!(err.contains("expired"), "{err}");
         // Exactly at the end of validity it is expired too; before its start, not valid.
         let ends_now = cert_for(&k.ca, &k.operator, NOW - 60, NOW);
-        assert!(invalid(check(stored(ends_now, k.ca.public()))).contains("expired"));
+        assert!(invalid(check(stored(ends_now, authority()))).contains("expired"));
         let future = cert_for(&k.ca, &k.operator, NOW + 3600, NOW + 7200);
-        assert!(invalid(check(stored(future, k.ca.public()))).contains("not valid now"));
+        assert!(invalid(check(stored(future, authority()))).contains("not valid now"));
     }
 
     #[test]
@@ -500,21 +588,24 @@ mod tests {
     fn certificates_for_other_keys_relays_or_cas_are_not_used() {
         let k = keys();
         let cert = valid_cert(NOW);
-        // Signed by the CA, stored next to another key.
-        let why = invalid(check(stored(cert.clone(), k.agent.public())));
+        // Signed by the issuing key, stored next to an authority for another issuing key.
+        let why = invalid(check(stored(
+            cert.clone(),
+            authority_for(&k.root, &k.agent),
+        )));
         assert!(
-            why.contains("does not verify against the stored relay CA key"),
+            why.contains("does not verify against the stored relay authority"),
             "{why}"
         );
         // For another identity key, or with no identity key at all.
         let other = cert_for(&k.ca, &k.agent, NOW - 60, NOW + 3600);
-        assert!(invalid(check(stored(other, k.ca.public()))).contains("another identity key"));
-        let none = check_stored(stored(cert.clone(), k.ca.public()), None, None, NOW);
+        assert!(invalid(check(stored(other, authority()))).contains("another identity key"));
+        let none = check_stored(stored(cert.clone(), authority()), None, None, NOW);
         assert!(invalid(none).contains("no longer exists"));
         // From another relay than the pinned one.
         let pin = k.agent.public().fingerprint();
         let r = check_stored(
-            stored(cert, k.ca.public()),
+            stored(cert, authority()),
             Some(&operator()),
             Some(&pin),
             NOW,
@@ -547,7 +638,13 @@ mod tests {
             Err(Unusable::Invalid(_))
         ));
         let now = clock::now_unix();
-        certstore::save(dir.path(), &valid_cert(now), k.ca.public()).unwrap();
+        certstore::save(
+            dir.path(),
+            &valid_cert(now),
+            &authority(),
+            &revocations(1, &[]),
+        )
+        .unwrap();
         // No identity key yet: the certificate cannot be ours.
         assert!(invalid(inspect_store(dir.path(), None)).contains("no longer exists"));
         let pem = k.operator.to_pkcs8_pem().unwrap();
@@ -559,6 +656,16 @@ mod tests {
             inspect_store(dir.path(), Some(&other)),
             Err(Unusable::Invalid(_))
         ));
+    }
+
+    /// Handshake, and on without any check of the agent's key.
+    async fn connect(
+        address: &DirectAddress,
+        key: &PrivateIdentity,
+        cert: OperatorCert,
+        offer: &Offer,
+    ) -> Result<DirectConnection, DirectError> {
+        handshake(address, key, cert, offer).await?.accept().await
     }
 
     async fn listener() -> (TcpListener, DirectAddress) {
@@ -573,7 +680,7 @@ mod tests {
         let (l, address) = listener().await;
         let agent = tokio::spawn(lan_agent(l, vec![]));
         let cert = valid_cert(clock::now_unix());
-        let mut conn = connect(&address, &k.operator, cert, k.ca.public())
+        let mut conn = connect(&address, &k.operator, cert, &offer())
             .await
             .expect("accepted");
         assert!(
@@ -610,7 +717,7 @@ mod tests {
         let (l, address) = listener().await;
         let agent = tokio::spawn(lan_agent(l, vec![Fingerprint([9; 32])]));
         let cert = valid_cert(clock::now_unix());
-        let err = connect(&address, &k.operator, cert, k.ca.public())
+        let err = connect(&address, &k.operator, cert, &offer())
             .await
             .expect_err("refused");
         assert!(matches!(err, DirectError::Refused(_)), "{err}");
@@ -630,7 +737,7 @@ mod tests {
         let agent = tokio::spawn(lan_agent(l, vec![]));
         let now = clock::now_unix();
         let expired = cert_for(&k.ca, &k.operator, now - 7200, now - 10);
-        let err = connect(&address, &k.operator, expired, k.ca.public())
+        let err = connect(&address, &k.operator, expired, &offer())
             .await
             .expect_err("refused");
         assert!(err.to_string().starts_with(REFUSED_PREFIX), "{err}");
@@ -642,9 +749,14 @@ mod tests {
         let k = keys();
         let (l, address) = listener().await;
         let agent = tokio::spawn(lan_agent(l, vec![]));
-        // Offered: another CA key (and a certificate it signed).
-        let cert = cert_for(&k.agent, &k.operator, 0, u64::MAX);
-        let err = connect(&address, &k.operator, cert, k.agent.public())
+        // Offered: another relay's authority (and a certificate its issuing key signed).
+        let now = clock::now_unix();
+        let cert = cert_for(&k.agent, &k.operator, now - 60, now + 3600);
+        let foreign = Offer {
+            authority: authority_for(&k.other_root, &k.agent),
+            revocations: None,
+        };
+        let err = connect(&address, &k.operator, cert, &foreign)
             .await
             .expect_err("refused");
         assert!(err.to_string().starts_with(REFUSED_PREFIX), "{err}");
@@ -663,7 +775,7 @@ mod tests {
             &address,
             &k.operator,
             valid_cert(clock::now_unix()),
-            k.ca.public(),
+            &offer(),
         )
         .await
         .expect_err("no hello");
@@ -675,7 +787,7 @@ mod tests {
             &address,
             &k.operator,
             valid_cert(clock::now_unix()),
-            k.ca.public(),
+            &offer(),
         )
         .await
         .expect_err("closed port");
@@ -684,5 +796,53 @@ mod tests {
                 .starts_with("cannot connect to the agent at 127.0.0.1:"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_stored_certificate_on_the_stored_revocation_list_is_not_used() {
+        let cert = valid_cert(NOW);
+        let listed = Ok(Some(StoredCert {
+            cert: cert.clone(),
+            authority: authority(),
+            revocations: Some(revocations(4, &[7])),
+        }));
+        let why = invalid(check(listed));
+        assert!(why.contains("has been revoked"), "{why}");
+        let other = Ok(Some(StoredCert {
+            cert,
+            authority: authority(),
+            revocations: Some(revocations(4, &[8])),
+        }));
+        assert!(check(other).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_newer_revocation_list_reaches_the_kiosk_and_an_older_one_does_not() {
+        let k = keys();
+        // The kiosk holds list 1 (nothing revoked); the viewer offers list 2, which names the
+        // operator's certificate (serial 7): the kiosk adopts it and refuses.
+        let (l, address) = listener().await;
+        let agent = tokio::spawn(lan_agent_holding(l, vec![], Some(revocations(1, &[]))));
+        let newer = Offer {
+            authority: authority(),
+            revocations: Some(revocations(2, &[7])),
+        };
+        let cert = valid_cert(clock::now_unix());
+        let err = connect(&address, &k.operator, cert.clone(), &newer)
+            .await
+            .expect_err("refused");
+        assert!(err.to_string().starts_with(REFUSED_PREFIX), "{err}");
+        let why = agent.await.unwrap().expect_err("the kiosk refused");
+        assert!(why.contains("revoked"), "{why}");
+        // A kiosk holding list 3 is not offered the older list 2: it keeps its own and, as
+        // list 3 does not name the certificate, accepts the operator.
+        let (l, address) = listener().await;
+        let agent = tokio::spawn(lan_agent_holding(l, vec![], Some(revocations(3, &[]))));
+        let conn = connect(&address, &k.operator, cert, &newer)
+            .await
+            .expect("accepted");
+        drop(conn);
+        let (_, held) = agent.await.unwrap().expect("accepted");
+        assert_eq!(held, Some(3));
     }
 }

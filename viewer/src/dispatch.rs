@@ -115,6 +115,8 @@ impl<'a> Dispatcher<'a> {
                 }
             },
             ClientCommand::End => self.close().await,
+            // The agent's key was settled before the session started.
+            ClientCommand::AgentKey(_) => {}
         }
     }
 

@@ -4,14 +4,15 @@
 //! (both need an account allowed to control: without it the session fails right after login,
 //! before a code is issued or anything is sent).
 
+use crate::agent_key::{AgentKeyReport, AgentKeyStatus, KeyAnswer};
 use crate::client::{
     self, consent_pending_text, ClientCommand, ClientEvent, OperatorRights, Start,
 };
 use crate::consent::{paused_text, ControlChange, RESUMED_TEXT};
 use crate::direct;
 use crate::gui::json_out::{
-    connected_json, consent_json, control_json, direct_json, login_json, notice_json, paused_json,
-    resumed_json,
+    agent_key_json, connected_json, consent_json, control_json, direct_json, login_json,
+    notice_json, paused_json, resumed_json,
 };
 use crate::player::Player;
 use crate::script::Step;
@@ -153,6 +154,16 @@ impl Headless {
                 });
                 check_script_allowed(&rights, self.wants_control)?;
             }
+            ClientEvent::AgentKey(report) => {
+                // A refusal is told by the error that follows.
+                if out.json || report.status.accepted() {
+                    out.event(agent_key_json(&report), || agent_key_text(&report));
+                }
+            }
+            // Never asked of a headless session (it refuses a first connection instead).
+            ClientEvent::AgentKeyPrompt { .. } => {
+                handle.send(ClientCommand::AgentKey(KeyAnswer::Cancel));
+            }
             ClientEvent::Code { code, expires_at } => {
                 let minutes = expires_at
                     .saturating_sub(sightline_net::clock::now_unix())
@@ -169,7 +180,7 @@ impl Headless {
             } => {
                 out.event(
                     connected_json(&peer_fingerprint, &sas, &rights),
-                    || format!("Connected to the customer's agent (key {peer_fingerprint}).\nVerification code: {sas}  (the customer sees the same code)\nYou may: {}.\nPress Ctrl-C to end the session.", rights.summary()),
+                    || format!("Connected to the customer's agent (key {peer_fingerprint}).\nVerification code: {sas}  (read it to the customer; if theirs differs, end the session: someone is in between)\nYou may: {}.\nPress Ctrl-C to end the session.", rights.summary()),
                 );
                 check_script_allowed(&rights, self.wants_control)?;
                 // With a script, the player asks for control (its first step) and waits.
@@ -269,6 +280,26 @@ impl Headless {
             }
         }
         Ok(None)
+    }
+}
+
+/// The human line for an accepted agent key.
+fn agent_key_text(r: &AgentKeyReport) -> String {
+    let (address, key) = (&r.address, r.fingerprint);
+    match (r.status, r.stored) {
+        (AgentKeyStatus::Remembered, Some(old)) => {
+            format!("Agent key {key} at {address} stored in place of {old} (--agent-key).")
+        }
+        (AgentKeyStatus::Remembered, None) => {
+            format!("Agent key {key} at {address} stored: later connections expect it.")
+        }
+        (AgentKeyStatus::AcceptedOnce, _) => {
+            format!("Agent key {key} at {address} accepted for this connection only.")
+        }
+        (AgentKeyStatus::Known, _) => {
+            format!("Agent key {key} matches the one stored for {address}.")
+        }
+        _ => format!("Agent key {key} at {address}: {}.", r.status.name()),
     }
 }
 
@@ -373,6 +404,7 @@ mod tests {
             require_control: false,
             data_dir: PathBuf::new(),
             direct: None,
+            agent_key: Default::default(),
         })
     }
 

@@ -1,6 +1,7 @@
 //! The operator's viewer as a library: the session client (network and decoding off the UI
 //! thread) that both the GUI and the headless `viewer session` command drive.
 
+pub mod agent_key;
 pub mod certstore;
 pub mod client;
 pub mod consent;
@@ -10,6 +11,7 @@ pub mod direct;
 mod dispatch;
 pub mod gui;
 pub mod headless;
+pub mod known_hosts;
 pub mod limits;
 pub mod player;
 pub mod script;

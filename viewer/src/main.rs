@@ -7,9 +7,11 @@ use clap::{Args, Parser, Subcommand};
 use sightline_core::identity::Fingerprint;
 use sightline_net::cli::{self, ClientConfig, Output};
 use sightline_net::session::SessionEnd;
+use sightline_viewer::agent_key::AgentKeyCheck;
 use sightline_viewer::client::{DirectParams, SessionParams, Start};
 use sightline_viewer::credentials::{self, Credentials};
 use sightline_viewer::direct::{self, CertificateChoice, DirectAddress};
+use sightline_viewer::known_hosts::AgentKeyPolicy;
 use sightline_viewer::{gui, headless, script};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,7 +36,12 @@ empty or missing second line means none (accounts without two-factor login). Wit
 
 Every relay login stores the operator certificate (operator-cert.bin) and the relay CA key
 (relay-ca.der) in the data directory; --direct uses them while the certificate is valid, and
-then reads no password.")]
+then reads no password.
+
+--direct checks the agent's key against the known hosts (known-hosts in the data directory).
+A first connection asks in the window, and is refused by `viewer session` unless
+--agent-key FINGERPRINT (from `agent fingerprint` on the kiosk) or --accept-new-agent-key is
+given; a key that changed is always refused.")]
 struct Cli {
     /// Directory for the operator's identity key (default: the platform data dir + /viewer).
     #[arg(long, global = true, value_name = "DIR")]
@@ -50,6 +57,15 @@ struct Cli {
     /// relay first (needs --relay/--relay-key, or the config file, and --user).
     #[arg(long, global = true, value_name = "HOST:PORT")]
     direct: Option<String>,
+    /// With --direct: accept the agent's key on a first connection to its address and store
+    /// it in the known hosts (trust on first use). A changed key is still refused.
+    #[arg(long, global = true, requires = "direct", conflicts_with = "agent_key")]
+    accept_new_agent_key: bool,
+    /// With --direct: the agent's key fingerprint (64 hex digits, as `agent fingerprint`
+    /// prints it on the kiosk). Any other key is refused; this one is stored for the address,
+    /// replacing the key stored before.
+    #[arg(long, global = true, value_name = "HEX", requires = "direct")]
+    agent_key: Option<Fingerprint>,
     /// Window mode: read the password (first line) and the authenticator or recovery code
     /// (second line, empty for none) from stdin and log in at once (for kiosks and tests).
     #[arg(long)]
@@ -88,7 +104,8 @@ enum Command {
   echo \"$PASSWORD\" | viewer session ... --password-stdin    (account without two-factor login)
   viewer session --relay 127.0.0.1:7615 --relay-key $(relay fingerprint) --user alice --json \\
       --frames 30 --save-frame screen.png --send-input clicks.txt
-  viewer session --direct 192.168.1.20:7615 --json     (LAN-only agent, stored certificate)
+  viewer session --direct 192.168.1.20:7615 --agent-key 9c41...07 --json
+                                            (LAN-only agent, stored certificate, pinned key)
   viewer session --direct [fd00::20]:7615 --relay 127.0.0.1:7615 --user alice --password-stdin
 
 Without --password-stdin it asks on the terminal for the password and then for the
@@ -167,8 +184,18 @@ fn load_script(path: Option<&std::path::Path>) -> Result<Option<Vec<script::Step
     Ok(Some(script::parse(&text)?))
 }
 
+/// What `--accept-new-agent-key` and `--agent-key` say about a direct connection's agent key.
+fn agent_key_policy(agent_key: Option<Fingerprint>, accept_new: bool) -> AgentKeyPolicy {
+    match (agent_key, accept_new) {
+        (Some(fp), _) => AgentKeyPolicy::Expect(fp),
+        (None, true) => AgentKeyPolicy::AcceptNew,
+        (None, false) => AgentKeyPolicy::KnownOnly,
+    }
+}
+
 fn open_window(cli: Cli) -> Result<()> {
     let script = load_script(cli.send_input.as_deref())?;
+    let agent_key = agent_key_policy(cli.agent_key, cli.accept_new_agent_key);
     let config = ClientConfig::load("viewer", cli.config.as_deref())?;
     let data_dir = cli::data_dir("viewer", cli.data_dir)?;
     let relay_key = cli.relay.relay_key.or(config.relay_key);
@@ -191,6 +218,7 @@ fn open_window(cli: Cli) -> Result<()> {
         second_factor,
         direct: cli.direct,
         direct_at_once,
+        agent_key,
         data_dir,
         json: cli.json,
         script,
@@ -223,6 +251,11 @@ async fn session(cli: Cli, out: Output) -> Result<SessionEnd> {
     let config = ClientConfig::load("viewer", cli.config.as_deref())?;
     let data_dir = cli::data_dir("viewer", cli.data_dir)?;
     let script = load_script(args.send_input.as_deref())?;
+    // Headless: a first connection is refused unless a flag accepts the key.
+    let agent_key = AgentKeyCheck {
+        policy: agent_key_policy(cli.agent_key, cli.accept_new_agent_key),
+        ask: false,
+    };
     let start = match cli.direct {
         None => {
             let (relay, relay_key) = config.relay(cli.relay.relay, cli.relay.relay_key)?;
@@ -244,11 +277,13 @@ async fn session(cli: Cli, out: Output) -> Result<SessionEnd> {
                 require_control: false,
                 data_dir,
                 direct: None,
+                agent_key,
             })
         }
         Some(address) => {
             let address: DirectAddress = address.parse().map_err(|e| anyhow!("--direct: {e}"))?;
-            direct_start(cli.relay, &config, address, data_dir, args.password_stdin).await?
+            let target = (address, agent_key);
+            direct_start(cli.relay, &config, target, data_dir, args.password_stdin).await?
         }
     };
     let opts = headless::Options {
@@ -265,10 +300,11 @@ async fn session(cli: Cli, out: Output) -> Result<SessionEnd> {
 async fn direct_start(
     relay: RelayArgs,
     config: &ClientConfig,
-    address: DirectAddress,
+    target: (DirectAddress, AgentKeyCheck),
     data_dir: PathBuf,
     password_stdin: bool,
 ) -> Result<Start> {
+    let (address, agent_key) = target;
     let relay_known = relay.relay.is_some() || config.relay.is_some();
     let key_hex = relay.relay_key.clone().or_else(|| config.relay_key.clone());
     let pinned = pinned_key(key_hex.as_deref())?;
@@ -283,6 +319,7 @@ async fn direct_start(
             stored,
             require_control: false,
             data_dir,
+            agent_key,
         })),
         CertificateChoice::Login(why) => {
             let Some(user) = relay.user else {
@@ -307,6 +344,7 @@ async fn direct_start(
                 require_control: false,
                 data_dir,
                 direct: Some(address),
+                agent_key,
             }))
         }
     }

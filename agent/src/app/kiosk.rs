@@ -1,8 +1,10 @@
 //! LAN-only kiosk mode (`agent --lan-only`): listens for direct connections from the local
 //! network, refuses any address outside the allowed ranges before reading a byte, runs the
 //! preamble and the end-to-end handshake under a deadline, checks the operator against the
-//! pinned relay CA and/or the listed keys, and serves unattended sessions until SIGTERM.
+//! pinned relay root (and its revocation list, [`super::revocations`]) and/or the listed
+//! keys, and serves unattended sessions until SIGTERM.
 
+use super::revocations::KioskRevocations;
 use super::session::{self, Operator, SessionSettings};
 use anyhow::{anyhow, bail, Context, Result};
 use ipnet::IpNet;
@@ -45,6 +47,7 @@ pub struct KioskOptions {
     pub consent_timeout: Duration,
     pub max_sessions: u32,
     pub max_pending: u32,
+    pub revocation_list: Option<PathBuf>,
 }
 
 /// LAN-only kiosk mode: serves direct connections until SIGINT/SIGTERM. Each connection is
@@ -64,6 +67,16 @@ pub async fn serve(opts: KioskOptions, out: Output) -> Result<SessionEnd> {
     if ca_pin.is_none() && opts.operator_keys.is_empty() {
         bail!("a LAN-only agent needs to know whom to accept: --relay-key FINGERPRINT (operators with a certificate from that relay) and/or --operator-key FINGERPRINT");
     }
+    let revocations = match (ca_pin, opts.revocation_list.clone()) {
+        (None, Some(_)) => bail!(
+            "--revocation-list needs --relay-key: the list is checked against the relay's root key"
+        ),
+        (None, None) => None,
+        // A list that does not verify stops the agent here, before it listens.
+        (Some(pin), file) => Some(Arc::new(
+            tokio::task::spawn_blocking(move || KioskRevocations::load(pin, file, out)).await??,
+        )),
+    };
     let key_permissions = parse_permissions(&opts.key_permissions)?;
     let dir = cli::data_dir("agent", opts.data_dir.clone())?;
     let key_path = dir.join("identity-key.pem");
@@ -86,7 +99,11 @@ pub async fn serve(opts: KioskOptions, out: Output) -> Result<SessionEnd> {
         },
         sessions: Arc::new(Semaphore::new(opts.max_sessions as usize)),
         pending: Arc::new(Semaphore::new(opts.max_pending as usize)),
+        revocations: revocations.clone(),
     });
+    if let Some(r) = revocations {
+        tokio::spawn(r.watch());
+    }
     let addrs = if opts.listen.is_empty() {
         vec![SocketAddr::from((
             [0, 0, 0, 0],
@@ -101,9 +118,11 @@ pub async fn serve(opts: KioskOptions, out: Output) -> Result<SessionEnd> {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = l.local_addr()?;
+        // The key viewers pin (`viewer --direct … --agent-key`), as `agent fingerprint` prints it.
+        let fingerprint = kiosk.key.public().fingerprint().to_string();
         out.event(
-            json!({"event": "listening", "address": local.to_string()}),
-            || format!("LAN-only agent listening on {local}"),
+            json!({"event": "listening", "address": local.to_string(), "fingerprint": fingerprint}),
+            || format!("LAN-only agent listening on {local}; its key fingerprint is {fingerprint}"),
         );
         tracing::info!(address = %local, ca = ?kiosk.ca_pin.map(|f| f.to_string()),
             operator_keys = kiosk.operator_keys.len(), "LAN-only agent listening");
@@ -142,6 +161,8 @@ struct Kiosk {
     settings: SessionSettings,
     sessions: Arc<Semaphore>,
     pending: Arc<Semaphore>,
+    /// The revocation list, when a relay root is pinned.
+    revocations: Option<Arc<KioskRevocations>>,
 }
 
 async fn accept_loop(
@@ -205,7 +226,8 @@ async fn direct_session(
     let handshake = async {
         let mut session_id = [0u8; 16];
         OsRng.fill_bytes(&mut session_id);
-        let hello = AgentHello::new(session_id);
+        let held = kiosk.revocations.as_ref().and_then(|r| r.sequence());
+        let hello = AgentHello::new(session_id, held);
         stream
             .write_all(&frame::encode(&hello.to_bytes()?)?)
             .await?;
@@ -215,11 +237,19 @@ async fn direct_session(
             .ok_or_else(|| anyhow!("closed before the operator's hello"))?;
         let answer = OperatorHello::from_bytes(&answer)?;
         let ca = match &kiosk.ca_pin {
-            Some(pin) => answer.pinned_ca(pin)?,
+            Some(pin) => answer.pinned_authority(pin, clock::now_unix())?,
             None => None,
         };
         if kiosk.ca_pin.is_some() && ca.is_none() {
             bail!("the operator offered no relay certificate authority");
+        }
+        // A newer list from the operator's last relay login: adopted (and written to the
+        // list file) before this operator's certificate is checked against it.
+        if let (Some(pin), Some(revocations)) = (&kiosk.ca_pin, &kiosk.revocations) {
+            if let Some(list) = answer.pinned_revocations(pin)? {
+                let r = revocations.clone();
+                tokio::task::spawn_blocking(move || r.offered(list)).await?;
+            }
         }
         let cfg = E2eConfig {
             session_id,
@@ -227,6 +257,7 @@ async fn direct_session(
             trust: Trust::AuthorisedOperators {
                 ca,
                 keys: kiosk.operator_keys.clone(),
+                revoked: kiosk.revocations.as_ref().and_then(|r| r.current()),
             },
             channel: Default::default(),
         };

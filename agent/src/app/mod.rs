@@ -1,5 +1,7 @@
 //! The `agent` program's own parts, around the library: running one session
-//! ([`session`]) and the LAN-only kiosk server ([`kiosk`]).
+//! ([`session`]), the LAN-only kiosk server ([`kiosk`]) and its revocation list
+//! ([`revocations`]).
 
 pub mod kiosk;
+pub mod revocations;
 pub mod session;

@@ -193,7 +193,7 @@ fn announce(out: Output, operator: &Operator, sas: &str) {
                         "max_session_secs": rights.max_session.map_or(0, |d| d.as_secs()),
                         "fingerprint": operator.fingerprint, "certificate_expires": operator.certificate_expires}}),
         || format!(
-            "Connected to {} ({}), verified by {}.\nThe operator may: {}\nVerification code: {}  (the operator sees the same code)\nPress Ctrl-C to end the session.",
+            "Connected to {} ({}), verified by {}.\nThe operator may: {}\nVerification code: {}  (the operator reads you the same code; if it differs, press Ctrl-C: someone is in between)\nPress Ctrl-C to end the session.",
             operator.display_name,
             if operator.organisation.is_empty() { "no organisation" } else { &operator.organisation },
             operator.verified_by,

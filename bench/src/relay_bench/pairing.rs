@@ -4,11 +4,13 @@
 //! streams carry whatever the two ends send, forwarded unread.
 //!
 //! The relay ends an operator's login with its session (`CreateSession` consumes it), so every
-//! session costs one full login: argon2id and an RSA-4096 certificate signature on the relay.
+//! session costs one full login: argon2id, the check of the operator's proof of possession (an
+//! RSA verification) and an RSA-4096 certificate signature on the relay, and the proof's RSA
+//! signature on the client.
 
 use crate::relay_bench::relay_proc::{Account, PASSWORD};
 use anyhow::{anyhow, bail, Context, Result};
-use sightline_core::identity::{Fingerprint, PublicIdentity};
+use sightline_core::identity::{Fingerprint, PrivateIdentity};
 use sightline_core::relay_proto::Secret;
 use sightline_net::RelayClient;
 use std::sync::{Arc, Mutex};
@@ -31,8 +33,8 @@ pub struct Target {
     /// Pinned CA fingerprint.
     pub pin: Fingerprint,
     /// The operator key certificates are issued for (one for all logins: its generation is
-    /// the client's cost, not the relay's).
-    pub key: Arc<PublicIdentity>,
+    /// the client's cost, not the relay's); it signs each login's proof of possession.
+    pub key: Arc<PrivateIdentity>,
 }
 
 /// Accounts not in use; a worker takes one out while it logs in with it, so the second factors
@@ -89,7 +91,8 @@ pub async fn pair_one(target: &Target, user: &str, factor: String) -> Result<Pai
     let agent = RelayClient::connect(&target.addr, target.pin).await?;
     let (op, ag) = tokio::join!(operator.wait_paired(), agent.join(&created.code));
     let (op_stream, op_session) = op.context("operator waiting for the agent")?;
-    let (agent_stream, agent_session) = ag.context("agent joining")?;
+    let joined = ag.context("agent joining")?;
+    let (agent_stream, agent_session) = (joined.stream, joined.session_id);
     if op_session != agent_session {
         bail!("operator and agent were told different session ids");
     }

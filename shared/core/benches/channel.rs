@@ -41,13 +41,23 @@ fn unframe(bytes: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// The relay's signed static key and the CA fingerprint, made once per run.
+/// The relay's signed static key and the root fingerprint, made once per run (the root key
+/// certifies itself as the issuing key: only the channel is measured here).
 fn relay_keys() -> &'static (RelayCredentials, Fingerprint) {
     static KEYS: OnceLock<(RelayCredentials, Fingerprint)> = OnceLock::new();
     KEYS.get_or_init(|| {
         let mut rng = ChaCha20Rng::from_seed([42; 32]);
         let ca = PrivateIdentity::generate(&mut rng, CA_BITS).unwrap();
-        let creds = RelayCredentials::new(&ca, [3; 32], NOW + 3600, &mut rng).unwrap();
+        let authority = sightline_core::authority::Authority::certify(
+            &ca,
+            ca.public(),
+            1,
+            NOW - 60,
+            86_400,
+            &mut rng,
+        )
+        .unwrap();
+        let creds = RelayCredentials::new(&ca, &authority, [3; 32], NOW + 3600, &mut rng).unwrap();
         (creds, ca.public().fingerprint())
     })
 }

@@ -1,5 +1,6 @@
-//! Operator certificates: what the relay CA vouches for after a login, and how an agent
-//! checks it offline (issuer, signature, validity window, key binding).
+//! Operator certificates: what the relay's issuing key vouches for after a login, and how an
+//! agent checks it offline (issuer, signature, validity window, key binding; the chain from
+//! the issuing key to the pinned root is [`crate::authority::Authority`]'s).
 
 use crate::codec;
 use crate::error::{AuthError, Result};
@@ -94,11 +95,11 @@ pub struct CertBody {
     pub not_before: u64,
     /// End of validity, Unix seconds.
     pub not_after: u64,
-    /// Fingerprint of the issuing CA key.
+    /// Fingerprint of the issuing key that signed it.
     pub issuer: Fingerprint,
 }
 
-/// A certificate as it travels: the exact body bytes and the CA's signature over them.
+/// A certificate as it travels: the exact body bytes and the issuing key's signature over them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperatorCert {
     body: Vec<u8>,
@@ -106,7 +107,7 @@ pub struct OperatorCert {
 }
 
 impl OperatorCert {
-    /// Signs `body` with the CA key.
+    /// Signs `body` with the issuing key `ca`.
     pub fn issue(
         ca: &PrivateIdentity,
         body: &CertBody,

@@ -71,6 +71,8 @@ impl Counter {
 /// A Noise transport in both directions.
 pub struct Channel {
     transport: snow::TransportState,
+    /// The Noise handshake hash: the same on both ends, unique to this channel.
+    handshake_hash: [u8; 32],
     cfg: ChannelConfig,
     sent: Counter,
     received: Counter,
@@ -90,15 +92,28 @@ impl std::fmt::Debug for Channel {
 }
 
 impl Channel {
-    pub(crate) fn new(transport: snow::TransportState, cfg: ChannelConfig) -> Self {
-        Self {
-            transport,
+    /// The transport of a completed handshake, remembering its handshake hash.
+    pub(crate) fn from_handshake(hs: snow::HandshakeState, cfg: ChannelConfig) -> Result<Self> {
+        let handshake_hash: [u8; 32] = hs
+            .get_handshake_hash()
+            .try_into()
+            .map_err(|_| Error::Local("unexpected handshake hash length".into()))?;
+        Ok(Self {
+            transport: hs.into_transport_mode()?,
+            handshake_hash,
             cfg,
             sent: Counter::default(),
             received: Counter::default(),
             partial: Vec::new(),
             dead: false,
-        }
+        })
+    }
+
+    /// The Noise handshake hash of this channel: identical on both ends, unique to the
+    /// channel, known to nobody else. Binds a signature made inside the channel to it (a
+    /// login's proof of possession, [`crate::login_proof`]).
+    pub fn handshake_hash(&self) -> &[u8; 32] {
+        &self.handshake_hash
     }
 
     /// Encrypts one application message into framed Noise messages, ready for the stream.

@@ -28,6 +28,7 @@
 //! verifies that proof before it signs its own ([`Handshaked::verify_peer_first`]), so a peer
 //! that fails authentication never obtains a signature from the agent.
 
+use crate::authority::Authority;
 use crate::cert::{CertBody, OperatorCert};
 use crate::channel::{Channel, ChannelConfig};
 use crate::codec;
@@ -37,6 +38,7 @@ use crate::identity::{Fingerprint, PrivateIdentity, PublicIdentity, MIN_PEER_BIT
 use crate::messages::{CloseReason, Message};
 use crate::noise::{self, E2E_PATTERN};
 use crate::relay_proto::SessionId;
+use crate::revocation::RevocationList;
 use crate::PROTOCOL_VERSION;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -74,20 +76,23 @@ impl Role {
 /// Whom this side accepts as its peer.
 #[derive(Debug, Clone)]
 pub enum Trust {
-    /// An agent in attended mode: the operator must present a certificate from this CA
-    /// (the relay's, obtained through the pinned relay channel).
-    OperatorCertificateFrom(PublicIdentity),
+    /// An agent in attended mode: the operator must present a certificate from this
+    /// authority's issuing key (the relay's, checked against the pinned root).
+    OperatorCertificateFrom(Authority),
     /// An operator talking to an attended agent: any well-formed agent key that proves the
     /// transcript; the operator sees its fingerprint and the short authentication string.
     AnyAgentKey,
     /// A LAN-only agent (no relay): the operator must have a certificate from `ca` (when
     /// given) and a key in `keys` (when not empty); with both, both. With neither, nobody is
-    /// accepted.
+    /// accepted. A certificate on `revoked` is refused.
     AuthorisedOperators {
-        /// The pinned relay CA whose certificates are accepted, checked offline.
-        ca: Option<PublicIdentity>,
+        /// The relay authority (root matching the kiosk's pin) whose certificates are
+        /// accepted, checked offline.
+        ca: Option<Authority>,
         /// Fingerprints of the operator keys accepted.
         keys: Vec<Fingerprint>,
+        /// The newest verified revocation list the agent knows, if any.
+        revoked: Option<RevocationList>,
     },
 }
 
@@ -189,7 +194,7 @@ fn finish(
         .try_into()
         .map_err(|_| Error::Local("unexpected handshake hash length".into()))?;
     Ok(Handshaked {
-        channel: Channel::new(hs.into_transport_mode()?, cfg.channel),
+        channel: Channel::from_handshake(hs, cfg.channel)?,
         sas: sas(&hash, &nonces.0, &nonces.1),
         hash,
         role,
@@ -593,14 +598,14 @@ fn verify_proof(
                 .certificate
                 .as_ref()
                 .ok_or(AuthError::MissingCertificate)?;
-            let body = cert.verify(ca, now)?;
+            let body = ca.verify_operator(cert, now)?;
             if !body.key.ct_eq(&key.fingerprint()) {
                 return Err(AuthError::CertificateKeyMismatch.into());
             }
             Some(body)
         }
         (Trust::AnyAgentKey, Role::Agent) => None,
-        (Trust::AuthorisedOperators { ca, keys }, Role::Operator) => {
+        (Trust::AuthorisedOperators { ca, keys, revoked }, Role::Operator) => {
             if ca.is_none() && keys.is_empty() {
                 return Err(AuthError::OperatorNotAuthorised.into());
             }
@@ -620,9 +625,12 @@ fn verify_proof(
                         .certificate
                         .as_ref()
                         .ok_or(AuthError::MissingCertificate)?;
-                    let body = cert.verify(ca, now)?;
+                    let body = ca.verify_operator(cert, now)?;
                     if !body.key.ct_eq(&fingerprint) {
                         return Err(AuthError::CertificateKeyMismatch.into());
+                    }
+                    if let Some(list) = revoked {
+                        list.check(body.serial)?;
                     }
                     Some(body)
                 }

@@ -109,6 +109,24 @@ pub enum AuthError {
     /// The operator's key is not in the agent's list of authorised operators.
     #[error("operator key is not authorised on this agent")]
     OperatorNotAuthorised,
+    /// The relay's issuing key is not certified by its root key.
+    #[error("issuing key not certified by the relay's root key")]
+    UntrustedIssuer,
+    /// The issuing key's certificate has expired (so has everything it signed).
+    #[error("the relay's issuing certificate expired")]
+    IssuerExpired,
+    /// The issuing key's certificate is not valid yet.
+    #[error("the relay's issuing certificate is not valid yet")]
+    IssuerNotYetValid,
+    /// The operator's certificate is on the revocation list.
+    #[error("operator certificate {serial} has been revoked")]
+    CertificateRevoked {
+        /// Serial of the revoked certificate.
+        serial: u64,
+    },
+    /// A revocation list is not signed by the relay's issuing key, or is inconsistent.
+    #[error("revocation list does not verify")]
+    UntrustedRevocationList,
 }
 
 impl From<snow::Error> for Error {

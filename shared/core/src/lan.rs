@@ -1,25 +1,31 @@
 //! The preamble of a direct connection to a LAN-only agent (no relay): before the end-to-end
-//! handshake, the agent says which protocol version it speaks and picks the session id that
-//! the handshake's prologue binds; the operator answers with the relay CA key its certificate
-//! chains to, which the agent accepts only if it matches the fingerprint pinned on the kiosk.
+//! handshake, the agent says which protocol version it speaks, picks the session id that the
+//! handshake's prologue binds and says which revocation list it holds; the operator answers
+//! with the relay authority its certificate chains to (root key and issuer certificate),
+//! which the agent accepts only if the root matches the fingerprint pinned on the kiosk, and
+//! with its own revocation list when that one is newer than the agent's.
 //!
 //! Both messages are public and travel in clear, framed like every Noise message
-//! ([`crate::frame`]). Nothing in them is trusted: a substituted CA key fails the pin, a
-//! substituted session id fails the handshake (both sides bind it into the prologue).
+//! ([`crate::frame`]). Nothing in them is trusted: a substituted authority fails the pin or
+//! the root's signature, a substituted list fails its signature, a substituted session id
+//! fails the handshake (both sides bind it into the prologue), and an older list is ignored.
 
+use crate::authority::Authority;
 use crate::codec;
 use crate::error::{AuthError, Error, Malformed, Result};
-use crate::identity::{Fingerprint, PublicIdentity, MIN_PEER_BITS};
+use crate::identity::Fingerprint;
 use crate::relay_proto::SessionId;
+use crate::revocation::RevocationList;
 use serde::{Deserialize, Serialize};
 
 /// Version of the direct-connection preamble.
-pub const LAN_VERSION: u16 = 1;
+pub const LAN_VERSION: u16 = 2;
 /// First field of both preamble messages: names the protocol (a stray client gets a clear
 /// error) and keeps every preamble frame above the transport's minimum frame size.
 pub const LAN_MAGIC: [u8; 16] = *b"sightline direct";
-/// Largest preamble message accepted, bytes (a CA public key is about 550 bytes).
-pub const MAX_PREAMBLE_BYTES: usize = 4096;
+/// Largest preamble message accepted, bytes: one Noise-sized frame (an authority is about
+/// 1.5 KB; a revocation list adds a few bytes per entry).
+pub const MAX_PREAMBLE_BYTES: usize = crate::frame::MAX_NOISE_MESSAGE;
 
 /// Agent → operator, first message of a direct connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +36,9 @@ pub struct AgentHello {
     pub version: u16,
     /// Random id of this session, bound into the end-to-end prologue.
     pub session_id: SessionId,
+    /// Sequence number of the revocation list the agent holds (`None`: it holds none), so
+    /// that the operator offers its own only when it is newer.
+    pub revocation_sequence: Option<u64>,
 }
 
 /// Operator → agent, the answer.
@@ -39,18 +48,23 @@ pub struct OperatorHello {
     pub magic: [u8; 16],
     /// [`LAN_VERSION`].
     pub version: u16,
-    /// The relay CA key (SubjectPublicKeyInfo DER) the operator's certificate chains to, if the
-    /// operator has a certificate.
-    pub ca_key: Option<Vec<u8>>,
+    /// The relay authority the operator's certificate chains to, if the operator has a
+    /// certificate. Decoding it checks the root's signature over the issuer certificate.
+    pub authority: Option<Authority>,
+    /// The operator's revocation list, when it is newer than the agent's. Decoding it checks
+    /// its signature.
+    pub revocations: Option<RevocationList>,
 }
 
 impl AgentHello {
-    /// This version's hello for `session_id`.
-    pub fn new(session_id: SessionId) -> Self {
+    /// This version's hello for `session_id`, from an agent holding the revocation list with
+    /// `revocation_sequence`.
+    pub fn new(session_id: SessionId, revocation_sequence: Option<u64>) -> Self {
         Self {
             magic: LAN_MAGIC,
             version: LAN_VERSION,
             session_id,
+            revocation_sequence,
         }
     }
 
@@ -73,12 +87,20 @@ impl AgentHello {
 }
 
 impl OperatorHello {
-    /// This version's answer, offering `ca_key`.
-    pub fn new(ca_key: Option<Vec<u8>>) -> Self {
+    /// This version's answer, offering `authority` and, if it is newer than what the agent
+    /// said it holds, `revocations`.
+    pub fn new(
+        authority: Option<Authority>,
+        revocations: Option<RevocationList>,
+        agent: &AgentHello,
+    ) -> Self {
+        let held = agent.revocation_sequence;
+        let revocations = revocations.filter(|l| held.is_none_or(|seq| l.sequence() > seq));
         Self {
             magic: LAN_MAGIC,
             version: LAN_VERSION,
-            ca_key,
+            authority,
+            revocations,
         }
     }
 
@@ -99,21 +121,26 @@ impl OperatorHello {
         Ok(hello)
     }
 
-    /// The offered CA key, if it is the pinned one; `None` when none was offered.
-    pub fn pinned_ca(&self, pinned: &Fingerprint) -> Result<Option<PublicIdentity>> {
-        let Some(der) = &self.ca_key else {
+    /// The offered authority, if its root is the pinned key and its issuer certificate is
+    /// valid at `now`; `None` when none was offered.
+    pub fn pinned_authority(&self, pinned: &Fingerprint, now: u64) -> Result<Option<Authority>> {
+        let Some(authority) = &self.authority else {
             return Ok(None);
         };
-        let key = PublicIdentity::from_spki_der(der, MIN_PEER_BITS)?;
-        let actual = key.fingerprint();
-        if !actual.ct_eq(pinned) {
-            return Err(AuthError::RelayKeyMismatch {
-                expected: pinned.to_string(),
-                actual: actual.to_string(),
-            }
-            .into());
-        }
-        Ok(Some(key))
+        authority.verify(pinned, now)?;
+        Ok(Some(authority.clone()))
+    }
+
+    /// The offered revocation list, if one was offered: it must chain to the pinned root
+    /// (a list from another relay is refused, not ignored). Whether it is newer than the
+    /// agent's own is for the agent to decide.
+    pub fn pinned_revocations(&self, pinned: &Fingerprint) -> Result<Option<RevocationList>> {
+        let Some(list) = &self.revocations else {
+            return Ok(None);
+        };
+        list.check_pin(pinned)
+            .map_err(|_| AuthError::UntrustedRevocationList)?;
+        Ok(Some(list.clone()))
     }
 }
 
@@ -133,28 +160,33 @@ mod tests {
 
     #[test]
     fn round_trips_and_refuses_other_versions_and_junk() {
-        let a = AgentHello::new([7; 16]);
+        let a = AgentHello::new([7; 16], Some(3));
         assert_eq!(AgentHello::from_bytes(&a.to_bytes().unwrap()).unwrap(), a);
-        let o = OperatorHello::new(Some(vec![1, 2, 3]));
+        let o = OperatorHello::new(None, None, &a);
         assert_eq!(
             OperatorHello::from_bytes(&o.to_bytes().unwrap()).unwrap(),
             o
         );
-        let old = AgentHello { version: 0, ..a };
+        let old = AgentHello { version: 1, ..a };
         assert!(AgentHello::from_bytes(&old.to_bytes().unwrap()).is_err());
         assert!(OperatorHello::from_bytes(&[0xff; 10]).is_err());
         assert!(OperatorHello::from_bytes(&vec![0; MAX_PREAMBLE_BYTES + 1]).is_err());
-        // A key that does not parse is refused, not trusted.
         let pin: Fingerprint = "ab".repeat(32).parse().unwrap();
-        assert!(o.pinned_ca(&pin).is_err());
-        let none = OperatorHello::new(None);
-        // Even without a key the frame is above the transport's minimum.
-        assert!(none.to_bytes().unwrap().len() >= crate::frame::MIN_NOISE_MESSAGE);
+        // Even without an authority the frame is above the transport's minimum.
+        assert!(o.to_bytes().unwrap().len() >= crate::frame::MIN_NOISE_MESSAGE);
         let stray = AgentHello {
             magic: *b"something else!!",
             ..a.clone()
         };
         assert!(AgentHello::from_bytes(&stray.to_bytes().unwrap()).is_err());
-        assert!(none.pinned_ca(&pin).unwrap().is_none());
+        assert!(o.pinned_authority(&pin, 0).unwrap().is_none());
+        assert!(o.pinned_revocations(&pin).unwrap().is_none());
+        // An authority that does not parse is refused with the whole hello, not trusted:
+        // an empty root key and an empty issuer certificate.
+        let mut bytes = o.to_bytes().unwrap();
+        let at = bytes.len() - 2;
+        bytes[at] = 1;
+        bytes.splice(at + 1..at + 1, [0u8, 0, 0]);
+        assert!(OperatorHello::from_bytes(&bytes).is_err());
     }
 }

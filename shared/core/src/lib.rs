@@ -8,12 +8,16 @@
 //! - [`frame`]: length-prefixed Noise messages on a byte stream.
 //! - [`channel`]: a Noise transport with fragmentation, reassembly, rekeying and typed messages.
 //! - [`identity`], [`cert`]: RSA identity keys, fingerprints, operator certificates.
+//! - [`authority`], [`revocation`]: the relay's root key, the issuing key it certifies, and
+//!   the signed lists of withdrawn certificates.
 //! - [`relay_channel`] + [`relay_proto`]: the client↔relay channel (`Noise_NX`, relay key signed
-//!   by the CA) and the control messages carried in it.
+//!   by the issuing key) and the control messages carried in it.
+//! - [`login_proof`]: the operator's proof, at login, that it holds the key it wants certified.
 //! - [`e2e`] + [`messages`]: the end-to-end viewer↔agent session (`Noise_XX`, then RSA-PSS
 //!   signed identities) and its application messages.
 //! - [`code`], [`limiter`]: one-time session codes and brute-force backoff.
 
+pub mod authority;
 pub mod cert;
 pub mod channel;
 pub mod code;
@@ -25,10 +29,12 @@ pub mod frame;
 pub mod identity;
 pub mod lan;
 pub mod limiter;
+pub mod login_proof;
 pub mod messages;
 mod noise;
 pub mod relay_channel;
 pub mod relay_proto;
+pub mod revocation;
 pub mod text;
 
 pub use error::{Error, Result};

@@ -1,19 +1,22 @@
 //! The client↔relay channel: `Noise_NX_25519_AESGCM_SHA256` where the relay's static key is
-//! vouched for by its RSA CA key, pinned by fingerprint on the client.
+//! vouched for by its issuing key, certified by the root key pinned by fingerprint on the
+//! client ([`Authority`]).
 //!
 //! ```text
 //! -> e                         payload: protocol version (clear)
-//! <- e, ee, s, es              payload: CA public key, CA signature over s and its expiry
+//! <- e, ee, s, es              payload: authority (root key + issuer certificate),
+//!                                       issuing key's signature over s and its expiry
 //! ```
-//! The client checks the CA fingerprint against its pin and the signature over the relay's
-//! static key before it sends anything else, so no password or code ever reaches a relay that
-//! cannot prove the pinned key.
+//! The client checks the root fingerprint against its pin, the issuer certificate (signed by
+//! the root, valid now) and the signature over the relay's static key before it sends anything
+//! else, so no password or code ever reaches a relay that cannot prove the pinned key.
 
+use crate::authority::Authority;
 use crate::channel::{Channel, ChannelConfig};
 use crate::codec;
 use crate::error::{AuthError, Error, Result};
 use crate::frame;
-use crate::identity::{Fingerprint, PrivateIdentity, PublicIdentity, CA_BITS};
+use crate::identity::{Fingerprint, PrivateIdentity};
 use crate::noise::{self, RELAY_PATTERN};
 use crate::PROTOCOL_VERSION;
 use rand_core::CryptoRngCore;
@@ -28,10 +31,10 @@ struct Hello {
     version: u16,
 }
 
-/// The relay's proof that its Noise static key belongs to the CA.
+/// The relay's proof that its Noise static key belongs to the pinned root's authority.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StaticKeyProof {
-    ca_key: Vec<u8>,
+    authority: Authority,
     not_after: u64,
     signature: Vec<u8>,
 }
@@ -42,12 +45,14 @@ fn static_signed_bytes(static_public: &[u8], not_after: u64) -> Vec<u8> {
     m
 }
 
-/// The relay's Noise static key and the CA's signature over it. Made once per relay start (or
-/// when the proof nears expiry): one RSA signature, not one per connection.
+/// The relay's Noise static key and the issuing key's signature over it. Made once per relay
+/// start (or when the proof nears expiry, or the issuing key changes): one RSA signature, not
+/// one per connection.
 pub struct RelayCredentials {
     static_private: Zeroizing<Vec<u8>>,
     proof: Vec<u8>,
     not_after: u64,
+    issuer: Fingerprint,
 }
 
 impl std::fmt::Debug for RelayCredentials {
@@ -57,21 +62,29 @@ impl std::fmt::Debug for RelayCredentials {
 }
 
 impl RelayCredentials {
-    /// Generates a static key from `seed` and signs it with the CA, valid until `not_after`.
+    /// Generates a static key from `seed` and signs it with `issuing_key` (the issuing key of
+    /// `authority`), valid until `not_after`, which is capped at the issuer certificate's end.
     pub fn new(
-        ca: &PrivateIdentity,
+        issuing_key: &PrivateIdentity,
+        authority: &Authority,
         seed: [u8; 32],
         not_after: u64,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Self> {
+        if issuing_key.public() != authority.issuer() {
+            return Err(Error::Local(
+                "the channel key must be signed by the authority's issuing key".into(),
+            ));
+        }
+        let not_after = not_after.min(authority.issuer_body().not_after);
         let kp = noise::builder(RELAY_PATTERN, seed)?.generate_keypair()?;
-        let signature = ca.sign(
+        let signature = issuing_key.sign(
             rng,
             STATIC_LABEL,
             &static_signed_bytes(&kp.public, not_after),
         );
         let proof = codec::encode(&StaticKeyProof {
-            ca_key: ca.public().spki_der().to_vec(),
+            authority: authority.clone(),
             not_after,
             signature,
         })?;
@@ -79,12 +92,18 @@ impl RelayCredentials {
             static_private: Zeroizing::new(kp.private),
             proof,
             not_after,
+            issuer: authority.issuer().fingerprint(),
         })
     }
 
     /// When the proof expires (Unix seconds); renew before.
     pub fn not_after(&self) -> u64 {
         self.not_after
+    }
+
+    /// Fingerprint of the issuing key that signed the proof.
+    pub fn issuer(&self) -> Fingerprint {
+        self.issuer
     }
 }
 
@@ -110,7 +129,7 @@ pub fn respond(
     let mut out = vec![0u8; frame::MAX_NOISE_MESSAGE];
     let n = hs.write_message(&creds.proof, &mut out)?;
     let framed = frame::encode(&out[..n])?;
-    Ok((Channel::new(hs.into_transport_mode()?, cfg), framed))
+    Ok((Channel::from_handshake(hs, cfg)?, framed))
 }
 
 /// Client side, after sending `-> e`.
@@ -129,8 +148,9 @@ impl std::fmt::Debug for ClientHandshake {
 /// What the client learnt about the relay.
 #[derive(Debug, Clone)]
 pub struct RelayInfo {
-    /// The relay's CA key, matching the pin.
-    pub ca: PublicIdentity,
+    /// The relay's authority: its root key matches the pin, its issuer certificate was valid
+    /// when the channel was made.
+    pub authority: Authority,
 }
 
 impl ClientHandshake {
@@ -150,37 +170,33 @@ impl ClientHandshake {
         Ok((Self { hs, pin, cfg }, frame::encode(&out[..n])?))
     }
 
-    /// Reads the relay's answer and verifies the CA pin and the static-key proof at `now`.
+    /// Reads the relay's answer and verifies the root pin, the issuer certificate and the
+    /// static-key proof at `now`.
     pub fn finish(mut self, message: &[u8], now: u64) -> Result<(Channel, RelayInfo)> {
         let mut payload = vec![0u8; frame::MAX_NOISE_MESSAGE];
         // <- e, ee, s, es
         let n = self.hs.read_message(message, &mut payload)?;
         let proof: StaticKeyProof = codec::decode(&payload[..n], "relay key proof")?;
-        let actual = Fingerprint::of_spki_der(&proof.ca_key);
-        if !actual.ct_eq(&self.pin) {
-            return Err(AuthError::RelayKeyMismatch {
-                expected: self.pin.to_string(),
-                actual: actual.to_string(),
-            }
-            .into());
-        }
-        let ca = PublicIdentity::from_spki_der(&proof.ca_key, CA_BITS)?;
+        let authority = proof.authority;
+        authority.verify(&self.pin, now)?;
         let static_public = self
             .hs
             .get_remote_static()
             .ok_or(AuthError::RelayStaticKey)?;
-        ca.verify(
-            STATIC_LABEL,
-            &static_signed_bytes(static_public, proof.not_after),
-            &proof.signature,
-        )
-        .map_err(|_| AuthError::RelayStaticKey)?;
+        authority
+            .issuer()
+            .verify(
+                STATIC_LABEL,
+                &static_signed_bytes(static_public, proof.not_after),
+                &proof.signature,
+            )
+            .map_err(|_| AuthError::RelayStaticKey)?;
         if now >= proof.not_after {
             return Err(AuthError::RelayStaticKey.into());
         }
         Ok((
-            Channel::new(self.hs.into_transport_mode()?, self.cfg),
-            RelayInfo { ca },
+            Channel::from_handshake(self.hs, self.cfg)?,
+            RelayInfo { authority },
         ))
     }
 }

@@ -4,7 +4,10 @@
 //! After [`RelayMessage::Paired`] the relay stops parsing the stream: from then on it carries
 //! the end-to-end Noise session between viewer and agent, which the relay forwards unread.
 
+use crate::authority::Authority;
 use crate::cert::OperatorCert;
+use crate::login_proof::Challenge;
+use crate::revocation::RevocationList;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use zeroize::Zeroizing;
@@ -42,7 +45,8 @@ impl fmt::Debug for Secret {
 /// Requests from a client to the relay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientMessage {
-    /// Operator login; the relay answers with a certificate over `operator_key`.
+    /// Operator login, after [`ClientMessage::LoginChallenge`]; the relay answers with a
+    /// certificate over `operator_key` once `proof` verifies and the factors are right.
     Login {
         /// Account name.
         user: String,
@@ -53,6 +57,9 @@ pub enum ClientMessage {
         second_factor: Option<Secret>,
         /// The operator's RSA public key (SubjectPublicKeyInfo DER).
         operator_key: Vec<u8>,
+        /// Proof of possession: the private half of `operator_key` signed this channel, the
+        /// relay's challenge, the key and `user` ([`crate::login_proof::LoginTranscript`]).
+        proof: Vec<u8>,
     },
     /// A logged-in operator asks for a session code.
     CreateSession,
@@ -61,6 +68,9 @@ pub enum ClientMessage {
         /// The ten digits, without grouping.
         code: String,
     },
+    /// An operator about to log in asks for a fresh challenge to sign
+    /// ([`RelayMessage::LoginChallenge`]).
+    LoginChallenge,
 }
 
 /// Why the relay refused a request.
@@ -93,8 +103,13 @@ pub enum RelayErrorKind {
 pub enum RelayMessage {
     /// Login accepted.
     LoginOk {
-        /// Certificate over the operator's key, signed by the relay CA.
+        /// Certificate over the operator's key, signed by the relay's issuing key.
         certificate: OperatorCert,
+        /// The authority whose issuing key signed `certificate` (root key + issuer
+        /// certificate): what a kiosk needs to check it offline.
+        authority: Authority,
+        /// The relay's current revocation list, for the operator to pass on to kiosks.
+        revocations: RevocationList,
     },
     /// A session was created for the operator.
     SessionCreated {
@@ -109,6 +124,10 @@ pub enum RelayMessage {
     Paired {
         /// Session identifier (bound into the end-to-end prologue).
         session_id: SessionId,
+        /// The authority that issued the operator's certificate (it may differ from the one
+        /// that vouched for the channel when the relay rotated its issuing key in between);
+        /// the agent checks it against its pin and the certificate against it.
+        authority: Authority,
     },
     /// A request failed.
     Error {
@@ -118,5 +137,11 @@ pub enum RelayMessage {
         message: String,
         /// Seconds to wait before retrying, when rate limited.
         retry_after_secs: Option<u64>,
+    },
+    /// The answer to [`ClientMessage::LoginChallenge`]: fresh random bytes, good for the next
+    /// login on this connection only.
+    LoginChallenge {
+        /// What the operator's key signs ([`crate::login_proof`]).
+        challenge: Challenge,
     },
 }

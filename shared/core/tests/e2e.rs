@@ -231,6 +231,92 @@ fn mismatched_session_ids_fail_the_noise_handshake() {
     assert_eq!(f.error, Error::Auth(AuthError::Decrypt));
 }
 
+/// The chain from the pinned root: a certificate signed by the root itself, or by an issuing
+/// key whose certificate expired, is refused; a kiosk refuses a certificate on its revocation
+/// list, and only that one.
+#[test]
+fn the_issuing_chain_and_revocation_decide() {
+    let k = keys();
+    // Signed by the root key directly (naming it as issuer).
+    let by_root = cert_for(&k.root, &k.operator, NOW - 60, NOW + 3600);
+    assert_auth(
+        run(Options {
+            cert: Some(by_root),
+            ..Options::default()
+        })
+        .0,
+        Role::Agent,
+        AuthError::UntrustedCertificate,
+    );
+    // An issuer certificate that ended before now.
+    let expired = sightline_core::authority::Authority::certify(
+        &k.root,
+        k.ca.public(),
+        2,
+        NOW - 100 * 86_400,
+        90 * 86_400,
+        &mut <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed([1; 32]),
+    )
+    .unwrap();
+    assert_auth(
+        run(Options {
+            agent_trust: Trust::OperatorCertificateFrom(expired),
+            ..Options::default()
+        })
+        .0,
+        Role::Agent,
+        AuthError::IssuerExpired,
+    );
+    // A kiosk trusting the authority, with a revocation list.
+    let list = |serials: &[u64]| {
+        sightline_core::revocation::RevocationList::issue(
+            &k.ca,
+            &authority(),
+            1,
+            NOW,
+            serials
+                .iter()
+                .map(|&serial| sightline_core::revocation::Revoked {
+                    serial,
+                    not_after: NOW + 3600,
+                })
+                .collect(),
+            &mut <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed([2; 32]),
+        )
+        .unwrap()
+    };
+    let kiosk = |revoked| Trust::AuthorisedOperators {
+        ca: Some(authority()),
+        keys: vec![],
+        revoked,
+    };
+    // good_cert() has serial 7.
+    assert_auth(
+        run(Options {
+            agent_trust: kiosk(Some(list(&[3, 7, 11]))),
+            ..Options::default()
+        })
+        .0,
+        Role::Agent,
+        AuthError::CertificateRevoked { serial: 7 },
+    );
+    let (r, _) = run(Options {
+        agent_trust: kiosk(Some(list(&[3, 11]))),
+        ..Options::default()
+    });
+    assert_eq!(
+        r.unwrap().1.peer().certificate.as_ref().unwrap().serial,
+        7,
+        "a certificate that is not listed is accepted"
+    );
+    assert!(run(Options {
+        agent_trust: kiosk(None),
+        ..Options::default()
+    })
+    .0
+    .is_ok());
+}
+
 #[test]
 fn certificate_from_another_ca_is_refused() {
     let k = keys();
@@ -244,8 +330,9 @@ fn certificate_from_another_ca_is_refused() {
         Role::Agent,
         AuthError::UntrustedCertificate,
     );
-    // Agent pinned to another CA than the one that issued the certificate.
-    let trust = Trust::OperatorCertificateFrom(k.other_ca.public().clone());
+    // Agent trusting another issuing key of the same root than the one that issued the
+    // certificate.
+    let trust = Trust::OperatorCertificateFrom(common::authority_for(&k.other_ca));
     assert_auth(
         run(Options {
             agent_trust: trust,
@@ -671,7 +758,7 @@ fn the_agent_verifies_the_operator_before_signing() {
     // The operator's side up to its proof, and the agent checking it.
     let attempt = |cert: Option<sightline_core::cert::OperatorCert>| {
         let (op, m1) = OperatorHandshake::start(cfg(1, Trust::AnyAgentKey)).unwrap();
-        let agent_trust = Trust::OperatorCertificateFrom(k.ca.public().clone());
+        let agent_trust = Trust::OperatorCertificateFrom(common::authority());
         let ag = AgentHandshake::new(cfg(2, agent_trust)).unwrap();
         let (ag, m2) = ag.read_hello(&unframe(&m1).remove(0)).unwrap();
         let (op_done, m3) = op.read_response(&unframe(&m2).remove(0)).unwrap();

@@ -87,13 +87,16 @@ fn decoders_return_errors_on_garbage() {
 #[test]
 fn a_valid_certificate_mutated_never_verifies_and_never_panics() {
     let cert = common::good_cert().to_bytes().unwrap();
-    let ca = keys().ca.public();
+    let ca = common::authority();
     for bytes in mutations(&cert, 4, 600) {
         if bytes == cert {
             continue;
         }
         if let Ok(c) = OperatorCert::from_bytes(&bytes) {
-            assert!(c.verify(ca, NOW).is_err(), "a mutated certificate verified");
+            assert!(
+                ca.verify_operator(&c, NOW).is_err(),
+                "a mutated certificate verified"
+            );
         }
     }
 }
@@ -102,12 +105,13 @@ fn a_valid_certificate_mutated_never_verifies_and_never_panics() {
 fn handshake_states_refuse_garbage() {
     let creds = RelayCredentials::new(
         &keys().ca,
+        &common::authority(),
         [3; 32],
         NOW + 3600,
         &mut ChaCha20Rng::from_seed([4; 32]),
     )
     .unwrap();
-    let pin = keys().ca.public().fingerprint();
+    let pin = keys().root.public().fingerprint();
     for bytes in inputs(5, 300, 200) {
         // Relay receiving a bogus first message.
         let _ = respond(&creds, &bytes, [1; 32], ChannelConfig::default());
@@ -121,10 +125,8 @@ fn handshake_states_refuse_garbage() {
             trust,
             channel: ChannelConfig::default(),
         };
-        let ag = AgentHandshake::new(cfg(Trust::OperatorCertificateFrom(
-            keys().ca.public().clone(),
-        )))
-        .unwrap();
+        let ag =
+            AgentHandshake::new(cfg(Trust::OperatorCertificateFrom(common::authority()))).unwrap();
         let _ = ag.read_hello(&bytes);
         let (op, m1) = OperatorHandshake::start(cfg(Trust::AnyAgentKey)).unwrap();
         assert!(op.read_response(&bytes).is_err());

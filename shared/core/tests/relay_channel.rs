@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{keys, unframe, NOW};
+use common::{authority, keys, unframe, NOW};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sightline_core::channel::ChannelConfig;
@@ -20,6 +20,7 @@ use sightline_core::relay_proto::{ClientMessage, RelayMessage, Secret};
 fn creds(not_after: u64) -> RelayCredentials {
     RelayCredentials::new(
         &keys().ca,
+        &authority(),
         [3; 32],
         not_after,
         &mut ChaCha20Rng::from_seed([4; 32]),
@@ -34,53 +35,57 @@ fn one(b: Vec<u8>) -> Vec<u8> {
 #[test]
 fn client_and_relay_exchange_secrets_only_after_the_pin_matches() {
     let c = creds(NOW + 3600);
-    let pin = keys().ca.public().fingerprint();
+    let pin = keys().root.public().fingerprint();
     let (hs, m1) = ClientHandshake::start(pin, [1; 32], ChannelConfig::default()).unwrap();
     let (mut relay, m2) = respond(&c, &one(m1), [2; 32], ChannelConfig::default()).unwrap();
     let (mut client, info) = hs.finish(&one(m2), NOW).unwrap();
-    assert_eq!(info.ca.fingerprint(), pin);
+    assert_eq!(info.authority.root().fingerprint(), pin);
+    assert_eq!(info.authority, authority());
     let login = ClientMessage::Login {
         user: "alice".into(),
         password: Secret::new("correct horse battery"),
         second_factor: Some(Secret::new("123456")),
         operator_key: vec![1, 2, 3],
+        proof: vec![4, 5, 6],
     };
+    // Both ends share the handshake hash that a login's proof of possession is bound to.
+    assert_eq!(client.handshake_hash(), relay.handshake_hash());
     let b = client.send(&login).unwrap();
     // The password never appears in clear on the wire.
     assert!(!b.windows(7).any(|w| w == b"correct"));
     let got: Option<ClientMessage> = relay.receive(&unframe(&b)[0], "client message").unwrap();
     assert_eq!(got, Some(login));
-    let b = relay
-        .send(&RelayMessage::Paired {
-            session_id: [9; 16],
-        })
-        .unwrap();
+    let paired = RelayMessage::Paired {
+        session_id: [9; 16],
+        authority: authority(),
+    };
+    let b = relay.send(&paired).unwrap();
     let got: Option<RelayMessage> = client.receive(&unframe(&b)[0], "relay message").unwrap();
-    assert_eq!(
-        got,
-        Some(RelayMessage::Paired {
-            session_id: [9; 16]
-        })
-    );
+    assert_eq!(got, Some(paired));
 }
 
 #[test]
 fn relay_with_another_key_is_refused() {
     let c = creds(NOW + 3600);
-    let pin = keys().other_ca.public().fingerprint();
-    let (hs, m1) = ClientHandshake::start(pin, [1; 32], ChannelConfig::default()).unwrap();
-    let (_, m2) = respond(&c, &one(m1), [2; 32], ChannelConfig::default()).unwrap();
-    let err = hs.finish(&one(m2), NOW).unwrap_err();
-    assert!(
-        matches!(err, Error::Auth(AuthError::RelayKeyMismatch { .. })),
-        "{err:?}"
-    );
+    // Pinned to another root, or to the issuing key instead of the root.
+    for pin in [
+        keys().other_ca.public().fingerprint(),
+        keys().ca.public().fingerprint(),
+    ] {
+        let (hs, m1) = ClientHandshake::start(pin, [1; 32], ChannelConfig::default()).unwrap();
+        let (_, m2) = respond(&c, &one(m1), [2; 32], ChannelConfig::default()).unwrap();
+        let err = hs.finish(&one(m2), NOW).unwrap_err();
+        assert!(
+            matches!(err, Error::Auth(AuthError::RelayKeyMismatch { .. })),
+            "{err:?}"
+        );
+    }
 }
 
 #[test]
 fn expired_static_key_proof_is_refused() {
     let c = creds(NOW);
-    let pin = keys().ca.public().fingerprint();
+    let pin = keys().root.public().fingerprint();
     let (hs, m1) = ClientHandshake::start(pin, [1; 32], ChannelConfig::default()).unwrap();
     let (_, m2) = respond(&c, &one(m1), [2; 32], ChannelConfig::default()).unwrap();
     assert_eq!(
@@ -90,31 +95,56 @@ fn expired_static_key_proof_is_refused() {
 }
 
 #[test]
-fn static_key_signed_by_another_ca_is_refused() {
-    // A relay that holds the pinned CA's public key but not its private key cannot vouch for a
-    // static key of its own: here the "proof" is made with another key and the pinned public key
-    // is presented alongside it.
-    let forged = RelayCredentials::new(
+fn an_expired_issuing_certificate_is_refused_and_caps_the_proof() {
+    // The proof asks for longer than the issuer is certified: it is capped at the issuer's end.
+    let c = creds(u64::MAX);
+    assert_eq!(c.not_after(), authority().issuer_body().not_after);
+    let pin = keys().root.public().fingerprint();
+    let (hs, m1) = ClientHandshake::start(pin, [1; 32], ChannelConfig::default()).unwrap();
+    let (_, m2) = respond(&c, &one(m1), [2; 32], ChannelConfig::default()).unwrap();
+    let after = authority().issuer_body().not_after;
+    assert_eq!(
+        hs.finish(&one(m2), after).unwrap_err(),
+        Error::Auth(AuthError::IssuerExpired)
+    );
+    // Signing with a key that is not the authority's issuing key is refused locally.
+    assert!(RelayCredentials::new(
         &keys().other_ca,
+        &authority(),
         [3; 32],
         NOW + 3600,
         &mut ChaCha20Rng::from_seed([4; 32]),
     )
-    .unwrap();
-    let pin = keys().other_ca.public().fingerprint();
-    let (hs, m1) = ClientHandshake::start(pin, [1; 32], ChannelConfig::default()).unwrap();
-    let (_, m2) = respond(&forged, &one(m1), [2; 32], ChannelConfig::default()).unwrap();
-    // other_ca is a 3072-bit key: below the CA minimum, refused as weak.
-    assert!(matches!(
-        hs.finish(&one(m2), NOW).unwrap_err(),
-        Error::Auth(AuthError::WeakKey(_))
-    ));
+    .is_err());
+}
+
+#[test]
+fn only_the_issuing_key_of_a_strong_root_vouches_for_the_channel() {
+    // Credentials cannot pair an authority with a signature of another key.
+    assert!(RelayCredentials::new(
+        &keys().other_ca,
+        &authority(),
+        [3; 32],
+        NOW + 3600,
+        &mut ChaCha20Rng::from_seed([4; 32]),
+    )
+    .is_err());
+    // A key too weak to be a root does not make an authority (3072 bits; roots have 4096).
+    let weak = sightline_core::authority::Authority::certify(
+        &keys().other_ca,
+        keys().ca.public(),
+        1,
+        NOW - 60,
+        86_400,
+        &mut ChaCha20Rng::from_seed([4; 32]),
+    );
+    assert!(weak.is_err(), "a 3072-bit root made an authority");
 }
 
 #[test]
 fn bit_flips_in_the_relay_handshake_are_rejected() {
     let c = creds(NOW + 3600);
-    let pin = keys().ca.public().fingerprint();
+    let pin = keys().root.public().fingerprint();
     let (_, m1) = ClientHandshake::start(pin, [1; 32], ChannelConfig::default()).unwrap();
     let m1 = one(m1);
     for offset in 0..m1.len() {
@@ -140,17 +170,19 @@ fn bit_flips_in_the_relay_handshake_are_rejected() {
 
 #[test]
 fn unsupported_version_is_reported() {
-    // A first message whose clear payload announces version 2: build it with the same pattern.
+    // A first message whose clear payload announces the next version: build it with the same
+    // pattern.
     let c = creds(NOW + 3600);
-    let pin = keys().ca.public().fingerprint();
+    let pin = keys().root.public().fingerprint();
     let (_, m1) = ClientHandshake::start(pin, [1; 32], ChannelConfig::default()).unwrap();
     let mut m1 = one(m1);
-    // The payload is the last bytes: postcard varint of the version (1) in clear.
+    // The payload is the last bytes: postcard varint of the version in clear.
+    let version = sightline_core::PROTOCOL_VERSION;
     let last = m1.len() - 1;
-    assert_eq!(m1[last], 1);
-    m1[last] = 2;
+    assert_eq!(u16::from(m1[last]), version);
+    m1[last] += 1;
     assert_eq!(
         respond(&c, &m1, [2; 32], ChannelConfig::default()).unwrap_err(),
-        Error::UnsupportedVersion(2)
+        Error::UnsupportedVersion(version + 1)
     );
 }

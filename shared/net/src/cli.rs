@@ -74,8 +74,13 @@ impl ClientConfig {
             }
             Err(source) => return Err(CliError::ReadConfig { path, source }),
         };
-        toml::from_str(&text).map_err(|e| CliError::BadConfig {
-            path,
+        Self::parse(&text, &path)
+    }
+
+    /// Parses the text of a config file read from `path` (named in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, CliError> {
+        toml::from_str(text).map_err(|e| CliError::BadConfig {
+            path: path.to_path_buf(),
             message: e.to_string(),
         })
     }

@@ -112,6 +112,93 @@ pub fn read_secret(path: &Path) -> Result<String, KeyError> {
     })
 }
 
+/// Reads a file of at most `max` bytes after checking that it is a regular file only its owner
+/// can access (checked on the open file).
+pub fn read_private_bytes(path: &Path, max: u64) -> Result<Vec<u8>, KeyError> {
+    use std::io::Read;
+    let file = fs::File::open(path).map_err(io(path))?;
+    let meta = file.metadata().map_err(io(path))?;
+    if !meta.is_file() {
+        return Err(KeyError::BadContents {
+            path: path.to_path_buf(),
+            reason: "not a regular file".into(),
+        });
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::LoosePermissions {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io(path))?;
+    if bytes.len() as u64 > max {
+        return Err(KeyError::BadContents {
+            path: path.to_path_buf(),
+            reason: format!("larger than {max} bytes"),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Replaces `path` atomically with `contents`: a new temporary file of mode 0600 beside it,
+/// synced, then renamed over it (the temporary file is removed on failure). A reader sees the
+/// old file or the new one, never half of one.
+pub fn replace_secret(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    create_private_dir(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        #[cfg(unix)]
+        {
+            // Exactly 0600 whatever the umask.
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        }
+        f.write_all(contents)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    if let Err(e) = write() {
+        let _ = fs::remove_file(&tmp);
+        return Err(io(path)(e));
+    }
+    // Make the rename itself durable; not all platforms can open a directory.
+    #[cfg(unix)]
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 /// Loads a PKCS#8 PEM RSA key of at least `min_bits` bits.
 pub fn load_key(path: &Path, min_bits: usize) -> Result<PrivateIdentity, KeyError> {
     let pem = zeroize::Zeroizing::new(read_secret(path)?);
@@ -184,5 +271,31 @@ mod tests {
             Err(KeyError::BadContents { .. })
         ));
         assert_eq!(fs::read_to_string(&path).unwrap(), "not a key");
+    }
+
+    #[test]
+    fn replaced_files_are_private_whole_and_size_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("file.bin");
+        replace_secret(&path, b"first").unwrap();
+        replace_secret(&path, b"second").unwrap();
+        assert_eq!(read_private_bytes(&path, 64).unwrap(), b"second");
+        assert!(matches!(
+            read_private_bytes(&path, 3),
+            Err(KeyError::BadContents { .. })
+        ));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+            assert!(matches!(
+                read_private_bytes(&path, 64),
+                Err(KeyError::LoosePermissions { .. })
+            ));
+        }
+        // Nothing but the file itself is left in the directory.
+        assert_eq!(fs::read_dir(dir.path().join("sub")).unwrap().count(), 1);
     }
 }

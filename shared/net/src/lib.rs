@@ -6,8 +6,9 @@ pub mod address;
 pub mod cli;
 pub mod clock;
 pub mod keystore;
+pub mod known_hosts;
 pub mod relay_client;
 pub mod session;
 pub mod stream;
 
-pub use relay_client::{ClientError, RelayClient};
+pub use relay_client::{ClientError, Joined, LoginGrant, RelayClient};

@@ -3,12 +3,17 @@
 
 use crate::clock;
 use crate::stream::{FramedStream, StreamError};
-use sightline_core::cert::OperatorCert;
+use rand_core::OsRng;
+use sightline_core::authority::Authority;
+use sightline_core::cert::{CertBody, OperatorCert};
 use sightline_core::channel::{Channel, ChannelConfig};
 use sightline_core::code::SessionCode;
-use sightline_core::identity::{Fingerprint, PublicIdentity};
+use sightline_core::error::AuthError;
+use sightline_core::identity::{Fingerprint, PrivateIdentity};
+use sightline_core::login_proof::LoginTranscript;
 use sightline_core::relay_channel::{ClientHandshake, RelayInfo};
 use sightline_core::relay_proto::{ClientMessage, RelayErrorKind, RelayMessage, Secret, SessionId};
+use sightline_core::revocation::RevocationList;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
@@ -70,6 +75,34 @@ pub struct RelayClient {
     stream: FramedStream<TcpStream>,
     channel: Channel,
     info: RelayInfo,
+    pin: Fingerprint,
+}
+
+/// What a login brings back, checked against the pin: the certificate, the authority whose
+/// issuing key signed it, and the relay's current revocation list.
+#[derive(Debug, Clone)]
+pub struct LoginGrant {
+    /// The operator certificate.
+    pub certificate: OperatorCert,
+    /// Its verified content.
+    pub body: CertBody,
+    /// The authority that issued it (root matches the pin, issuer certificate valid now).
+    pub authority: Authority,
+    /// The relay's revocation list (chains to the pinned root).
+    pub revocations: RevocationList,
+}
+
+/// A joined session: the stream that now carries the end-to-end session, its id, and the
+/// authority that issued the operator's certificate (root checked against the pin, issuer
+/// certificate valid now).
+#[derive(Debug)]
+pub struct Joined {
+    /// The stream.
+    pub stream: FramedStream<TcpStream>,
+    /// Session id (bound into the end-to-end prologue).
+    pub session_id: SessionId,
+    /// Whose certificates the agent accepts for this session.
+    pub authority: Authority,
 }
 
 async fn timed<T>(
@@ -83,7 +116,8 @@ async fn timed<T>(
 
 impl RelayClient {
     /// Connects to `addr` and completes the channel handshake; fails unless the relay proves
-    /// the CA key whose fingerprint is `pin`. Nothing secret is sent before that check.
+    /// the root key whose fingerprint is `pin` (and a valid issuing key certified by it).
+    /// Nothing secret is sent before that check.
     pub async fn connect(addr: &str, pin: Fingerprint) -> Result<Self, ClientError> {
         timed(REQUEST_TIMEOUT, async {
             let tcp = TcpStream::connect(addr)
@@ -102,14 +136,15 @@ impl RelayClient {
                 stream,
                 channel,
                 info,
+                pin,
             })
         })
         .await
     }
 
-    /// The relay's CA key (verified against the pin).
-    pub fn ca(&self) -> &PublicIdentity {
-        &self.info.ca
+    /// The relay's authority as proven on this channel (root verified against the pin).
+    pub fn authority(&self) -> &Authority {
+        &self.info.authority
     }
 
     async fn send(&mut self, msg: &ClientMessage) -> Result<(), ClientError> {
@@ -145,24 +180,64 @@ impl RelayClient {
         }
     }
 
-    /// Logs in as an operator; returns the certificate over `key`.
+    /// Logs in as an operator; returns the certificate over `key`'s public half, verified
+    /// with the authority that issued it (and that authority against the pin), and the
+    /// relay's revocation list. The relay
+    /// first hands out a challenge, which `key` signs with this channel's handshake hash, the
+    /// public key and `user` (proof of possession, [`sightline_core::login_proof`]): one
+    /// signature per login, over a transcript never signed before.
     pub async fn login(
         &mut self,
         user: &str,
         password: Secret,
         second_factor: Option<Secret>,
-        key: &PublicIdentity,
-    ) -> Result<OperatorCert, ClientError> {
-        let msg = ClientMessage::Login {
-            user: user.to_string(),
-            password,
-            second_factor,
-            operator_key: key.spki_der().to_vec(),
-        };
+        key: &PrivateIdentity,
+    ) -> Result<LoginGrant, ClientError> {
         timed(REQUEST_TIMEOUT, async {
+            // -> LoginChallenge ; <- LoginChallenge { challenge }
+            self.send(&ClientMessage::LoginChallenge).await?;
+            let RelayMessage::LoginChallenge { challenge } = self.receive().await? else {
+                return Err(ClientError::Unexpected);
+            };
+            let operator_key = key.public().spki_der().to_vec();
+            let transcript = LoginTranscript {
+                channel_binding: self.channel.handshake_hash(),
+                challenge: &challenge,
+                operator_key: &operator_key,
+                user,
+            };
+            let proof = transcript.sign(key, &mut OsRng);
+            // -> Login { .., operator_key, proof }
+            let msg = ClientMessage::Login {
+                user: user.to_string(),
+                password,
+                second_factor,
+                operator_key,
+                proof,
+            };
             self.send(&msg).await?;
             match self.receive().await? {
-                RelayMessage::LoginOk { certificate } => Ok(certificate),
+                RelayMessage::LoginOk {
+                    certificate,
+                    authority,
+                    revocations,
+                } => {
+                    let now = clock::now_unix();
+                    authority.verify(&self.pin, now)?;
+                    let body = authority.verify_operator(&certificate, now)?;
+                    if !body.key.ct_eq(&key.public().fingerprint()) {
+                        return Err(
+                            sightline_core::Error::from(AuthError::CertificateKeyMismatch).into(),
+                        );
+                    }
+                    revocations.check_pin(&self.pin)?;
+                    Ok(LoginGrant {
+                        certificate,
+                        body,
+                        authority,
+                        revocations,
+                    })
+                }
                 _ => Err(ClientError::Unexpected),
             }
         })
@@ -198,27 +273,36 @@ impl RelayClient {
         mut self,
     ) -> Result<(FramedStream<TcpStream>, SessionId), ClientError> {
         match self.receive().await? {
-            RelayMessage::Paired { session_id } => Ok((self.stream, session_id)),
+            RelayMessage::Paired { session_id, .. } => Ok((self.stream, session_id)),
             _ => Err(ClientError::Unexpected),
         }
     }
 
-    /// Joins a session with a code. The returned stream then carries the end-to-end session.
-    pub async fn join(
-        mut self,
-        code: &SessionCode,
-    ) -> Result<(FramedStream<TcpStream>, SessionId), ClientError> {
-        timed(REQUEST_TIMEOUT, async {
+    /// Joins a session with a code. The returned stream then carries the end-to-end session;
+    /// the operator's certificate must come from the returned authority.
+    pub async fn join(mut self, code: &SessionCode) -> Result<Joined, ClientError> {
+        let pin = self.pin;
+        let (session_id, authority) = timed(REQUEST_TIMEOUT, async {
             self.send(&ClientMessage::Join {
                 code: code.digits(),
             })
             .await?;
             match self.receive().await? {
-                RelayMessage::Paired { session_id } => Ok(session_id),
+                RelayMessage::Paired {
+                    session_id,
+                    authority,
+                } => {
+                    authority.verify(&pin, clock::now_unix())?;
+                    Ok((session_id, authority))
+                }
                 _ => Err(ClientError::Unexpected),
             }
         })
-        .await
-        .map(|sid| (self.stream, sid))
+        .await?;
+        Ok(Joined {
+            stream: self.stream,
+            session_id,
+            authority,
+        })
     }
 }

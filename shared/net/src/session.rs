@@ -208,7 +208,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> SessionEnd {
     tokio::pin!(local_close);
     if let Err(e) = send(stream, session, &hello).await {
-        return SessionEnd::Abnormal(e.to_string());
+        return write_failed(stream, session, e).await;
     }
     let mut last_rx = Instant::now();
     let mut ping_id = 0u64;
@@ -224,7 +224,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 Some(Message::Close { reason }) => return close_locally(stream, session, reason).await,
                 Some(msg) => {
                     if let Err(e) = send(stream, session, &msg).await {
-                        return SessionEnd::Abnormal(e.to_string());
+                        return write_failed(stream, session, e).await;
                     }
                 }
                 None => outgoing_open = false,
@@ -239,7 +239,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 ping_id += 1;
                 let ping = Message::Ping { id: ping_id, payload: Vec::new() };
                 if let Err(e) = send(stream, session, &ping).await {
-                    return SessionEnd::Abnormal(e.to_string());
+                    return write_failed(stream, session, e).await;
                 }
             }
             frame = stream.read_message() => {
@@ -257,7 +257,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                     Ok(Some(Message::Close { reason })) => return SessionEnd::PeerClosed(reason),
                     Ok(Some(Message::Ping { id, payload })) => {
                         if let Err(e) = send(stream, session, &Message::Pong { id, payload }).await {
-                            return SessionEnd::Abnormal(e.to_string());
+                            return write_failed(stream, session, e).await;
                         }
                     }
                     Ok(Some(Message::Pong { .. } | Message::Hello { .. })) => {}
@@ -273,6 +273,35 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
         }
+    }
+}
+
+/// How long a failed write waits for what the peer sent before the connection broke.
+const CLOSE_READ_GRACE: Duration = Duration::from_secs(1);
+
+/// A write failed (the peer closed, the relay tore the pair down): the peer's close message may
+/// still be waiting to be read, sent just before the connection went. Reads what is left for a
+/// moment; a close found there is a normal end, anything else the abnormal end it looks like.
+async fn write_failed<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut FramedStream<S>,
+    session: &mut Session,
+    error: impl std::fmt::Display,
+) -> SessionEnd {
+    let abnormal = SessionEnd::Abnormal(error.to_string());
+    let drained = tokio::time::timeout(CLOSE_READ_GRACE, async {
+        while let Ok(Some(frame)) = stream.read_message().await {
+            match session.receive(&frame) {
+                Ok(Some(Message::Close { reason })) => return Some(reason),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await;
+    match drained {
+        Ok(Some(reason)) => SessionEnd::PeerClosed(reason),
+        _ => abnormal,
     }
 }
 

@@ -111,8 +111,15 @@ pub struct Config {
     pub listen: Vec<SocketAddr>,
     /// How long a session code stays valid, seconds.
     pub code_ttl_secs: u64,
-    /// Validity of operator certificates issued at login, seconds.
+    /// Validity of operator certificates issued at login, seconds (never past the issuing
+    /// key's own certificate).
     pub certificate_validity_secs: u64,
+    /// Validity of the issuer certificate `relay serve` makes when it renews the issuing key
+    /// by itself (root key in the data directory), days.
+    pub issuer_validity_days: u64,
+    /// `relay serve` renews the issuing key when its certificate has fewer days left than this
+    /// (and warns, when the root key is offline), days.
+    pub issuer_renew_days: u64,
     /// Most simultaneous client connections; further ones are closed at once.
     pub max_connections: usize,
     /// Time allowed for a new connection's channel handshake, seconds.
@@ -137,6 +144,8 @@ impl Default for Config {
             )],
             code_ttl_secs: 600,
             certificate_validity_secs: 8 * 3600,
+            issuer_validity_days: 90,
+            issuer_renew_days: 30,
             max_connections: 10_000,
             handshake_timeout_secs: 10,
             idle_timeout_secs: 300,
@@ -209,6 +218,15 @@ impl Config {
             return bad(
                 "certificate_validity_secs",
                 "must be between 1 and 2592000 seconds",
+            );
+        }
+        if !(1..=400).contains(&self.issuer_validity_days) {
+            return bad("issuer_validity_days", "must be between 1 and 400 days");
+        }
+        if self.issuer_renew_days == 0 || self.issuer_renew_days >= self.issuer_validity_days {
+            return bad(
+                "issuer_renew_days",
+                "must be at least 1 and less than issuer_validity_days",
             );
         }
         if self.max_connections == 0 || self.max_connections > MAX_CONNECTIONS_LIMIT {

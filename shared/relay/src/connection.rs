@@ -6,10 +6,12 @@
 
 use crate::conn::{self, Conn, ConnError};
 use crate::context::{InternalError, Relay};
-use crate::login::{self, Attempt, LoggedIn, LoginOutcome};
+use crate::login::{self, Attempt, LoggedIn, LoginOutcome, Possession};
 use crate::replies;
 use crate::route::{route, Route};
 use crate::{host, join};
+use rand_core::{OsRng, RngCore};
+use sightline_core::login_proof::Challenge;
 use sightline_core::relay_channel;
 use sightline_core::relay_proto::RelayMessage;
 use sightline_net::clock;
@@ -90,6 +92,8 @@ pub async fn handle(
 async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
     let idle = Duration::from_secs(relay.config.idle_timeout_secs);
     let mut operator: Option<LoggedIn> = None;
+    // The challenge for the next login attempt on this connection; each attempt uses it up.
+    let mut challenge: Option<Challenge> = None;
     loop {
         let msg = match tokio::time::timeout(idle, conn.receive()).await {
             Ok(Ok(Some(msg))) => msg,
@@ -105,6 +109,7 @@ async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
                 password,
                 second_factor,
                 operator_key,
+                proof,
             } => {
                 let attempt = Attempt {
                     ip: conn.peer.ip(),
@@ -112,15 +117,28 @@ async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
                     password,
                     second_factor,
                     operator_key,
+                    possession: Possession {
+                        channel_binding: *conn.channel.handshake_hash(),
+                        challenge: challenge.take(),
+                        proof,
+                    },
                 };
                 let reply = match login::attempt(&relay, attempt).await {
                     Ok(LoginOutcome::Accepted { certificate, who }) => {
+                        let authority = who.authority.clone();
                         operator = Some(who);
-                        RelayMessage::LoginOk { certificate }
+                        RelayMessage::LoginOk {
+                            certificate,
+                            authority,
+                            revocations: relay.revocations.current().list.clone(),
+                        }
                     }
                     Ok(LoginOutcome::Failed) => replies::login_failed(),
                     Ok(LoginOutcome::Unavailable) => replies::auth_unavailable(),
                     Ok(LoginOutcome::RateLimited(wait)) => replies::rate_limited(wait),
+                    Ok(LoginOutcome::NotProven(_)) => {
+                        return conn.close_with(&replies::not_proven()).await;
+                    }
                     Ok(LoginOutcome::BadKey(why)) => {
                         let msg = format!("operator key rejected: {why}");
                         return conn.close_with(&replies::bad_request(&msg)).await;
@@ -134,11 +152,23 @@ async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
                     return tracing::debug!(peer = %conn.peer, error = %e, "closing connection");
                 }
             }
+            Route::Challenge => {
+                let mut fresh = [0u8; 32];
+                OsRng.fill_bytes(&mut fresh);
+                challenge = Some(fresh);
+                let reply = RelayMessage::LoginChallenge { challenge: fresh };
+                if let Err(e) = conn.send(&reply).await {
+                    return tracing::debug!(peer = %conn.peer, error = %e, "closing connection");
+                }
+            }
             Route::CreateSession => match operator.take() {
-                Some(who) => match relay.may_start_sessions(&who.name, who.local).await {
+                Some(who) => match relay
+                    .may_start_sessions(&who.name, who.local, who.serial)
+                    .await
+                {
                     Ok(true) => return Box::pin(host::host(relay, conn, who)).await,
                     Ok(false) => {
-                        tracing::warn!(operator = %who.name, "session refused: account disabled or removed");
+                        tracing::warn!(operator = %who.name, "session refused: account disabled or removed, or certificate revoked");
                         return conn.close_with(&replies::account_inactive()).await;
                     }
                     Err(e) => {

@@ -1,16 +1,21 @@
-//! The state every connection of a running relay shares: configuration, CA key, channel
-//! credentials, database, pending sessions, and the guards around expensive work.
+//! The state every connection of a running relay shares: configuration, issuing key, channel
+//! credentials, revocations, database, pending and running sessions, and the guards around
+//! expensive work.
 
+use crate::active::ActiveSessions;
 use crate::auth::Authenticator;
+use crate::ca::{CaError, Issuing};
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::credentials::{CredentialCache, CredentialsError};
 use crate::db::{Database, DbError};
+use crate::issuing::IssuerCell;
 use crate::keylock::KeyedLocks;
 use crate::ldap::LdapAuthenticator;
 use crate::password::{self, HashError, Verification};
 use crate::policy::Policy;
 use crate::registry::Registry;
+use crate::revocation::{Revocations, Snapshot};
 use sightline_core::identity::PrivateIdentity;
 use sightline_core::relay_proto::Secret;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,6 +44,9 @@ pub enum InternalError {
     /// The directory could not be set up (its CA file or service password).
     #[error("LDAP: {0}")]
     Directory(String),
+    /// The issuing key could not be set up.
+    #[error(transparent)]
+    Ca(#[from] CaError),
 }
 
 /// Shared state of a running relay.
@@ -50,12 +58,17 @@ pub struct Relay {
     pub policy: Policy,
     /// Where directory accounts' passwords are checked, if configured.
     pub directory: Option<Arc<dyn Authenticator>>,
-    /// The CA key (signs channel credentials and operator certificates).
-    pub ca: Arc<PrivateIdentity>,
+    /// The issuing key in force (signs channel credentials, operator certificates and
+    /// revocation lists).
+    pub issuing: Arc<IssuerCell>,
     /// Channel credentials.
     pub credentials: CredentialCache,
+    /// The current revocations and their signed list.
+    pub revocations: Revocations,
     /// Sessions waiting for a customer.
     pub registry: Registry<Conn>,
+    /// Sessions paired and running, by certificate.
+    pub active: ActiveSessions,
     /// Serialises login attempts per brute-force key.
     pub login_locks: KeyedLocks,
     /// Sessions paired right now.
@@ -66,12 +79,25 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Prepares a relay: sets up the directory, makes channel credentials and the dummy
-    /// password hash.
+    /// A relay whose root key also acts as its issuing key, certified by itself for 90 days
+    /// from now ([`Issuing::self_issued`]): for tests and tools that run a relay in-process.
+    /// `relay serve` uses [`Relay::with_issuing`] with an issuing key of its own.
     pub async fn new(
         config: Config,
         policy: Policy,
         ca: PrivateIdentity,
+        db: Database,
+    ) -> Result<Arc<Self>, InternalError> {
+        let issuing = Issuing::self_issued(ca, sightline_net::clock::now_unix())?;
+        Self::with_issuing(config, policy, issuing, db).await
+    }
+
+    /// Prepares a relay: sets up the directory, makes channel credentials, signs the first
+    /// revocation list and makes the dummy password hash.
+    pub async fn with_issuing(
+        config: Config,
+        policy: Policy,
+        issuing: Issuing,
         db: Database,
     ) -> Result<Arc<Self>, InternalError> {
         let directory: Option<Arc<dyn Authenticator>> = match &config.ldap {
@@ -81,8 +107,13 @@ impl Relay {
             )),
             None => None,
         };
-        let ca = Arc::new(ca);
-        let credentials = CredentialCache::new(ca.clone()).await?;
+        let revocations = Revocations::new(Snapshot::make(
+            &db,
+            &issuing,
+            sightline_net::clock::now_unix(),
+        )?);
+        let issuing = Arc::new(IssuerCell::new(issuing));
+        let credentials = CredentialCache::new(issuing.clone()).await?;
         let dummy_hash = tokio::task::spawn_blocking(password::dummy_hash)
             .await
             .map_err(|_| InternalError::Worker)??;
@@ -94,9 +125,11 @@ impl Relay {
             config,
             policy,
             directory,
-            ca,
+            issuing,
             credentials,
+            revocations,
             registry: Registry::new(),
+            active: ActiveSessions::new(),
             login_locks: KeyedLocks::new(),
             active_sessions: AtomicUsize::new(0),
             db: Arc::new(Mutex::new(db)),
@@ -152,19 +185,29 @@ impl Relay {
                 .is_some_and(|l| l.provides_second_factor)
     }
 
-    /// Whether `name` may still start sessions: its relay account exists and is enabled.
-    /// Checked when a session is created and again when the customer arrives, so disabling
-    /// or removing an account stops new sessions at once.
-    pub async fn may_start_sessions(&self, name: &str, local: bool) -> Result<bool, InternalError> {
-        if !local {
-            // A directory user without a relay account: the directory decided at login.
-            return Ok(true);
-        }
+    /// Whether `name` may still start sessions: its relay account exists and is enabled, and
+    /// the certificate `serial` it logged in with is not revoked. Checked when a session is
+    /// created and again when the customer arrives, so disabling or removing an account, or
+    /// revoking the certificate, stops new sessions at once (running ones end through
+    /// [`crate::revocation::watch`]).
+    pub async fn may_start_sessions(
+        &self,
+        name: &str,
+        local: bool,
+        serial: u64,
+    ) -> Result<bool, InternalError> {
         let name = name.to_string();
-        let account = self
-            .with_db(move |db| crate::users::find(db, &name))
-            .await?;
-        Ok(account.is_some_and(|a| !a.disabled))
+        self.with_db(move |db| {
+            if crate::certs::is_revoked(db, serial)? {
+                return Ok(false);
+            }
+            if !local {
+                // A directory user without a relay account: the directory decided at login.
+                return Ok(true);
+            }
+            Ok(crate::users::find(db, &name)?.is_some_and(|a| !a.disabled))
+        })
+        .await
     }
 
     /// Counts a session as paired; returns the new count.

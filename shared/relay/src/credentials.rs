@@ -1,9 +1,10 @@
-//! The relay's channel credentials (Noise static key signed by the CA), made at start and
-//! renewed before they expire. Making them costs one RSA signature, so it happens rarely and
-//! off the async threads.
+//! The relay's channel credentials (Noise static key signed by the issuing key), made at start
+//! and renewed before they expire or when the issuing key changes. Making them costs one RSA
+//! signature, so it happens rarely and off the async threads.
 
+use crate::ca::Issuing;
+use crate::issuing::IssuerCell;
 use rand_core::OsRng;
-use sightline_core::identity::PrivateIdentity;
 use sightline_core::relay_channel::RelayCredentials;
 use sightline_net::clock;
 use std::sync::Arc;
@@ -30,14 +31,13 @@ pub fn needs_renewal(not_after: u64, now: u64) -> bool {
     not_after.saturating_sub(now) < RENEW_BEFORE_SECS
 }
 
-/// Makes credentials valid from `now` for [`LIFETIME_SECS`], on a blocking thread.
-pub async fn make(
-    ca: Arc<PrivateIdentity>,
-    now: u64,
-) -> Result<RelayCredentials, CredentialsError> {
+/// Makes credentials valid from `now` for [`LIFETIME_SECS`] (at most until the issuer
+/// certificate ends), on a blocking thread.
+pub async fn make(issuing: Arc<Issuing>, now: u64) -> Result<RelayCredentials, CredentialsError> {
     tokio::task::spawn_blocking(move || {
         RelayCredentials::new(
-            &ca,
+            issuing.key(),
+            issuing.authority(),
             clock::seed(),
             now.saturating_add(LIFETIME_SECS),
             &mut OsRng,
@@ -51,26 +51,34 @@ pub async fn make(
 /// The current credentials, renewed on demand.
 #[derive(Debug)]
 pub struct CredentialCache {
-    ca: Arc<PrivateIdentity>,
+    issuing: Arc<IssuerCell>,
     current: Mutex<Arc<RelayCredentials>>,
 }
 
 impl CredentialCache {
-    /// Makes the first credentials.
-    pub async fn new(ca: Arc<PrivateIdentity>) -> Result<Self, CredentialsError> {
-        let first = make(ca.clone(), clock::now_unix()).await?;
+    /// Makes the first credentials with the issuing key in force.
+    pub async fn new(issuing: Arc<IssuerCell>) -> Result<Self, CredentialsError> {
+        let first = make(issuing.get(), clock::now_unix()).await?;
         Ok(Self {
-            ca,
+            issuing,
             current: Mutex::new(Arc::new(first)),
         })
     }
 
-    /// Credentials valid for at least [`RENEW_BEFORE_SECS`] after `now`, renewing if needed.
+    /// Credentials valid for at least [`RENEW_BEFORE_SECS`] after `now` (or until the issuer
+    /// certificate ends) and signed by the issuing key in force, renewing if needed.
     /// Concurrent callers wait for one renewal instead of each making their own.
     pub async fn current(&self, now: u64) -> Result<Arc<RelayCredentials>, CredentialsError> {
         let mut current = self.current.lock().await;
-        if needs_renewal(current.not_after(), now) {
-            *current = Arc::new(make(self.ca.clone(), now).await?);
+        let issuing = self.issuing.get();
+        let issuer = issuing.authority().issuer().fingerprint();
+        // A proof that already runs to the issuer certificate's end cannot be made to run
+        // longer: it is renewed only once another issuing key is in force (otherwise every
+        // connection would cost a signature in an issuer's last hours).
+        let capped = current.not_after() >= issuing.not_after();
+        let stale = needs_renewal(current.not_after(), now) && !capped;
+        if stale || !current.issuer().ct_eq(&issuer) {
+            *current = Arc::new(make(issuing, now).await?);
             tracing::info!(
                 not_after = current.not_after(),
                 "renewed relay channel credentials"

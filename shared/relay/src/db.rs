@@ -106,6 +106,26 @@ const MIGRATIONS: &[&str] = &[
         subject TEXT,
         detail  TEXT
     );",
+    // Version 3: every certificate the relay issues (so that it can be revoked), and the
+    // revocation sequence, raised with every revocation (revocation lists are ordered by it).
+    // Serials are below 2^63 so they fit SQLite's integers.
+    "CREATE TABLE certificates (
+        serial     INTEGER PRIMARY KEY,
+        account    TEXT    NOT NULL COLLATE NOCASE,
+        issuer     TEXT    NOT NULL,
+        key        TEXT    NOT NULL,
+        not_before INTEGER NOT NULL,
+        not_after  INTEGER NOT NULL,
+        revoked_at INTEGER,
+        reason     TEXT
+    );
+    CREATE INDEX certificates_account ON certificates(account, not_after);
+    CREATE INDEX certificates_revoked ON certificates(revoked_at, not_after);
+    CREATE TABLE revocation_state (
+        id       INTEGER PRIMARY KEY CHECK (id = 1),
+        sequence INTEGER NOT NULL
+    );
+    INSERT INTO revocation_state (id, sequence) VALUES (1, 0);",
 ];
 
 /// Newest schema version this build knows.
@@ -293,6 +313,38 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(rec.failures, 4);
+    }
+
+    #[test]
+    fn a_version_2_database_keeps_its_accounts_and_audit_and_starts_with_no_revocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.db");
+        create_private_file(&path).unwrap();
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[1]).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute(
+                "INSERT INTO users (name, password_hash, role, permissions, disabled, created_at)
+                 VALUES ('bob', '$argon2id$y', 'admin', 1, 1, 1700000001)",
+                [],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO audit (at, actor, action, subject) VALUES (5, 'cli', 'user.add', 'bob')",
+                [],
+            )
+            .unwrap();
+        }
+        let db = Database::open(&path).unwrap();
+        assert_eq!(db.schema_version().unwrap(), SCHEMA_VERSION);
+        let bob = crate::users::find(&db, "bob").unwrap().unwrap();
+        assert_eq!(bob.password_hash, "$argon2id$y");
+        assert!(bob.disabled);
+        assert_eq!(crate::audit::recent(&db, 10).unwrap().len(), 1);
+        assert_eq!(crate::certs::sequence(&db).unwrap(), 0);
+        assert!(crate::certs::list(&db, None, true, 0).unwrap().is_empty());
     }
 
     #[test]

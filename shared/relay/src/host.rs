@@ -1,6 +1,7 @@
 //! A logged-in operator's session: hand out a code, wait for the customer's agent (or the
 //! operator leaving, or the code expiring), then tell both sides they are paired and forward
-//! their end-to-end traffic unread.
+//! their end-to-end traffic unread, until either side ends or the operator's certificate is
+//! revoked.
 
 use crate::conn::Conn;
 use crate::context::Relay;
@@ -76,12 +77,15 @@ pub async fn host(relay: Arc<Relay>, mut conn: Conn, who: LoggedIn) {
             arrival.await.ok()
         }
     };
-    // The account may have been disabled while the code was out.
+    // The account may have been disabled, or the certificate revoked, while the code was out.
     let agent = match agent {
-        Some(agent) => match relay.may_start_sessions(&operator, who.local).await {
+        Some(agent) => match relay
+            .may_start_sessions(&operator, who.local, who.serial)
+            .await
+        {
             Ok(true) => Some(agent),
             Ok(false) => {
-                tracing::warn!(%operator, "customer arrived but the account was disabled or removed");
+                tracing::warn!(%operator, "customer arrived but the account was disabled or removed, or the certificate revoked");
                 agent.close_with(&replies::code_not_valid()).await;
                 return conn.close_with(&replies::account_inactive()).await;
             }
@@ -94,21 +98,27 @@ pub async fn host(relay: Arc<Relay>, mut conn: Conn, who: LoggedIn) {
         None => None,
     };
     match agent {
-        Some(agent) => run_paired(&relay, conn, agent, session_id, &operator).await,
+        Some(agent) => run_paired(&relay, conn, agent, session_id, &who).await,
         // The joiner dropped the hand-over without sending (only when the relay stops).
         None => conn.close_with(&replies::internal()).await,
     }
 }
 
-/// Tells both sides they are paired, then forwards until either ends.
+/// Tells both sides they are paired, then forwards until either ends or the operator's
+/// certificate is revoked.
 async fn run_paired(
     relay: &Relay,
     mut operator: Conn,
     mut agent: Conn,
     session_id: SessionId,
-    name: &str,
+    who: &LoggedIn,
 ) {
-    let paired = RelayMessage::Paired { session_id };
+    let name = who.name.as_str();
+    // The agent checks the operator's certificate against the authority that issued it.
+    let paired = RelayMessage::Paired {
+        session_id,
+        authority: who.authority.clone(),
+    };
     let told = async {
         operator.send(&paired).await?;
         agent.send(&paired).await
@@ -129,19 +139,32 @@ async fn run_paired(
     drop(agent.channel);
     let (op_stream, op_leftover) = operator.stream.into_parts();
     let (agent_stream, agent_leftover) = agent.stream.into_parts();
-    let result = forward::forward(op_stream, &op_leftover, agent_stream, &agent_leftover).await;
+    let (registered, revoked) = relay.active.register(name, who.serial);
+    // Revoked: the forwarding future is dropped, which closes both connections at once.
+    let result = tokio::select! {
+        r = forward::forward(op_stream, &op_leftover, agent_stream, &agent_leftover) => Some(r),
+        _ = revoked => None,
+    };
+    drop(registered);
     let active = relay.session_ended();
-    let ended_by = match &result.ended {
-        Ended::ByA => "operator".to_string(),
-        Ended::ByB => "agent".to_string(),
-        Ended::Error(e) => format!("error: {e}"),
+    let (ended_by, a_to_b, b_to_a) = match &result {
+        Some(r) => (
+            match &r.ended {
+                Ended::ByA => "operator".to_string(),
+                Ended::ByB => "agent".to_string(),
+                Ended::Error(e) => format!("error: {e}"),
+            },
+            r.a_to_b,
+            r.b_to_a,
+        ),
+        None => ("relay: certificate revoked".to_string(), 0, 0),
     };
     tracing::info!(
         operator = %name,
         %session,
         duration_secs = started.elapsed().as_secs(),
-        bytes_to_agent = result.a_to_b,
-        bytes_to_operator = result.b_to_a,
+        bytes_to_agent = a_to_b,
+        bytes_to_operator = b_to_a,
         ended_by,
         active,
         "session ended"

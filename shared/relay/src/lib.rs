@@ -5,6 +5,9 @@
 //! Protocol decisions live in `sightline-core`; this crate stores state and moves bytes.
 //!
 //! - Files and setup: [`paths`], [`config`], [`init`], [`db`].
+//! - Certificate authority: [`ca`] (root and issuing keys on disk), [`issuing`] (the issuing
+//!   key in force, reloaded and renewed), [`certs`] (issued certificates, revocations),
+//!   [`revocation`] (the signed list, ending revoked sessions), [`active`] (running sessions).
 //! - Accounts: [`users`], [`password`], [`listing`] (how `user list` shows them), [`labels`]
 //!   (the display name and organisation customers read: refused at the door, cleaned at issue).
 //! - Brute force: [`failures`] (persisted counters), [`keylock`] (one attempt per key at a time).
@@ -12,8 +15,11 @@
 //!   [`login`], [`host`] (operator waits), [`join`] (agent arrives), [`registry`] (codes),
 //!   [`forward`] (opaque bytes), [`credentials`], [`replies`], [`conn`], [`context`].
 
+pub mod active;
 pub mod audit;
 pub mod auth;
+pub mod ca;
+pub mod certs;
 pub mod config;
 pub mod conn;
 pub mod connection;
@@ -24,6 +30,7 @@ pub mod failures;
 pub mod forward;
 pub mod host;
 pub mod init;
+pub mod issuing;
 pub mod join;
 pub mod keylock;
 pub mod labels;
@@ -36,6 +43,7 @@ pub mod policy;
 pub mod recovery;
 pub mod registry;
 pub mod replies;
+pub mod revocation;
 pub mod route;
 pub mod server;
 pub mod signal;

@@ -1,15 +1,23 @@
-//! Operator login: brute-force limits first, then the password (the relay's argon2id hash, or
-//! the LDAP directory), then the second factor (TOTP or a recovery code), then — only on
-//! success — an operator certificate signed by the CA, carrying the permissions and session
-//! limit that the policy and the account allow.
+//! Operator login: the proof that the operator holds the key it wants certified first, then
+//! brute-force limits, then the password (the relay's argon2id hash, or the LDAP directory),
+//! then the second factor (TOTP or a recovery code), then — only on success — an operator
+//! certificate signed by the issuing key (recorded first, so that it can be revoked), carrying
+//! the permissions and session limit that the policy and the account allow.
 //!
-//! Order matters: the limiter is consulted before any expensive or revealing work; the
-//! password is checked even when the account is unknown or disabled (same cost, same answer);
-//! every failure, whatever its cause, gets the one answer [`LoginOutcome::Failed`]; and the RSA
-//! signature over the certificate is only ever made for a complete, rate-limited login.
+//! Order matters: a login whose key is unusable or not proven (no challenge asked for on this
+//! connection; a signature that is missing, wrong, or made by another key) is refused before
+//! any account is looked at, so no certificate is ever signed for a key whose private half did
+//! not sign this very login ([`sightline_core::login_proof`]). Such a client is broken or
+//! hostile but has guessed nothing (no factor was checked), so it is not counted as a failed
+//! login; the connection is closed. Then the limiter is consulted before any expensive or
+//! revealing work; the password is checked even when the account is unknown or disabled (same
+//! cost, same answer); every failure of a factor, whatever its cause, gets the one answer
+//! [`LoginOutcome::Failed`]; and the RSA signature over the certificate is only ever made for
+//! a complete, rate-limited login.
 
 use crate::audit;
 use crate::auth::{AuthError, Authenticated, Rejection, Role, Verdict};
+use crate::certs;
 use crate::context::{InternalError, Relay};
 use crate::failures::{self, Limit};
 use crate::labels;
@@ -17,10 +25,12 @@ use crate::password::Verification;
 use crate::recovery;
 use crate::totp::{self, TotpCheck};
 use crate::users::{self, Source, User};
-use rand_core::{OsRng, RngCore};
+use rand_core::OsRng;
+use sightline_core::authority::Authority;
 use sightline_core::cert::{CertBody, OperatorCert, Permissions};
 use sightline_core::identity::{PublicIdentity, MIN_PEER_BITS};
 use sightline_core::limiter::address_key;
+use sightline_core::login_proof::{Challenge, LoginTranscript};
 use sightline_core::relay_proto::Secret;
 use sightline_net::clock;
 use std::net::IpAddr;
@@ -35,6 +45,11 @@ pub struct LoggedIn {
     pub local: bool,
     /// Role on the relay.
     pub role: Role,
+    /// Serial of the certificate issued at this login (revoking it ends the sessions).
+    pub serial: u64,
+    /// The authority whose issuing key signed that certificate (sent to the agent at pairing,
+    /// so a session survives a rotation of the issuing key in between).
+    pub authority: Authority,
 }
 
 /// How a login attempt ended.
@@ -53,8 +68,12 @@ pub enum LoginOutcome {
     RateLimited(u64),
     /// The password could not be checked (directory unreachable); not counted as a failure.
     Unavailable,
-    /// The login was right but the operator key is unusable.
+    /// The operator key is unusable (checked before anything else).
     BadKey(String),
+    /// The operator did not prove that it holds the key: no challenge was issued for this
+    /// attempt, or the proof does not verify. Checked before anything else, not counted as a
+    /// failed login; the reason is for the log only.
+    NotProven(&'static str),
 }
 
 /// The counters that apply to one login attempt.
@@ -134,6 +153,47 @@ pub struct Attempt {
     pub second_factor: Option<Secret>,
     /// The operator's public key (SPKI DER).
     pub operator_key: Vec<u8>,
+    /// The proof that the operator holds that key, and what it must cover.
+    pub possession: Possession,
+}
+
+/// What a login's proof of possession must cover, and the proof.
+#[derive(Debug, Clone)]
+pub struct Possession {
+    /// The relay channel's handshake hash.
+    pub channel_binding: [u8; 32],
+    /// The challenge this connection issued for the attempt; `None` when the client asked
+    /// for none (or used it up on an earlier attempt).
+    pub challenge: Option<Challenge>,
+    /// The client's signature over the transcript.
+    pub proof: Vec<u8>,
+}
+
+impl Possession {
+    /// Checks that the private half of `key` (parsed from `operator_key`) signed this login
+    /// of `user`; the reason when it did not.
+    pub fn check(
+        &self,
+        key: &PublicIdentity,
+        operator_key: &[u8],
+        user: &str,
+    ) -> Result<(), &'static str> {
+        let Some(challenge) = &self.challenge else {
+            return Err("no login challenge was asked for");
+        };
+        if self.proof.is_empty() {
+            return Err("no proof of possession");
+        }
+        let transcript = LoginTranscript {
+            channel_binding: &self.channel_binding,
+            challenge,
+            operator_key,
+            user,
+        };
+        transcript
+            .verify(key, &self.proof)
+            .map_err(|_| "the proof of possession does not verify")
+    }
 }
 
 /// Runs one login attempt.
@@ -144,7 +204,18 @@ pub async fn attempt(relay: &Relay, attempt: Attempt) -> Result<LoginOutcome, In
         password,
         second_factor,
         operator_key,
+        possession,
     } = attempt;
+    // Proof of possession first: one RSA verification (public key only), nothing secret,
+    // no account looked at. A certificate is never signed for a key not proven here.
+    let key = match PublicIdentity::from_spki_der(&operator_key, MIN_PEER_BITS) {
+        Ok(k) => k,
+        Err(e) => return Ok(LoginOutcome::BadKey(e.to_string())),
+    };
+    if let Err(why) = possession.check(&key, &operator_key, &user) {
+        tracing::warn!(peer = %ip, reason = why, "login refused: operator key not proven");
+        return Ok(LoginOutcome::NotProven(why));
+    }
     let now = clock::now_unix();
     let valid_name = users::validate_name(&user).is_ok();
     let account = if valid_name {
@@ -241,10 +312,6 @@ pub async fn attempt(relay: &Relay, attempt: Attempt) -> Result<LoginOutcome, In
         .await?;
     drop(guards);
 
-    let key = match PublicIdentity::from_spki_der(&operator_key, MIN_PEER_BITS) {
-        Ok(k) => k,
-        Err(e) => return Ok(LoginOutcome::BadKey(e.to_string())),
-    };
     let policy = &relay.policy;
     let (permissions, max_session_secs) = match &account {
         Some(a) => (
@@ -256,8 +323,9 @@ pub async fn attempt(relay: &Relay, attempt: Attempt) -> Result<LoginOutcome, In
     // What the customer will read: cleaned whatever its source (an LDAP attribute, a value
     // stored before `relay user` refused such text).
     let shown = labels::for_certificate(account.as_ref(), &person);
+    let issuing = relay.issuing.get();
     let body = CertBody {
-        serial: OsRng.next_u64(),
+        serial: crate::ca::serial(),
         // Follows `users::validate_name` (checked before any password is), so it holds
         // nothing a terminal would interpret.
         operator: person.name.clone(),
@@ -267,12 +335,34 @@ pub async fn attempt(relay: &Relay, attempt: Attempt) -> Result<LoginOutcome, In
         max_session_secs,
         key: key.fingerprint(),
         not_before: now,
-        not_after: now.saturating_add(relay.config.certificate_validity_secs),
-        issuer: relay.ca.public().fingerprint(),
+        // Never past the issuing key's own certificate.
+        not_after: now
+            .saturating_add(relay.config.certificate_validity_secs)
+            .min(issuing.not_after()),
+        issuer: issuing.authority().issuer().fingerprint(),
     };
-    let ca = relay.ca.clone();
+    // Recorded before it exists, so that it can be revoked as soon as it is handed out.
+    let record = (body.serial, body.operator.clone(), body.issuer, body.key);
+    let (not_before, not_after) = (body.not_before, body.not_after);
+    relay
+        .with_db(move |db| {
+            certs::record(
+                db,
+                &certs::Issued {
+                    serial: record.0,
+                    account: &record.1,
+                    issuer: record.2,
+                    key: record.3,
+                    not_before,
+                    not_after,
+                },
+            )
+        })
+        .await?;
+    let serial = body.serial;
+    let signer = issuing.clone();
     let certificate =
-        tokio::task::spawn_blocking(move || OperatorCert::issue(&ca, &body, &mut OsRng))
+        tokio::task::spawn_blocking(move || OperatorCert::issue(signer.key(), &body, &mut OsRng))
             .await
             .map_err(|_| InternalError::Worker)??;
     tracing::info!(user = %person.name, role = %person.role, peer = %ip, key = %key.fingerprint(),
@@ -283,6 +373,8 @@ pub async fn attempt(relay: &Relay, attempt: Attempt) -> Result<LoginOutcome, In
             name: person.name,
             local: account.is_some(),
             role: person.role,
+            serial,
+            authority: issuing.authority().clone(),
         },
     })
 }

@@ -1,5 +1,8 @@
 //! `relay`: the Sightline relay's command line. Parses flags, reads passwords, prints results;
-//! the work is done by the `sightline_relay` library.
+//! the work is done by the `sightline_relay` library. The certificate authority's commands
+//! live in [`cli_ca`].
+
+mod cli_ca;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -13,32 +16,43 @@ use sightline_relay::paths::DataDir;
 use sightline_relay::policy::Policy;
 use sightline_relay::signal::Shutdown;
 use sightline_relay::users::{self, Changes, Enrolment, NewUser, Source};
-use sightline_relay::{audit, init, listing, server, totp};
+use sightline_relay::{audit, ca, init, issuing, listing, server, totp};
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 const MAIN_EXAMPLES: &str = "\
 Examples:
-  relay init                                  create the CA key and database, print the fingerprint
+  relay init                                  create the CA keys and database, print the fingerprint
+  relay init --offline-ca /media/usb/sightline-ca
+                                              the same, with the root key on removable media
   relay user add alice --display-name 'Alice Smith' --org 'Example Help Desk'
                                               prints the authenticator QR code and recovery codes
   relay serve                                 listen on 0.0.0.0:7615
   relay --data-dir /srv/sightline serve --listen 0.0.0.0:7615 --listen [::]:7615
 
 Files (in the data directory, owner-only permissions):
-  ca-key.pem   the relay's RSA-4096 CA key (PKCS#8 PEM, mode 0600); back it up
-  relay.db     accounts, TOTP secrets, counters and audit log (SQLite, mode 0600)
+  ca-key.pem       the relay's RSA-4096 root CA key, the one clients pin (PKCS#8 PEM, mode 0600);
+                   back it up. Absent with --offline-ca: it stays on the offline medium
+  issuer-key.pem   the issuing key that signs certificates (replaced by `relay ca rotate`)
+  issuer-cert.bin  its certificate from the root key
+  relay.db     accounts, TOTP secrets, issued certificates, counters and audit log (SQLite, mode 0600)
   relay.toml   optional configuration (see assets/relay.example.toml)
   policy.toml  optional help-desk policy (see assets/policy.example.toml)";
 
 const INIT_EXAMPLES: &str = "\
-Output: the last line of standard output is the key fingerprint alone (64 hex digits), so
+Makes the root key (the one clients pin) and a first issuing key certified by it. With
+--offline-ca DIR the root key is written to DIR only (removable media, or copy it to another
+machine and delete it here): the data directory then holds the issuing key alone, and new
+issuing keys are certified there (see `relay ca --help`).
+
+Output: the last line of standard output is the root key fingerprint alone (64 hex digits), so
 scripts can take it with `tail -n 1`. Pin it in viewers and agents.
 
 Examples:
   relay init
+  relay init --offline-ca /media/usb/sightline-ca
   PIN=$(relay --data-dir /srv/sightline init --quiet)";
 
 const FINGERPRINT_EXAMPLES: &str = "\
@@ -161,16 +175,43 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create the data directory, the RSA-4096 CA key and the database; print the fingerprint.
+    /// Create the data directory, the RSA-4096 root CA key, a first issuing key and the
+    /// database; print the root fingerprint.
     #[command(after_help = INIT_EXAMPLES)]
     Init {
         /// Print only the fingerprint.
         #[arg(long, short)]
         quiet: bool,
+        /// Write the root key to this directory instead of the data directory (created with
+        /// mode 0700 when missing).
+        #[arg(long, value_name = "DIR")]
+        offline_ca: Option<PathBuf>,
+        /// Validity of the first issuing key's certificate, days (1 to 400).
+        #[arg(long, value_name = "DAYS", default_value_t = 90)]
+        issuer_days: u64,
     },
-    /// Print the CA key's fingerprint (64 hex digits) alone on one line.
+    /// Print the root CA key's fingerprint (64 hex digits) alone on one line.
     #[command(after_help = FINGERPRINT_EXAMPLES)]
     Fingerprint,
+    /// The certificate authority: status, rotation of the issuing key, offline root key.
+    #[command(after_help = cli_ca::CA_EXAMPLES)]
+    Ca {
+        #[command(subcommand)]
+        command: cli_ca::CaCommand,
+    },
+    /// Issued operator certificates: list, revoke.
+    #[command(after_help = cli_ca::CERT_EXAMPLES)]
+    Cert {
+        #[command(subcommand)]
+        command: cli_ca::CertCommand,
+    },
+    /// Write the current revocation list, signed, for LAN-only kiosks.
+    #[command(after_help = cli_ca::CRL_EXAMPLES)]
+    Crl {
+        /// Where to write it.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Manage operator accounts.
     #[command(after_help = USER_EXAMPLES)]
     User {
@@ -216,7 +257,7 @@ enum UserCommand {
     /// Change an account's role, labels, permissions or session limit.
     #[command(after_help = USER_SET_EXAMPLES)]
     Set(UserSetArgs),
-    /// Disable an account: no logins, no new sessions.
+    /// Disable an account: no logins, no sessions; its certificates are revoked.
     #[command(after_help = USER_DISABLE_EXAMPLES)]
     Disable {
         /// Account name.
@@ -228,7 +269,7 @@ enum UserCommand {
         /// Account name.
         name: String,
     },
-    /// Remove an operator account.
+    /// Remove an operator account; its certificates are revoked.
     #[command(after_help = USER_REMOVE_EXAMPLES)]
     Remove {
         /// Account name.
@@ -363,12 +404,18 @@ fn run(cli: Cli) -> Result<()> {
         Ok(Policy::load_or_default(policy_file.as_deref(), &data.policy())?.0)
     };
     match cli.command {
-        Command::Init { quiet } => cmd_init(&data, quiet),
+        Command::Init {
+            quiet,
+            offline_ca,
+            issuer_days,
+        } => cmd_init(&data, quiet, offline_ca.as_deref(), issuer_days),
         Command::Fingerprint => {
-            let ca = init::load_ca(&data)?;
-            println!("{}", ca.public().fingerprint());
+            println!("{}", ca::root_fingerprint(&data)?);
             Ok(())
         }
+        Command::Ca { command } => cli_ca::run_ca(&data, command),
+        Command::Cert { command } => cli_ca::run_cert(&data, command),
+        Command::Crl { out } => cli_ca::run_crl(&data, &out),
         Command::User { command } => match command {
             UserCommand::Add(args) => cmd_user_add(&data, &policy()?, args),
             UserCommand::List { json } => cmd_user_list(&data, json),
@@ -377,10 +424,11 @@ fn run(cli: Cli) -> Result<()> {
             UserCommand::Disable { name } => cmd_user_disable(&data, &name, true),
             UserCommand::Enable { name } => cmd_user_disable(&data, &name, false),
             UserCommand::Remove { name } => {
-                let db = Database::open(&data.database())?;
+                let mut db = Database::open(&data.database())?;
                 users::remove(&db, &name)?;
                 cli_audit(&db, "user.remove", &name, None)?;
                 println!("removed user {name}");
+                cli_ca::revoke_account(&mut db, &name, "account removed")?;
                 Ok(())
             }
             UserCommand::Passwd {
@@ -490,14 +538,29 @@ fn print_enrolment(
     Ok(serde_json::Value::Null)
 }
 
-fn cmd_init(data: &DataDir, quiet: bool) -> Result<()> {
-    init::ensure_no_key(data)?;
+fn cmd_init(data: &DataDir, quiet: bool, offline: Option<&Path>, issuer_days: u64) -> Result<()> {
+    let validity = ca::validity_secs(issuer_days)?;
+    init::ensure_no_key(data, offline)?;
     if !quiet {
-        eprintln!("generating the RSA-4096 CA key (this takes a few seconds)...");
+        eprintln!(
+            "generating the RSA-4096 root key and the issuing key (this takes a few seconds)..."
+        );
     }
-    let done = init::init(data)?;
+    let done = init::init(data, offline, validity, sightline_net::clock::now_unix())?;
     if !quiet {
-        println!("created relay CA key: {}", data.ca_key().display());
+        let root_dir = offline.unwrap_or(data.root());
+        println!(
+            "created root CA key: {}",
+            root_dir.join(sightline_relay::paths::CA_KEY_FILE).display()
+        );
+        if offline.is_some() {
+            println!("  keep it offline: the relay does not need it until its issuing key must be renewed");
+        }
+        println!(
+            "created issuing key: {} (certified until {})",
+            data.issuer_key().display(),
+            sightline_net::cli::utc(done.issuer_not_after)
+        );
         let db = if done.created_database {
             "created database"
         } else {
@@ -667,7 +730,7 @@ fn cmd_user_set(data: &DataDir, policy: &Policy, args: UserSetArgs) -> Result<()
 }
 
 fn cmd_user_disable(data: &DataDir, name: &str, disable: bool) -> Result<()> {
-    let db = Database::open(&data.database())?;
+    let mut db = Database::open(&data.database())?;
     users::set_disabled(&db, name, disable, sightline_net::clock::now_unix())?;
     let action = if disable { "disabled" } else { "enabled" };
     cli_audit(
@@ -677,6 +740,9 @@ fn cmd_user_disable(data: &DataDir, name: &str, disable: bool) -> Result<()> {
         None,
     )?;
     println!("{action} user {name}");
+    if disable {
+        cli_ca::revoke_account(&mut db, name, "account disabled")?;
+    }
     Ok(())
 }
 
@@ -781,13 +847,30 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
     if !args.listen.is_empty() {
         config.listen = args.listen;
     }
-    let ca = init::load_ca(data)?;
+    let renewal = issuing::Renewal {
+        validity_secs: config.issuer_validity_days.saturating_mul(86_400),
+        renew_before_secs: config.issuer_renew_days.saturating_mul(86_400),
+    };
+    // The root key, when it is here, is checked like every key file (and must be the root
+    // the issuer certificate names).
+    ca::root_fingerprint(data)?;
+    let (issuing, created) = ca::load_or_create_issuing(
+        data,
+        sightline_net::clock::now_unix(),
+        renewal.validity_secs,
+    )?;
     let db = Database::open(&data.database())?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let mut shutdown = Shutdown::install().context("cannot install signal handlers")?;
-        let fingerprint = ca.public().fingerprint();
-        let relay = Relay::new(config, policy, ca, db).await?;
+        let fingerprint = issuing.authority().root().fingerprint();
+        let issuer = issuing.authority().issuer().fingerprint();
+        let issuer_not_after = issuing.not_after();
+        let relay = Relay::with_issuing(config, policy, issuing, db).await?;
+        if created {
+            tracing::info!(%issuer, "created the first issuing key (data directory from before issuing keys); the root fingerprint is unchanged");
+        }
+        tokio::spawn(issuing::watch(relay.clone(), data.clone(), renewal));
         let listeners = server::bind(&relay.config.listen).await?;
         let mut out = std::io::stdout().lock();
         for l in &listeners {
@@ -797,6 +880,9 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
         drop(out);
         tracing::info!(
             %fingerprint,
+            %issuer,
+            issuer_not_after,
+            root_key_here = ca::root_here(data),
             config = %config_file.as_ref().map_or("(defaults)".into(), |p| p.display().to_string()),
             policy = %policy_file.as_ref().map_or("(defaults)".into(), |p| p.display().to_string()),
             permissions = ?relay.policy.allowed().names(),

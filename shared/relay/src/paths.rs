@@ -1,10 +1,19 @@
-//! Where the relay keeps its files: one private data directory holding the CA key, the
-//! database and (optionally) the configuration file.
+//! Where the relay keeps its files: one private data directory holding the issuing key and its
+//! certificate, the root CA key in the default one-machine set-up, the database and
+//! (optionally) the configuration file.
 
 use std::path::{Path, PathBuf};
 
-/// File name of the CA private key (PKCS#8 PEM, mode 0600).
+/// File name of the root CA private key (PKCS#8 PEM, mode 0600): in the data directory in the
+/// one-machine set-up, in the offline directory (`relay init --offline-ca DIR`) otherwise.
 pub const CA_KEY_FILE: &str = "ca-key.pem";
+/// File name of the issuing private key (PKCS#8 PEM, mode 0600).
+pub const ISSUER_KEY_FILE: &str = "issuer-key.pem";
+/// File name of the issuing key's certificate with the root public key (a serialised
+/// `Authority`, mode 0600).
+pub const ISSUER_CERT_FILE: &str = "issuer-cert.bin";
+/// File name of an issuing key waiting for its certificate (`relay ca request`), mode 0600.
+pub const NEXT_ISSUER_KEY_FILE: &str = "issuer-key.next.pem";
 /// File name of the SQLite database (mode 0600).
 pub const DATABASE_FILE: &str = "relay.db";
 /// File name of the optional configuration file.
@@ -34,9 +43,24 @@ impl DataDir {
         &self.root
     }
 
-    /// The CA private key.
+    /// The root CA private key (present only in the one-machine set-up).
     pub fn ca_key(&self) -> PathBuf {
         self.root.join(CA_KEY_FILE)
+    }
+
+    /// The issuing private key.
+    pub fn issuer_key(&self) -> PathBuf {
+        self.root.join(ISSUER_KEY_FILE)
+    }
+
+    /// The issuing key's certificate (with the root public key).
+    pub fn issuer_cert(&self) -> PathBuf {
+        self.root.join(ISSUER_CERT_FILE)
+    }
+
+    /// An issuing key waiting to be certified and installed.
+    pub fn next_issuer_key(&self) -> PathBuf {
+        self.root.join(NEXT_ISSUER_KEY_FILE)
     }
 
     /// The SQLite database.

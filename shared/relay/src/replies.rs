@@ -19,6 +19,15 @@ pub fn login_failed() -> RelayMessage {
     )
 }
 
+/// A login without a valid proof of possession of the operator key (no challenge asked for,
+/// or a signature that does not verify); the connection is closed after it.
+pub fn not_proven() -> RelayMessage {
+    error(
+        RelayErrorKind::BadRequest,
+        "login refused: the operator key's proof of possession is missing or does not verify",
+    )
+}
+
 /// The directory that checks passwords cannot be reached.
 pub fn auth_unavailable() -> RelayMessage {
     error(

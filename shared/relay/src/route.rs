@@ -1,7 +1,7 @@
 //! Which request a connection may make in which state, decided without I/O.
 //!
-//! A fresh connection may log in (operator) or join with a code (agent). A logged-in operator
-//! may ask for a session. Everything else is refused; a refusal that shows a confused or
+//! A fresh connection may ask for a login challenge and log in (operator) or join with a code
+//! (agent). A logged-in operator may ask for a session. Everything else is refused; a refusal that shows a confused or
 //! hostile client also ends the connection.
 
 use crate::replies;
@@ -20,7 +20,11 @@ pub enum Route {
         second_factor: Option<Secret>,
         /// Operator's public key (SPKI DER).
         operator_key: Vec<u8>,
+        /// Proof of possession of the key (checked against this connection's challenge).
+        proof: Vec<u8>,
     },
+    /// Issue a fresh login challenge (replacing any earlier one on this connection).
+    Challenge,
     /// Create a session for the logged-in operator.
     CreateSession,
     /// Join a session with a code.
@@ -47,20 +51,23 @@ pub fn route(logged_in: bool, msg: ClientMessage) -> Route {
                 password,
                 second_factor,
                 operator_key,
+                proof,
             },
         ) => Route::Login {
             user,
             password,
             second_factor,
             operator_key,
+            proof,
         },
+        (false, ClientMessage::LoginChallenge) => Route::Challenge,
         (false, ClientMessage::Join { code }) => Route::Join { code },
         (false, ClientMessage::CreateSession) => Route::Refuse {
             reply: replies::not_logged_in(),
             close: false,
         },
         (true, ClientMessage::CreateSession) => Route::CreateSession,
-        (true, ClientMessage::Login { .. }) => Route::Refuse {
+        (true, ClientMessage::Login { .. } | ClientMessage::LoginChallenge) => Route::Refuse {
             reply: replies::bad_request("already logged in on this connection"),
             close: true,
         },
@@ -82,6 +89,7 @@ mod tests {
             password: Secret::new("p"),
             second_factor: None,
             operator_key: vec![1],
+            proof: vec![2],
         }
     }
 
@@ -99,6 +107,10 @@ mod tests {
     fn fresh_connection_may_log_in_or_join_only() {
         assert!(matches!(route(false, login()), Route::Login { .. }));
         assert_eq!(
+            route(false, ClientMessage::LoginChallenge),
+            Route::Challenge
+        );
+        assert_eq!(
             route(false, ClientMessage::Join { code: "1".into() }),
             Route::Join { code: "1".into() }
         );
@@ -114,6 +126,10 @@ mod tests {
         );
         assert_eq!(
             refused(&route(true, login())),
+            Some((RelayErrorKind::BadRequest, true))
+        );
+        assert_eq!(
+            refused(&route(true, ClientMessage::LoginChallenge)),
             Some((RelayErrorKind::BadRequest, true))
         );
         let r = route(true, ClientMessage::Join { code: "1".into() });

@@ -1,5 +1,6 @@
 //! Listening and accepting: binds the configured addresses, caps simultaneous connections,
-//! spawns one task per connection, prunes old brute-force records, and stops on request.
+//! spawns one task per connection, prunes old brute-force records, watches revocations, and
+//! stops on request.
 
 use crate::connection;
 use crate::context::Relay;
@@ -90,6 +91,7 @@ pub async fn serve(
         tasks.spawn(accept_loop(relay.clone(), listener, slots.clone()));
     }
     tasks.spawn(prune_loop(relay.clone()));
+    tasks.spawn(crate::revocation::watch(relay.clone()));
     shutdown.await;
     tasks.shutdown().await;
 }

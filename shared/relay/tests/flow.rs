@@ -149,15 +149,10 @@ async fn pair_and_forward(
     // Wrong password and unknown user get the same answer.
     let mut c = connect(&relay.addr, pin).await;
     let wrong = c
-        .login(
-            "alice",
-            Secret::new("not the password"),
-            None,
-            operator_key.public(),
-        )
+        .login("alice", Secret::new("not the password"), None, operator_key)
         .await;
     let unknown = c
-        .login("nobody", Secret::new(PASSWORD), None, operator_key.public())
+        .login("nobody", Secret::new(PASSWORD), None, operator_key)
         .await;
     assert_eq!(refused_kind(wrong), (RelayErrorKind::LoginFailed, None));
     assert_eq!(refused_kind(unknown), (RelayErrorKind::LoginFailed, None));
@@ -168,13 +163,15 @@ async fn pair_and_forward(
     );
 
     // The right password (same connection) gets a certificate over the operator's key.
-    let cert = c
-        .login("alice", Secret::new(PASSWORD), None, operator_key.public())
+    let grant = c
+        .login("alice", Secret::new(PASSWORD), None, operator_key)
         .await
         .unwrap();
-    let body = cert
-        .verify(ca.public(), sightline_net::clock::now_unix())
+    let body = grant
+        .authority
+        .verify_operator(&grant.certificate, sightline_net::clock::now_unix())
         .unwrap();
+    assert_eq!(body, grant.body);
     assert_eq!(body.operator, "alice");
     assert_eq!(body.display_name, "Alice Smith");
     assert_eq!(body.organisation, "Example Help Desk");
@@ -190,7 +187,10 @@ async fn pair_and_forward(
 
     // The customer joins; both sides learn the same session id.
     let agent = connect(&relay.addr, pin).await;
-    let (mut agent_stream, agent_sid) = agent.join(&created.code).await.unwrap();
+    let joined = agent.join(&created.code).await.unwrap();
+    // The agent learns the authority that issued the operator's certificate.
+    assert_eq!(joined.authority, grant.authority);
+    let (mut agent_stream, agent_sid) = (joined.stream, joined.session_id);
     let (mut op_stream, op_sid) = waiting.await.unwrap().unwrap();
     assert_eq!(agent_sid, created.session_id);
     assert_eq!(op_sid, created.session_id);
@@ -264,17 +264,12 @@ async fn limits_hold_across_restart(
     let mut c = connect(&relay.addr, pin).await;
     for _ in 0..2 {
         let r = c
-            .login(
-                "ALICE",
-                Secret::new("wrong password!"),
-                None,
-                operator_key.public(),
-            )
+            .login("ALICE", Secret::new("wrong password!"), None, operator_key)
             .await;
         assert_eq!(refused_kind(r).0, RelayErrorKind::LoginFailed);
     }
     let r = c
-        .login("alice", Secret::new(PASSWORD), None, operator_key.public())
+        .login("alice", Secret::new(PASSWORD), None, operator_key)
         .await;
     assert_eq!(refused_kind(r).0, RelayErrorKind::RateLimited);
 
@@ -288,7 +283,7 @@ async fn limits_hold_across_restart(
     );
     let mut c = connect(&relay.addr, pin).await;
     let r = c
-        .login("alice", Secret::new(PASSWORD), None, operator_key.public())
+        .login("alice", Secret::new(PASSWORD), None, operator_key)
         .await;
     assert_eq!(refused_kind(r).0, RelayErrorKind::RateLimited);
     drop(relay);
@@ -311,7 +306,7 @@ async fn codes_expire_or_leave_with_the_operator(
     )
     .await;
     let mut c = connect(&relay.addr, pin).await;
-    c.login("alice", Secret::new(PASSWORD), None, operator_key.public())
+    c.login("alice", Secret::new(PASSWORD), None, operator_key)
         .await
         .unwrap();
     c.create_session().await.unwrap();
@@ -322,7 +317,7 @@ async fn codes_expire_or_leave_with_the_operator(
     assert!(relay.relay.registry.is_empty());
 
     let mut c = connect(&relay.addr, pin).await;
-    c.login("alice", Secret::new(PASSWORD), None, operator_key.public())
+    c.login("alice", Secret::new(PASSWORD), None, operator_key)
         .await
         .unwrap();
     c.create_session().await.unwrap();

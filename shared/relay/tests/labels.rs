@@ -9,13 +9,14 @@
 use rand_core::OsRng;
 use sightline_core::cert::CertBody;
 use sightline_core::identity::{PrivateIdentity, CA_BITS, MIN_PEER_BITS};
+use sightline_core::login_proof::LoginTranscript;
 use sightline_core::relay_proto::Secret;
 use sightline_core::text::MAX_DISPLAY_CHARS;
 use sightline_relay::auth::{AuthError, Authenticated, Authenticator, BoxFuture, Role, Verdict};
 use sightline_relay::config::Config;
 use sightline_relay::context::Relay;
 use sightline_relay::db::Database;
-use sightline_relay::login::{self, Attempt, LoginOutcome};
+use sightline_relay::login::{self, Attempt, LoginOutcome, Possession};
 use sightline_relay::policy::Policy;
 use sightline_relay::totp;
 use sightline_relay::users::{self, Enrolment, NewUser, Source};
@@ -112,8 +113,27 @@ async fn login(relay: &Relay, user: &str, code: Option<String>) -> LoginOutcome 
         password: Secret::new(PASSWORD),
         second_factor: code.map(Secret::new),
         operator_key: keys().operator.public().spki_der().to_vec(),
+        possession: proven(&keys().operator, user),
     };
     login::attempt(relay, attempt).await.unwrap()
+}
+
+/// A valid proof of possession of `key` for a login as `user`, as the viewer makes it (the
+/// channel binding and challenge stand for those of a real connection).
+fn proven(key: &PrivateIdentity, user: &str) -> Possession {
+    let (channel_binding, challenge) = ([7u8; 32], [8u8; 32]);
+    let proof = LoginTranscript {
+        channel_binding: &channel_binding,
+        challenge: &challenge,
+        operator_key: key.public().spki_der(),
+        user,
+    }
+    .sign(key, &mut OsRng);
+    Possession {
+        channel_binding,
+        challenge: Some(challenge),
+        proof,
+    }
 }
 
 fn accepted(outcome: LoginOutcome) -> CertBody {

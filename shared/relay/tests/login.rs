@@ -9,11 +9,12 @@ use rand_core::OsRng;
 use sightline_core::cert::{CertBody, Permissions};
 use sightline_core::identity::{PrivateIdentity, CA_BITS, MIN_PEER_BITS};
 use sightline_core::limiter::{BackoffPolicy, Lockout};
+use sightline_core::login_proof::LoginTranscript;
 use sightline_core::relay_proto::Secret;
 use sightline_relay::config::Config;
 use sightline_relay::context::Relay;
 use sightline_relay::db::Database;
-use sightline_relay::login::{self, Attempt, LoginOutcome};
+use sightline_relay::login::{self, Attempt, LoginOutcome, Possession};
 use sightline_relay::policy::Policy;
 use sightline_relay::totp;
 use sightline_relay::users::{self, Enrolment, NewUser};
@@ -71,8 +72,27 @@ async fn login(relay: &Relay, from: &str, password: &str, code: Option<String>) 
         password: Secret::new(password),
         second_factor: code.map(Secret::new),
         operator_key: keys().operator.public().spki_der().to_vec(),
+        possession: proven(&keys().operator, "alice"),
     };
     login::attempt(relay, attempt).await.unwrap()
+}
+
+/// A valid proof of possession of `key` for a login as `user`, as the viewer makes it (the
+/// channel binding and challenge stand for those of a real connection).
+fn proven(key: &PrivateIdentity, user: &str) -> Possession {
+    let (channel_binding, challenge) = ([7u8; 32], [8u8; 32]);
+    let proof = LoginTranscript {
+        channel_binding: &channel_binding,
+        challenge: &challenge,
+        operator_key: key.public().spki_der(),
+        user,
+    }
+    .sign(key, &mut OsRng);
+    Possession {
+        channel_binding,
+        challenge: Some(challenge),
+        proof,
+    }
 }
 
 fn accepted(outcome: LoginOutcome) -> CertBody {
@@ -166,8 +186,34 @@ async fn disabled_or_removed_accounts_stop_logging_in_and_starting_sessions() {
     let e = database(dir.path(), |u| u);
     let relay = relay(dir.path(), Config::default(), Policy::default()).await;
     let code = totp::code_at(&e.secret, now());
-    accepted(login(&relay, "198.51.100.7", PASSWORD, Some(code)).await);
-    assert!(relay.may_start_sessions("alice", true).await.unwrap());
+    let serial = accepted(login(&relay, "198.51.100.7", PASSWORD, Some(code)).await).serial;
+    assert!(relay
+        .may_start_sessions("alice", true, serial)
+        .await
+        .unwrap());
+    // The certificate was recorded at issue; revoking it stops sessions whatever the account.
+    let other = relay
+        .with_db(|db| sightline_relay::certs::list(db, Some("alice"), false, now()))
+        .await
+        .unwrap();
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].serial, serial);
+    assert!(relay
+        .may_start_sessions("alice", false, serial)
+        .await
+        .unwrap());
+    relay
+        .with_db(move |db| sightline_relay::certs::revoke_serial(db, serial, now(), "test"))
+        .await
+        .unwrap();
+    assert!(!relay
+        .may_start_sessions("alice", false, serial)
+        .await
+        .unwrap());
+    assert!(relay
+        .may_start_sessions("alice", true, serial + 1)
+        .await
+        .unwrap());
 
     relay
         .with_db(|db| {
@@ -178,7 +224,10 @@ async fn disabled_or_removed_accounts_stop_logging_in_and_starting_sessions() {
         })
         .await
         .unwrap();
-    assert!(!relay.may_start_sessions("alice", true).await.unwrap());
+    assert!(!relay
+        .may_start_sessions("alice", true, serial + 1)
+        .await
+        .unwrap());
     let code = totp::code_at(&e.secret, now() + totp::STEP_SECS);
     assert!(failed(
         &login(&relay, "198.51.100.7", PASSWORD, Some(code)).await
@@ -193,7 +242,10 @@ async fn disabled_or_removed_accounts_stop_logging_in_and_starting_sessions() {
         })
         .await
         .unwrap();
-    assert!(!relay.may_start_sessions("alice", true).await.unwrap());
+    assert!(!relay
+        .may_start_sessions("alice", true, serial + 1)
+        .await
+        .unwrap());
 }
 
 /// Per address: two free failures, then delays from 60 s. Per account: no delays before the

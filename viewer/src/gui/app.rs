@@ -6,11 +6,13 @@ use super::json_out::JsonEvents;
 use super::live::LiveView;
 use super::state::{Action, AppState, Ended, LoginForm, Screen, ViewMode};
 use super::{ended, login, waiting, Options};
+use crate::agent_key::AgentKeyCheck;
 use crate::certstore::StoredCert;
 use crate::client::{
     self, ClientCommand, ClientEvent, ClientHandle, DirectParams, OperatorRights, Start,
 };
 use crate::direct;
+use crate::known_hosts::AgentKeyPolicy;
 use crate::player::Player;
 use eframe::egui::{self, Key, Modifiers, ViewportCommand};
 use sightline_core::identity::Fingerprint;
@@ -50,6 +52,9 @@ pub struct ViewerApp {
     pinned: Option<Fingerprint>,
     /// `--send-input`: the script for the first session (it asks for control itself).
     player: Option<Player>,
+    /// The flags about a direct connection's agent key; a first connection without them asks
+    /// the operator in a dialog.
+    agent_key: AgentKeyPolicy,
 }
 
 impl ViewerApp {
@@ -87,6 +92,7 @@ impl ViewerApp {
             stored: None,
             pinned,
             player: opts.script.map(Player::new),
+            agent_key: opts.agent_key,
         };
         app.refresh_stored();
         app
@@ -131,18 +137,28 @@ impl ViewerApp {
                 stored: Box::new(stored),
                 require_control: false,
                 data_dir: self.data_dir.clone(),
+                agent_key: self.agent_key_check(),
             }),
         );
     }
 
+    /// The window asks about a first connection's key.
+    fn agent_key_check(&self) -> AgentKeyCheck {
+        AgentKeyCheck {
+            policy: self.agent_key,
+            ask: true,
+        }
+    }
+
     fn connect(&mut self, ctx: &egui::Context) {
-        let params = match self.state.form.take_params(self.data_dir.clone()) {
+        let mut params = match self.state.form.take_params(self.data_dir.clone()) {
             Ok(p) => p,
             Err(e) => {
                 self.state.form.error = Some(e);
                 return;
             }
         };
+        params.agent_key = self.agent_key_check();
         self.start(ctx, Start::Relay(params));
     }
 
@@ -233,6 +249,11 @@ impl ViewerApp {
                 }
             }
             Action::DismissNotice => self.state.dismiss_notice(),
+            Action::AnswerAgentKey(answer) => {
+                if let Some(cmd) = self.state.answer_agent_key(answer) {
+                    self.send(cmd);
+                }
+            }
         }
     }
 

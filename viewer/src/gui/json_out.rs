@@ -3,6 +3,7 @@
 //! resumed sharing and the end, plus `first_frame` once the first picture is on screen, so GUI
 //! tests under Xvfb know when a screenshot shows the remote screen.
 
+use crate::agent_key::AgentKeyReport;
 use crate::client::{consent_name, ClientEvent, OperatorRights};
 use crate::consent::ControlChange;
 use serde_json::{json, Value};
@@ -90,6 +91,32 @@ pub fn direct_json(address: &str, rights: &OperatorRights) -> Value {
     })
 }
 
+/// The `agent_key` event: what became of a LAN-only agent's key (`status`: `known`,
+/// `remembered`, `accepted_once`, or refused: `unknown`, `declined`, `changed`, `mismatch`),
+/// with `stored` (the key stored before, when it differs) and `expected` (`--agent-key`'s key,
+/// on a mismatch) when they apply.
+pub fn agent_key_json(r: &AgentKeyReport) -> Value {
+    let mut v = json!({
+        "event": "agent_key",
+        "address": r.address,
+        "fingerprint": r.fingerprint.to_string(),
+        "status": r.status.name(),
+        "accepted": r.status.accepted(),
+    });
+    if let Some(stored) = r.stored {
+        v["stored"] = stored.to_string().into();
+    }
+    if let Some(expected) = r.expected {
+        v["expected"] = expected.to_string().into();
+    }
+    v
+}
+
+/// The `agent_key_prompt` event: the window asks the operator about a first connection's key.
+pub fn agent_key_prompt_json(address: &str, fingerprint: &str) -> Value {
+    json!({"event": "agent_key_prompt", "address": address, "fingerprint": fingerprint})
+}
+
 /// The `connected` event, with the operator's own permissions and session time limit.
 pub fn connected_json(peer_fingerprint: &str, sas: &str, rights: &OperatorRights) -> Value {
     json!({
@@ -140,6 +167,11 @@ pub fn event_json(event: &ClientEvent) -> Option<Value> {
     Some(match event {
         ClientEvent::LoggedIn(rights) => login_json(rights),
         ClientEvent::Direct { address, rights } => direct_json(address, rights),
+        ClientEvent::AgentKey(report) => agent_key_json(report),
+        ClientEvent::AgentKeyPrompt {
+            address,
+            fingerprint,
+        } => agent_key_prompt_json(address, &fingerprint.to_string()),
         ClientEvent::Code { code, expires_at } => json!({
             "event": "code", "code": code.digits(), "grouped": code.grouped(), "expires_at": expires_at
         }),
@@ -308,6 +340,42 @@ mod tests {
             v,
             json!({"event": "direct", "address": "[fe80::1]:7615", "operator": "alice",
                    "certificate_expires": 1_700_028_800u64})
+        );
+    }
+
+    #[test]
+    fn agent_key_events() {
+        use crate::agent_key::AgentKeyStatus;
+        use sightline_core::identity::Fingerprint;
+        let report = AgentKeyReport {
+            address: "kiosk.lan:7615".into(),
+            fingerprint: Fingerprint([0xbb; 32]),
+            status: AgentKeyStatus::Changed,
+            stored: Some(Fingerprint([0xaa; 32])),
+            expected: None,
+        };
+        assert_eq!(
+            event_json(&ClientEvent::AgentKey(report.clone())).expect("json"),
+            json!({"event": "agent_key", "address": "kiosk.lan:7615", "fingerprint": "bb".repeat(32),
+                   "status": "changed", "accepted": false, "stored": "aa".repeat(32)})
+        );
+        let known = AgentKeyReport {
+            status: AgentKeyStatus::Known,
+            stored: None,
+            ..report
+        };
+        assert_eq!(
+            event_json(&ClientEvent::AgentKey(known)).expect("json"),
+            json!({"event": "agent_key", "address": "kiosk.lan:7615", "fingerprint": "bb".repeat(32),
+                   "status": "known", "accepted": true})
+        );
+        assert_eq!(
+            event_json(&ClientEvent::AgentKeyPrompt {
+                address: "kiosk.lan:7615".into(),
+                fingerprint: Fingerprint([0xaa; 32]),
+            })
+            .expect("json"),
+            json!({"event": "agent_key_prompt", "address": "kiosk.lan:7615", "fingerprint": "aa".repeat(32)})
         );
     }
 

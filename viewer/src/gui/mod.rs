@@ -45,6 +45,9 @@ pub struct Options {
     /// Connect directly at once with the stored certificate (`--direct` with
     /// `--password-stdin` while the stored certificate is valid).
     pub direct_at_once: bool,
+    /// `--agent-key` / `--accept-new-agent-key` for direct connections; without them, a
+    /// first connection asks in a dialog.
+    pub agent_key: crate::known_hosts::AgentKeyPolicy,
     /// Directory of the operator's identity key and stored certificate.
     pub data_dir: PathBuf,
     /// Print JSON lines on stdout (code, connected, first_frame, closed).

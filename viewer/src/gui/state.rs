@@ -2,6 +2,7 @@
 //! has reported, what the operator typed into the login form. Client events are applied here
 //! in one place; the screens only read this state and return [`Action`]s.
 
+use crate::agent_key::KeyAnswer;
 use crate::client::{
     ClientCommand, ClientEvent, OperatorRights, SendRate, SessionParams, Stats, WAITING_FOR_VIEWING,
 };
@@ -45,6 +46,8 @@ pub enum Action {
     RequestControl,
     /// Hide the notice under the toolbar.
     DismissNotice,
+    /// The operator's answer about a new LAN-only agent's key.
+    AnswerAgentKey(KeyAnswer),
 }
 
 /// The login form's fields and its last validation error. `Debug` leaves the secrets out.
@@ -126,6 +129,8 @@ impl LoginForm {
             require_control: false,
             data_dir,
             direct,
+            // The app sets how the agent's key is checked.
+            agent_key: Default::default(),
         })
     }
 
@@ -148,6 +153,34 @@ pub struct Waiting {
     pub code: Option<(SessionCode, u64)>,
     /// Progress text ("connecting", "logging in", ...).
     pub status: String,
+    /// A first connection to a LAN-only agent waits for the operator to accept its key.
+    pub agent_key: Option<AgentKeyQuestion>,
+}
+
+/// The question about a new LAN-only agent's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentKeyQuestion {
+    /// The agent's address, `host:port`.
+    pub address: String,
+    /// The key's fingerprint, 64 hex digits.
+    pub fingerprint: String,
+}
+
+impl AgentKeyQuestion {
+    /// The fingerprint in four lines of sixteen digits, in groups of four, for reading out.
+    pub fn grouped(&self) -> String {
+        let chars: Vec<char> = self.fingerprint.chars().collect();
+        chars
+            .chunks(16)
+            .map(|line| {
+                line.chunks(4)
+                    .map(|g| g.iter().collect::<String>())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 }
 
 /// How the picture is scaled.
@@ -306,6 +339,7 @@ impl AppState {
         self.screen = Screen::Waiting(Waiting {
             code: None,
             status: "connecting".into(),
+            agent_key: None,
         });
     }
 
@@ -340,6 +374,29 @@ impl AppState {
                         rights.operator,
                         rights.summary()
                     );
+                }
+            }
+            ClientEvent::AgentKeyPrompt {
+                address,
+                fingerprint,
+            } => {
+                if let Screen::Waiting(w) = &mut self.screen {
+                    w.status = format!("first connection to {address}: check the agent's key");
+                    w.agent_key = Some(AgentKeyQuestion {
+                        address,
+                        fingerprint: fingerprint.to_string(),
+                    });
+                }
+            }
+            ClientEvent::AgentKey(report) => {
+                if let Screen::Waiting(w) = &mut self.screen {
+                    w.agent_key = None;
+                    if report.status.accepted() {
+                        w.status = format!(
+                            "agent key accepted ({}); waiting for the agent",
+                            report.status.name().replace('_', " ")
+                        );
+                    }
                 }
             }
             ClientEvent::Connected {
@@ -403,6 +460,15 @@ impl AppState {
         live.asking_control = true;
         live.notice = None;
         Some(ClientCommand::RequestControl)
+    }
+
+    /// The operator answered the question about a new agent's key: the command to send, once.
+    pub fn answer_agent_key(&mut self, answer: KeyAnswer) -> Option<ClientCommand> {
+        let Screen::Waiting(w) = &mut self.screen else {
+            return None;
+        };
+        w.agent_key.take()?;
+        Some(ClientCommand::AgentKey(answer))
     }
 
     /// Hides the notice on the live screen.
@@ -1227,6 +1293,55 @@ mod tests {
             s.form.error.as_deref(),
             Some("the agent refused this operator: ...")
         );
+    }
+
+    #[test]
+    fn a_new_agent_key_is_asked_about_once_before_anything_is_shown() {
+        use crate::agent_key::{AgentKeyReport, AgentKeyStatus, KeyAnswer};
+        use sightline_core::identity::Fingerprint;
+        let mut s = AppState::new(form());
+        s.connecting();
+        assert!(
+            s.answer_agent_key(KeyAnswer::AcceptOnce).is_none(),
+            "nothing asked"
+        );
+        s.apply(ClientEvent::AgentKeyPrompt {
+            address: "192.168.1.20:7615".into(),
+            fingerprint: Fingerprint([0xab; 32]),
+        });
+        let question = match &s.screen {
+            Screen::Waiting(w) => w.agent_key.clone().expect("question"),
+            other => panic!("not waiting: {other:?}"),
+        };
+        assert_eq!(question.address, "192.168.1.20:7615");
+        assert_eq!(
+            question.grouped().lines().next(),
+            Some("abab abab abab abab")
+        );
+        assert_eq!(question.grouped().lines().count(), 4);
+        assert!(matches!(
+            s.answer_agent_key(KeyAnswer::AcceptAndRemember),
+            Some(ClientCommand::AgentKey(KeyAnswer::AcceptAndRemember))
+        ));
+        assert!(
+            s.answer_agent_key(KeyAnswer::Cancel).is_none(),
+            "answered once"
+        );
+        // The client's report closes the question; a declined key ends on the form.
+        s.apply(ClientEvent::AgentKeyPrompt {
+            address: "192.168.1.20:7615".into(),
+            fingerprint: Fingerprint([0xab; 32]),
+        });
+        s.apply(ClientEvent::AgentKey(AgentKeyReport {
+            address: "192.168.1.20:7615".into(),
+            fingerprint: Fingerprint([0xab; 32]),
+            status: AgentKeyStatus::Declined,
+            stored: None,
+            expected: None,
+        }));
+        assert!(matches!(&s.screen, Screen::Waiting(w) if w.agent_key.is_none()));
+        s.apply(ClientEvent::Failed("not connected".into()));
+        assert!(matches!(s.screen, Screen::Login));
     }
 
     #[test]

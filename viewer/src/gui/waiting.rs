@@ -1,7 +1,10 @@
 //! The waiting screen: the session code, very large and grouped for reading aloud, a copy
-//! button, the time left before the code expires, progress text and Cancel.
+//! button, the time left before the code expires, progress text and Cancel; over it, on a
+//! first direct connection, the dialog that shows the agent's key fingerprint and asks
+//! whether to accept it (once, or for good) before anything of the session is shown.
 
-use super::state::{format_countdown, Action, Waiting};
+use super::state::{format_countdown, Action, AgentKeyQuestion, Waiting};
+use crate::agent_key::KeyAnswer;
 use eframe::egui::{self, RichText};
 use std::time::Duration;
 
@@ -51,6 +54,44 @@ pub fn show(ui: &mut egui::Ui, waiting: &Waiting, now: u64) -> Option<Action> {
         {
             action = Some(Action::End);
         }
+    });
+    if let Some(question) = &waiting.agent_key {
+        action = agent_key_dialog(ui, question).or(action);
+    }
+    action
+}
+
+/// The dialog about a new agent's key; an answer closes it.
+fn agent_key_dialog(ui: &mut egui::Ui, q: &AgentKeyQuestion) -> Option<Action> {
+    let mut action = None;
+    egui::Modal::new(egui::Id::unique("agent-key-dialog")).show(ui.ctx(), |ui| {
+        ui.set_max_width(520.0);
+        ui.heading("New LAN-only agent");
+        ui.add_space(8.0);
+        ui.label(format!(
+            "This viewer has not connected to {} before. The agent proved this key:",
+            q.address
+        ));
+        ui.add_space(8.0);
+        ui.label(RichText::new(q.grouped()).size(18.0).monospace().strong());
+        ui.add_space(8.0);
+        ui.label(
+            "Compare it with what `agent fingerprint` prints on the kiosk (ask its \
+             administrator). Accept it only if they are the same.",
+        );
+        ui.add_space(12.0);
+        ui.horizontal(|ui| {
+            let answers = [
+                ("Accept once", KeyAnswer::AcceptOnce),
+                ("Accept and remember", KeyAnswer::AcceptAndRemember),
+                ("Cancel", KeyAnswer::Cancel),
+            ];
+            for (label, answer) in answers {
+                if ui.button(label).clicked() {
+                    action = Some(Action::AnswerAgentKey(answer));
+                }
+            }
+        });
     });
     action
 }

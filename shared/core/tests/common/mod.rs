@@ -10,6 +10,7 @@
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+use sightline_core::authority::Authority;
 use sightline_core::cert::{CertBody, OperatorCert, Permissions};
 use sightline_core::channel::ChannelConfig;
 use sightline_core::e2e::{
@@ -24,11 +25,14 @@ use std::sync::OnceLock;
 pub const NOW: u64 = 1_800_000_000;
 
 pub struct Keys {
+    /// The relay's issuing key (certified by `root`): it signs operator certificates.
     pub ca: PrivateIdentity,
     pub other_ca: PrivateIdentity,
     pub operator: PrivateIdentity,
     pub other_operator: PrivateIdentity,
     pub agent: PrivateIdentity,
+    /// The relay's root key, the one clients pin.
+    pub root: PrivateIdentity,
 }
 
 pub fn keys() -> &'static Keys {
@@ -42,8 +46,28 @@ pub fn keys() -> &'static Keys {
             operator: gen(DEFAULT_IDENTITY_BITS),
             other_operator: gen(DEFAULT_IDENTITY_BITS),
             agent: gen(DEFAULT_IDENTITY_BITS),
+            root: gen(CA_BITS),
         }
     })
+}
+
+/// `issuer` certified by the root key for 90 days from a day before [`NOW`].
+pub fn authority_for(issuer: &PrivateIdentity) -> Authority {
+    Authority::certify(
+        &keys().root,
+        issuer.public(),
+        1,
+        NOW - 86_400,
+        90 * 86_400,
+        &mut ChaCha20Rng::from_seed([8; 32]),
+    )
+    .unwrap()
+}
+
+/// The relay's authority: the root key and the certificate of the issuing key `ca`.
+pub fn authority() -> Authority {
+    static AUTHORITY: OnceLock<Authority> = OnceLock::new();
+    AUTHORITY.get_or_init(|| authority_for(&keys().ca)).clone()
 }
 
 pub fn cert_for(
@@ -124,7 +148,7 @@ impl Default for Options {
             op_key: &k.operator,
             agent_key: &k.agent,
             cert: Some(good_cert()),
-            agent_trust: Trust::OperatorCertificateFrom(k.ca.public().clone()),
+            agent_trust: Trust::OperatorCertificateFrom(authority()),
             now: NOW,
             channel: ChannelConfig::default(),
             op_proof: None,
