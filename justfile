@@ -51,6 +51,19 @@ bench *ARGS:
 grind:
     SIGHTLINE_GRIND_VARIANTS=100000 cargo test --release -p sightline-core --test grinding -- --nocapture
 
+# The relay under attack, release build, loopback only and bounded: 5,000 slowloris connections
+# and 500 addresses guessing codes while 20 legitimate sessions log in, pair (each within 2 s)
+# and stream; then SIGKILL to the relay under 100 sessions (every end notices within 15 s).
+# Prints a table and fails when a target is missed. `just attack --quick` is the smoke size.
+attack *ARGS:
+    cargo build --release -p sightline-relay --bin relay -p sightline-bench --bin attack
+    target/release/attack {{ARGS}}
+
+# The attack harness at a tenth of the size on the debug build: the smoke run CI does.
+attack-smoke:
+    cargo build -p sightline-relay --bin relay -p sightline-bench --bin attack
+    target/debug/attack --quick
+
 # Fuzz every parser that reads bytes from the network or from disk, SECONDS each (default 300),
 # or only the TARGETs named (`cargo fuzz list`); prints executions per target, fails on a crash.
 fuzz SECONDS="300" *TARGETS:

@@ -562,7 +562,7 @@ fn realtime(pids: &[u32], on: bool) -> Result<()> {
 
 /// Raises this process's open-file limit to its hard limit (the relay child inherits it): two
 /// sockets per session on each side.
-fn raise_fd_limit() {
+pub fn raise_fd_limit() {
     use rustix::process::{getrlimit, setrlimit, Resource};
     let mut limit = getrlimit(Resource::Nofile);
     if limit.current < limit.maximum {

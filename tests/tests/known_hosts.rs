@@ -320,9 +320,12 @@ fn the_window_asks_about_a_new_kiosk_key_before_showing_anything() {
             "--sync",
         ],
     );
+    // The window takes a moment to act on the focus: a Tab sent at once can be lost, and
+    // the answer would then be the first button's.
+    std::thread::sleep(Duration::from_secs(1));
     for key in ["Tab", "Tab", "space"] {
         operator.run("xdotool", &["key", key]);
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(Duration::from_millis(500));
     }
     let report = viewer.wait_event("agent_key", T);
     assert_eq!(report["status"], "remembered", "{report}");

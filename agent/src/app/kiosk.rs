@@ -112,6 +112,8 @@ pub async fn serve(opts: KioskOptions, out: Output) -> Result<SessionEnd> {
     } else {
         opts.listen.clone()
     };
+    // Before "listening": a supervisor may stop us as soon as it reads that.
+    let stop_signal = cli::shutdown_signal();
     let mut listeners = Vec::new();
     for addr in addrs {
         let l = TcpListener::bind(addr)
@@ -135,7 +137,7 @@ pub async fn serve(opts: KioskOptions, out: Output) -> Result<SessionEnd> {
         let stop = stop_rx.clone();
         tasks.spawn(accept_loop(listener, kiosk, stop));
     }
-    cli::shutdown_signal().await;
+    stop_signal.await;
     tracing::info!("stopping: ending sessions");
     let _ = stop_tx.send(true);
     // Sessions end with an explicit close; give them a moment.

@@ -250,6 +250,13 @@ impl RelayProcess {
             .collect()
     }
 
+    /// Kills it with SIGKILL (no chance to say goodbye to anyone) and reaps it.
+    pub fn kill_now(&mut self) -> Result<()> {
+        self.child.kill().context("cannot kill the relay")?;
+        self.child.wait().context("cannot reap the relay")?;
+        Ok(())
+    }
+
     /// Whether it is still running.
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

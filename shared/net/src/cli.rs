@@ -216,26 +216,35 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// Resolves when the user asks the program to stop (Ctrl-C, or SIGTERM on Unix).
-pub async fn shutdown_signal() {
+/// Resolves when the user asks the program to stop (Ctrl-C, or SIGTERM on Unix). The handlers
+/// are installed when this is called, not when the future is first polled, so call it before
+/// telling anyone the program is ready: a SIGTERM that arrives in between is then not fatal.
+/// Must be called inside the async runtime.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

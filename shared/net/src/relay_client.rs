@@ -119,13 +119,22 @@ impl RelayClient {
     /// the root key whose fingerprint is `pin` (and a valid issuing key certified by it).
     /// Nothing secret is sent before that check.
     pub async fn connect(addr: &str, pin: Fingerprint) -> Result<Self, ClientError> {
-        timed(REQUEST_TIMEOUT, async {
-            let tcp = TcpStream::connect(addr)
+        let tcp = timed(REQUEST_TIMEOUT, async {
+            TcpStream::connect(addr)
                 .await
                 .map_err(|source| ClientError::Connect {
                     addr: addr.to_string(),
                     source,
-                })?;
+                })
+        })
+        .await?;
+        Self::over(tcp, pin).await
+    }
+
+    /// Completes the channel handshake over a connection already open to the relay (for
+    /// example one bound to a chosen source address), with the same checks as [`Self::connect`].
+    pub async fn over(tcp: TcpStream, pin: Fingerprint) -> Result<Self, ClientError> {
+        timed(REQUEST_TIMEOUT, async {
             let _ = tcp.set_nodelay(true);
             let mut stream = FramedStream::new(tcp);
             let (hs, first) = ClientHandshake::start(pin, clock::seed(), ChannelConfig::default())?;
