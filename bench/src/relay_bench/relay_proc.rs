@@ -1,7 +1,8 @@
 //! The real relay as a child process: find the `relay` binary, `relay init` a temporary data
 //! directory (with a `relay.toml` that lifts the per-address connection caps, since every
-//! client connects from 127.0.0.1), enrol operator accounts with `relay user add --json` (two-factor login as the
-//! default policy requires), `relay serve` on a loopback port, and stop it with SIGTERM.
+//! client connects from 127.0.0.1), enrol operator accounts with `relay user add --json`
+//! (two-factor login as the default policy requires), `relay serve` on a loopback port, and
+//! stop it with SIGTERM.
 //!
 //! Each account hands out second factors the way an operator would type them: the TOTP code of
 //! the current step, then of the next one (the relay accepts one step of skew and never a step
