@@ -1,7 +1,8 @@
 //! Relay forwarding benchmarks: throughput per core, many paired sessions, added latency, memory.
 //!
 //! Runs against the real `relay` binary (a release build for numbers worth quoting) in a
-//! temporary data directory on loopback, with the default configuration and policy: operators
+//! temporary data directory on loopback, with the default configuration (the per-address
+//! connection caps lifted, every client being 127.0.0.1) and policy: operators
 //! log in with password and TOTP (or a recovery code), as the relay requires. The benchmark
 //! then plays both ends of every session itself ([`pairing`]) and sends opaque bytes
 //! ([`traffic`]); CPU and memory come from `/proc` ([`procfs`]).

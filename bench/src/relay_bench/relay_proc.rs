@@ -1,6 +1,8 @@
 //! The real relay as a child process: find the `relay` binary, `relay init` a temporary data
-//! directory, enrol operator accounts with `relay user add --json` (two-factor login as the
-//! default policy requires), `relay serve` on a loopback port, and stop it with SIGTERM.
+//! directory (with a `relay.toml` that lifts the per-address connection caps, since every
+//! client connects from 127.0.0.1), enrol operator accounts with `relay user add --json`
+//! (two-factor login as the default policy requires), `relay serve` on a loopback port, and
+//! stop it with SIGTERM.
 //!
 //! Each account hands out second factors the way an operator would type them: the TOTP code of
 //! the current step, then of the next one (the relay accepts one step of skew and never a step
@@ -101,6 +103,13 @@ impl RelaySetup {
         setup.pin = line
             .parse()
             .map_err(|e| anyhow!("`relay init` printed no fingerprint ({e:?}): {out}"))?;
+        // Every client of the benchmark connects from 127.0.0.1: lift the per-address and
+        // per-prefix connection caps to the relay-wide one.
+        std::fs::write(
+            setup.data_dir().join("relay.toml"),
+            "max_connections_per_address = 10000\nmax_connections_per_prefix = 10000\n",
+        )
+        .context("cannot write relay.toml")?;
         Ok(setup)
     }
 

@@ -120,10 +120,17 @@ pub struct Config {
     /// `relay serve` renews the issuing key when its certificate has fewer days left than this
     /// (and warns, when the root key is offline), days.
     pub issuer_renew_days: u64,
-    /// Most simultaneous client connections; further ones are closed at once.
+    /// Most simultaneous client connections; further ones are closed at once. Lowered at
+    /// start if the open-file limit allows fewer ([`crate::fd_limit`]).
     pub max_connections: usize,
+    /// Most simultaneous connections from one address (IPv4 address, IPv6 /64).
+    pub max_connections_per_address: usize,
+    /// Most simultaneous connections from one prefix (IPv4 /24, IPv6 /48).
+    pub max_connections_per_prefix: usize,
     /// Time allowed for a new connection's channel handshake, seconds.
     pub handshake_timeout_secs: u64,
+    /// Time a connection has, after its handshake, to log in or join, seconds.
+    pub login_timeout_secs: u64,
     /// A connection that sends no request for this long is closed (not while waiting for a
     /// customer, not while paired), seconds.
     pub idle_timeout_secs: u64,
@@ -147,7 +154,10 @@ impl Default for Config {
             issuer_validity_days: 90,
             issuer_renew_days: 30,
             max_connections: 10_000,
+            max_connections_per_address: 64,
+            max_connections_per_prefix: 256,
             handshake_timeout_secs: 10,
+            login_timeout_secs: 30,
             idle_timeout_secs: 300,
             join_limit: JoinLimits::default(),
             login_limit: LoginLimits::default(),
@@ -232,11 +242,25 @@ impl Config {
         if self.max_connections == 0 || self.max_connections > MAX_CONNECTIONS_LIMIT {
             return bad("max_connections", "must be between 1 and 1000000");
         }
+        if self.max_connections_per_prefix == 0 {
+            return bad("max_connections_per_prefix", "must be at least 1");
+        }
+        if self.max_connections_per_address == 0
+            || self.max_connections_per_address > self.max_connections_per_prefix
+        {
+            return bad(
+                "max_connections_per_address",
+                "must be at least 1 and at most max_connections_per_prefix",
+            );
+        }
         if self.handshake_timeout_secs == 0 || self.handshake_timeout_secs > 300 {
             return bad(
                 "handshake_timeout_secs",
                 "must be between 1 and 300 seconds",
             );
+        }
+        if self.login_timeout_secs == 0 || self.login_timeout_secs > 300 {
+            return bad("login_timeout_secs", "must be between 1 and 300 seconds");
         }
         if self.idle_timeout_secs == 0 {
             return bad("idle_timeout_secs", "must be at least 1 second");
@@ -325,7 +349,10 @@ mod tests {
         assert_eq!(c.code_ttl_secs, 600);
         assert_eq!(c.certificate_validity_secs, 8 * 3600);
         assert_eq!(c.max_connections, 10_000);
+        assert_eq!(c.max_connections_per_address, 64);
+        assert_eq!(c.max_connections_per_prefix, 256);
         assert_eq!(c.handshake_timeout_secs, 10);
+        assert_eq!(c.login_timeout_secs, 30);
         assert_eq!(c.join_limit.per_address, BackoffPolicy::PER_ADDRESS);
         assert_eq!(c.join_limit.global, BackoffPolicy::GLOBAL);
         assert_eq!(c.login_limit.per_address, BackoffPolicy::PER_ADDRESS);
@@ -398,6 +425,20 @@ mod tests {
             parse("max_connections = 0"),
             Err(ConfigError::Value {
                 key: "max_connections",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse("max_connections_per_address = 300"),
+            Err(ConfigError::Value {
+                key: "max_connections_per_address",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse("login_timeout_secs = 0"),
+            Err(ConfigError::Value {
+                key: "login_timeout_secs",
                 ..
             })
         ));

@@ -1,12 +1,12 @@
 //! A client connection after the channel handshake: the framed TCP stream, the Noise channel
 //! over it, and the peer's address. Sends relay messages and receives client messages.
 
+use crate::admission::Slot;
 use sightline_core::channel::{Channel, ChannelConfig};
 use sightline_core::relay_proto::{ClientMessage, RelayMessage};
 use sightline_net::stream::{FramedStream, StreamError};
 use std::net::SocketAddr;
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 
 /// Largest control message the relay accepts. Control messages are small (a login is under
 /// 1 KiB); the core's default allows 16 MiB, which unauthenticated clients should not get
@@ -41,9 +41,10 @@ pub struct Conn {
     pub channel: Channel,
     /// Where the client connects from.
     pub peer: SocketAddr,
-    /// This connection's place under `max_connections`; travels with the connection (a joined
-    /// agent's connection moves to the operator's task) and is freed when it is dropped.
-    pub slot: OwnedSemaphorePermit,
+    /// This connection's places under the connection caps ([`crate::admission`]); travels
+    /// with the connection (a joined agent's connection moves to the operator's task) and is
+    /// given back when it is dropped.
+    pub slot: Slot,
 }
 
 impl Conn {

@@ -1,12 +1,15 @@
 //! One client connection from accept to end: the channel handshake under a deadline, then
-//! requests routed by state ([`crate::route`]) to login, session creation or join.
+//! requests routed by state ([`crate::route`]) to login, session creation or join, under the
+//! login deadline and refusal count of [`crate::probation`] until the client logs in.
 //!
 //! Any decryption or parse failure ends the connection without an answer: the peer is broken
 //! or hostile, and details would only help it.
 
+use crate::admission::Slot;
 use crate::conn::{self, Conn, ConnError};
 use crate::context::{InternalError, Relay};
 use crate::login::{self, Attempt, LoggedIn, LoginOutcome, Possession};
+use crate::probation::{AfterRefusal, Probation};
 use crate::replies;
 use crate::route::{route, Route};
 use crate::{host, join};
@@ -18,9 +21,8 @@ use sightline_net::clock;
 use sightline_net::stream::FramedStream;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 
 /// Why a handshake did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +41,7 @@ async fn handshake(
     relay: &Relay,
     tcp: TcpStream,
     peer: SocketAddr,
-    slot: OwnedSemaphorePermit,
+    slot: Slot,
 ) -> Result<Conn, HandshakeError> {
     let mut stream = FramedStream::new(tcp);
     // -> e
@@ -66,13 +68,8 @@ async fn handshake(
     })
 }
 
-/// Serves one accepted connection to its end. `slot` is its place under `max_connections`.
-pub async fn handle(
-    relay: Arc<Relay>,
-    tcp: TcpStream,
-    peer: SocketAddr,
-    slot: OwnedSemaphorePermit,
-) {
+/// Serves one accepted connection to its end. `slot` is its place under the connection caps.
+pub async fn handle(relay: Arc<Relay>, tcp: TcpStream, peer: SocketAddr, slot: Slot) {
     let _ = tcp.set_nodelay(true);
     let deadline = Duration::from_secs(relay.config.handshake_timeout_secs);
     let conn = match tokio::time::timeout(deadline, handshake(&relay, tcp, peer, slot)).await {
@@ -90,18 +87,30 @@ pub async fn handle(
 }
 
 async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
-    let idle = Duration::from_secs(relay.config.idle_timeout_secs);
+    let mut probation = Probation::new(
+        Instant::now(),
+        Duration::from_secs(relay.config.login_timeout_secs),
+        Duration::from_secs(relay.config.idle_timeout_secs),
+    );
     let mut operator: Option<LoggedIn> = None;
     // The challenge for the next login attempt on this connection; each attempt uses it up.
     let mut challenge: Option<Challenge> = None;
     loop {
-        let msg = match tokio::time::timeout(idle, conn.receive()).await {
+        let Some(wait) = probation.wait(Instant::now(), operator.is_some()) else {
+            return tracing::debug!(peer = %conn.peer, "closing connection: no login or join in time");
+        };
+        let msg = match tokio::time::timeout(wait, conn.receive()).await {
             Ok(Ok(Some(msg))) => msg,
             Ok(Ok(None)) => return,
             Ok(Err(e)) => {
                 return tracing::debug!(peer = %conn.peer, error = %e, "closing connection");
             }
-            Err(_) => return tracing::debug!(peer = %conn.peer, "closing idle connection"),
+            Err(_) if operator.is_some() => {
+                return tracing::debug!(peer = %conn.peer, "closing idle connection")
+            }
+            Err(_) => {
+                return tracing::debug!(peer = %conn.peer, "closing connection: no login or join in time")
+            }
         };
         match route(operator.is_some(), msg) {
             Route::Login {
@@ -148,7 +157,12 @@ async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
                         return conn.close_with(&replies::internal()).await;
                     }
                 };
-                if let Err(e) = conn.send(&reply).await {
+                if operator.is_none() {
+                    // Any answer but LoginOk refuses the attempt.
+                    if !refuse(&mut conn, &mut probation, &reply).await {
+                        return;
+                    }
+                } else if let Err(e) = conn.send(&reply).await {
                     return tracing::debug!(peer = %conn.peer, error = %e, "closing connection");
                 }
             }
@@ -185,10 +199,28 @@ async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
                 reply,
                 close: false,
             } => {
-                if let Err(e) = conn.send(&reply).await {
-                    return tracing::debug!(peer = %conn.peer, error = %e, "closing connection");
+                if !refuse(&mut conn, &mut probation, &reply).await {
+                    return;
                 }
             }
+        }
+    }
+}
+
+/// Answers a refused request and counts it; `false` when the connection is done (the answer
+/// could not be sent, or this was one refusal too many and the connection is now closed).
+async fn refuse(conn: &mut Conn, probation: &mut Probation, reply: &RelayMessage) -> bool {
+    let after = probation.refused();
+    if let Err(e) = conn.send(reply).await {
+        tracing::debug!(peer = %conn.peer, error = %e, "closing connection");
+        return false;
+    }
+    match after {
+        AfterRefusal::Continue => true,
+        AfterRefusal::Close => {
+            tracing::debug!(peer = %conn.peer, "closing connection: too many refused requests");
+            let _ = conn.stream.shutdown().await;
+            false
         }
     }
 }

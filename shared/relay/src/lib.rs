@@ -11,11 +11,14 @@
 //! - Accounts: [`users`], [`password`], [`listing`] (how `user list` shows them), [`labels`]
 //!   (the display name and organisation customers read: refused at the door, cleaned at issue).
 //! - Brute force: [`failures`] (persisted counters), [`keylock`] (one attempt per key at a time).
-//! - Serving: [`server`] (accept), [`connection`] (one client), [`route`] (what a state allows),
+//! - Serving: [`server`] (accept), [`admission`] (connection caps per address, prefix and
+//!   relay), [`fd_limit`] (open-file limit), [`log_throttle`], [`connection`] (one client),
+//!   [`probation`] (login deadline, refusals), [`route`] (what a state allows),
 //!   [`login`], [`host`] (operator waits), [`join`] (agent arrives), [`registry`] (codes),
 //!   [`forward`] (opaque bytes), [`credentials`], [`replies`], [`conn`], [`context`].
 
 pub mod active;
+pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod ca;
@@ -27,6 +30,7 @@ pub mod context;
 pub mod credentials;
 pub mod db;
 pub mod failures;
+pub mod fd_limit;
 pub mod forward;
 pub mod host;
 pub mod init;
@@ -36,10 +40,12 @@ pub mod keylock;
 pub mod labels;
 pub mod ldap;
 pub mod listing;
+pub mod log_throttle;
 pub mod login;
 pub mod password;
 pub mod paths;
 pub mod policy;
+pub mod probation;
 pub mod recovery;
 pub mod registry;
 pub mod replies;

@@ -16,7 +16,7 @@ use sightline_relay::paths::DataDir;
 use sightline_relay::policy::Policy;
 use sightline_relay::signal::Shutdown;
 use sightline_relay::users::{self, Changes, Enrolment, NewUser, Source};
-use sightline_relay::{audit, ca, init, issuing, listing, server, totp};
+use sightline_relay::{audit, ca, fd_limit, init, issuing, listing, server, totp};
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -847,6 +847,7 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
     if !args.listen.is_empty() {
         config.listen = args.listen;
     }
+    let open_file_limit = fd_limit::fit(&mut config.max_connections);
     let renewal = issuing::Renewal {
         validity_secs: config.issuer_validity_days.saturating_mul(86_400),
         renew_before_secs: config.issuer_renew_days.saturating_mul(86_400),
@@ -888,6 +889,8 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
             permissions = ?relay.policy.allowed().names(),
             two_factor = ?relay.policy.two_factor.mode,
             ldap = relay.directory.is_some(),
+            max_connections = relay.config.max_connections,
+            open_file_limit = %fd_limit::describe(open_file_limit),
             data_dir = %data.root().display(),
             "relay started"
         );

@@ -1,23 +1,45 @@
-//! Listening and accepting: binds the configured addresses, caps simultaneous connections,
-//! spawns one task per connection, prunes old brute-force records, watches revocations, and
-//! stops on request.
+//! Listening and accepting: binds the configured addresses, admits connections under the
+//! caps of [`crate::admission`] (closing the others at once, logged at most every
+//! [`REFUSAL_LOG_EVERY`] per cap), spawns one task per connection, prunes old brute-force
+//! records, watches revocations, and stops on request.
 
+use crate::admission::{Admission, Caps, Refusal};
 use crate::connection;
 use crate::context::Relay;
 use crate::failures;
+use crate::log_throttle::LogThrottle;
 use sightline_net::clock;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 /// How often forgotten brute-force records are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Pause after a failed accept (for example out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Refused connections are logged at most once per this period and cap (a flood would
+/// otherwise write a line per connection).
+pub const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The connection table and the refusal log budgets, shared by every listener.
+#[derive(Debug)]
+struct Door {
+    admission: Arc<Admission>,
+    refusal_logs: [LogThrottle; 3],
+}
+
+impl Door {
+    fn refused(&self, refusal: Refusal, peer: SocketAddr) {
+        let Some(unlogged) = self.refusal_logs[refusal.index()].hit(Instant::now()) else {
+            return;
+        };
+        let open = self.admission.open();
+        tracing::warn!(%peer, open, unlogged_since_last = unlogged, "connection refused: {refusal}");
+    }
+}
 
 /// A listening address could not be bound.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +63,7 @@ pub async fn bind(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, BindError> {
     Ok(listeners)
 }
 
-async fn accept_loop(relay: Arc<Relay>, listener: TcpListener, slots: Arc<Semaphore>) {
+async fn accept_loop(relay: Arc<Relay>, listener: TcpListener, door: Arc<Door>) {
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(a) => a,
@@ -51,14 +73,17 @@ async fn accept_loop(relay: Arc<Relay>, listener: TcpListener, slots: Arc<Semaph
                 continue;
             }
         };
-        // At capacity the connection is closed at once: cheaper than any answer.
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "connection refused: max_connections reached");
-            drop(tcp);
-            continue;
+        // Over a cap the connection is closed at once: cheaper than any answer.
+        let slot = match door.admission.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                drop(tcp);
+                door.refused(refusal, peer);
+                continue;
+            }
         };
         let relay = relay.clone();
-        tokio::spawn(connection::handle(relay, tcp, peer, permit));
+        tokio::spawn(connection::handle(relay, tcp, peer, slot));
     }
 }
 
@@ -85,10 +110,17 @@ pub async fn serve(
     listeners: Vec<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let slots = Arc::new(Semaphore::new(relay.config.max_connections));
+    let door = Arc::new(Door {
+        admission: Admission::new(Caps {
+            total: relay.config.max_connections,
+            per_address: relay.config.max_connections_per_address,
+            per_prefix: relay.config.max_connections_per_prefix,
+        }),
+        refusal_logs: Refusal::ALL.map(|_| LogThrottle::new(REFUSAL_LOG_EVERY)),
+    });
     let mut tasks = JoinSet::new();
     for listener in listeners {
-        tasks.spawn(accept_loop(relay.clone(), listener, slots.clone()));
+        tasks.spawn(accept_loop(relay.clone(), listener, door.clone()));
     }
     tasks.spawn(prune_loop(relay.clone()));
     tasks.spawn(crate::revocation::watch(relay.clone()));

@@ -156,13 +156,20 @@ async fn pair_and_forward(
         .await;
     assert_eq!(refused_kind(wrong), (RelayErrorKind::LoginFailed, None));
     assert_eq!(refused_kind(unknown), (RelayErrorKind::LoginFailed, None));
-    // A session needs a login first; the connection stays usable.
+    // A session needs a login first. That is this connection's third refused request: the
+    // answer comes, then the connection is closed.
     assert_eq!(
         refused_kind(c.create_session().await).0,
         RelayErrorKind::NotLoggedIn
     );
+    let after = c.create_session().await;
+    assert!(
+        matches!(after, Err(ClientError::Closed | ClientError::Stream(_))),
+        "{after:?}"
+    );
 
-    // The right password (same connection) gets a certificate over the operator's key.
+    // The right password (on a new connection) gets a certificate over the operator's key.
+    let mut c = connect(&relay.addr, pin).await;
     let grant = c
         .login("alice", Secret::new(PASSWORD), None, operator_key)
         .await
