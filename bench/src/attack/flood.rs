@@ -89,7 +89,7 @@ async fn open_slow(relay: SocketAddr, pin: Fingerprint, i: usize) -> Result<Slow
         tcp.write_all(&[0]).await?;
         Ok(Slow::Raw(tcp))
     } else {
-        Ok(Slow::Handshaken(RelayClient::over(tcp, pin).await?))
+        Ok(Slow::Handshaken(RelayClient::connect_stream(tcp, pin).await?))
     }
 }
 
@@ -148,7 +148,7 @@ pub async fn guessers(
 async fn guess_once(relay: SocketAddr, pin: Fingerprint, i: usize) -> String {
     let code = SessionCode::generate(&mut rand_core::OsRng);
     let client = match connect_from(Block::GUESS.addr(i), relay).await {
-        Ok(tcp) => RelayClient::over(tcp, pin).await,
+        Ok(tcp) => RelayClient::connect_stream(tcp, pin).await,
         Err(_) => return "cannot connect".into(),
     };
     let result = match client {

@@ -73,7 +73,7 @@ async fn one(target: &Target, relay: SocketAddr, mut account: Account, i: usize)
     let start = Instant::now();
     let customer = async {
         let tcp = connect_from(Block::CUSTOMERS.addr(i), relay).await?;
-        let agent = RelayClient::over(tcp, target.pin).await?;
+        let agent = RelayClient::connect_stream(tcp, target.pin).await?;
         Ok::<_, anyhow::Error>(agent.join(&created.code).await?)
     };
     let (op, ag) = tokio::join!(operator.wait_paired(), customer);

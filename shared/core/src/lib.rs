@@ -15,7 +15,8 @@
 //! - [`login_proof`]: the operator's proof, at login, that it holds the key it wants certified.
 //! - [`e2e`] + [`messages`]: the end-to-end viewer↔agent session (`Noise_XX`, then RSA-PSS
 //!   signed identities) and its application messages.
-//! - [`code`], [`limiter`]: one-time session codes and brute-force backoff.
+//! - [`code`], [`limiter`], [`join_gate`]: one-time session codes, brute-force backoff, and
+//!   who may try a code (nested per-prefix limits, a global limit that spares clean prefixes).
 
 pub mod authority;
 pub mod cert;
@@ -27,6 +28,7 @@ pub mod e2e;
 pub mod error;
 pub mod frame;
 pub mod identity;
+pub mod join_gate;
 pub mod lan;
 pub mod limiter;
 pub mod login_proof;

@@ -28,8 +28,27 @@ impl BackoffPolicy {
         max_delay_secs: 15 * 60,
         forget_after_secs: 60 * 60,
     };
+    /// Session codes per site (IPv4 /24, IPv6 /56): 20 free, then 2 s doubling to 30 min,
+    /// forgotten after 6 hours without failures.
+    pub const PER_SITE: BackoffPolicy = BackoffPolicy {
+        free_failures: 20,
+        base_delay_secs: 2,
+        max_delay_secs: 30 * 60,
+        forget_after_secs: 6 * 60 * 60,
+    };
+    /// Session codes per network (IPv4 /16, IPv6 /48): 100 free, then 2 s doubling to an
+    /// hour, forgotten after a day without failures. The long memory is what makes a fresh
+    /// /48 scarce for a guesser while the global counter is in delay (see
+    /// [`crate::join_gate`]).
+    pub const PER_NETWORK: BackoffPolicy = BackoffPolicy {
+        free_failures: 100,
+        base_delay_secs: 2,
+        max_delay_secs: 60 * 60,
+        forget_after_secs: 24 * 60 * 60,
+    };
     /// Whole relay: 100 free, then 1 s doubling to 60 s, forgotten after 10 quiet minutes.
-    /// Caps guessing from many addresses at about one try a minute.
+    /// For session codes it delays only prefixes that have failed before (see
+    /// [`crate::join_gate`]), at most one of their tries a minute.
     pub const GLOBAL: BackoffPolicy = BackoffPolicy {
         free_failures: 100,
         base_delay_secs: 1,
@@ -50,6 +69,11 @@ impl BackoffPolicy {
 
     fn is_stale(&self, rec: &FailureRecord, now: u64) -> bool {
         now.saturating_sub(rec.last_failure) >= self.forget_after_secs
+    }
+
+    /// Whether `rec` holds a failure this policy has not yet forgotten at `now`.
+    pub fn remembers(&self, rec: Option<&FailureRecord>, now: u64) -> bool {
+        rec.is_some_and(|r| r.failures > 0 && !self.is_stale(r, now))
     }
 
     /// Seconds to wait before another attempt is allowed, or `None` if allowed now.

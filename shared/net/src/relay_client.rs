@@ -119,36 +119,37 @@ impl RelayClient {
     /// the root key whose fingerprint is `pin` (and a valid issuing key certified by it).
     /// Nothing secret is sent before that check.
     pub async fn connect(addr: &str, pin: Fingerprint) -> Result<Self, ClientError> {
-        let tcp = timed(REQUEST_TIMEOUT, async {
-            TcpStream::connect(addr)
+        timed(REQUEST_TIMEOUT, async {
+            let tcp = TcpStream::connect(addr)
                 .await
                 .map_err(|source| ClientError::Connect {
                     addr: addr.to_string(),
                     source,
-                })
-        })
-        .await?;
-        Self::over(tcp, pin).await
-    }
-
-    /// Completes the channel handshake over a connection already open to the relay (for
-    /// example one bound to a chosen source address), with the same checks as [`Self::connect`].
-    pub async fn over(tcp: TcpStream, pin: Fingerprint) -> Result<Self, ClientError> {
-        timed(REQUEST_TIMEOUT, async {
-            let _ = tcp.set_nodelay(true);
-            let mut stream = FramedStream::new(tcp);
-            let (hs, first) = ClientHandshake::start(pin, clock::seed(), ChannelConfig::default())?;
-            stream.write_all(&first).await?;
-            let answer = stream.read_message().await?.ok_or(ClientError::Closed)?;
-            let (channel, info) = hs.finish(&answer, clock::now_unix())?;
-            Ok(Self {
-                stream,
-                channel,
-                info,
-                pin,
-            })
+                })?;
+            Self::handshake(tcp, pin).await
         })
         .await
+    }
+
+    /// Completes the channel handshake, as [`RelayClient::connect`] does, over a TCP
+    /// connection the caller opened (from a chosen source address, say).
+    pub async fn connect_stream(tcp: TcpStream, pin: Fingerprint) -> Result<Self, ClientError> {
+        timed(REQUEST_TIMEOUT, Self::handshake(tcp, pin)).await
+    }
+
+    async fn handshake(tcp: TcpStream, pin: Fingerprint) -> Result<Self, ClientError> {
+        let _ = tcp.set_nodelay(true);
+        let mut stream = FramedStream::new(tcp);
+        let (hs, first) = ClientHandshake::start(pin, clock::seed(), ChannelConfig::default())?;
+        stream.write_all(&first).await?;
+        let answer = stream.read_message().await?.ok_or(ClientError::Closed)?;
+        let (channel, info) = hs.finish(&answer, clock::now_unix())?;
+        Ok(Self {
+            stream,
+            channel,
+            info,
+            pin,
+        })
     }
 
     /// The relay's authority as proven on this channel (root verified against the pin).

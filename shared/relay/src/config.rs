@@ -5,6 +5,7 @@
 
 use crate::ldap::LdapConfig;
 use serde::Deserialize;
+use sightline_core::join_gate::Level;
 use sightline_core::limiter::{BackoffPolicy, Lockout};
 use sightline_core::DEFAULT_PORT;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -49,20 +50,39 @@ pub enum ConfigError {
     },
 }
 
-/// Limits on joining with a session code.
+/// Limits on joining with a session code, nested by prefix (see
+/// [`sightline_core::join_gate`]). Files written before the prefix levels existed, with
+/// `per_address` and `global` alone, still parse and get the default prefix levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JoinLimits {
-    /// Failed codes per source address.
+    /// Failed codes per source address (IPv4 address, IPv6 /64).
     pub per_address: BackoffPolicy,
-    /// Failed codes over the whole relay (guessing from many addresses).
+    /// Failed codes per IPv4 /24 or IPv6 /56.
+    pub per_site: BackoffPolicy,
+    /// Failed codes per IPv4 /16 or IPv6 /48.
+    pub per_network: BackoffPolicy,
+    /// Failed codes over the whole relay; delays only prefixes that have failed before.
     pub global: BackoffPolicy,
+}
+
+impl JoinLimits {
+    /// The policy of one prefix level.
+    pub fn policy(&self, level: Level) -> BackoffPolicy {
+        match level {
+            Level::Address => self.per_address,
+            Level::Site => self.per_site,
+            Level::Network => self.per_network,
+        }
+    }
 }
 
 impl Default for JoinLimits {
     fn default() -> Self {
         Self {
             per_address: BackoffPolicy::PER_ADDRESS,
+            per_site: BackoffPolicy::PER_SITE,
+            per_network: BackoffPolicy::PER_NETWORK,
             global: BackoffPolicy::GLOBAL,
         }
     }
@@ -267,6 +287,8 @@ impl Config {
         }
         let policies = [
             ("join_limit.per_address", self.join_limit.per_address),
+            ("join_limit.per_site", self.join_limit.per_site),
+            ("join_limit.per_network", self.join_limit.per_network),
             ("join_limit.global", self.join_limit.global),
             ("login_limit.per_address", self.login_limit.per_address),
             ("login_limit.per_account", self.login_limit.per_account),
@@ -322,6 +344,8 @@ impl Config {
     pub fn longest_forget_secs(&self) -> u64 {
         [
             self.join_limit.per_address,
+            self.join_limit.per_site,
+            self.join_limit.per_network,
             self.join_limit.global,
             self.login_limit.per_address,
             self.login_limit.per_account,
@@ -354,7 +378,10 @@ mod tests {
         assert_eq!(c.handshake_timeout_secs, 10);
         assert_eq!(c.login_timeout_secs, 30);
         assert_eq!(c.join_limit.per_address, BackoffPolicy::PER_ADDRESS);
+        assert_eq!(c.join_limit.per_site, BackoffPolicy::PER_SITE);
+        assert_eq!(c.join_limit.per_network, BackoffPolicy::PER_NETWORK);
         assert_eq!(c.join_limit.global, BackoffPolicy::GLOBAL);
+        assert_eq!(c.longest_forget_secs(), 24 * 3600);
         assert_eq!(c.login_limit.per_address, BackoffPolicy::PER_ADDRESS);
         assert_eq!(
             c.login_limit.per_account,
@@ -392,6 +419,30 @@ mod tests {
         assert_eq!(c.join_limit.per_address.free_failures, 2);
         assert_eq!(c.join_limit.global, BackoffPolicy::GLOBAL);
         assert_eq!(c.certificate_validity_secs, 8 * 3600);
+    }
+
+    #[test]
+    fn files_from_before_the_prefix_levels_still_parse() {
+        let c = parse(
+            "[join_limit.per_address]\nfree_failures = 2\nbase_delay_secs = 300\n\
+             max_delay_secs = 900\nforget_after_secs = 3600\n\
+             [join_limit.global]\nfree_failures = 50\nbase_delay_secs = 1\n\
+             max_delay_secs = 60\nforget_after_secs = 600\n",
+        )
+        .unwrap();
+        assert_eq!(c.join_limit.per_address.free_failures, 2);
+        assert_eq!(c.join_limit.global.free_failures, 50);
+        assert_eq!(c.join_limit.per_site, BackoffPolicy::PER_SITE);
+        assert_eq!(c.join_limit.per_network, BackoffPolicy::PER_NETWORK);
+        let c = parse("[join_limit.per_network]\nfree_failures = 7\nbase_delay_secs = 1\nmax_delay_secs = 9\nforget_after_secs = 99").unwrap();
+        assert_eq!(c.join_limit.policy(Level::Network).free_failures, 7);
+        assert!(matches!(
+            parse("[join_limit.per_site]\nfree_failures = 7\nbase_delay_secs = 1\nmax_delay_secs = 9\nforget_after_secs = 0"),
+            Err(ConfigError::Value {
+                key: "join_limit.per_site",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! them. The arithmetic is the core's [`BackoffPolicy`]; this module only names the keys and
 //! stores the records.
 //!
-//! Keys: `join:ip:<addr>`, `join:global`, `login:ip:<addr>`, `login:user:<name>` (failures
+//! Keys: `join:ip:<addr>`, `join:ip4:<prefix>/24`, `join:ip4:<prefix>/16`,
+//! `join:ip6:<prefix>/56`, `join:ip6:<prefix>/48` (see [`prefix_key`]), `join:global`, `login:ip:<addr>`, `login:user:<name>` (failures
 //! for an account from addresses it has not logged in from), `login:user:<name>:ip:<addr>`
 //! (failures for an account from one address it has logged in from). IPv6 addresses count
 //! per /64, see [`address_key`].
@@ -14,6 +15,7 @@
 
 use crate::db::{Database, DbError};
 use rusqlite::{params, OptionalExtension};
+use sightline_core::join_gate::{prefix_key, Level};
 use sightline_core::limiter::{address_key, BackoffPolicy, FailureRecord, Lockout};
 use std::net::IpAddr;
 
@@ -29,10 +31,10 @@ pub struct Limit {
 }
 
 impl Limit {
-    /// Failed session codes from one source address.
-    pub fn join_address(ip: IpAddr, policy: BackoffPolicy) -> Self {
+    /// Failed session codes from the prefix of `ip` at `level`.
+    pub fn join_prefix(ip: IpAddr, level: Level, policy: BackoffPolicy) -> Self {
         Self {
-            key: format!("join:{}", address_key(ip)),
+            key: format!("join:{}", prefix_key(ip, level)),
             policy,
             lockout: None,
         }
@@ -181,8 +183,16 @@ mod tests {
     #[test]
     fn keys_are_named_as_documented() {
         assert_eq!(
-            Limit::join_address(ip("192.0.2.1"), TWO_FREE).key,
+            Limit::join_prefix(ip("192.0.2.1"), Level::Address, TWO_FREE).key,
             "join:ip:192.0.2.1"
+        );
+        assert_eq!(
+            Limit::join_prefix(ip("192.0.2.1"), Level::Network, TWO_FREE).key,
+            "join:ip4:192.0.0.0/16"
+        );
+        assert_eq!(
+            Limit::join_prefix(ip("2001:db8:1:2::1"), Level::Site, TWO_FREE).key,
+            "join:ip6:2001:db8:1:0::/56"
         );
         assert_eq!(Limit::join_global(TWO_FREE).key, "join:global");
         assert_eq!(
@@ -204,7 +214,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("relay.db");
         let limits = [
-            Limit::join_address(ip("192.0.2.1"), TWO_FREE),
+            Limit::join_prefix(ip("192.0.2.1"), Level::Address, TWO_FREE),
             Limit::join_global(BackoffPolicy::GLOBAL),
         ];
         let t = 1_700_000_000;
@@ -239,7 +249,7 @@ mod tests {
         assert_eq!(retry_after(&db, &limits, t + 61).unwrap(), Some(120));
         // Another address is not limited, the global counter is not yet.
         let other = [
-            Limit::join_address(ip("192.0.2.2"), TWO_FREE),
+            Limit::join_prefix(ip("192.0.2.2"), Level::Address, TWO_FREE),
             limits[1].clone(),
         ];
         assert_eq!(retry_after(&db, &other, t + 61).unwrap(), None);

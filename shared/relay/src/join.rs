@@ -1,23 +1,59 @@
-//! An agent joins with a code: brute-force limits (per address and relay-wide), then the code
-//! is taken out of the registry — it dies here whatever happens next — and the agent's
-//! connection is handed to the waiting operator's task.
+//! An agent joins with a code: brute-force limits (per address, per /24 and /16 or IPv6 /56
+//! and /48, and relay-wide for prefixes that have failed before; see
+//! [`sightline_core::join_gate`]), then the code is taken out of the registry — it dies here
+//! whatever happens next — and the agent's connection is handed to the waiting operator's task.
 
 use crate::conn::Conn;
 use crate::context::{InternalError, Relay};
+use crate::db::{Database, DbError};
 use crate::failures::{self, Limit};
 use crate::registry::Pending;
 use crate::replies;
+use sightline_core::join_gate::{self, Counter, Gate, Level};
 use sightline_net::clock;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+/// The counters that apply to a join from one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinCounters {
+    /// The address's prefixes, narrowest first ([`Level::ALL`]).
+    pub levels: [Limit; 3],
+    /// The relay-wide counter.
+    pub global: Limit,
+}
+
 /// The counters that apply to a join from `ip`.
-pub fn limits_for(relay: &Relay, ip: IpAddr) -> [Limit; 2] {
-    let policy = relay.config.join_limit;
-    [
-        Limit::join_address(ip, policy.per_address),
-        Limit::join_global(policy.global),
-    ]
+pub fn limits_for(relay: &Relay, ip: IpAddr) -> JoinCounters {
+    let policies = relay.config.join_limit;
+    JoinCounters {
+        levels: Level::ALL.map(|level| Limit::join_prefix(ip, level, policies.policy(level))),
+        global: Limit::join_global(policies.global),
+    }
+}
+
+impl JoinCounters {
+    /// What the stored records say about an attempt at `now`.
+    fn gate(&self, db: &Database, now: u64) -> Result<Gate, DbError> {
+        let load = |limit: &Limit| -> Result<Counter, DbError> {
+            Ok(Counter {
+                policy: limit.policy,
+                record: failures::load(db, &limit.key)?,
+            })
+        };
+        let levels = [
+            load(&self.levels[0])?,
+            load(&self.levels[1])?,
+            load(&self.levels[2])?,
+        ];
+        Ok(join_gate::decide(&levels, &load(&self.global)?, now))
+    }
+
+    /// Records a wrong code at every level and globally, all or nothing.
+    fn record_failure(&self, db: &mut Database, now: u64) -> Result<(), DbError> {
+        let all: Vec<Limit> = self.levels.iter().chain([&self.global]).cloned().collect();
+        failures::record_failure(db, &all, now)
+    }
 }
 
 /// What the limiter and the registry decided.
@@ -43,13 +79,13 @@ pub async fn decide(
     relay
         .with_db(move |db| {
             let now = clock::now_unix();
-            if let Some(wait) = failures::retry_after(db, &limits, now)? {
+            if let Gate::Wait(wait) = limits.gate(db, now)? {
                 return Ok(Decision::RateLimited(wait));
             }
             match shared.registry.take(&code, now) {
                 Ok(pending) => Ok(Decision::Valid(pending)),
                 Err(_) => {
-                    failures::record_failure(db, &limits, now)?;
+                    limits.record_failure(db, now)?;
                     Ok(Decision::NotValid)
                 }
             }
