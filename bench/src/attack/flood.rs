@@ -70,7 +70,7 @@ pub async fn slowloris(relay: SocketAddr, pin: Fingerprint, count: usize) -> Hel
         while let Some(done) = batch.join_next().await {
             match done {
                 Ok(Ok(Slow::Raw(t))) => held.raw.push(t),
-                Ok(Ok(Slow::Handshaken(c))) => held.handshaken.push(c),
+                Ok(Ok(Slow::Handshaken(c))) => held.handshaken.push(*c),
                 _ => held.refused += 1,
             }
         }
@@ -80,16 +80,17 @@ pub async fn slowloris(relay: SocketAddr, pin: Fingerprint, count: usize) -> Hel
 
 enum Slow {
     Raw(TcpStream),
-    Handshaken(RelayClient),
+    Handshaken(Box<RelayClient>),
 }
 
 async fn open_slow(relay: SocketAddr, pin: Fingerprint, i: usize) -> Result<Slow> {
     let mut tcp = connect_from(Block::SLOW.addr(i), relay).await?;
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         tcp.write_all(&[0]).await?;
         Ok(Slow::Raw(tcp))
     } else {
-        Ok(Slow::Handshaken(RelayClient::connect_stream(tcp, pin).await?))
+        let client = RelayClient::connect_stream(tcp, pin).await?;
+        Ok(Slow::Handshaken(Box::new(client)))
     }
 }
 

@@ -15,6 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
+/// How long a customer tries to pair before the session counts as failed.
+const PAIR_GIVE_UP: Duration = Duration::from_secs(60);
 /// Bytes each end sends the other once paired.
 const STREAM_BYTES: usize = 1 << 20;
 
@@ -74,11 +76,16 @@ async fn one(target: &Target, relay: SocketAddr, mut account: Account, i: usize)
     let customer = async {
         let tcp = connect_from(Block::CUSTOMERS.addr(i), relay).await?;
         let agent = RelayClient::connect_stream(tcp, target.pin).await?;
-        Ok::<_, anyhow::Error>(agent.join(&created.code).await?)
+        agent.join(&created.code).await.context("customer joining")
     };
-    let (op, ag) = tokio::join!(operator.wait_paired(), customer);
-    let (op_stream, _) = op.context("operator waiting for the customer")?;
-    let joined = ag.context("customer joining")?;
+    let operator =
+        async { (operator.wait_paired().await).context("operator waiting for the customer") };
+    // A refused customer ends the wait at once (the operator alone would wait for the code
+    // to expire).
+    let ((op_stream, _), joined) =
+        tokio::time::timeout(PAIR_GIVE_UP, async { tokio::try_join!(operator, customer) })
+            .await
+            .map_err(|_| anyhow!("not paired after {} s", PAIR_GIVE_UP.as_secs()))??;
     let pair_ms = ms(start.elapsed());
 
     let (op_tcp, op_rest) = op_stream.into_parts();
