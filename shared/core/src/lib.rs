@@ -15,7 +15,8 @@
 //! - [`login_proof`]: the operator's proof, at login, that it holds the key it wants certified.
 //! - [`e2e`] + [`messages`]: the end-to-end viewer↔agent session (`Noise_XX`, then RSA-PSS
 //!   signed identities) and its application messages.
-//! - [`code`], [`limiter`]: one-time session codes and brute-force backoff.
+//! - [`code`], [`limiter`], [`quota`]: one-time session codes, brute-force backoff, and
+//!   fixed-window quotas on costly successes.
 
 pub mod authority;
 pub mod cert;
@@ -32,6 +33,7 @@ pub mod limiter;
 pub mod login_proof;
 pub mod messages;
 mod noise;
+pub mod quota;
 pub mod relay_channel;
 pub mod relay_proto;
 pub mod revocation;

@@ -10,11 +10,14 @@
 //!   [`revocation`] (the signed list, ending revoked sessions), [`active`] (running sessions).
 //! - Accounts: [`users`], [`password`], [`listing`] (how `user list` shows them), [`labels`]
 //!   (the display name and organisation customers read: refused at the door, cleaned at issue).
-//! - Brute force: [`failures`] (persisted counters), [`keylock`] (one attempt per key at a time).
+//! - Brute force: [`failures`] (persisted counters), [`keylock`] (one attempt per key at a time),
+//!   [`hashing`] (bounded password hashing in reused memory), [`issued`] (certificates per
+//!   account), [`account_name`] (the one canonical spelling of a login name).
 //! - Serving: [`server`] (accept), [`connection`] (one client), [`route`] (what a state allows),
 //!   [`login`], [`host`] (operator waits), [`join`] (agent arrives), [`registry`] (codes),
 //!   [`forward`] (opaque bytes), [`credentials`], [`replies`], [`conn`], [`context`].
 
+pub mod account_name;
 pub mod active;
 pub mod audit;
 pub mod auth;
@@ -28,8 +31,10 @@ pub mod credentials;
 pub mod db;
 pub mod failures;
 pub mod forward;
+pub mod hashing;
 pub mod host;
 pub mod init;
+pub mod issued;
 pub mod issuing;
 pub mod join;
 pub mod keylock;
