@@ -1,13 +1,27 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The relay's LDAP authenticator against a real slapd (see `sightline_tests::slapd`): TLS and
 //! StartTLS, both ways of finding the user, groups and roles, and the failures an operator
-//! must be able to tell apart.
+//! must be able to tell apart; and the relay's whole login path with the directory (search
+//! mode, `provides_second_factor = true`): every spelling of a name is the one canonical
+//! account, with its lockout, disabled flag, narrowed permissions and certificate name, and an
+//! unknown name costs the same hashing work as a known one.
 
+use rand_core::OsRng;
+use sightline_core::cert::{CertBody, Permissions};
+use sightline_core::identity::{PrivateIdentity, CA_BITS, MIN_PEER_BITS};
+use sightline_core::login_proof::LoginTranscript;
 use sightline_core::relay_proto::Secret;
 use sightline_relay::auth::{AuthError, Authenticated, Authenticator, Rejection, Role, Verdict};
+use sightline_relay::config::Config;
+use sightline_relay::context::Relay;
+use sightline_relay::db::Database;
 use sightline_relay::ldap::{LdapAuthenticator, LdapConfig, LdapSetupError};
+use sightline_relay::login::{self, Attempt, LoginOutcome, Possession};
+use sightline_relay::policy::Policy;
+use sightline_relay::users::{self, NewUser, Source};
 use sightline_tests::slapd::{make_ca, toml_str, Slapd, ALICE, BOB, CAROL, PEOPLE_DN, SERVICE_DN};
 use std::net::{Ipv4Addr, TcpListener};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The `[ldap]` table of a relay configuration.
@@ -425,4 +439,136 @@ async fn unsafe_configurations_are_refused() {
 fn set_mode(path: &std::path::Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A relay in `dir` whose directory is `slapd` in search mode, providing the second factor;
+/// alice has a relay account (directory password, view only), bob has none.
+async fn directory_relay(slapd: &Slapd, dir: &std::path::Path) -> (Arc<Relay>, PrivateIdentity) {
+    let mut changes = search_mode(slapd);
+    changes.push(("provides_second_factor", Some("true".into())));
+    let mut config = Config {
+        ldap: Some(parse(&with(slapd, &changes))),
+        ..Config::default()
+    };
+    config.login_limit.lockout.after_failures = 3;
+    config.login_work.failure_floor_ms = 0;
+    let mut db = Database::create(&dir.join("relay.db")).unwrap();
+    let alice = NewUser {
+        source: Source::Ldap,
+        password: None,
+        two_factor: false,
+        permissions: Some(Permissions::VIEW),
+        ..NewUser::operator("alice", "unused", 1_700_000_000)
+    };
+    users::add(&mut db, alice, &Policy::default().password_policy()).unwrap();
+    let ca = PrivateIdentity::generate(&mut OsRng, CA_BITS).unwrap();
+    let relay = Relay::new(config, Policy::default(), ca.clone(), db)
+        .await
+        .unwrap();
+    (relay, ca)
+}
+
+async fn relay_login(relay: &Relay, from: &str, user: &str, password: &str) -> LoginOutcome {
+    static OPERATOR: std::sync::OnceLock<PrivateIdentity> = std::sync::OnceLock::new();
+    let operator =
+        OPERATOR.get_or_init(|| PrivateIdentity::generate(&mut OsRng, MIN_PEER_BITS).unwrap());
+    let (channel_binding, challenge) = ([7u8; 32], [8u8; 32]);
+    let proof = LoginTranscript {
+        channel_binding: &channel_binding,
+        challenge: &challenge,
+        operator_key: operator.public().spki_der(),
+        user,
+    }
+    .sign(operator, &mut OsRng);
+    let attempt = Attempt {
+        ip: from.parse().unwrap(),
+        user: user.into(),
+        password: Secret::new(password),
+        second_factor: None,
+        operator_key: operator.public().spki_der().to_vec(),
+        possession: Possession {
+            channel_binding,
+            challenge: Some(challenge),
+            proof,
+        },
+    };
+    login::attempt(relay, attempt).await.unwrap()
+}
+
+fn certified(ca: &PrivateIdentity, outcome: LoginOutcome) -> CertBody {
+    match outcome {
+        LoginOutcome::Accepted { certificate, .. } => certificate
+            .verify(ca.public(), sightline_net::clock::now_unix())
+            .unwrap(),
+        other => panic!("expected a login, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_spelling_of_a_directory_user_is_the_canonical_account() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, ca) = directory_relay(&slapd, dir.path()).await;
+    let here = "198.51.100.7";
+
+    // Bob has no relay account: the certificate carries the canonical name, not the typed one.
+    for typed in ["bob", " BOB ", "Bob\t"] {
+        let body = certified(&ca, relay_login(&relay, here, typed, BOB.password).await);
+        assert_eq!(body.operator, "bob", "{typed:?}\n{}", slapd.log());
+    }
+    // Alice's relay account narrows her permissions whatever the spelling.
+    for typed in ["alice", "alice ", "ALICE"] {
+        let body = certified(&ca, relay_login(&relay, here, typed, ALICE.password).await);
+        assert_eq!(body.operator, "alice", "{typed:?}");
+        assert_eq!(body.permissions, Permissions::VIEW, "{typed:?}");
+    }
+    // A name that is not one never reaches the directory, and costs the same hashing work as
+    // one that does.
+    for (i, typed) in ["al ice", "alice)(uid=*", "*", "nobody", "bob"]
+        .iter()
+        .enumerate()
+    {
+        let before = relay.hashing.checks();
+        let from = format!("198.51.100.{}", 20 + i);
+        let outcome = relay_login(&relay, &from, typed, "a wrong password").await;
+        assert!(
+            matches!(outcome, LoginOutcome::Failed),
+            "{typed:?}: {outcome:?}"
+        );
+        assert_eq!(relay.hashing.checks() - before, 1, "{typed:?}");
+    }
+
+    // Failures under three spellings from three new addresses lock the one account: a fourth
+    // spelling with the right password is refused.
+    for (i, typed) in ["alice ", "Alice", " ALICE"].iter().enumerate() {
+        let from = format!("203.0.113.{}", i + 1);
+        let outcome = relay_login(&relay, &from, typed, "a wrong password").await;
+        assert!(
+            matches!(outcome, LoginOutcome::Failed),
+            "{typed:?}: {outcome:?}"
+        );
+    }
+    let outcome = relay_login(&relay, "203.0.113.9", "alice\t", ALICE.password).await;
+    assert!(
+        matches!(outcome, LoginOutcome::RateLimited(_)),
+        "{outcome:?}"
+    );
+
+    // Disabled: refused under every spelling, from her known address too.
+    relay
+        .with_db(|db| {
+            users::set_disabled(db, "alice", true, 1_700_000_100).map_err(|e| match e {
+                users::UserError::Db(d) => d,
+                other => panic!("{other}"),
+            })
+        })
+        .await
+        .unwrap();
+    for typed in ["alice", "alice ", "ALICE"] {
+        let outcome = relay_login(&relay, here, typed, ALICE.password).await;
+        assert!(
+            matches!(outcome, LoginOutcome::Failed),
+            "{typed:?}: {outcome:?}"
+        );
+    }
 }

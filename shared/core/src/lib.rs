@@ -15,8 +15,9 @@
 //! - [`login_proof`]: the operator's proof, at login, that it holds the key it wants certified.
 //! - [`e2e`] + [`messages`]: the end-to-end viewer↔agent session (`Noise_XX`, then RSA-PSS
 //!   signed identities) and its application messages.
-//! - [`code`], [`limiter`], [`join_gate`]: one-time session codes, brute-force backoff, and
-//!   who may try a code (nested per-prefix limits, a global limit that spares clean prefixes).
+//! - [`code`], [`limiter`], [`join_gate`], [`quota`]: one-time session codes, brute-force
+//!   backoff, who may try a code (nested per-prefix limits, a global limit that spares clean
+//!   prefixes), and fixed-window quotas on costly successes.
 
 pub mod authority;
 pub mod cert;
@@ -34,6 +35,7 @@ pub mod limiter;
 pub mod login_proof;
 pub mod messages;
 mod noise;
+pub mod quota;
 pub mod relay_channel;
 pub mod relay_proto;
 pub mod revocation;

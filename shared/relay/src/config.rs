@@ -3,10 +3,12 @@
 //!
 //! `assets/relay.example.toml` documents every key; keep the two in step.
 
+use crate::hashing::LoginWork;
 use crate::ldap::LdapConfig;
 use serde::Deserialize;
 use sightline_core::join_gate::Level;
 use sightline_core::limiter::{BackoffPolicy, Lockout};
+use sightline_core::quota::Quota;
 use sightline_core::DEFAULT_PORT;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -101,6 +103,13 @@ pub struct LoginLimits {
     pub lockout: Lockout,
     /// How long an address the account logged in from counts as known, days.
     pub known_address_days: u64,
+    /// Failed logins over the whole relay (spraying passwords across accounts from many
+    /// addresses); logins from an address the account logged in from before are not
+    /// counted or held back, so a flood cannot lock the help desk out.
+    pub global: BackoffPolicy,
+    /// Certificates issued per account (successful logins), so that the issuing key cannot
+    /// be made to sign without bound.
+    pub certificates: Quota,
 }
 
 /// Default per-account login backoff: 5 free failures, then 2 s doubling to 15 min, forgotten
@@ -112,6 +121,15 @@ pub const LOGIN_PER_ACCOUNT: BackoffPolicy = BackoffPolicy {
     forget_after_secs: 3600,
 };
 
+/// Default relay-wide login backoff: 100 free failures, then 1 s doubling to 60 s, forgotten
+/// after 10 quiet minutes.
+pub const LOGIN_GLOBAL: BackoffPolicy = BackoffPolicy {
+    free_failures: 100,
+    base_delay_secs: 1,
+    max_delay_secs: 60,
+    forget_after_secs: 600,
+};
+
 impl Default for LoginLimits {
     fn default() -> Self {
         Self {
@@ -119,6 +137,8 @@ impl Default for LoginLimits {
             per_account: LOGIN_PER_ACCOUNT,
             lockout: Lockout::LOGIN,
             known_address_days: 90,
+            global: LOGIN_GLOBAL,
+            certificates: Quota::CERTIFICATES,
         }
     }
 }
@@ -158,6 +178,8 @@ pub struct Config {
     pub join_limit: JoinLimits,
     /// Brute-force limits on logins.
     pub login_limit: LoginLimits,
+    /// Password-hashing slots and the pace of failed logins.
+    pub login_work: LoginWork,
     /// Operators' passwords checked by an LDAP directory.
     pub ldap: Option<LdapConfig>,
 }
@@ -181,6 +203,7 @@ impl Default for Config {
             idle_timeout_secs: 300,
             join_limit: JoinLimits::default(),
             login_limit: LoginLimits::default(),
+            login_work: LoginWork::default(),
             ldap: None,
         }
     }
@@ -292,6 +315,7 @@ impl Config {
             ("join_limit.global", self.join_limit.global),
             ("login_limit.per_address", self.login_limit.per_address),
             ("login_limit.per_account", self.login_limit.per_account),
+            ("login_limit.global", self.login_limit.global),
         ];
         let lock = self.login_limit.lockout;
         if lock.after_failures == 0 || lock.duration_secs == 0 {
@@ -317,6 +341,16 @@ impl Config {
                 "must be between 1 and 3650 days",
             );
         }
+        let certificates = self.login_limit.certificates;
+        if certificates.per_window == 0 || !(1..=86_400).contains(&certificates.window_secs) {
+            return bad(
+                "login_limit.certificates",
+                "needs per_window >= 1 and window_secs between 1 and 86400",
+            );
+        }
+        if let Some((key, reason)) = self.login_work.problem() {
+            return bad(key, reason);
+        }
         if let Some(ldap) = &self.ldap {
             ldap.validate().map_err(|e| ConfigError::Ldap {
                 path: path.to_path_buf(),
@@ -340,7 +374,8 @@ impl Config {
         Ok(())
     }
 
-    /// The longest quiet period after which any failure record is forgotten (for pruning).
+    /// The longest quiet period after which any failure or quota record is forgotten (for
+    /// pruning).
     pub fn longest_forget_secs(&self) -> u64 {
         [
             self.join_limit.per_address,
@@ -349,9 +384,12 @@ impl Config {
             self.join_limit.global,
             self.login_limit.per_address,
             self.login_limit.per_account,
+            self.login_limit.global,
         ]
         .iter()
         .map(|p| p.forget_after_secs)
+        // A certificate quota's record is kept for its window.
+        .chain([self.login_limit.certificates.window_secs])
         .max()
         .unwrap_or(0)
     }

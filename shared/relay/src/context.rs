@@ -9,18 +9,17 @@ use crate::config::Config;
 use crate::conn::Conn;
 use crate::credentials::{CredentialCache, CredentialsError};
 use crate::db::{Database, DbError};
+use crate::hashing::Hashing;
 use crate::issuing::IssuerCell;
 use crate::keylock::KeyedLocks;
 use crate::ldap::LdapAuthenticator;
-use crate::password::{self, HashError, Verification};
+use crate::password::{self, HashError};
 use crate::policy::Policy;
 use crate::registry::Registry;
 use crate::revocation::{Revocations, Snapshot};
 use sightline_core::identity::PrivateIdentity;
-use sightline_core::relay_proto::Secret;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::Semaphore;
 
 /// Failures on the relay's side (not the client's); the client gets a generic answer and the
 /// log gets this.
@@ -73,9 +72,9 @@ pub struct Relay {
     pub login_locks: KeyedLocks,
     /// Sessions paired right now.
     pub active_sessions: AtomicUsize,
+    /// Password-hashing slots and their memory.
+    pub hashing: Hashing,
     db: Arc<Mutex<Database>>,
-    hashing: Semaphore,
-    dummy_hash: String,
 }
 
 impl Relay {
@@ -117,10 +116,7 @@ impl Relay {
         let dummy_hash = tokio::task::spawn_blocking(password::dummy_hash)
             .await
             .map_err(|_| InternalError::Worker)??;
-        // argon2 needs about 19 MiB per hash; bound how many run at once.
-        let slots = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(1, 8);
+        let hashing = Hashing::new(&config.login_work, dummy_hash);
         Ok(Arc::new(Self {
             config,
             policy,
@@ -132,9 +128,8 @@ impl Relay {
             active: ActiveSessions::new(),
             login_locks: KeyedLocks::new(),
             active_sessions: AtomicUsize::new(0),
+            hashing,
             db: Arc::new(Mutex::new(db)),
-            hashing: Semaphore::new(slots),
-            dummy_hash,
         }))
     }
 
@@ -155,24 +150,6 @@ impl Relay {
         .await
         .map_err(|_| InternalError::Worker)?
         .map_err(InternalError::from)
-    }
-
-    /// Checks `password` against `stored` (or, with `None`, against a dummy hash that costs
-    /// the same), off the async threads and with bounded parallelism.
-    pub async fn verify_password(
-        &self,
-        password: Secret,
-        stored: Option<String>,
-    ) -> Result<Verification, InternalError> {
-        let _slot = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| InternalError::Worker)?;
-        let hash = stored.unwrap_or_else(|| self.dummy_hash.clone());
-        tokio::task::spawn_blocking(move || password::verify_password(password.expose(), &hash))
-            .await
-            .map_err(|_| InternalError::Worker)
     }
 
     /// Whether the directory's own second factor replaces the relay's TOTP for its users.

@@ -5,8 +5,10 @@
 //! Keys: `join:ip:<addr>`, `join:ip4:<prefix>/24`, `join:ip4:<prefix>/16`,
 //! `join:ip6:<prefix>/56`, `join:ip6:<prefix>/48` (see [`prefix_key`]), `join:global`, `login:ip:<addr>`, `login:user:<name>` (failures
 //! for an account from addresses it has not logged in from), `login:user:<name>:ip:<addr>`
-//! (failures for an account from one address it has logged in from). IPv6 addresses count
-//! per /64, see [`address_key`].
+//! (failures for an account from one address it has logged in from), `login:global` (failed
+//! logins over the whole relay, from addresses new to the account). IPv6 addresses count
+//! per /64, see [`address_key`]. The same table holds the certificate quotas of
+//! [`crate::issued`] (`login:issued:<name>`).
 //!
 //! Splitting the account's counter by known address is what keeps an attacker's flood from
 //! locking the real operator out: the flood fills the attacker's address counter and the
@@ -55,6 +57,15 @@ impl Limit {
             key: format!("login:{}", address_key(ip)),
             policy,
             lockout,
+        }
+    }
+
+    /// Failed logins over the whole relay.
+    pub fn login_global(policy: BackoffPolicy) -> Self {
+        Self {
+            key: "login:global".into(),
+            policy,
+            lockout: None,
         }
     }
 
@@ -199,6 +210,7 @@ mod tests {
             Limit::login_address(ip("::ffff:192.0.2.1"), TWO_FREE, None).key,
             "login:ip:192.0.2.1"
         );
+        assert_eq!(Limit::login_global(TWO_FREE).key, "login:global");
         assert_eq!(
             Limit::login_account("Alice", TWO_FREE, None).key,
             "login:user:alice"

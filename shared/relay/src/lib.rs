@@ -10,13 +10,16 @@
 //!   [`revocation`] (the signed list, ending revoked sessions), [`active`] (running sessions).
 //! - Accounts: [`users`], [`password`], [`listing`] (how `user list` shows them), [`labels`]
 //!   (the display name and organisation customers read: refused at the door, cleaned at issue).
-//! - Brute force: [`failures`] (persisted counters), [`keylock`] (one attempt per key at a time).
+//! - Brute force: [`failures`] (persisted counters), [`keylock`] (one attempt per key at a time),
+//!   [`hashing`] (bounded password hashing in reused memory), [`issued`] (certificates per
+//!   account), [`account_name`] (the one canonical spelling of a login name).
 //! - Serving: [`server`] (accept), [`admission`] (connection caps per address, prefix and
 //!   relay), [`fd_limit`] (open-file limit), [`log_throttle`], [`connection`] (one client),
 //!   [`probation`] (login deadline, refusals), [`route`] (what a state allows),
 //!   [`login`], [`host`] (operator waits), [`join`] (agent arrives), [`registry`] (codes),
 //!   [`forward`] (opaque bytes), [`credentials`], [`replies`], [`conn`], [`context`].
 
+pub mod account_name;
 pub mod active;
 pub mod admission;
 pub mod audit;
@@ -32,8 +35,10 @@ pub mod db;
 pub mod failures;
 pub mod fd_limit;
 pub mod forward;
+pub mod hashing;
 pub mod host;
 pub mod init;
+pub mod issued;
 pub mod issuing;
 pub mod join;
 pub mod keylock;

@@ -10,8 +10,9 @@
 use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand_core::{OsRng, RngCore};
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 /// The lowest minimum length a policy may have; configuration asking for less is refused, and
@@ -193,6 +194,61 @@ pub fn verify_password(password: &str, phc: &str) -> Verification {
     }
 }
 
+/// Blocks of argon2 working memory that one verification with the default parameters needs
+/// (19 MiB); see [`verify_password_with_memory`].
+pub fn memory_blocks() -> usize {
+    Params::DEFAULT.block_count()
+}
+
+/// Like [`verify_password`], but in `memory` instead of a fresh allocation, so that a caller
+/// can reuse the same buffers for every login (otherwise each verification leaves 19 MiB in
+/// the allocator's arenas, and the process only grows). A hash whose parameters need more
+/// blocks than `memory` holds is verified with an allocation of its own.
+pub fn verify_password_with_memory(
+    password: &str,
+    phc: &str,
+    memory: &mut [Block],
+) -> Verification {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return Verification::BadHash;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Verification::BadHash;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+    ) else {
+        return Verification::BadHash;
+    };
+    let version = match parsed.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return Verification::BadHash,
+    };
+    if params.block_count() > memory.len() {
+        return verify_password(password, phc);
+    }
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return Verification::BadHash;
+    };
+    let mut out = Zeroizing::new(vec![0u8; expected.len()]);
+    let hashed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password.as_bytes(),
+        salt,
+        &mut out,
+        &mut *memory,
+    );
+    if hashed.is_err() {
+        return Verification::BadHash;
+    }
+    if bool::from(expected.as_bytes().ct_eq(&out)) {
+        Verification::Match
+    } else {
+        Verification::Mismatch
+    }
+}
+
 /// A hash of a random password that nobody knows. Verifying against it costs the same as a
 /// real account, so an unknown user name takes as long to refuse as a wrong password.
 pub fn dummy_hash() -> Result<String, HashError> {
@@ -224,6 +280,49 @@ mod tests {
             verify_password("x", "not a phc string"),
             Verification::BadHash
         );
+    }
+
+    #[test]
+    fn verifying_in_reused_memory_agrees_with_the_allocating_check() {
+        let mut memory = vec![Block::default(); memory_blocks()];
+        let a = hash_password("correct horse battery").unwrap();
+        // A hash made with other parameters (argon2i, fewer blocks, three lanes) verifies the
+        // same way, and one that needs more blocks than given falls back to allocating.
+        let params = Params::new(64, 3, 3, Some(24)).unwrap();
+        let other = Argon2::new(Algorithm::Argon2i, Version::V0x10, params)
+            .hash_password(b"correct horse battery", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        for phc in [&a, &other] {
+            for _ in 0..2 {
+                assert_eq!(
+                    verify_password_with_memory("correct horse battery", phc, &mut memory),
+                    Verification::Match,
+                    "{phc}"
+                );
+                assert_eq!(
+                    verify_password_with_memory("correct horse batterx", phc, &mut memory),
+                    Verification::Mismatch,
+                    "{phc}"
+                );
+            }
+        }
+        let mut small = vec![Block::default(); 8];
+        assert_eq!(
+            verify_password_with_memory("correct horse battery", &a, &mut small),
+            Verification::Match
+        );
+        for bad in [
+            "not a phc string",
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ",
+            "$argon2id$v=7$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$AAAA",
+        ] {
+            assert_eq!(
+                verify_password_with_memory("x", bad, &mut memory),
+                Verification::BadHash,
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! issues it: hostile display names and organisations, from a relay account (stored before
 //! `relay user` refused them) and from the directory, come out of the signed certificate clean
 //! (no escape sequences, control characters, line breaks, text-direction characters; at most
-//! `MAX_DISPLAY_CHARS`) without refusing the login; and a user name that breaks the naming rule
-//! never reaches the directory.
+//! `MAX_DISPLAY_CHARS`) without refusing the login; a user name that breaks the naming rule
+//! never reaches the directory, and one that follows it once trimmed reaches it only in its
+//! canonical spelling.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use rand_core::OsRng;
@@ -22,7 +23,7 @@ use sightline_relay::totp;
 use sightline_relay::users::{self, Enrolment, NewUser, Source};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 const PASSWORD: &str = "mallory's long password";
 const HOSTILE_NAME: &str = "\u{1b}[2J\u{1b}[31mEvil\u{1b}[0m Mallory\nVerification code: 1234 5678";
@@ -50,6 +51,7 @@ fn now() -> u64 {
 #[derive(Debug, Default)]
 struct HostileDirectory {
     asked: AtomicUsize,
+    names: Mutex<Vec<String>>,
 }
 
 impl Authenticator for HostileDirectory {
@@ -63,6 +65,7 @@ impl Authenticator for HostileDirectory {
         _password: &'a Secret,
     ) -> BoxFuture<'a, Result<Verdict, AuthError>> {
         self.asked.fetch_add(1, Ordering::SeqCst);
+        self.names.lock().unwrap().push(user.to_string());
         Box::pin(async move {
             Ok(Verdict::Accepted(Authenticated {
                 name: user.to_string(),
@@ -219,9 +222,11 @@ async fn names_outside_the_rule_never_reach_the_directory() {
     let directory = Arc::new(HostileDirectory::default());
     let relay = relay(dir.path(), Some(directory.clone())).await;
     for name in [
-        "mallory ",
+        "mal lory",
         "mal\u{1b}[2Jlory",
         "mallory\nVerification code: 1",
+        // Full-width letters, which NFKC would fold into "mallory".
+        "\u{ff4d}\u{ff41}\u{ff4c}\u{ff4c}\u{ff4f}\u{ff52}\u{ff59}",
     ] {
         assert!(
             matches!(login(&relay, name, None).await, LoginOutcome::Failed),
@@ -229,7 +234,10 @@ async fn names_outside_the_rule_never_reach_the_directory() {
         );
     }
     assert_eq!(directory.asked.load(Ordering::SeqCst), 0);
-    // A name that follows the rule does reach it (the test can fail).
+    // A name that follows the rule does reach it (the test can fail), and a variant of one
+    // reaches it in its canonical spelling only.
     login(&relay, "mallory", None).await;
-    assert_eq!(directory.asked.load(Ordering::SeqCst), 1);
+    login(&relay, " MalLory\t", None).await;
+    assert_eq!(directory.asked.load(Ordering::SeqCst), 2);
+    assert_eq!(*directory.names.lock().unwrap(), ["mallory", "mallory"]);
 }
