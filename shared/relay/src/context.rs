@@ -16,6 +16,7 @@ use crate::password::{self, HashError, Verification};
 use crate::policy::Policy;
 use crate::registry::Registry;
 use crate::revocation::{Revocations, Snapshot};
+use crate::tickets::Tickets;
 use sightline_core::identity::PrivateIdentity;
 use sightline_core::relay_proto::Secret;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -69,6 +70,8 @@ pub struct Relay {
     pub registry: Registry<Conn>,
     /// Sessions paired and running, by certificate.
     pub active: ActiveSessions,
+    /// Paired sessions (running or parked) and their resume tokens.
+    pub tickets: Tickets<Conn>,
     /// Serialises login attempts per brute-force key.
     pub login_locks: KeyedLocks,
     /// Sessions paired right now.
@@ -132,6 +135,7 @@ impl Relay {
             active: ActiveSessions::new(),
             login_locks: KeyedLocks::new(),
             active_sessions: AtomicUsize::new(0),
+            tickets: Tickets::new(),
             db: Arc::new(Mutex::new(db)),
             hashing: Semaphore::new(slots),
             dummy_hash,

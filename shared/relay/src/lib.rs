@@ -13,7 +13,9 @@
 //! - Brute force: [`failures`] (persisted counters), [`keylock`] (one attempt per key at a time).
 //! - Serving: [`server`] (accept), [`connection`] (one client), [`route`] (what a state allows),
 //!   [`login`], [`host`] (operator waits), [`join`] (agent arrives), [`registry`] (codes),
-//!   [`forward`] (opaque bytes), [`credentials`], [`replies`], [`conn`], [`context`].
+//!   [`paired`] (a paired session, parked and paired again after a broken connection),
+//!   [`tickets`] and [`resume`] (sides coming back), [`forward`] (opaque bytes),
+//!   [`credentials`], [`replies`], [`conn`], [`context`].
 
 pub mod active;
 pub mod audit;
@@ -37,15 +39,18 @@ pub mod labels;
 pub mod ldap;
 pub mod listing;
 pub mod login;
+pub mod paired;
 pub mod password;
 pub mod paths;
 pub mod policy;
 pub mod recovery;
 pub mod registry;
 pub mod replies;
+pub mod resume;
 pub mod revocation;
 pub mod route;
 pub mod server;
 pub mod signal;
+pub mod tickets;
 pub mod totp;
 pub mod users;
