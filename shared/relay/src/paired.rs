@@ -29,7 +29,7 @@ enum Interruption {
     /// there: `early`).
     Broken {
         ended_by: String,
-        early: Option<Arrival<Conn>>,
+        early: Option<Box<Arrival<Conn>>>,
     },
     /// The operator's certificate was revoked.
     Revoked,
@@ -111,7 +111,7 @@ pub async fn run(
                     window_secs = relay.tickets.window().as_secs(), "session interrupted; parked until both sides come back");
                 let mut back = Back::default();
                 if let Some(early) = early {
-                    back.place(early);
+                    back.place(*early);
                 }
                 back
             }
@@ -209,7 +209,7 @@ impl Pairing<'_> {
             _ = &mut self.revoked => Interruption::Revoked,
             Some(early) = self.arrivals.recv() => Interruption::Broken {
                 ended_by: format!("{} came back on a new connection", early.side.name()),
-                early: Some(early),
+                early: Some(Box::new(early)),
             },
         };
         self.relay.session_ended();
