@@ -127,12 +127,15 @@ pub struct IndicatorText {
     pub organisation: String,
     /// Whether the operator controls the keyboard and mouse now.
     pub in_control: bool,
+    /// The connection to the operator broke and is being repaired (control is suspended).
+    pub reconnecting: bool,
 }
 
 impl IndicatorText {
     /// The banner's message without the "●" in front:
     /// `"Sightline: Alice (Example Ltd) is viewing your screen"`, or `"… is controlling your
-    /// screen"` while the operator is in control. Control characters are removed, surrounding
+    /// screen"` while the operator is in control, `"… is reconnecting to your screen"` while the
+    /// connection to the operator is being repaired. Control characters are removed, surrounding
     /// white space is trimmed, an empty organisation is left out and names longer than 64
     /// characters are cut with "...". The result is Unicode (fit for a terminal); the banner
     /// draws it in Latin-1, with `?` for the characters outside it.
@@ -141,7 +144,9 @@ impl IndicatorText {
     }
 
     fn verb(&self) -> &'static str {
-        if self.in_control {
+        if self.reconnecting {
+            "reconnecting to"
+        } else if self.in_control {
             "controlling"
         } else {
             "viewing"
@@ -1360,6 +1365,7 @@ mod tests {
             operator: operator.to_owned(),
             organisation: organisation.to_owned(),
             in_control,
+            reconnecting: false,
         }
     }
 
@@ -1370,6 +1376,16 @@ mod tests {
 
     fn s(b: &[u8]) -> String {
         b.iter().map(|&c| char::from(c)).collect()
+    }
+
+    #[test]
+    fn the_banner_says_when_the_connection_is_being_repaired() {
+        let mut t = text("Alice", "Example Ltd", true);
+        t.reconnecting = true;
+        assert_eq!(
+            t.status_line(),
+            "Sightline: Alice (Example Ltd) is reconnecting to your screen"
+        );
     }
 
     #[test]

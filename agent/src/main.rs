@@ -17,6 +17,7 @@ use sightline_core::identity::Fingerprint;
 use sightline_core::identity::{DEFAULT_IDENTITY_BITS, MIN_PEER_BITS};
 use sightline_media::encode::Backend;
 use sightline_net::cli::{self, ClientConfig, Output};
+use sightline_net::resume::RelayLink;
 use sightline_net::session::SessionEnd;
 use sightline_net::{clock, keystore, RelayClient};
 use std::io::{BufRead, Write};
@@ -277,6 +278,12 @@ async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
     // The authority that issued the operator's certificate, its root checked against the pin.
     let joined = client.join(&code).await?;
     let mut stream = joined.stream;
+    let link = RelayLink {
+        addr: addr.clone(),
+        pin,
+        session_id: joined.session_id,
+        token: joined.resume_token,
+    };
     let cfg = E2eConfig {
         session_id: joined.session_id,
         seed: clock::seed(),
@@ -302,6 +309,7 @@ async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
         operator,
         &settings,
         cli::shutdown_signal(),
+        Some(link),
     )
     .await;
     Ok(end)

@@ -134,6 +134,7 @@ fn text(in_control: bool) -> IndicatorText {
         operator: "Alice Example".to_owned(),
         organisation: "Example Support Ltd".to_owned(),
         in_control,
+        reconnecting: false,
     }
 }
 

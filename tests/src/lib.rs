@@ -2,6 +2,7 @@
 //! data directory on loopback, and drive viewer and agent processes through their JSON events.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod cutter;
 pub mod shaper;
 pub mod slapd;
 

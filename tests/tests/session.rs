@@ -268,15 +268,14 @@ fn a_lost_connection_is_reported_as_an_abnormal_end() {
     agent.wait_event("connected", SLOW);
     viewer.wait_event("connected", SLOW);
     agent.signal("KILL");
-    let closed = viewer.wait_event("closed", T);
+    // The viewer waits for the agent to come back (tests/tests/resume.rs), then gives up when
+    // the relay's 30 s resume window has passed.
+    viewer.wait_event("reconnecting", T);
+    let closed = viewer.wait_event("closed", SLOW);
     assert_eq!(closed["normal"], false);
-    assert!(
-        closed["reason"]
-            .as_str()
-            .unwrap()
-            .contains("without a close message"),
-        "{closed}"
-    );
+    let reason = closed["reason"].as_str().unwrap();
+    assert!(reason.contains("without a close message"), "{closed}");
+    assert!(reason.contains("connection lost"), "{closed}");
     let st = viewer.wait_exit(T);
     assert_eq!(
         st.code(),

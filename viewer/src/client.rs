@@ -18,6 +18,7 @@ use sightline_core::messages::{
     CloseReason, ConsentFor, CursorShape, InputEvent, Message, PauseReason, WithdrawReason,
 };
 use sightline_core::relay_proto::Secret;
+use sightline_net::resume::{self, LinkEvent, RelayLink};
 use sightline_net::session::{self, AppChannels, SessionEnd};
 use sightline_net::stream::FramedStream;
 use sightline_net::{clock, keystore, LoginGrant, RelayClient};
@@ -308,6 +309,20 @@ pub enum ClientEvent {
         /// Why the agent, not the customer, took control away or refused it.
         withdrawn: Option<WithdrawReason>,
     },
+    /// The connection through the relay broke; the session is being resumed (no pictures, no
+    /// control) and ends if it is not back within `within_secs`.
+    Reconnecting {
+        /// Why the connection counts as lost.
+        reason: String,
+        /// How long the session waits for it.
+        within_secs: u64,
+    },
+    /// The session goes on over a new connection: the same agent, the same verification
+    /// code, fresh keys.
+    Reconnected {
+        /// The verification code (unchanged).
+        sas: String,
+    },
     /// The agent paused sharing (no pictures, no control) and why.
     SharingPaused(PauseReason),
     /// Sharing goes on after a pause; control must be asked for again.
@@ -513,7 +528,10 @@ async fn drive(
                     let agent_key = (params.agent_key, params.data_dir.as_path());
                     through_lan(settled, &address, cert, &offer, agent_key).await
                 }
-                None => through_relay(settled, client, cert).await,
+                None => {
+                    let relay = (params.relay.clone(), params.relay_key);
+                    through_relay(settled, client, cert, relay).await
+                }
             }
         }
         Start::Direct(p) => {
@@ -596,6 +614,7 @@ async fn through_relay(
     mut s: Settled<'_>,
     mut client: RelayClient,
     cert: OperatorCert,
+    relay: (String, Fingerprint),
 ) -> Result<(), String> {
     let events = s.events;
     let created = client.create_session().await.map_err(|e| e.to_string())?;
@@ -605,13 +624,20 @@ async fn through_relay(
     });
 
     let paired = tokio::select! {
-        r = client.wait_paired() => r.map_err(|e| e.to_string())?,
+        r = client.wait_pairing() => r.map_err(|e| e.to_string())?,
         _ = wait_for_end(&mut s.commands) => {
             events.emit(ClientEvent::Closed { reason: "cancelled before the customer joined".into(), normal: true, close: None });
             return Ok(());
         }
     };
-    let (mut stream, session_id) = paired;
+    let mut stream = paired.stream;
+    let session_id = paired.session_id;
+    let link = RelayLink {
+        addr: relay.0,
+        pin: relay.1,
+        session_id,
+        token: paired.resume_token,
+    };
     let cfg = E2eConfig {
         session_id,
         seed: clock::seed(),
@@ -621,7 +647,7 @@ async fn through_relay(
     let session = session::operator_handshake(&mut stream, cfg, s.key, cert)
         .await
         .map_err(|e| e.to_string())?;
-    hold(s, stream, session, Vec::new()).await
+    hold(s, stream, session, Vec::new(), Some(link)).await
 }
 
 /// Straight to a LAN-only agent: TCP, preamble, the same handshake, the agent's key checked
@@ -690,7 +716,8 @@ async fn through_lan(
             return Ok(());
         }
     };
-    hold(s, stream, session, pending).await
+    // A LAN connection has no relay to come back through: the session ends with it.
+    hold(s, stream, session, pending, None).await
 }
 
 fn connected_event(session: &E2eSession, rights: &OperatorRights) -> ClientEvent {
@@ -702,12 +729,14 @@ fn connected_event(session: &E2eSession, rights: &OperatorRights) -> ClientEvent
 }
 
 /// Runs an established session until it ends: `pending` are application messages the
-/// agent already sent.
+/// agent already sent. A session through the relay (`relay`) is resumed when its connection
+/// breaks.
 async fn hold(
     s: Settled<'_>,
     mut stream: FramedStream<TcpStream>,
     mut session: E2eSession,
     pending: Vec<Message>,
+    relay: Option<RelayLink>,
 ) -> Result<(), String> {
     let Settled {
         rights,
@@ -735,13 +764,33 @@ async fn hold(
         software: format!("sightline-viewer/{}", env!("CARGO_PKG_VERSION")),
         capabilities: vec!["av1".into()],
     };
-    let pump = session::run(
-        &mut stream,
-        &mut session,
-        hello,
-        std::future::pending(),
-        app,
-    );
+    let (link_tx, link_rx) = mpsc::channel(8);
+    let sas = session.sas().to_string();
+    let keyframes = to_peer.clone();
+    let pump = async {
+        match relay {
+            Some(relay) => {
+                let close = std::future::pending();
+                let pump =
+                    resume::run(&mut stream, &mut session, hello, close, app, relay, link_tx);
+                Box::pin(pump).await
+            }
+            None => {
+                session::run(
+                    &mut stream,
+                    &mut session,
+                    hello,
+                    std::future::pending(),
+                    app,
+                )
+                .await
+            }
+        }
+    };
+    let pump = async {
+        // The link's news ends with the pump.
+        tokio::join!(pump, tell_link(events, link_rx, keyframes, sas)).0
+    };
     let may_control = rights.may_control();
     let dispatch = dispatch(
         commands,
@@ -769,6 +818,27 @@ async fn hold(
         close,
     });
     Ok(())
+}
+
+/// Tells the UI about the connection; asks for a fresh picture once the session is resumed.
+async fn tell_link(
+    events: &Events,
+    mut link: mpsc::Receiver<LinkEvent>,
+    to_peer: mpsc::Sender<Message>,
+    sas: String,
+) {
+    while let Some(event) = link.recv().await {
+        match event {
+            LinkEvent::Reconnecting { why, within } => events.emit(ClientEvent::Reconnecting {
+                reason: why,
+                within_secs: within.as_secs(),
+            }),
+            LinkEvent::Resumed => {
+                events.emit(ClientEvent::Reconnected { sas: sas.clone() });
+                let _ = to_peer.send(Message::KeyframeRequest).await;
+            }
+        }
+    }
 }
 
 async fn wait_for_end(commands: &mut mpsc::Receiver<ClientCommand>) {

@@ -11,8 +11,8 @@ use crate::client::{
 use crate::consent::{paused_text, ControlChange, RESUMED_TEXT};
 use crate::direct;
 use crate::gui::json_out::{
-    agent_key_json, connected_json, consent_json, control_json, direct_json, login_json,
-    notice_json, paused_json, resumed_json,
+    agent_key_json, connected_json, consent_json, control_json, direct_json, event_json, link_text,
+    login_json, notice_json, paused_json, resumed_json,
 };
 use crate::player::Player;
 use crate::script::Step;
@@ -240,6 +240,11 @@ impl Headless {
             }
             ClientEvent::SharingResumed => {
                 out.event(resumed_json(), || RESUMED_TEXT.into());
+            }
+            ev @ (ClientEvent::Reconnecting { .. } | ClientEvent::Reconnected { .. }) => {
+                if let (Some(json), Some(text)) = (event_json(&ev), link_text(&ev)) {
+                    out.event(json, || text);
+                }
             }
             ClientEvent::Notice(message) => {
                 out.event(notice_json(&message), || message.clone());

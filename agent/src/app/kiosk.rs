@@ -316,6 +316,8 @@ async fn direct_session(
         async move {
             let _ = stop.wait_for(|s| *s).await;
         },
+        // A LAN session has no relay to come back through: it ends with its connection.
+        None,
     )
     .await;
     Ok(())

@@ -13,12 +13,13 @@ use sightline_core::messages::{CloseReason, Message};
 use sightline_core::text::{display_safe, MAX_DISPLAY_CHARS};
 use sightline_net::cli::Output;
 use sightline_net::clock;
+use sightline_net::resume::{self, LinkEvent, RelayLink};
 use sightline_net::session::{self, AppChannels, SessionEnd};
 use sightline_net::stream::FramedStream;
 use std::future::Future;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::oneshot;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
 
 /// The operator of a session, as the agent knows them after the handshake.
 #[derive(Debug, Clone)]
@@ -91,13 +92,15 @@ pub fn deadline(
     }
 }
 
-/// Runs one established session to its end; `shutdown` resolves on Ctrl-C or SIGTERM.
-pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut FramedStream<S>,
+/// Runs one established session to its end; `shutdown` resolves on Ctrl-C or SIGTERM. A
+/// session through the relay (`relay`) is resumed when its connection breaks.
+pub async fn serve(
+    stream: &mut FramedStream<TcpStream>,
     session: &mut Session,
     operator: Operator,
     settings: &SessionSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    relay: Option<RelayLink>,
 ) -> SessionEnd {
     let out = settings.out;
     let rights = operator.rights;
@@ -150,20 +153,27 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             reason = limit => reason,
         }
     };
+    let (to_controller, link) = mpsc::channel(8);
     let wire = Wire {
         from_peer,
         to_peer,
         close,
+        link: Some(link),
     };
     let controller = tokio::spawn(customer.run(wire, ending));
-    let end = session::run(
-        stream,
-        session,
-        hello_message(),
-        async { close_rx.await.unwrap_or(CloseReason::Shutdown) },
-        app,
-    )
-    .await;
+    let close = async { close_rx.await.unwrap_or(CloseReason::Shutdown) };
+    let end = match relay {
+        Some(relay) => {
+            let (link_tx, link_rx) = mpsc::channel(8);
+            let sas = session.sas().to_string();
+            let pump = resume::run(stream, session, hello_message(), close, app, relay, link_tx);
+            // Boxed: resuming makes a large future.
+            let pump = Box::pin(pump);
+            let tell = tell_link(out, link_rx, to_controller, sas);
+            tokio::join!(pump, tell).0
+        }
+        None => session::run(stream, session, hello_message(), close, app).await,
+    };
     // The controller ends once the pump's channels close, after stopping capture, releasing
     // held input and taking the banner down.
     let used = controller.await.unwrap_or_default();
@@ -201,6 +211,28 @@ fn announce(out: Output, operator: &Operator, sas: &str) {
             sas
         ),
     );
+}
+
+/// Tells the customer about the connection and passes the news on to the controller.
+async fn tell_link(
+    out: Output,
+    mut events: mpsc::Receiver<LinkEvent>,
+    controller: mpsc::Sender<LinkEvent>,
+    sas: String,
+) {
+    while let Some(event) = events.recv().await {
+        match &event {
+            LinkEvent::Reconnecting { why, within } => out.event(
+                json!({"event": "reconnecting", "reason": why, "within_secs": within.as_secs()}),
+                || format!("Connection to the operator lost ({why}); reconnecting… Control is suspended meanwhile; the session ends if the connection is not back within {} s.", within.as_secs()),
+            ),
+            LinkEvent::Resumed => out.event(
+                json!({"event": "reconnected", "sas": sas}),
+                || format!("Reconnected: the session goes on (verification code still {sas})."),
+            ),
+        }
+        let _ = controller.try_send(event);
+    }
 }
 
 fn closed(out: Output, end: &SessionEnd) {

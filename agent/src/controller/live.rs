@@ -12,6 +12,7 @@ use crate::rights::InputGate;
 use crate::share::ShareHandle;
 use serde_json::json;
 use sightline_core::messages::{CloseReason, ConsentFor, InputEvent, Message, WithdrawReason};
+use sightline_net::resume::LinkEvent;
 use std::future::Future;
 use std::time::Instant;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
@@ -34,6 +35,10 @@ pub(super) struct Live {
     pub(super) stdin_open: bool,
     /// Input events dropped for lack of a grant.
     pub(super) ungranted: u64,
+    /// News of the connection (a relayed session); `None` once the pump is done, or without.
+    pub(super) link: Option<mpsc::Receiver<LinkEvent>>,
+    /// The connection is being repaired: control is suspended.
+    pub(super) suspended: bool,
 }
 
 /// Why the main loop stopped: a reason to close with, or `None` when the session is gone.
@@ -82,6 +87,9 @@ impl Live {
                     }
                 }
                 () = timer => self.on_timer(c, to_peer).await,
+                Some(event) = super::link::next_event(&mut self.link) => {
+                    self.on_link(c, event, to_peer).await;
+                }
                 msg = from_peer.recv() => match msg {
                     Some(msg) => self.on_peer(c, msg, to_peer, used).await,
                     None => return None,
@@ -173,7 +181,7 @@ impl Live {
             return;
         };
         match &self.input {
-            Some(input) if self.control.is_granted() => {
+            Some(input) if self.control.is_granted() && !self.suspended => {
                 if input.inject(ev) == Queued::Full {
                     tracing::debug!("input queue full; event dropped");
                 }

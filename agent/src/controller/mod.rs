@@ -11,7 +11,8 @@
 //!
 //! Files: this one (the session from start to end), `viewing` (the first question and the
 //! start of sharing), `live` (the running session: the operator's messages, the customer's
-//! keys, control), `banner` (the banner's fate: pause and resume).
+//! keys, control), `banner` (the banner's fate: pause and resume), `link` (a broken connection
+//! being repaired: control suspended, then back).
 
 use crate::capture::Monitor;
 use crate::customer::{self, Usage};
@@ -20,6 +21,7 @@ use crate::rights::Rights;
 use crate::share::ShareConfig;
 use sightline_core::messages::{CloseReason, Message};
 use sightline_net::cli::Output;
+use sightline_net::resume::LinkEvent;
 use std::future::Future;
 use std::time::Duration;
 use tokio::sync::mpsc::{self, unbounded_channel, UnboundedSender};
@@ -61,6 +63,8 @@ pub struct Wire {
     pub to_peer: mpsc::Sender<Message>,
     /// Tells the pump to close the session with this reason.
     pub close: oneshot::Sender<CloseReason>,
+    /// News of the connection, for a session that resumes after a broken connection.
+    pub link: Option<mpsc::Receiver<LinkEvent>>,
 }
 
 impl Customer {
@@ -77,6 +81,14 @@ impl Customer {
             operator: self.operator.clone(),
             organisation: self.organisation.clone(),
             in_control,
+            reconnecting: false,
+        }
+    }
+
+    fn banner_text_reconnecting(&self) -> IndicatorText {
+        IndicatorText {
+            reconnecting: true,
+            ..self.banner_text(false)
         }
     }
 
@@ -89,6 +101,7 @@ impl Customer {
             mut from_peer,
             to_peer,
             close,
+            link,
         } = wire;
         // An unattended kiosk has no one at a terminal to answer.
         let mut lines = if self.unattended {
@@ -116,6 +129,7 @@ impl Customer {
             }
         };
         used.view = true;
+        live.link = link;
         let reason = live
             .serve(
                 &self,
@@ -158,5 +172,6 @@ async fn drain(mut from_peer: mpsc::Receiver<Message>) {
 }
 
 mod banner;
+mod link;
 mod live;
 mod viewing;

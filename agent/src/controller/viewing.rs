@@ -165,6 +165,8 @@ impl Customer {
             banner_rx,
             stdin_open: !self.unattended,
             ungranted: 0,
+            link: None,
+            suspended: false,
         };
         live.status(self, false);
         Ok(live)

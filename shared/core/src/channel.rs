@@ -233,6 +233,11 @@ impl Channel {
         !self.partial.is_empty()
     }
 
+    /// The limits and rekey points this channel was made with.
+    pub fn config(&self) -> ChannelConfig {
+        self.cfg
+    }
+
     /// Rekeys done so far in each direction (sent, received); for tests and statistics.
     pub fn rekeys(&self) -> (u64, u64) {
         (self.sent.rekeys, self.received.rekeys)

@@ -11,6 +11,8 @@
 //! ```
 //! Each state consumes itself; a [`Session`] that can carry application messages only exists
 //! once the peer's proof verified. Noise static keys are fresh per session: identity is RSA.
+//! Each end keeps its static key and a secret from the handshake so that the session can be
+//! resumed after a broken connection ([`crate::resume`], [`Session::offer_resume`]).
 //!
 //! **The verification code** ([`sas`]) both people compare is derived from the handshake hash
 //! and both nonces, and everything it depends on is fixed by a side before it sees the other
@@ -38,11 +40,13 @@ use crate::identity::{Fingerprint, PrivateIdentity, PublicIdentity, MIN_PEER_BIT
 use crate::messages::{CloseReason, Message};
 use crate::noise::{self, E2E_PATTERN};
 use crate::relay_proto::SessionId;
+use crate::resume::{self, ResumeOffer, ResumeTicket};
 use crate::revocation::RevocationList;
 use crate::PROTOCOL_VERSION;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
+use zeroize::Zeroizing;
 
 const PROLOGUE_LABEL: &[u8] = b"sightline e2e v1";
 const PROOF_LABEL: &[u8] = b"sightline e2e identity v1";
@@ -116,8 +120,15 @@ fn prologue(session_id: &SessionId) -> Vec<u8> {
     p
 }
 
-/// A fresh handshake state and this side's Noise static public key.
-fn handshake_state(cfg: &E2eConfig, initiator: bool) -> Result<(snow::HandshakeState, Vec<u8>)> {
+/// This side's Noise static key pair, fresh per session.
+struct StaticKey {
+    public: Vec<u8>,
+    /// Kept for resuming the session ([`crate::resume`]).
+    private: Zeroizing<Vec<u8>>,
+}
+
+/// A fresh handshake state and this side's Noise static key pair.
+fn handshake_state(cfg: &E2eConfig, initiator: bool) -> Result<(snow::HandshakeState, StaticKey)> {
     let builder = noise::builder(E2E_PATTERN, noise::derive_seed(&cfg.seed, b"noise"))?;
     let kp = builder.generate_keypair()?;
     let p = prologue(&cfg.session_id);
@@ -129,7 +140,13 @@ fn handshake_state(cfg: &E2eConfig, initiator: bool) -> Result<(snow::HandshakeS
     } else {
         b.build_responder()?
     };
-    Ok((hs, kp.public))
+    Ok((
+        hs,
+        StaticKey {
+            public: kp.public,
+            private: Zeroizing::new(kp.private),
+        },
+    ))
 }
 
 /// First message's payload (operator): the version and the commitment to the operator's
@@ -184,16 +201,31 @@ fn read(hs: &mut snow::HandshakeState, message: &[u8]) -> Result<Vec<u8>> {
 type Nonces = ([u8; 32], [u8; 32]);
 
 fn finish(
-    hs: snow::HandshakeState,
+    mut hs: snow::HandshakeState,
     role: Role,
     cfg: E2eConfig,
     nonces: Nonces,
+    local_static: Zeroizing<Vec<u8>>,
 ) -> Result<Handshaked> {
     let hash: [u8; 32] = hs
         .get_handshake_hash()
         .try_into()
         .map_err(|_| Error::Local("unexpected handshake hash length".into()))?;
+    let remote_static = hs
+        .get_remote_static()
+        .ok_or(Error::Unexpected("no static key from the peer"))?
+        .to_vec();
+    let (k1, k2) = hs.dangerously_get_raw_split();
+    let (k1, k2) = (Zeroizing::new(k1), Zeroizing::new(k2));
+    let ticket = ResumeTicket::new(
+        cfg.session_id,
+        &hash,
+        (&k1[..], &k2[..]),
+        local_static,
+        remote_static,
+    )?;
     Ok(Handshaked {
+        ticket,
         channel: Channel::from_handshake(hs, cfg.channel)?,
         sas: sas(&hash, &nonces.0, &nonces.1),
         hash,
@@ -215,10 +247,18 @@ impl OperatorHandshake {
             &mut hs,
             &codec::encode(&Hello {
                 version: PROTOCOL_VERSION,
-                commitment: commitment(&static_key, &nonce),
+                commitment: commitment(&static_key.public, &nonce),
             })?,
         )?;
-        Ok((OperatorAwaitingResponse { hs, cfg, nonce }, msg))
+        Ok((
+            OperatorAwaitingResponse {
+                hs,
+                cfg,
+                nonce,
+                static_private: static_key.private,
+            },
+            msg,
+        ))
     }
 }
 
@@ -228,6 +268,7 @@ pub struct OperatorAwaitingResponse {
     cfg: E2eConfig,
     /// The nonce committed to in the first message.
     nonce: [u8; 32],
+    static_private: Zeroizing<Vec<u8>>,
 }
 
 impl OperatorAwaitingResponse {
@@ -238,7 +279,14 @@ impl OperatorAwaitingResponse {
         let agent: AgentNonce = codec::decode(&payload, "agent nonce")?;
         let msg = write(&mut self.hs, &codec::encode(&Reveal { nonce: self.nonce })?)?;
         let nonces = (self.nonce, agent.nonce);
-        Ok((finish(self.hs, Role::Operator, self.cfg, nonces)?, msg))
+        let done = finish(
+            self.hs,
+            Role::Operator,
+            self.cfg,
+            nonces,
+            self.static_private,
+        )?;
+        Ok((done, msg))
     }
 
     /// Like [`OperatorAwaitingResponse::read_response`], but reveals `nonce` instead of the
@@ -259,14 +307,17 @@ impl OperatorAwaitingResponse {
 pub struct AgentHandshake {
     hs: snow::HandshakeState,
     cfg: E2eConfig,
+    static_private: Zeroizing<Vec<u8>>,
 }
 
 impl AgentHandshake {
     /// Prepares the responder.
     pub fn new(cfg: E2eConfig) -> Result<Self> {
+        let (hs, static_key) = handshake_state(&cfg, false)?;
         Ok(Self {
-            hs: handshake_state(&cfg, false)?.0,
+            hs,
             cfg,
+            static_private: static_key.private,
         })
     }
 
@@ -286,6 +337,7 @@ impl AgentHandshake {
                 cfg: self.cfg,
                 commitment: hello.commitment,
                 nonce,
+                static_private: self.static_private,
             },
             msg,
         ))
@@ -300,6 +352,7 @@ pub struct AgentAwaitingFinish {
     commitment: [u8; 32],
     /// This side's nonce, sent in the second message.
     nonce: [u8; 32],
+    static_private: Zeroizing<Vec<u8>>,
 }
 
 impl AgentAwaitingFinish {
@@ -319,7 +372,8 @@ impl AgentAwaitingFinish {
         )) {
             return Err(AuthError::CommitmentMismatch.into());
         }
-        finish(self.hs, Role::Agent, self.cfg, (reveal.nonce, self.nonce))
+        let nonces = (reveal.nonce, self.nonce);
+        finish(self.hs, Role::Agent, self.cfg, nonces, self.static_private)
     }
 }
 
@@ -380,6 +434,7 @@ fn signed_bytes(role: Role, hash: &[u8; 32]) -> Vec<u8> {
 
 /// The Noise handshake is complete; this side has not yet proved its identity.
 pub struct Handshaked {
+    ticket: ResumeTicket,
     channel: Channel,
     hash: [u8; 32],
     /// The verification code, from the hash and both nonces.
@@ -425,6 +480,7 @@ impl Handshaked {
         let bytes = self.channel.send(proof)?;
         Ok((
             AwaitingPeerIdentity {
+                ticket: self.ticket,
                 channel: self.channel,
                 hash: self.hash,
                 sas: self.sas,
@@ -439,6 +495,7 @@ impl Handshaked {
     /// fails authentication gets no signature (and, on a kiosk, no session slot).
     pub fn verify_peer_first(self) -> VerifyingPeer {
         VerifyingPeer {
+            ticket: self.ticket,
             channel: self.channel,
             hash: self.hash,
             sas: self.sas,
@@ -450,6 +507,7 @@ impl Handshaked {
 
 /// This side has proved itself and waits for the peer's proof. Nothing else is accepted.
 pub struct AwaitingPeerIdentity {
+    ticket: ResumeTicket,
     channel: Channel,
     hash: [u8; 32],
     sas: String,
@@ -488,6 +546,7 @@ impl AwaitingPeerIdentity {
         };
         let peer = verify_proof(&proof, self.role.peer(), &self.hash, &self.cfg.trust, now)?;
         Ok(Progress::Established(Session {
+            ticket: self.ticket,
             channel: self.channel,
             sas: self.sas,
             peer,
@@ -500,6 +559,7 @@ impl AwaitingPeerIdentity {
 
 /// This side waits for the peer's proof before it proves itself ([`Handshaked::verify_peer_first`]).
 pub struct VerifyingPeer {
+    ticket: ResumeTicket,
     channel: Channel,
     hash: [u8; 32],
     sas: String,
@@ -530,6 +590,7 @@ impl VerifyingPeer {
         };
         let peer = verify_proof(&proof, self.role.peer(), &self.hash, &self.cfg.trust, now)?;
         Ok(PeerCheck::Verified(PeerVerified {
+            ticket: self.ticket,
             channel: self.channel,
             hash: self.hash,
             sas: self.sas,
@@ -542,6 +603,7 @@ impl VerifyingPeer {
 
 /// The peer proved itself; this side proves itself next, and the session is then established.
 pub struct PeerVerified {
+    ticket: ResumeTicket,
     channel: Channel,
     hash: [u8; 32],
     sas: String,
@@ -564,6 +626,7 @@ impl PeerVerified {
         let bytes = this.channel.send(&proof)?;
         Ok((
             Session {
+                ticket: this.ticket,
                 channel: this.channel,
                 sas: this.sas,
                 peer: this.peer,
@@ -676,6 +739,7 @@ pub enum Ending {
 
 /// An established, mutually authenticated end-to-end session.
 pub struct Session {
+    ticket: ResumeTicket,
     channel: Channel,
     peer: PeerIdentity,
     sas: String,
@@ -760,5 +824,42 @@ impl Session {
     /// Rekeys so far (sent, received).
     pub fn rekeys(&self) -> (u64, u64) {
         self.channel.rekeys()
+    }
+
+    fn check_resumable(&self, role: Role) -> Result<()> {
+        if self.sent_close || self.received_close.is_some() {
+            return Err(Error::Closed);
+        }
+        if self.role != role {
+            return Err(Error::Unexpected("resumption from the wrong side"));
+        }
+        Ok(())
+    }
+
+    /// Operator: after the connection broke and the relay paired the two ends again, starts
+    /// resuming ([`crate::resume`]): returns the offer in flight and the framed first message.
+    /// `seed` is fresh randomness. Each call uses up one resumption count.
+    pub fn offer_resume(&mut self, seed: &[u8; 32]) -> Result<(ResumeOffer, Vec<u8>)> {
+        self.check_resumable(Role::Operator)?;
+        self.ticket.offer(seed)
+    }
+
+    /// Operator: reads the agent's answer to `offer`; the session goes on over a fresh
+    /// transport (what was in flight on the old one is lost).
+    pub fn complete_resume(&mut self, offer: ResumeOffer, message: &[u8]) -> Result<()> {
+        self.check_resumable(Role::Operator)?;
+        let hs = offer.finish(message)?;
+        self.channel = resume::transport(hs, &self.channel)?;
+        Ok(())
+    }
+
+    /// Agent: reads the operator's resumption offer and answers it; the session goes on over a
+    /// fresh transport. Returns the framed answer. A replayed, forged or foreign offer is an
+    /// authentication failure: end the session.
+    pub fn answer_resume(&mut self, message: &[u8], seed: &[u8; 32]) -> Result<Vec<u8>> {
+        self.check_resumable(Role::Agent)?;
+        let (hs, answer) = self.ticket.answer(message, seed)?;
+        self.channel = resume::transport(hs, &self.channel)?;
+        Ok(answer)
     }
 }

@@ -15,6 +15,8 @@
 //! - [`login_proof`]: the operator's proof, at login, that it holds the key it wants certified.
 //! - [`e2e`] + [`messages`]: the end-to-end viewer↔agent session (`Noise_XX`, then RSA-PSS
 //!   signed identities) and its application messages.
+//! - [`resume`]: resuming an end-to-end session after its connection broke (`Noise_KKpsk0`
+//!   with the original static keys and a psk from the original handshake).
 //! - [`code`], [`limiter`], [`join_gate`], [`quota`]: one-time session codes, brute-force
 //!   backoff, who may try a code (nested per-prefix limits, a global limit that spares clean
 //!   prefixes), and fixed-window quotas on costly successes.
@@ -38,13 +40,14 @@ mod noise;
 pub mod quota;
 pub mod relay_channel;
 pub mod relay_proto;
+pub mod resume;
 pub mod revocation;
 pub mod text;
 
 pub use error::{Error, Result};
 
 /// Wire protocol version carried in the first handshake message and bound into every prologue.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Default TCP port of the relay (and of a LAN-only agent).
 pub const DEFAULT_PORT: u16 = 7615;

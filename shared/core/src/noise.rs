@@ -10,6 +10,9 @@ use snow::types::{Cipher, Dh, Hash, Random};
 
 /// End-to-end pattern between viewer and agent.
 pub(crate) const E2E_PATTERN: &str = "Noise_XX_25519_AESGCM_SHA256";
+/// Resumption of an end-to-end session with the static keys of its original handshake and a
+/// psk derived from it ([`crate::resume`]).
+pub(crate) const RESUME_PATTERN: &str = "Noise_KKpsk0_25519_AESGCM_SHA256";
 /// Client↔relay pattern: the relay proves a static key that its CA signed.
 pub(crate) const RELAY_PATTERN: &str = "Noise_NX_25519_AESGCM_SHA256";
 

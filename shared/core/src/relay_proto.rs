@@ -15,6 +15,11 @@ use zeroize::Zeroizing;
 /// Identifier of a relay session, bound into the end-to-end prologue.
 pub type SessionId = [u8; 16];
 
+/// A one-time resume token: lets one side of a paired session come back after its connection
+/// broke ([`ClientMessage::Resume`]). Random, from the relay; each [`RelayMessage::Paired`]
+/// brings a new one and the earlier one dies.
+pub type ResumeToken = [u8; 32];
+
 /// A secret string (password) that is wiped from memory when dropped and never printed.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Secret(String);
@@ -71,6 +76,16 @@ pub enum ClientMessage {
     /// An operator about to log in asks for a fresh challenge to sign
     /// ([`RelayMessage::LoginChallenge`]).
     LoginChallenge,
+    /// A side of a paired session whose connection broke comes back (within the relay's
+    /// resume window) on a new connection. The relay answers [`RelayMessage::Paired`] with a
+    /// fresh token once the other side is back too; then both ends resume the end-to-end
+    /// session ([`crate::resume`]).
+    Resume {
+        /// The session.
+        session_id: SessionId,
+        /// The token from the last `Paired` this side received.
+        token: ResumeToken,
+    },
 }
 
 /// Why the relay refused a request.
@@ -96,6 +111,9 @@ pub enum RelayErrorKind {
     Busy,
     /// An internal error on the relay.
     Internal,
+    /// The session to resume is over: its resume window passed, the token is not valid, or
+    /// the session ended for good.
+    SessionEnded,
 }
 
 /// Messages from the relay to a client.
@@ -128,6 +146,8 @@ pub enum RelayMessage {
         /// that vouched for the channel when the relay rotated its issuing key in between);
         /// the agent checks it against its pin and the certificate against it.
         authority: Authority,
+        /// This side's token to come back with if the connection breaks.
+        resume_token: ResumeToken,
     },
     /// A request failed.
     Error {

@@ -58,6 +58,7 @@ fn client_and_relay_exchange_secrets_only_after_the_pin_matches() {
     let paired = RelayMessage::Paired {
         session_id: [9; 16],
         authority: authority(),
+        resume_token: [7; 32],
     };
     let b = relay.send(&paired).unwrap();
     let got: Option<RelayMessage> = client.receive(&unframe(&b)[0], "relay message").unwrap();

@@ -8,7 +8,8 @@ pub mod clock;
 pub mod keystore;
 pub mod known_hosts;
 pub mod relay_client;
+pub mod resume;
 pub mod session;
 pub mod stream;
 
-pub use relay_client::{ClientError, Joined, LoginGrant, RelayClient};
+pub use relay_client::{ClientError, Joined, LoginGrant, Paired, RelayClient};

@@ -12,7 +12,9 @@ use sightline_core::error::AuthError;
 use sightline_core::identity::{Fingerprint, PrivateIdentity};
 use sightline_core::login_proof::LoginTranscript;
 use sightline_core::relay_channel::{ClientHandshake, RelayInfo};
-use sightline_core::relay_proto::{ClientMessage, RelayErrorKind, RelayMessage, Secret, SessionId};
+use sightline_core::relay_proto::{
+    ClientMessage, RelayErrorKind, RelayMessage, ResumeToken, Secret, SessionId,
+};
 use sightline_core::revocation::RevocationList;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -103,6 +105,20 @@ pub struct Joined {
     pub session_id: SessionId,
     /// Whose certificates the agent accepts for this session.
     pub authority: Authority,
+    /// The token to come back with if the connection breaks ([`RelayClient::resume`]).
+    pub resume_token: ResumeToken,
+}
+
+/// The operator's side of a pairing: the stream that now carries the end-to-end session, its
+/// id, and the token to come back with if the connection breaks.
+#[derive(Debug)]
+pub struct Paired {
+    /// The stream.
+    pub stream: FramedStream<TcpStream>,
+    /// Session id (bound into the end-to-end prologue).
+    pub session_id: SessionId,
+    /// The token for [`RelayClient::resume`].
+    pub resume_token: ResumeToken,
 }
 
 async fn timed<T>(
@@ -279,11 +295,54 @@ impl RelayClient {
 
     /// Waits (without timeout: the relay expires the code) until a customer joins. The
     /// returned stream then carries the end-to-end session.
-    pub async fn wait_paired(
-        mut self,
-    ) -> Result<(FramedStream<TcpStream>, SessionId), ClientError> {
+    pub async fn wait_paired(self) -> Result<(FramedStream<TcpStream>, SessionId), ClientError> {
+        let paired = self.wait_pairing().await?;
+        Ok((paired.stream, paired.session_id))
+    }
+
+    /// Like [`RelayClient::wait_paired`], with the token to resume the session with.
+    pub async fn wait_pairing(mut self) -> Result<Paired, ClientError> {
         match self.receive().await? {
-            RelayMessage::Paired { session_id, .. } => Ok((self.stream, session_id)),
+            RelayMessage::Paired {
+                session_id,
+                resume_token,
+                ..
+            } => Ok(Paired {
+                stream: self.stream,
+                session_id,
+                resume_token,
+            }),
+            _ => Err(ClientError::Unexpected),
+        }
+    }
+
+    /// Comes back to the paired session `session_id` after this side's connection broke,
+    /// with the token of its last pairing; waits (at most `wait`) until the relay has paired
+    /// both sides again. Returns the stream, which then carries the end-to-end session, and
+    /// the next token. The relay answers [`RelayErrorKind::SessionEnded`] when the session is
+    /// over or the token is not valid.
+    pub async fn resume(
+        mut self,
+        session_id: SessionId,
+        token: ResumeToken,
+        wait: Duration,
+    ) -> Result<Paired, ClientError> {
+        timed(
+            REQUEST_TIMEOUT,
+            self.send(&ClientMessage::Resume { session_id, token }),
+        )
+        .await?;
+        let answer = timed(wait, self.receive()).await?;
+        match answer {
+            RelayMessage::Paired {
+                session_id: again,
+                resume_token,
+                ..
+            } if again == session_id => Ok(Paired {
+                stream: self.stream,
+                session_id,
+                resume_token,
+            }),
             _ => Err(ClientError::Unexpected),
         }
     }
@@ -292,7 +351,7 @@ impl RelayClient {
     /// the operator's certificate must come from the returned authority.
     pub async fn join(mut self, code: &SessionCode) -> Result<Joined, ClientError> {
         let pin = self.pin;
-        let (session_id, authority) = timed(REQUEST_TIMEOUT, async {
+        let (session_id, authority, resume_token) = timed(REQUEST_TIMEOUT, async {
             self.send(&ClientMessage::Join {
                 code: code.digits(),
             })
@@ -301,9 +360,10 @@ impl RelayClient {
                 RelayMessage::Paired {
                     session_id,
                     authority,
+                    resume_token,
                 } => {
                     authority.verify(&pin, clock::now_unix())?;
-                    Ok((session_id, authority))
+                    Ok((session_id, authority, resume_token))
                 }
                 _ => Err(ClientError::Unexpected),
             }
@@ -313,6 +373,7 @@ impl RelayClient {
             stream: self.stream,
             session_id,
             authority,
+            resume_token,
         })
     }
 }

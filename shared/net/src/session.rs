@@ -23,6 +23,34 @@ pub const KEEPALIVE: Duration = Duration::from_secs(10);
 /// The session ends if nothing arrives for this long.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(40);
 
+/// How often a pump pings and how long it waits for anything from the peer before it counts
+/// the connection as lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Liveness {
+    /// A ping is sent after this much silence from this side.
+    pub keepalive: Duration,
+    /// Nothing received for this long: the connection is lost.
+    pub idle_timeout: Duration,
+}
+
+impl Liveness {
+    /// A session that ends when its connection is lost ([`KEEPALIVE`], [`IDLE_TIMEOUT`]).
+    pub const PATIENT: Liveness = Liveness {
+        keepalive: KEEPALIVE,
+        idle_timeout: IDLE_TIMEOUT,
+    };
+}
+
+/// What ended one connection's run of the pump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The session is over.
+    End(SessionEnd),
+    /// The connection broke, went silent or ended without a close: the session itself is
+    /// intact and may be resumed on a new connection.
+    Lost(String),
+}
+
 /// Errors of the end-to-end handshake.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -38,6 +66,9 @@ pub enum SessionError {
     /// The handshake took too long.
     #[error("end-to-end handshake timed out")]
     Timeout,
+    /// A write waited too long: the connection stopped taking data.
+    #[error("the connection stopped taking data")]
+    Stalled,
 }
 
 async fn next<S: AsyncRead + AsyncWrite + Unpin>(
@@ -208,70 +239,123 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> SessionEnd {
     tokio::pin!(local_close);
     if let Err(e) = send(stream, session, &hello).await {
-        return write_failed(stream, session, e).await;
+        return write_failed(stream, session, e).await.into_end();
     }
-    let mut last_rx = Instant::now();
-    let mut ping_id = 0u64;
-    let mut keepalive = tokio::time::interval(KEEPALIVE);
-    keepalive.tick().await;
-    let mut outgoing_open = true;
-    loop {
-        tokio::select! {
-            reason = &mut local_close => {
-                return close_locally(stream, session, reason).await;
-            }
-            msg = app.outgoing.recv(), if outgoing_open => match msg {
-                Some(Message::Close { reason }) => return close_locally(stream, session, reason).await,
-                Some(msg) => {
-                    if let Err(e) = send(stream, session, &msg).await {
-                        return write_failed(stream, session, e).await;
+    let mut pump = Pump {
+        stream,
+        session,
+        liveness: Liveness::PATIENT,
+        resumable: false,
+    };
+    match pump.run(local_close, &mut app).await {
+        Outcome::End(end) => end,
+        Outcome::Lost(why) => SessionEnd::Abnormal(why),
+    }
+}
+
+/// One connection's run of an established session.
+pub(crate) struct Pump<'a, S> {
+    pub(crate) stream: &'a mut FramedStream<S>,
+    pub(crate) session: &'a mut Session,
+    pub(crate) liveness: Liveness,
+    /// Whether a lost connection may be resumed (otherwise a silent peer is sent a close
+    /// before the session ends).
+    pub(crate) resumable: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Pump<'_, S> {
+    /// Pumps until the session ends or the connection is lost.
+    pub(crate) async fn run(
+        &mut self,
+        mut local_close: std::pin::Pin<&mut impl Future<Output = CloseReason>>,
+        app: &mut AppChannels,
+    ) -> Outcome {
+        let (stream, session) = (&mut *self.stream, &mut *self.session);
+        // A resumable session must notice a link that swallows everything even while a write
+        // waits on it (a full send buffer): a write may take as long as the peer may be silent.
+        let limit = self.resumable.then_some(self.liveness.idle_timeout);
+        let mut last_rx = Instant::now();
+        let mut ping_id = 0u64;
+        let mut keepalive = tokio::time::interval(self.liveness.keepalive);
+        keepalive.tick().await;
+        let mut outgoing_open = true;
+        loop {
+            tokio::select! {
+                reason = &mut local_close => {
+                    return Outcome::End(close_locally(stream, session, reason).await);
+                }
+                msg = app.outgoing.recv(), if outgoing_open => match msg {
+                    Some(Message::Close { reason }) => {
+                        return Outcome::End(close_locally(stream, session, reason).await);
                     }
-                }
-                None => outgoing_open = false,
-            },
-            _ = keepalive.tick() => {
-                if last_rx.elapsed() >= IDLE_TIMEOUT {
-                    if let Ok(bytes) = session.close(CloseReason::Timeout) {
-                        let _ = stream.write_all(&bytes).await;
-                    }
-                    return SessionEnd::Abnormal("peer stopped answering".into());
-                }
-                ping_id += 1;
-                let ping = Message::Ping { id: ping_id, payload: Vec::new() };
-                if let Err(e) = send(stream, session, &ping).await {
-                    return write_failed(stream, session, e).await;
-                }
-            }
-            frame = stream.read_message() => {
-                let frame = match frame {
-                    Ok(Some(f)) => f,
-                    Ok(None) => return match session.ending() {
-                        Ending::Closed(r) => SessionEnd::PeerClosed(r),
-                        _ => SessionEnd::Abnormal("connection closed without a close message".into()),
-                    },
-                    Err(e) => return SessionEnd::Abnormal(e.to_string()),
-                };
-                last_rx = Instant::now();
-                match session.receive(&frame) {
-                    Ok(None) => {}
-                    Ok(Some(Message::Close { reason })) => return SessionEnd::PeerClosed(reason),
-                    Ok(Some(Message::Ping { id, payload })) => {
-                        if let Err(e) = send(stream, session, &Message::Pong { id, payload }).await {
+                    Some(msg) => {
+                        if let Err(e) = send_within(limit, stream, session, &msg).await {
                             return write_failed(stream, session, e).await;
                         }
                     }
-                    Ok(Some(Message::Pong { .. } | Message::Hello { .. })) => {}
-                    Ok(Some(other)) => {
-                        // The application may have stopped listening (it is shutting down);
-                        // the session then only waits for the close.
-                        let _ = app.incoming.send(other).await;
+                    None => outgoing_open = false,
+                },
+                _ = keepalive.tick() => {
+                    if last_rx.elapsed() >= self.liveness.idle_timeout {
+                        if !self.resumable {
+                            if let Ok(bytes) = session.close(CloseReason::Timeout) {
+                                let _ = stream.write_all(&bytes).await;
+                            }
+                        }
+                        return Outcome::Lost("peer stopped answering".into());
                     }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "ending session after a protocol error");
-                        return SessionEnd::Abnormal(e.to_string());
+                    ping_id += 1;
+                    let ping = Message::Ping { id: ping_id, payload: Vec::new() };
+                    if let Err(e) = send_within(limit, stream, session, &ping).await {
+                        return write_failed(stream, session, e).await;
+                    }
+                }
+                frame = stream.read_message() => {
+                    let frame = match frame {
+                        Ok(Some(f)) => f,
+                        Ok(None) => return match session.ending() {
+                            Ending::Closed(r) => Outcome::End(SessionEnd::PeerClosed(r)),
+                            _ => Outcome::Lost("connection closed without a close message".into()),
+                        },
+                        Err(e) => return Outcome::Lost(e.to_string()),
+                    };
+                    last_rx = Instant::now();
+                    match session.receive(&frame) {
+                        Ok(None) => {}
+                        Ok(Some(Message::Close { reason })) => {
+                            return Outcome::End(SessionEnd::PeerClosed(reason));
+                        }
+                        Ok(Some(Message::Ping { id, payload })) => {
+                            let pong = Message::Pong { id, payload };
+                            if let Err(e) = send_within(limit, stream, session, &pong).await {
+                                return write_failed(stream, session, e).await;
+                            }
+                        }
+                        Ok(Some(Message::Pong { .. } | Message::Hello { .. })) => {}
+                        Ok(Some(other)) => {
+                            // The application may have stopped listening (it is shutting
+                            // down); the session then only waits for the close.
+                            let _ = app.incoming.send(other).await;
+                        }
+                        Err(e) => {
+                            // Never resumed: a message that does not open is an attack or a
+                            // broken peer, not a broken connection.
+                            tracing::warn!(error = %e, "ending session after a protocol error");
+                            return Outcome::End(SessionEnd::Abnormal(e.to_string()));
+                        }
                     }
                 }
             }
+        }
+    }
+}
+
+impl Outcome {
+    /// The end, for a session that is not resumed.
+    pub(crate) fn into_end(self) -> SessionEnd {
+        match self {
+            Outcome::End(end) => end,
+            Outcome::Lost(why) => SessionEnd::Abnormal(why),
         }
     }
 }
@@ -286,8 +370,8 @@ async fn write_failed<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut FramedStream<S>,
     session: &mut Session,
     error: impl std::fmt::Display,
-) -> SessionEnd {
-    let abnormal = SessionEnd::Abnormal(error.to_string());
+) -> Outcome {
+    let lost = Outcome::Lost(error.to_string());
     let drained = tokio::time::timeout(CLOSE_READ_GRACE, async {
         while let Ok(Some(frame)) = stream.read_message().await {
             match session.receive(&frame) {
@@ -300,8 +384,8 @@ async fn write_failed<S: AsyncRead + AsyncWrite + Unpin>(
     })
     .await;
     match drained {
-        Ok(Some(reason)) => SessionEnd::PeerClosed(reason),
-        _ => abnormal,
+        Ok(Some(reason)) => Outcome::End(SessionEnd::PeerClosed(reason)),
+        _ => lost,
     }
 }
 
@@ -317,7 +401,22 @@ async fn close_locally<S: AsyncRead + AsyncWrite + Unpin>(
     SessionEnd::LocalClosed(reason)
 }
 
-async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+/// Sends `msg`, failing if the write takes longer than `limit` (when given).
+async fn send_within<S: AsyncRead + AsyncWrite + Unpin>(
+    limit: Option<Duration>,
+    stream: &mut FramedStream<S>,
+    session: &mut Session,
+    msg: &Message,
+) -> Result<(), SessionError> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, send(stream, session, msg))
+            .await
+            .map_err(|_| SessionError::Stalled)?,
+        None => send(stream, session, msg).await,
+    }
+}
+
+pub(crate) async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut FramedStream<S>,
     session: &mut Session,
     msg: &Message,

@@ -12,7 +12,7 @@ use crate::login::{self, Attempt, LoggedIn, LoginOutcome, Possession};
 use crate::probation::{AfterRefusal, Probation};
 use crate::replies;
 use crate::route::{route, Route};
-use crate::{host, join};
+use crate::{host, join, resume};
 use rand_core::{OsRng, RngCore};
 use sightline_core::login_proof::Challenge;
 use sightline_core::relay_channel;
@@ -194,6 +194,9 @@ async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
                 None => return conn.close_with(&replies::not_logged_in()).await,
             },
             Route::Join { code } => return Box::pin(join::join(relay, conn, code)).await,
+            Route::Resume { session_id, token } => {
+                return Box::pin(resume::resume(relay, conn, session_id, token)).await
+            }
             Route::Refuse { reply, close: true } => return conn.close_with(&reply).await,
             Route::Refuse {
                 reply,

@@ -17,6 +17,7 @@ use crate::password::{self, HashError};
 use crate::policy::Policy;
 use crate::registry::Registry;
 use crate::revocation::{Revocations, Snapshot};
+use crate::tickets::Tickets;
 use sightline_core::identity::PrivateIdentity;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -68,6 +69,8 @@ pub struct Relay {
     pub registry: Registry<Conn>,
     /// Sessions paired and running, by certificate.
     pub active: ActiveSessions,
+    /// Paired sessions (running or parked) and their resume tokens.
+    pub tickets: Tickets<Conn>,
     /// Serialises login attempts per brute-force key.
     pub login_locks: KeyedLocks,
     /// Sessions paired right now.
@@ -129,6 +132,7 @@ impl Relay {
             login_locks: KeyedLocks::new(),
             active_sessions: AtomicUsize::new(0),
             hashing,
+            tickets: Tickets::new(),
             db: Arc::new(Mutex::new(db)),
         }))
     }

@@ -1,19 +1,17 @@
 //! A logged-in operator's session: hand out a code, wait for the customer's agent (or the
-//! operator leaving, or the code expiring), then tell both sides they are paired and forward
-//! their end-to-end traffic unread, until either side ends or the operator's certificate is
-//! revoked.
+//! operator leaving, or the code expiring), then run the paired session ([`crate::paired`]).
 
 use crate::conn::Conn;
 use crate::context::Relay;
-use crate::forward::{self, Ended};
 use crate::login::LoggedIn;
+use crate::paired;
 use crate::registry::Registration;
 use crate::replies;
 use rand_core::OsRng;
-use sightline_core::relay_proto::{RelayMessage, SessionId};
+use sightline_core::relay_proto::RelayMessage;
 use sightline_net::clock;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// Creates a session for the logged-in operator `who` on `conn` and runs it to its end.
@@ -98,75 +96,8 @@ pub async fn host(relay: Arc<Relay>, mut conn: Conn, who: LoggedIn) {
         None => None,
     };
     match agent {
-        Some(agent) => run_paired(&relay, conn, agent, session_id, &who).await,
+        Some(agent) => paired::run(&relay, conn, agent, session_id, &who).await,
         // The joiner dropped the hand-over without sending (only when the relay stops).
         None => conn.close_with(&replies::internal()).await,
     }
-}
-
-/// Tells both sides they are paired, then forwards until either ends or the operator's
-/// certificate is revoked.
-async fn run_paired(
-    relay: &Relay,
-    mut operator: Conn,
-    mut agent: Conn,
-    session_id: SessionId,
-    who: &LoggedIn,
-) {
-    let name = who.name.as_str();
-    // The agent checks the operator's certificate against the authority that issued it.
-    let paired = RelayMessage::Paired {
-        session_id,
-        authority: who.authority.clone(),
-    };
-    let told = async {
-        operator.send(&paired).await?;
-        agent.send(&paired).await
-    }
-    .await;
-    if let Err(e) = told {
-        tracing::info!(error = %e, operator = %name, "a side left during pairing");
-        let _ = operator.stream.shutdown().await;
-        let _ = agent.stream.shutdown().await;
-        return;
-    }
-    let session = hex::encode(session_id);
-    let active = relay.session_started();
-    tracing::info!(operator = %name, %session, agent = %agent.peer, active, "session paired");
-    let started = Instant::now();
-    // The control channels end here; from now on the streams carry the end-to-end session.
-    drop(operator.channel);
-    drop(agent.channel);
-    let (op_stream, op_leftover) = operator.stream.into_parts();
-    let (agent_stream, agent_leftover) = agent.stream.into_parts();
-    let (registered, revoked) = relay.active.register(name, who.serial);
-    // Revoked: the forwarding future is dropped, which closes both connections at once.
-    let result = tokio::select! {
-        r = forward::forward(op_stream, &op_leftover, agent_stream, &agent_leftover) => Some(r),
-        _ = revoked => None,
-    };
-    drop(registered);
-    let active = relay.session_ended();
-    let (ended_by, a_to_b, b_to_a) = match &result {
-        Some(r) => (
-            match &r.ended {
-                Ended::ByA => "operator".to_string(),
-                Ended::ByB => "agent".to_string(),
-                Ended::Error(e) => format!("error: {e}"),
-            },
-            r.a_to_b,
-            r.b_to_a,
-        ),
-        None => ("relay: certificate revoked".to_string(), 0, 0),
-    };
-    tracing::info!(
-        operator = %name,
-        %session,
-        duration_secs = started.elapsed().as_secs(),
-        bytes_to_agent = a_to_b,
-        bytes_to_operator = b_to_a,
-        ended_by,
-        active,
-        "session ended"
-    );
 }

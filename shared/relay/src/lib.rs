@@ -17,7 +17,9 @@
 //!   relay), [`fd_limit`] (open-file limit), [`log_throttle`], [`connection`] (one client),
 //!   [`probation`] (login deadline, refusals), [`route`] (what a state allows),
 //!   [`login`], [`host`] (operator waits), [`join`] (agent arrives), [`registry`] (codes),
-//!   [`forward`] (opaque bytes), [`credentials`], [`replies`], [`conn`], [`context`].
+//!   [`paired`] (a paired session, parked and paired again after a broken connection),
+//!   [`tickets`] and [`resume`] (sides coming back), [`forward`] (opaque bytes),
+//!   [`credentials`], [`replies`], [`conn`], [`context`].
 
 pub mod account_name;
 pub mod active;
@@ -47,6 +49,7 @@ pub mod ldap;
 pub mod listing;
 pub mod log_throttle;
 pub mod login;
+pub mod paired;
 pub mod password;
 pub mod paths;
 pub mod policy;
@@ -54,9 +57,11 @@ pub mod probation;
 pub mod recovery;
 pub mod registry;
 pub mod replies;
+pub mod resume;
 pub mod revocation;
 pub mod route;
 pub mod server;
 pub mod signal;
+pub mod tickets;
 pub mod totp;
 pub mod users;

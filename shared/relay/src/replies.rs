@@ -53,6 +53,15 @@ pub fn rate_limited(secs: u64) -> RelayMessage {
     }
 }
 
+/// A resume for a session that is over (its window passed, or it ended), or with a token
+/// that is not valid: one answer for all.
+pub fn session_ended() -> RelayMessage {
+    error(
+        RelayErrorKind::SessionEnded,
+        "session ended: it cannot be resumed",
+    )
+}
+
 /// Unknown, used or expired code: one answer for all.
 pub fn code_not_valid() -> RelayMessage {
     error(RelayErrorKind::CodeNotValid, "code not valid")

@@ -1,11 +1,12 @@
 //! Which request a connection may make in which state, decided without I/O.
 //!
-//! A fresh connection may ask for a login challenge and log in (operator) or join with a code
-//! (agent). A logged-in operator may ask for a session. Everything else is refused; a refusal that shows a confused or
+//! A fresh connection may ask for a login challenge and log in (operator), join with a code
+//! (agent) or come back to a paired session with a resume token (either). A logged-in operator
+//! may ask for a session. Everything else is refused; a refusal that shows a confused or
 //! hostile client also ends the connection.
 
 use crate::replies;
-use sightline_core::relay_proto::{ClientMessage, RelayMessage, Secret};
+use sightline_core::relay_proto::{ClientMessage, RelayMessage, ResumeToken, Secret, SessionId};
 
 /// What the connection driver does with a request.
 #[derive(Debug, PartialEq, Eq)]
@@ -31,6 +32,13 @@ pub enum Route {
     Join {
         /// The code as sent.
         code: String,
+    },
+    /// Come back to a paired session whose connection broke.
+    Resume {
+        /// The session.
+        session_id: SessionId,
+        /// The side's resume token.
+        token: ResumeToken,
     },
     /// Refuse with `reply`; close the connection afterwards if `close`.
     Refuse {
@@ -62,6 +70,7 @@ pub fn route(logged_in: bool, msg: ClientMessage) -> Route {
         },
         (false, ClientMessage::LoginChallenge) => Route::Challenge,
         (false, ClientMessage::Join { code }) => Route::Join { code },
+        (false, ClientMessage::Resume { session_id, token }) => Route::Resume { session_id, token },
         (false, ClientMessage::CreateSession) => Route::Refuse {
             reply: replies::not_logged_in(),
             close: false,
@@ -73,6 +82,10 @@ pub fn route(logged_in: bool, msg: ClientMessage) -> Route {
         },
         (true, ClientMessage::Join { .. }) => Route::Refuse {
             reply: replies::bad_request("an operator connection cannot join a session"),
+            close: true,
+        },
+        (true, ClientMessage::Resume { .. }) => Route::Refuse {
+            reply: replies::bad_request("a logged-in connection cannot resume a session"),
             close: true,
         },
     }
@@ -134,5 +147,20 @@ mod tests {
         );
         let r = route(true, ClientMessage::Join { code: "1".into() });
         assert_eq!(refused(&r), Some((RelayErrorKind::BadRequest, true)));
+        let resume = || ClientMessage::Resume {
+            session_id: [1; 16],
+            token: [2; 32],
+        };
+        assert_eq!(
+            refused(&route(true, resume())),
+            Some((RelayErrorKind::BadRequest, true))
+        );
+        assert_eq!(
+            route(false, resume()),
+            Route::Resume {
+                session_id: [1; 16],
+                token: [2; 32]
+            }
+        );
     }
 }

@@ -161,6 +161,23 @@ pub fn notice_json(message: &str) -> Value {
     json!({"event": "notice", "message": message})
 }
 
+/// The line for a change of the connection (`viewer session` without `--json`, and the
+/// GUI's notice).
+pub fn link_text(event: &ClientEvent) -> Option<String> {
+    Some(match event {
+        ClientEvent::Reconnecting {
+            reason,
+            within_secs,
+        } => format!(
+            "Connection lost ({reason}); reconnecting… (the session ends if it is not back within {within_secs} s)"
+        ),
+        ClientEvent::Reconnected { sas } => {
+            format!("Reconnected: the session goes on (verification code still {sas})")
+        }
+        _ => return None,
+    })
+}
+
 /// The JSON object for a client event, for those that have one without earlier context
 /// (`control` depends on the previous answer: [`control_json`]).
 pub fn event_json(event: &ClientEvent) -> Option<Value> {
@@ -188,6 +205,11 @@ pub fn event_json(event: &ClientEvent) -> Option<Value> {
         ClientEvent::Notice(message) => notice_json(message),
         ClientEvent::SharingPaused(reason) => paused_json(*reason),
         ClientEvent::SharingResumed => resumed_json(),
+        ClientEvent::Reconnecting {
+            reason,
+            within_secs,
+        } => json!({"event": "reconnecting", "reason": reason, "within_secs": within_secs}),
+        ClientEvent::Reconnected { sas } => json!({"event": "reconnected", "sas": sas}),
         _ => return None,
     })
 }

@@ -9,6 +9,7 @@ use crate::client::{
 use crate::consent::{paused_notice, ControlAnswer, ControlChange};
 use crate::credentials;
 use crate::direct::DirectAddress;
+use crate::gui::json_out::link_text;
 use sightline_core::code::SessionCode;
 use sightline_core::identity::Fingerprint;
 use sightline_core::messages::{CloseReason, ConsentFor, CursorShape, InputEvent, PauseReason};
@@ -228,6 +229,8 @@ pub struct Live {
     pub notice: Option<String>,
     /// The agent paused sharing, and why; `None` while sharing.
     pub paused: Option<PauseReason>,
+    /// The connection broke and is being repaired: what the status line says meanwhile.
+    pub reconnecting: Option<String>,
     /// Latest statistics.
     pub stats: Option<Stats>,
     /// The agent's latest word on its sending rate (congestion control).
@@ -250,7 +253,10 @@ impl Live {
     /// Whether the operator's input goes to the customer's machine now: the certificate
     /// allows control, the customer has granted it and sharing is not paused.
     pub fn may_control(&self) -> bool {
-        self.control && self.rights.may_control() && self.paused.is_none()
+        self.control
+            && self.rights.may_control()
+            && self.paused.is_none()
+            && self.reconnecting.is_none()
     }
 
     /// The account may only watch, whatever the customer grants.
@@ -272,7 +278,9 @@ impl Live {
 
     /// The notice shown while sharing is paused (it goes away when sharing resumes).
     pub fn pause_notice(&self) -> Option<String> {
-        self.paused.map(paused_notice)
+        self.reconnecting
+            .clone()
+            .or_else(|| self.paused.map(paused_notice))
     }
 
     /// What the picture area says while there is no picture.
@@ -512,6 +520,8 @@ impl Live {
             }
             ClientEvent::SharingPaused(reason) => self.paused = Some(reason),
             ClientEvent::SharingResumed => self.paused = None,
+            ev @ ClientEvent::Reconnecting { .. } => self.reconnecting = link_text(&ev),
+            ClientEvent::Reconnected { .. } => self.reconnecting = None,
             ClientEvent::Notice(message) => {
                 self.asking_control = false;
                 self.notice = Some(message);
