@@ -12,6 +12,7 @@
 //! against `max_connections` like running ones.
 
 use crate::active::Registered;
+use crate::admission::Slot;
 use crate::conn::Conn;
 use crate::context::Relay;
 use crate::forward::{self, Ended};
@@ -21,7 +22,7 @@ use crate::tickets::{Arrival, Side, Tokens};
 use rand_core::OsRng;
 use sightline_core::relay_proto::{RelayMessage, SessionId};
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, oneshot};
 
 /// What one pairing came to.
 enum Interruption {
@@ -75,7 +76,7 @@ struct Pairing<'a> {
     handoff: mpsc::Sender<Arrival<Conn>>,
     revoked: oneshot::Receiver<()>,
     /// The connection slots of the last pairing, kept while the session is parked.
-    slots: Vec<OwnedSemaphorePermit>,
+    slots: Vec<Slot>,
     bytes: (u64, u64),
 }
 
