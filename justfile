@@ -59,9 +59,10 @@ attack *ARGS:
     cargo build --release -p sightline-relay --bin relay -p sightline-bench --bin attack
     target/release/attack {{ARGS}}
 
-# The attack harness at a tenth of the size on the debug build: the smoke run CI does.
-attack-smoke:
-    cargo build -p sightline-relay --bin relay -p sightline-bench --bin attack
+# The attack harness at a tenth of the size on the debug build: the smoke run CI does. (The
+# workspace build, which the tests already made, rather than the two packages alone: their
+# features differ and would rebuild everything.)
+attack-smoke: build
     target/debug/attack --quick
 
 # Fuzz every parser that reads bytes from the network or from disk, SECONDS each (default 300),
