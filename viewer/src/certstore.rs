@@ -18,9 +18,8 @@ use sightline_core::cert::OperatorCert;
 use sightline_core::revocation::RevocationList;
 use sightline_net::keystore;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The stored operator certificate, in the viewer's data directory.
 pub const CERT_FILE: &str = "operator-cert.bin";
@@ -235,48 +234,12 @@ pub(crate) fn read_private(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
 }
 
 /// Writes `contents` to a new temporary file of mode 0600 beside `path`, syncs it and renames
-/// it over `path`; the temporary file is removed on failure.
+/// it over `path`; the temporary file is removed on failure ([`keystore::replace_secret`]).
 pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut opts = fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp)?;
-        #[cfg(unix)]
-        {
-            // Exactly 0600 whatever the umask.
-            use std::os::unix::fs::PermissionsExt;
-            f.set_permissions(fs::Permissions::from_mode(0o600))?;
-        }
-        f.write_all(contents)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    if let Err(e) = write() {
-        let _ = fs::remove_file(&tmp);
-        return Err(io(path)(e));
-    }
-    // Make the rename itself durable; not all platforms can open a directory.
-    #[cfg(unix)]
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    keystore::replace_secret(path, contents).map_err(|e| match e {
+        keystore::KeyError::Io { path, source } => StoreError::Io { path, source },
+        other => StoreError::Dir(other),
+    })
 }
 
 #[cfg(test)]
