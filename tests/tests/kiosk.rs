@@ -15,56 +15,10 @@ use sightline_net::stream::FramedStream;
 use sightline_net::{clock, session};
 use sightline_tests::*;
 use std::io::Read;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
-
-/// `agent --lan-only --listen 127.0.0.1:0 EXTRA...` on `display`; returns it and its address.
-fn kiosk(data: &Path, display: &str, extra: &[&str]) -> (Proc, String) {
-    let mut p = Proc::spawn(
-        "kiosk",
-        Command::new(bin("agent"))
-            .arg("--data-dir")
-            .arg(data)
-            .args(["--lan-only", "--listen", "127.0.0.1:0", "--json"])
-            .args(extra)
-            .env("DISPLAY", display)
-            .env_remove("WAYLAND_DISPLAY"),
-    );
-    let addr = p.wait_event("listening", SLOW)["address"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (p, addr)
-}
-
-/// `viewer session --direct ADDR EXTRA...` with JSON events; `login` adds the relay login.
-fn direct_viewer(relay: Option<&Relay>, data: &Path, addr: &str, extra: &[&str]) -> Proc {
-    let mut cmd = Command::new(bin("viewer"));
-    cmd.arg("--data-dir")
-        .arg(data)
-        .args(["session", "--direct", addr, "--json"])
-        .args(extra);
-    if let Some(r) = relay {
-        cmd.args([
-            "--relay",
-            &r.addr,
-            "--relay-key",
-            &r.fingerprint,
-            "--user",
-            "alice",
-            "--password-stdin",
-        ]);
-    }
-    let mut p = Proc::spawn("viewer", &mut cmd);
-    match relay {
-        Some(r) => p.send_lines(&[PASSWORD, &r.totp("alice")]),
-        None => p.close_stdin(),
-    }
-    p
-}
 
 /// TCP sockets of process `pid` as `(local, peer)` address pairs (from `ss`).
 fn tcp_sockets(pid: u32) -> Vec<(String, String)> {
@@ -86,7 +40,7 @@ fn a_kiosk_serves_a_direct_viewer_without_a_relay_and_without_outbound_connectio
     relay.start();
     let tmp = tempfile::tempdir().unwrap();
     let vdir = tmp.path().join("viewer");
-    let (mut agent, addr) = kiosk(
+    let (mut agent, addr) = lan_kiosk(
         &tmp.path().join("kiosk"),
         &x.display,
         &["--relay-key", &relay.fingerprint.clone()],
@@ -95,7 +49,7 @@ fn a_kiosk_serves_a_direct_viewer_without_a_relay_and_without_outbound_connectio
 
     // The first direct connection logs in to the relay for a certificate, then connects
     // straight to the kiosk (whose key it accepts on first use: see known_hosts.rs).
-    let mut viewer = direct_viewer(
+    let mut viewer = direct_session(
         Some(&relay),
         &vdir,
         &addr,
@@ -130,7 +84,7 @@ fn a_kiosk_serves_a_direct_viewer_without_a_relay_and_without_outbound_connectio
 
     // The relay is gone: a stored, valid certificate is enough.
     assert!(relay.stop().success());
-    let mut viewer = direct_viewer(None, &vdir, &addr, &["--frames", "1"]);
+    let mut viewer = direct_session(None, &vdir, &addr, &["--frames", "1"]);
     viewer.wait_event("frame", T);
     assert!(viewer.wait_exit(T).success());
     agent.wait_event("summary", T);
@@ -138,7 +92,7 @@ fn a_kiosk_serves_a_direct_viewer_without_a_relay_and_without_outbound_connectio
     // A kiosk that accepts only another operator's key refuses this one: the viewer says so
     // and exits with the "refused" status (4), not the failure one (1).
     let other_key = "ab".repeat(32);
-    let (mut strict, strict_addr) = kiosk(
+    let (mut strict, strict_addr) = lan_kiosk(
         &tmp.path().join("kiosk2"),
         &x.display,
         &[
@@ -148,7 +102,7 @@ fn a_kiosk_serves_a_direct_viewer_without_a_relay_and_without_outbound_connectio
             &other_key,
         ],
     );
-    let mut refused = direct_viewer(None, &vdir, &strict_addr, &[]);
+    let mut refused = direct_session(None, &vdir, &strict_addr, &[]);
     let err = refused.wait_event("error", T);
     assert!(
         err["message"]
@@ -245,7 +199,7 @@ fn unauthorised_keys_expired_certificates_and_foreign_addresses_are_refused() {
 
     // Certificates from the pinned relay, and only the listed operator key.
     let listed = operator.public().fingerprint().to_string();
-    let (mut agent, addr) = kiosk(
+    let (mut agent, addr) = lan_kiosk(
         &tmp.path().join("kiosk"),
         &x.display,
         &["--relay-key", &relay.fingerprint, "--operator-key", &listed],
@@ -301,7 +255,7 @@ fn unauthorised_keys_expired_certificates_and_foreign_addresses_are_refused() {
     assert!(agent.wait_exit(T).success());
 
     // Only 10.0.0.0/8 may connect: loopback is refused before the agent sends a byte.
-    let (mut agent, addr) = kiosk(
+    let (mut agent, addr) = lan_kiosk(
         &tmp.path().join("kiosk"),
         &x.display,
         &["--relay-key", &relay.fingerprint, "--allow", "10.0.0.0/8"],
@@ -359,7 +313,7 @@ fn a_failing_peer_gets_no_signature_and_a_stalled_one_no_slot() {
     let stranger = PrivateIdentity::generate(&mut OsRng, MIN_PEER_BITS).unwrap();
     let now = sightline_net::clock::now_unix();
     let listed = operator.public().fingerprint().to_string();
-    let (mut agent, addr) = kiosk(
+    let (mut agent, addr) = lan_kiosk(
         &tmp.path().join("kiosk"),
         &x.display,
         &[

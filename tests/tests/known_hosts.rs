@@ -33,32 +33,6 @@ fn kiosk(data: &Path, display: &str, listen: &str, relay: &Relay) -> (Proc, Stri
     (p, addr, fingerprint)
 }
 
-/// `viewer session --direct ADDR --json EXTRA...`; with `relay`, the relay login first.
-fn direct_viewer(relay: Option<&Relay>, data: &Path, addr: &str, extra: &[&str]) -> Proc {
-    let mut cmd = Command::new(bin("viewer"));
-    cmd.arg("--data-dir")
-        .arg(data)
-        .args(["session", "--direct", addr, "--json"])
-        .args(extra);
-    if let Some(r) = relay {
-        cmd.args([
-            "--relay",
-            &r.addr,
-            "--relay-key",
-            &r.fingerprint,
-            "--user",
-            "alice",
-            "--password-stdin",
-        ]);
-    }
-    let mut p = Proc::spawn("viewer", &mut cmd);
-    match relay {
-        Some(r) => p.send_lines(&[PASSWORD, &r.totp("alice")]),
-        None => p.close_stdin(),
-    }
-    p
-}
-
 /// `agent fingerprint --data-dir DIR`: the fingerprint alone on stdout.
 fn agent_fingerprint(data: &Path) -> String {
     let (st, out, err) = run(
@@ -128,7 +102,7 @@ fn kiosk_keys_are_pinned_and_a_changed_key_is_refused() {
     // First connection, no flag: the relay login happens (it stores the certificate), the
     // handshake too, then the viewer refuses the unknown key, says how to accept it, and ends
     // the session with an explicit close. Nothing is stored.
-    let viewer = direct_viewer(Some(&relay), &vdir, &addr, &[]);
+    let viewer = direct_session(Some(&relay), &vdir, &addr, &[]);
     let (report, message) = refused(viewer, &mut kiosk1, "unknown");
     assert_eq!(report["fingerprint"], first.as_str());
     assert_eq!(report["address"], addr.as_str());
@@ -140,7 +114,7 @@ fn kiosk_keys_are_pinned_and_a_changed_key_is_refused() {
     assert!(!vdir.join("known-hosts").exists());
 
     // Trust on first use, explicitly: connects, and the key is stored (owner-only file).
-    let viewer = direct_viewer(
+    let viewer = direct_session(
         None,
         &vdir,
         &addr,
@@ -162,7 +136,7 @@ fn kiosk_keys_are_pinned_and_a_changed_key_is_refused() {
         assert_eq!(mode & 0o777, 0o600);
     }
     // Known now: no flag needed.
-    let viewer = direct_viewer(None, &vdir, &addr, &["--frames", "1"]);
+    let viewer = direct_session(None, &vdir, &addr, &["--frames", "1"]);
     connects(viewer, &mut kiosk1, "known");
 
     // The kiosk is reinstalled: same address, new data directory, new key.
@@ -176,7 +150,7 @@ fn kiosk_keys_are_pinned_and_a_changed_key_is_refused() {
     // Refused, naming both keys and the way out; --accept-new-agent-key does not override.
     let stored_before = known_hosts(&vdir);
     for extra in [&[][..], &["--accept-new-agent-key"][..]] {
-        let viewer = direct_viewer(None, &vdir, &addr, extra);
+        let viewer = direct_session(None, &vdir, &addr, extra);
         let (report, message) = refused(viewer, &mut kiosk2, "changed");
         assert_eq!(report["fingerprint"], second.as_str());
         assert_eq!(report["stored"], first.as_str());
@@ -191,13 +165,13 @@ fn kiosk_keys_are_pinned_and_a_changed_key_is_refused() {
         assert_eq!(known_hosts(&vdir), stored_before, "never replaced silently");
     }
     // --agent-key with another key: refused too.
-    let viewer = direct_viewer(None, &vdir, &addr, &["--agent-key", &first]);
+    let viewer = direct_session(None, &vdir, &addr, &["--agent-key", &first]);
     let (report, _) = refused(viewer, &mut kiosk2, "mismatch");
     assert_eq!(report["expected"], first.as_str());
 
     // --agent-key NEW: connects, and the entry now holds the new key, which is what
     // `agent fingerprint` prints for the new data directory.
-    let viewer = direct_viewer(
+    let viewer = direct_session(
         None,
         &vdir,
         &addr,
@@ -209,7 +183,7 @@ fn kiosk_keys_are_pinned_and_a_changed_key_is_refused() {
     assert!(stored.contains(&format!("{addr} {second}")), "{stored}");
     assert!(!stored.contains(&first), "{stored}");
     assert_eq!(agent_fingerprint(&second_dir), second);
-    let viewer = direct_viewer(None, &vdir, &addr, &["--frames", "1"]);
+    let viewer = direct_session(None, &vdir, &addr, &["--frames", "1"]);
     connects(viewer, &mut kiosk2, "known");
 
     kiosk2.signal("TERM");
