@@ -182,6 +182,25 @@ pub struct Config {
     pub login_work: LoginWork,
     /// Operators' passwords checked by an LDAP directory.
     pub ldap: Option<LdapConfig>,
+    /// The audit log's signed checkpoints.
+    pub audit: AuditConfig,
+}
+
+/// The audit log's signed checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The relay signs a checkpoint once this many entries follow the last one (and at a
+    /// clean stop), 1 to 1000000.
+    pub checkpoint_every: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_every: 1000,
+        }
+    }
 }
 
 impl Default for Config {
@@ -205,6 +224,7 @@ impl Default for Config {
             login_limit: LoginLimits::default(),
             login_work: LoginWork::default(),
             ldap: None,
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -348,6 +368,12 @@ impl Config {
                 "needs per_window >= 1 and window_secs between 1 and 86400",
             );
         }
+        if !(1..=1_000_000).contains(&self.audit.checkpoint_every) {
+            return bad(
+                "audit.checkpoint_every",
+                "must be between 1 and 1000000 entries",
+            );
+        }
         if let Some((key, reason)) = self.login_work.problem() {
             return bad(key, reason);
         }
@@ -420,6 +446,7 @@ mod tests {
         assert_eq!(c.join_limit.per_network, BackoffPolicy::PER_NETWORK);
         assert_eq!(c.join_limit.global, BackoffPolicy::GLOBAL);
         assert_eq!(c.longest_forget_secs(), 24 * 3600);
+        assert_eq!(c.audit.checkpoint_every, 1000);
         assert_eq!(c.login_limit.per_address, BackoffPolicy::PER_ADDRESS);
         assert_eq!(
             c.login_limit.per_account,
@@ -430,6 +457,21 @@ mod tests {
                 forget_after_secs: 3600
             }
         );
+    }
+
+    #[test]
+    fn checkpoint_interval_is_bounded() {
+        assert_eq!(
+            parse("[audit]\ncheckpoint_every = 5")
+                .unwrap()
+                .audit
+                .checkpoint_every,
+            5
+        );
+        for bad in ["0", "1000001"] {
+            let e = parse(&format!("[audit]\ncheckpoint_every = {bad}")).unwrap_err();
+            assert!(e.to_string().contains("audit.checkpoint_every"), "{e}");
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! Protocol decisions live in `sightline-core`; this crate stores state and moves bytes.
 //!
-//! - Files and setup: [`paths`], [`config`], [`init`], [`db`].
+//! - Files and setup: [`paths`], [`config`], [`init`], [`db`], [`audit`] (the hash-chained,
+//!   checkpoint-signed audit log).
 //! - Certificate authority: [`ca`] (root and issuing keys on disk), [`issuing`] (the issuing
 //!   key in force, reloaded and renewed), [`certs`] (issued certificates, revocations),
 //!   [`revocation`] (the signed list, ending revoked sessions), [`active`] (running sessions).

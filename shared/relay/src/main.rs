@@ -1,7 +1,8 @@
 //! `relay`: the Sightline relay's command line. Parses flags, reads passwords, prints results;
 //! the work is done by the `sightline_relay` library. The certificate authority's commands
-//! live in [`cli_ca`].
+//! live in [`cli_ca`], the audit log's in [`cli_audit`].
 
+mod cli_audit;
 mod cli_ca;
 
 use anyhow::{bail, Context, Result};
@@ -38,6 +39,8 @@ Files (in the data directory, owner-only permissions):
   issuer-key.pem   the issuing key that signs certificates (replaced by `relay ca rotate`)
   issuer-cert.bin  its certificate from the root key
   relay.db     accounts, TOTP secrets, issued certificates, counters and audit log (SQLite, mode 0600)
+  audit.key    the audit log's Ed25519 signing key (PKCS#8 PEM, mode 0600); `relay audit key`
+               prints its public half
   relay.toml   optional configuration (see assets/relay.example.toml)
   policy.toml  optional help-desk policy (see assets/policy.example.toml)";
 
@@ -132,13 +135,6 @@ Examples:
   relay user reset-2fa alice
   relay user reset-2fa alice --json";
 
-const AUDIT_EXAMPLES: &str = "\
-Account changes made with `relay user`, and logins to existing accounts.
-
-Examples:
-  relay audit
-  relay audit --limit 20 --json";
-
 const SERVE_EXAMPLES: &str = "\
 Prints one line `listening on ADDR` per address once it accepts connections (with port 0,
 ADDR shows the port chosen). Logs go to standard error; set RUST_LOG to change the level
@@ -218,16 +214,9 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Show the audit log.
-    #[command(after_help = AUDIT_EXAMPLES)]
-    Audit {
-        /// Newest entries to show.
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        /// Print a JSON array.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Show, export or verify the audit log.
+    #[command(after_help = cli_audit::AUDIT_EXAMPLES)]
+    Audit(cli_audit::AuditArgs),
     /// Run the relay.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
@@ -370,6 +359,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // `relay audit verify` has printed what is wrong.
+        Err(e) if e.is::<cli_audit::VerifyFailed>() => std::process::ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {}", render(&e));
             std::process::ExitCode::FAILURE
@@ -426,7 +417,7 @@ fn run(cli: Cli) -> Result<()> {
             UserCommand::Remove { name } => {
                 let mut db = Database::open(&data.database())?;
                 users::remove(&db, &name)?;
-                cli_audit(&db, "user.remove", &name, None)?;
+                audit_change(&db, "user.remove", &name, None)?;
                 println!("removed user {name}");
                 cli_ca::revoke_account(&mut db, &name, "account removed")?;
                 Ok(())
@@ -439,7 +430,7 @@ fn run(cli: Cli) -> Result<()> {
                 cmd_user_reset_2fa(&data, &policy()?, &name, json)
             }
         },
-        Command::Audit { limit, json } => cmd_audit(&data, limit, json),
+        Command::Audit(args) => cli_audit::run(&data, args),
         Command::Serve(args) => {
             let policy = Policy::load_or_default(policy_file.as_deref(), &data.policy())?;
             cmd_serve(&data, policy, args)
@@ -448,7 +439,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 /// Records an account change made on the command line.
-fn cli_audit(db: &Database, action: &str, subject: &str, detail: Option<&str>) -> Result<()> {
+fn audit_change(db: &Database, action: &str, subject: &str, detail: Option<&str>) -> Result<()> {
     audit::record(
         db,
         sightline_net::clock::now_unix(),
@@ -657,7 +648,7 @@ fn cmd_user_add(data: &DataDir, policy: &Policy, args: UserAddArgs) -> Result<()
         if args.ldap { "ldap" } else { "local" },
         if args.no_2fa { ", no 2fa" } else { "" }
     );
-    cli_audit(&db, "user.add", &args.name, Some(&detail))?;
+    audit_change(&db, "user.add", &args.name, Some(&detail))?;
     if let Some(p) = permissions {
         warn_beyond_policy(policy, p);
     }
@@ -721,7 +712,7 @@ fn cmd_user_set(data: &DataDir, policy: &Policy, args: UserSetArgs) -> Result<()
         &changes,
         sightline_net::clock::now_unix(),
     )?;
-    cli_audit(&db, "user.set", &args.name, Some(&format!("{changes:?}")))?;
+    audit_change(&db, "user.set", &args.name, Some(&format!("{changes:?}")))?;
     if let Some(p) = changes.permissions {
         warn_beyond_policy(policy, p);
     }
@@ -733,7 +724,7 @@ fn cmd_user_disable(data: &DataDir, name: &str, disable: bool) -> Result<()> {
     let mut db = Database::open(&data.database())?;
     users::set_disabled(&db, name, disable, sightline_net::clock::now_unix())?;
     let action = if disable { "disabled" } else { "enabled" };
-    cli_audit(
+    audit_change(
         &db,
         &format!("user.{}", &action[..action.len() - 1]),
         name,
@@ -761,7 +752,7 @@ fn cmd_user_passwd(data: &DataDir, policy: &Policy, name: &str, from_stdin: bool
         &password_policy,
         sightline_net::clock::now_unix(),
     )?;
-    cli_audit(&db, "user.passwd", &user.name, None)?;
+    audit_change(&db, "user.passwd", &user.name, None)?;
     println!("changed the password of {}", user.name);
     Ok(())
 }
@@ -770,7 +761,7 @@ fn cmd_user_reset_2fa(data: &DataDir, policy: &Policy, name: &str, json: bool) -
     let mut db = Database::open(&data.database())?;
     let user = users::get(&db, name)?;
     let enrolment = users::reset_two_factor(&mut db, name, sightline_net::clock::now_unix())?;
-    cli_audit(&db, "user.reset-2fa", &user.name, None)?;
+    audit_change(&db, "user.reset-2fa", &user.name, None)?;
     let enrolled = print_enrolment(policy, &user.name, &enrolment, json)?;
     if json {
         println!(
@@ -782,28 +773,6 @@ fn cmd_user_reset_2fa(data: &DataDir, policy: &Policy, name: &str, json: bool) -
             "\nnew authenticator enrolled for {}; the old one no longer works",
             user.name
         );
-    }
-    Ok(())
-}
-
-fn cmd_audit(data: &DataDir, limit: usize, json: bool) -> Result<()> {
-    let db = Database::open(&data.database())?;
-    let entries = audit::recent(&db, limit)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
-        return Ok(());
-    }
-    let mut out = std::io::stdout().lock();
-    for e in entries {
-        writeln!(
-            out,
-            "{}  {:<16} {:<18} {:<20} {}",
-            sightline_net::cli::utc(e.at),
-            e.actor,
-            e.action,
-            e.subject.as_deref().unwrap_or("-"),
-            e.detail.as_deref().unwrap_or("")
-        )?;
     }
     Ok(())
 }
@@ -860,7 +829,13 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
         sightline_net::clock::now_unix(),
         renewal.validity_secs,
     )?;
-    let db = Database::open(&data.database())?;
+    let mut db = Database::open(&data.database())?;
+    let (audit_key, audit_key_created) = audit::key::load_or_create(data)?;
+    let audit_public = audit::key::public_hex(&audit_key);
+    db.sign_audit_checkpoints(audit::Checkpointer {
+        key: audit_key,
+        every: config.audit.checkpoint_every,
+    });
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let mut shutdown = Shutdown::install().context("cannot install signal handlers")?;
@@ -868,6 +843,9 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
         let issuer = issuing.authority().issuer().fingerprint();
         let issuer_not_after = issuing.not_after();
         let relay = Relay::with_issuing(config, policy, issuing, db).await?;
+        if audit_key_created {
+            tracing::info!(audit_key = %audit_public, "created the audit signing key (data directory from before the audit chain)");
+        }
         if created {
             tracing::info!(%issuer, "created the first issuing key (data directory from before issuing keys); the root fingerprint is unchanged");
         }
@@ -894,11 +872,19 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
             data_dir = %data.root().display(),
             "relay started"
         );
-        server::serve(relay, listeners, async move {
+        server::serve(relay.clone(), listeners, async move {
             let signal = shutdown.wait().await;
             tracing::info!(signal, "stopping");
         })
         .await;
+        let now = sightline_net::clock::now_unix();
+        let checkpoint = relay
+            .with_db(move |db| audit::checkpoint_now(db, now))
+            .await
+            .context("cannot sign the audit checkpoint at shutdown")?;
+        if let Some(id) = checkpoint {
+            tracing::info!(entry = id, "signed the audit checkpoint");
+        }
         Ok::<_, anyhow::Error>(())
     })?;
     // Connection tasks still running are dropped with the runtime; do not wait for peers.
