@@ -30,7 +30,19 @@ pub fn record(
     subject: Option<&str>,
     detail: Option<&str>,
 ) -> Result<(), DbError> {
-    db.conn().execute(
+    record_in(db.conn(), at, actor, action, subject, detail)
+}
+
+/// Appends an entry on `conn` (a transaction that writes what the entry describes).
+pub fn record_in(
+    conn: &rusqlite::Connection,
+    at: u64,
+    actor: &str,
+    action: &str,
+    subject: Option<&str>,
+    detail: Option<&str>,
+) -> Result<(), DbError> {
+    conn.execute(
         "INSERT INTO audit (at, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
             i64::try_from(at).unwrap_or(i64::MAX),

@@ -139,6 +139,14 @@ Examples:
   relay audit
   relay audit --limit 20 --json";
 
+const SESSIONS_EXAMPLES: &str = "\
+Relayed sessions: who, from where, when, how each ended (abnormal: the connection was lost and
+not resumed, the certificate was revoked, or the relay stopped while it ran), bytes each way.
+
+Examples:
+  relay sessions
+  relay sessions --limit 20 --json";
+
 const SERVE_EXAMPLES: &str = "\
 Prints one line `listening on ADDR` per address once it accepts connections (with port 0,
 ADDR shows the port chosen). Logs go to standard error; set RUST_LOG to change the level
@@ -222,6 +230,16 @@ enum Command {
     #[command(after_help = AUDIT_EXAMPLES)]
     Audit {
         /// Newest entries to show.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the newest relayed sessions.
+    #[command(after_help = SESSIONS_EXAMPLES)]
+    Sessions {
+        /// Newest sessions to show.
         #[arg(long, default_value_t = 50)]
         limit: usize,
         /// Print a JSON array.
@@ -440,6 +458,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         },
         Command::Audit { limit, json } => cmd_audit(&data, limit, json),
+        Command::Sessions { limit, json } => cmd_sessions(&data, limit, json),
         Command::Serve(args) => {
             let policy = Policy::load_or_default(policy_file.as_deref(), &data.policy())?;
             cmd_serve(&data, policy, args)
@@ -803,6 +822,36 @@ fn cmd_audit(data: &DataDir, limit: usize, json: bool) -> Result<()> {
             e.action,
             e.subject.as_deref().unwrap_or("-"),
             e.detail.as_deref().unwrap_or("")
+        )?;
+    }
+    Ok(())
+}
+
+fn cmd_sessions(data: &DataDir, limit: usize, json: bool) -> Result<()> {
+    let db = Database::open(&data.database())?;
+    let all = sightline_relay::sessions::recent(&db, limit)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &all)?;
+        return Ok(writeln!(out)?);
+    }
+    for s in all {
+        let ended = match (s.ended_at, &s.end_reason) {
+            (Some(at), Some(reason)) => format!(
+                "{} s, {}: {reason}",
+                at.saturating_sub(s.started_at),
+                if s.abnormal { "abnormal" } else { "ended" }
+            ),
+            _ => "running".to_string(),
+        };
+        writeln!(
+            out,
+            "{}  {}  {:<16} {} → {}  {ended}",
+            sightline_net::cli::utc(s.started_at),
+            &s.id,
+            s.operator,
+            s.operator_address,
+            s.agent_address
         )?;
     }
     Ok(())
