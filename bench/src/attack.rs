@@ -5,13 +5,17 @@
 //! handshake, half handshaken and silent) and `guessers` addresses joining with random codes,
 //! while `legit` operators log in, hand out codes, and customers join from clean addresses
 //! and stream a megabyte each way. Target: every legitimate session pairs within 2 s.
-//! (b) **Kill**: `kill_sessions` paired sessions, then SIGKILL to the relay; every end of every
-//! session must notice within 15 s.
+//! (b) **Kill**: `kill_sessions` paired sessions, `real_agents` of them with a real `agent`
+//! whose operator holds a key down ([`held`]), then SIGKILL to the relay; every end of every
+//! session must notice within 15 s, every agent must release the key, and the relay, started
+//! again, must record every session as ended abnormally.
 //!
 //! Source addresses are spread over 127.0.0.0/8 ([`sources`]): many hosts, as a botnet would
 //! be, so the relay's per-address caps are not what keeps it up.
 
+pub mod agent_proc;
 pub mod flood;
+pub mod held;
 pub mod kill;
 pub mod legit;
 pub mod sources;
@@ -45,8 +49,10 @@ pub struct AttackOptions {
     pub guesses_per_address: usize,
     /// Legitimate sessions during the flood.
     pub legit: usize,
-    /// Sessions live when the relay is killed.
+    /// Sessions live when the relay is killed (raw protocol ends).
     pub kill_sessions: usize,
+    /// Sessions with a real agent (each on an X display of its own) live then as well.
+    pub real_agents: usize,
     /// The relay binary; default `$SIGHTLINE_RELAY_BIN`, else next to this executable.
     pub relay_bin: Option<PathBuf>,
     /// Longest pairing time that meets the target, ms.
@@ -60,7 +66,8 @@ impl Default for AttackOptions {
             guessers: 500,
             guesses_per_address: 20,
             legit: 20,
-            kill_sessions: 100,
+            kill_sessions: 0,
+            real_agents: 100,
             relay_bin: None,
             pair_target_ms: PAIR_TARGET_MS,
         }
@@ -75,7 +82,8 @@ impl AttackOptions {
             guessers: 50,
             guesses_per_address: 10,
             legit: 4,
-            kill_sessions: 10,
+            kill_sessions: 0,
+            real_agents: 10,
             relay_bin: None,
             pair_target_ms: SMOKE_PAIR_TARGET_MS,
         }
@@ -118,6 +126,24 @@ pub struct KillReport {
     pub notice_p50_ms: f64,
     /// Slowest notice, ms.
     pub notice_max_ms: f64,
+    /// What each real agent did.
+    pub agents: Vec<held::AfterKill>,
+    /// Sessions the restarted relay recorded as ended abnormally, of those it had paired.
+    pub recorded_abnormal: (usize, usize),
+}
+
+impl KillReport {
+    /// Agents that noticed, released the key, and ended abnormally, each within its limit.
+    pub fn agents_ok(&self) -> (usize, usize, usize) {
+        let a = &self.agents;
+        (
+            a.iter().filter(|x| x.noticed_ms.is_some()).count(),
+            a.iter().filter(|x| x.released_ms.is_some()).count(),
+            a.iter()
+                .filter(|x| x.ended.as_ref().is_some_and(|(normal, _)| !normal))
+                .count(),
+        )
+    }
 }
 
 /// The whole report.
@@ -147,10 +173,13 @@ impl AttackReport {
     /// Whether every target was met.
     pub fn passed(&self) -> bool {
         let t = self.pair_times();
+        let n = self.kill.agents.len();
         t.len() == self.flood.legit
             && t.iter().all(|&ms| ms <= self.flood.pair_target_ms)
             && self.flood.guesses.hits == 0
             && self.kill.noticed.0 == self.kill.noticed.1
+            && self.kill.agents_ok() == (n, n, n)
+            && self.kill.recorded_abnormal.0 == self.kill.recorded_abnormal.1
     }
 
     /// Rows of (measure, measured, target).
@@ -221,6 +250,33 @@ impl AttackReport {
                 ),
                 format!("all within {} s", kill::NOTICE_LIMIT.as_secs()),
             ],
+            self.agents_row(),
+            [
+                "relay restarted: sessions recorded as ended abnormally".into(),
+                format!(
+                    "{} of {}",
+                    self.kill.recorded_abnormal.0, self.kill.recorded_abnormal.1
+                ),
+                "all".into(),
+            ],
+        ]
+    }
+}
+
+impl AttackReport {
+    fn agents_row(&self) -> [String; 3] {
+        let a = &self.kill.agents;
+        let (noticed, released, abnormal) = self.kill.agents_ok();
+        let mut release: Vec<f64> = a.iter().filter_map(|x| x.released_ms).collect();
+        release.sort_by(f64::total_cmp);
+        let median = release.get(release.len() / 2).copied().unwrap_or(f64::NAN);
+        let slowest = release.last().copied().unwrap_or(f64::NAN);
+        [
+            format!("real agents holding a key (of {})", a.len()),
+            format!(
+                "{released} released the key (median {median:.0} ms, slowest {slowest:.0} ms); {noticed} said reconnecting; {abnormal} ended the session as abnormal"
+            ),
+            format!("all, within {} s", kill::NOTICE_LIMIT.as_secs()),
         ]
     }
 }
@@ -315,7 +371,8 @@ fn run_kill(
 ) -> Result<KillReport> {
     let setup = RelaySetup::init(bin)?;
     let concurrency = 2;
-    let n_accounts = opts.kill_sessions.div_ceil(LOGINS_PER_ACCOUNT) + concurrency;
+    let n_accounts =
+        (opts.kill_sessions + opts.real_agents).div_ceil(LOGINS_PER_ACCOUNT) + concurrency + 1;
     let accounts = (0..n_accounts)
         .map(|i| setup.add_account(&format!("kill{i:03}")))
         .collect::<Result<Vec<_>>>()?;
@@ -326,22 +383,49 @@ fn run_kill(
         key,
     };
     let pool = Arc::new(AccountPool::new(accounts));
-    let paired = runtime
-        .block_on(pairing::pair_many(
-            &target,
-            &pool,
-            opts.kill_sessions,
-            concurrency,
-        ))
+    let agent_bin = bin.with_file_name("agent");
+    let key_dir = tempfile::tempdir()?;
+    if opts.real_agents > 0 {
+        held::make_agent_key(&agent_bin, key_dir.path())?;
+    }
+    let (paired, holding) = runtime
+        .block_on(async {
+            let paired =
+                pairing::pair_many(&target, &pool, opts.kill_sessions, concurrency).await?;
+            let mut holding = Vec::with_capacity(opts.real_agents);
+            for i in 0..opts.real_agents {
+                let held = held::hold(&target, &pool, &agent_bin, key_dir.path(), "ShiftLeft")
+                    .await
+                    .with_context(|| format!("real agent {i}"))?;
+                holding.push(held);
+            }
+            Ok::<_, anyhow::Error>((paired, holding))
+        })
         .with_context(|| format!("relay log:\n{}", relay.log_tail()))?;
-    let sessions = paired.len();
+    let sessions = paired.len() + holding.len();
     let ends: Vec<_> = paired
         .into_iter()
         .flat_map(|p| [p.operator, p.agent])
         .collect();
     let killed_at = Instant::now();
     relay.kill_now()?;
-    let noticed = runtime.block_on(kill::watch(ends, killed_at))?;
+    let watching: Vec<_> = holding
+        .into_iter()
+        .map(|h| std::thread::spawn(move || h.watch(killed_at)))
+        .collect();
+    let mut noticed = runtime.block_on(kill::watch(ends, killed_at))?;
+    let agents: Vec<held::AfterKill> = watching
+        .into_iter()
+        .map(|t| t.join().map_err(|_| anyhow!("watching an agent failed")))
+        .collect::<Result<_>>()?;
+    // Both ends of the real agents' sessions count as ends too.
+    noticed.after_ms.extend(
+        agents
+            .iter()
+            .flat_map(|a| [a.operator_noticed_ms, a.noticed_ms]),
+    );
+    relay.restart()?;
+    let recorded_abnormal = recorded_abnormal(&relay, sessions)?;
     let mut times: Vec<u64> = noticed
         .after_ms
         .iter()
@@ -354,7 +438,25 @@ fn run_kill(
         noticed: (times.len(), noticed.after_ms.len()),
         notice_p50_ms: quantile(&times, 0.5) as f64 / 1000.0,
         notice_max_ms: times.last().copied().unwrap_or(0) as f64 / 1000.0,
+        agents,
+        recorded_abnormal,
     })
+}
+
+/// Of the `sessions` the relay paired, how many its record (`relay sessions --json`) shows
+/// as ended abnormally because the relay stopped.
+fn recorded_abnormal(relay: &relay_proc::RelayProcess, sessions: usize) -> Result<(usize, usize)> {
+    let limit = (sessions + 10).to_string();
+    let out = relay.cli(&["sessions", "--json", "--limit", &limit])?;
+    let all: Vec<serde_json::Value> =
+        serde_json::from_str(&out).context("`relay sessions --json` is not a JSON array")?;
+    let stopped = all
+        .iter()
+        .filter(|s| {
+            s["abnormal"] == true && s["end_reason"] == sightline_relay::sessions::RELAY_STOPPED
+        })
+        .count();
+    Ok((stopped, all.len().max(sessions)))
 }
 
 /// Open file descriptors of `pid` (0 if unreadable).

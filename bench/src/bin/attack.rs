@@ -24,9 +24,12 @@ struct Args {
     /// Legitimate sessions during the flood (default 20).
     #[arg(long)]
     legit: Option<usize>,
-    /// Sessions live when the relay is killed (default 100).
+    /// Sessions live when the relay is killed, raw protocol ends (default 100).
     #[arg(long)]
     kill_sessions: Option<usize>,
+    /// Sessions with a real agent holding a key when the relay is killed (default 20).
+    #[arg(long)]
+    real_agents: Option<usize>,
     /// The relay binary (default: $SIGHTLINE_RELAY_BIN, else next to this program).
     #[arg(long)]
     relay: Option<PathBuf>,
@@ -54,6 +57,7 @@ impl Args {
             guesses_per_address: self.guesses_per_address.unwrap_or(base.guesses_per_address),
             legit: self.legit.unwrap_or(base.legit),
             kill_sessions: self.kill_sessions.unwrap_or(base.kill_sessions),
+            real_agents: self.real_agents.unwrap_or(base.real_agents),
             relay_bin: self.relay.clone(),
             pair_target_ms: self.pair_target_ms.unwrap_or(base.pair_target_ms),
         }
