@@ -10,14 +10,20 @@
 //! session must notice within 15 s, every agent must release the key, and the relay, started
 //! again, must record every session as ended abnormally.
 //!
+//! (c) **Outage**: a viewer and a real agent in a network namespace of its own, paired; the
+//! agent's link goes down for `outage_secs` ([`outage`]); the session must resume with the
+//! same verification code.
+//!
 //! Source addresses are spread over 127.0.0.0/8 ([`sources`]): many hosts, as a botnet would
 //! be, so the relay's per-address caps are not what keeps it up.
 
-pub mod agent_proc;
+pub mod event_proc;
 pub mod flood;
 pub mod held;
 pub mod kill;
 pub mod legit;
+pub mod netns;
+pub mod outage;
 pub mod sources;
 
 use crate::relay_bench::pairing::{self, AccountPool, Target};
@@ -53,7 +59,10 @@ pub struct AttackOptions {
     pub kill_sessions: usize,
     /// Sessions with a real agent (each on an X display of its own) live then as well.
     pub real_agents: usize,
-    /// The relay binary; default `$SIGHTLINE_RELAY_BIN`, else next to this executable.
+    /// How long the customer's link is down in the outage, s (0: no outage stage).
+    pub outage_secs: u64,
+    /// The relay binary; default `$SIGHTLINE_RELAY_BIN`, else next to this executable. The
+    /// agent and viewer binaries are taken from the same folder.
     pub relay_bin: Option<PathBuf>,
     /// Longest pairing time that meets the target, ms.
     pub pair_target_ms: f64,
@@ -68,6 +77,7 @@ impl Default for AttackOptions {
             legit: 20,
             kill_sessions: 0,
             real_agents: 100,
+            outage_secs: 30,
             relay_bin: None,
             pair_target_ms: PAIR_TARGET_MS,
         }
@@ -84,6 +94,7 @@ impl AttackOptions {
             legit: 4,
             kill_sessions: 0,
             real_agents: 10,
+            outage_secs: 30,
             relay_bin: None,
             pair_target_ms: SMOKE_PAIR_TARGET_MS,
         }
@@ -153,6 +164,8 @@ pub struct AttackReport {
     pub flood: FloodReport,
     /// The kill.
     pub kill: KillReport,
+    /// The outage, unless skipped.
+    pub outage: Option<outage::OutageReport>,
     /// The relay binary measured.
     pub relay_binary: String,
 }
@@ -180,6 +193,10 @@ impl AttackReport {
             && self.kill.noticed.0 == self.kill.noticed.1
             && self.kill.agents_ok() == (n, n, n)
             && self.kill.recorded_abnormal.0 == self.kill.recorded_abnormal.1
+            && self
+                .outage
+                .as_ref()
+                .is_none_or(outage::OutageReport::passed)
     }
 
     /// Rows of (measure, measured, target).
@@ -194,7 +211,7 @@ impl AttackReport {
             .iter()
             .map(|(k, v)| format!("{v} {k}"))
             .collect();
-        vec![
+        let mut rows = vec![
             [
                 "slowloris connections held".into(),
                 format!(
@@ -259,7 +276,9 @@ impl AttackReport {
                 ),
                 "all".into(),
             ],
-        ]
+        ];
+        rows.extend(self.outage.as_ref().map(outage_row));
+        rows
     }
 }
 
@@ -281,7 +300,25 @@ impl AttackReport {
     }
 }
 
-/// Runs both scenarios, each against a relay of its own.
+fn outage_row(o: &outage::OutageReport) -> [String; 3] {
+    let s = |ms: Option<f64>| ms.map_or("never".to_string(), |ms| format!("{:.1} s", ms / 1000.0));
+    [
+        format!("{} s outage of the customer's link", o.secs),
+        format!(
+            "noticed after {} (viewer) / {} (agent); resumed {} / {} after the link came back; {}; {}; {}",
+            s(o.noticed_ms.0),
+            s(o.noticed_ms.1),
+            s(o.resumed_ms.0),
+            s(o.resumed_ms.1),
+            if o.same_code { "same verification code" } else { "code CHANGED" },
+            if o.pictures_again { "pictures again" } else { "NO pictures" },
+            if o.asked_again { "customer ASKED AGAIN" } else { "not asked again" },
+        ),
+        "resumed, same code, no new consent".into(),
+    ]
+}
+
+/// Runs the scenarios, each against a relay of its own.
 pub fn run(opts: &AttackOptions) -> Result<AttackReport> {
     raise_fd_limit();
     let bin = relay_proc::locate(opts.relay_bin.as_deref())?;
@@ -296,9 +333,14 @@ pub fn run(opts: &AttackOptions) -> Result<AttackReport> {
     )?);
     let flood = run_flood(&runtime, &bin, opts, key.clone())?;
     let kill = run_kill(&runtime, &bin, opts, key)?;
+    let outage = match opts.outage_secs {
+        0 => None,
+        secs => Some(outage::run(&bin, secs).context("outage stage")?),
+    };
     Ok(AttackReport {
         flood,
         kill,
+        outage,
         relay_binary: bin.display().to_string(),
     })
 }

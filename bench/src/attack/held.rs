@@ -5,7 +5,7 @@
 //! no key down) within [`super::kill::NOTICE_LIMIT`], and end the session as abnormal once it
 //! cannot come back.
 
-use super::agent_proc::AgentProc;
+use super::event_proc::EventProc;
 use crate::relay_bench::pairing::{login_and_create, AccountPool, Target};
 use anyhow::{anyhow, bail, Context, Result};
 use sightline_core::e2e::{E2eConfig, Trust};
@@ -25,7 +25,7 @@ const END_LIMIT: Duration = Duration::from_secs(50);
 /// One agent holding a key for the operator.
 #[derive(Debug)]
 pub struct Held {
-    agent: AgentProc,
+    agent: EventProc,
     screen: Xvfb,
     /// Keeps the operator's sending side open until the relay is killed.
     _to_agent: mpsc::Sender<Message>,
@@ -77,7 +77,7 @@ pub async fn hold(
         .map_err(|e| anyhow!("Xvfb: {e}"))?;
     let (user, factor) = pool.next_login()?;
     let (client, created, cert) = login_and_create(target, &user, factor).await?;
-    let mut agent = AgentProc::start(
+    let mut agent = EventProc::agent(
         agent_bin,
         key_dir,
         &target.addr,

@@ -1,6 +1,6 @@
-//! A real `agent` process for the harness: started with a session code and JSON events, its
-//! events read on a thread and stamped with the moment they arrived, its answers typed on its
-//! stdin as a customer would. Killed when dropped.
+//! A real `agent` or `viewer` process for the harness, with JSON events: its events read on a
+//! thread and stamped with the moment they arrived, its answers typed on its stdin as a
+//! customer (or an operator) would. Killed when dropped.
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{BufRead, BufReader, Write};
@@ -9,9 +9,9 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-/// An agent and what it has said.
+/// A process and what it has said.
 #[derive(Debug)]
-pub struct AgentProc {
+pub struct EventProc {
     child: Child,
     stdin: ChildStdin,
     events: Receiver<(Instant, serde_json::Value)>,
@@ -22,10 +22,10 @@ pub struct AgentProc {
 /// `(field, value)` an event must carry.
 pub type Where<'a> = Option<(&'a str, &'a str)>;
 
-impl AgentProc {
+impl EventProc {
     /// `agent --data-dir COPY --relay RELAY --relay-key PIN --json --fps 2 CODE` on `display`,
     /// with a copy of the key in `key_dir`.
-    pub fn start(
+    pub fn agent(
         bin: &Path,
         key_dir: &Path,
         relay: &str,
@@ -34,10 +34,7 @@ impl AgentProc {
         code: &str,
     ) -> Result<Self> {
         let data = tempfile::tempdir().context("cannot create a temporary directory")?;
-        for entry in std::fs::read_dir(key_dir)? {
-            let entry = entry?;
-            std::fs::copy(entry.path(), data.path().join(entry.file_name()))?;
-        }
+        copy_dir(key_dir, data.path())?;
         Self::spawn(
             Command::new(bin)
                 .arg("--data-dir")
@@ -50,22 +47,23 @@ impl AgentProc {
         )
     }
 
-    /// Starts `cmd` (an agent command line, perhaps run inside a network namespace).
+    /// Starts `cmd` (a command line with `--json`, perhaps run inside a network namespace);
+    /// `data` is removed when it ends.
     pub fn spawn(cmd: &mut Command, data: tempfile::TempDir) -> Result<Self> {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .context("cannot start the agent")?;
+            .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
         let stdout = child
             .stdout
             .take()
-            .ok_or_else(|| anyhow!("agent stdout not piped"))?;
+            .ok_or_else(|| anyhow!("stdout not piped"))?;
         let stdin = child
             .stdin
             .take()
-            .ok_or_else(|| anyhow!("agent stdin not piped"))?;
+            .ok_or_else(|| anyhow!("stdin not piped"))?;
         let (tx, events) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -84,7 +82,7 @@ impl AgentProc {
 
     /// Types `line` and Enter.
     pub fn say(&mut self, line: &str) -> Result<()> {
-        writeln!(self.stdin, "{line}").context("cannot answer the agent")
+        writeln!(self.stdin, "{line}").context("cannot write to the process")
     }
 
     /// The next event `name` (with `filter`) before `deadline`, and when it arrived.
@@ -139,17 +137,26 @@ impl AgentProc {
         tokio::task::spawn_blocking(
             move || match self.next(name, filter, Instant::now() + limit) {
                 Some(_) => Ok(self),
-                None => bail!("the agent said no {name:?} within {} s", limit.as_secs()),
+                None => bail!("no {name:?} event within {} s", limit.as_secs()),
             },
         )
         .await
-        .map_err(|e| anyhow!("waiting for the agent: {e}"))?
+        .map_err(|e| anyhow!("waiting for {name:?}: {e}"))?
     }
 }
 
-impl Drop for AgentProc {
+impl Drop for EventProc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Copies the files of `from` into `to`.
+pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+    }
+    Ok(())
 }
