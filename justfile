@@ -53,10 +53,13 @@ grind:
 
 # The relay under attack, release build, loopback only and bounded: 5,000 slowloris connections
 # and 500 addresses guessing codes while 20 legitimate sessions log in, pair (each within 2 s)
-# and stream; then SIGKILL to the relay under 100 sessions (every end notices within 15 s).
-# Prints a table and fails when a target is missed. `just attack --quick` is the smoke size.
+# and stream; then SIGKILL to the relay under 100 sessions with real agents holding a key
+# (every end notices within 15 s, every key is released, every session is recorded as ended
+# abnormally); then a 30 s outage of a customer's link (`ip link set down` in a network
+# namespace of its own: needs root) that the session must survive with the same code.
+# Prints a table and fails when a target is missed. `--quick` is the smoke size.
 attack *ARGS:
-    cargo build --release -p sightline-relay --bin relay -p sightline-bench --bin attack
+    cargo build --release -p sightline-relay --bin relay -p sightline-agent --bin agent -p sightline-viewer --bin viewer -p sightline-bench --bin attack
     target/release/attack {{ARGS}}
 
 # The attack harness at a tenth of the size on the debug build: the smoke run CI does. (The

@@ -5,15 +5,25 @@
 //! handshake, half handshaken and silent) and `guessers` addresses joining with random codes,
 //! while `legit` operators log in, hand out codes, and customers join from clean addresses
 //! and stream a megabyte each way. Target: every legitimate session pairs within 2 s.
-//! (b) **Kill**: `kill_sessions` paired sessions, then SIGKILL to the relay; every end of every
-//! session must notice within 15 s.
+//! (b) **Kill**: `kill_sessions` paired sessions, `real_agents` of them with a real `agent`
+//! whose operator holds a key down ([`held`]), then SIGKILL to the relay; every end of every
+//! session must notice within 15 s, every agent must release the key, and the relay, started
+//! again, must record every session as ended abnormally.
+//!
+//! (c) **Outage**: a viewer and a real agent in a network namespace of its own, paired; the
+//! agent's link goes down for `outage_secs` ([`outage`]); the session must resume with the
+//! same verification code.
 //!
 //! Source addresses are spread over 127.0.0.0/8 ([`sources`]): many hosts, as a botnet would
 //! be, so the relay's per-address caps are not what keeps it up.
 
+pub mod event_proc;
 pub mod flood;
+pub mod held;
 pub mod kill;
 pub mod legit;
+pub mod netns;
+pub mod outage;
 pub mod sources;
 
 use crate::relay_bench::pairing::{self, AccountPool, Target};
@@ -45,9 +55,14 @@ pub struct AttackOptions {
     pub guesses_per_address: usize,
     /// Legitimate sessions during the flood.
     pub legit: usize,
-    /// Sessions live when the relay is killed.
+    /// Sessions live when the relay is killed (raw protocol ends).
     pub kill_sessions: usize,
-    /// The relay binary; default `$SIGHTLINE_RELAY_BIN`, else next to this executable.
+    /// Sessions with a real agent (each on an X display of its own) live then as well.
+    pub real_agents: usize,
+    /// How long the customer's link is down in the outage, s (0: no outage stage).
+    pub outage_secs: u64,
+    /// The relay binary; default `$SIGHTLINE_RELAY_BIN`, else next to this executable. The
+    /// agent and viewer binaries are taken from the same folder.
     pub relay_bin: Option<PathBuf>,
     /// Longest pairing time that meets the target, ms.
     pub pair_target_ms: f64,
@@ -60,7 +75,9 @@ impl Default for AttackOptions {
             guessers: 500,
             guesses_per_address: 20,
             legit: 20,
-            kill_sessions: 100,
+            kill_sessions: 0,
+            real_agents: 100,
+            outage_secs: 30,
             relay_bin: None,
             pair_target_ms: PAIR_TARGET_MS,
         }
@@ -75,7 +92,9 @@ impl AttackOptions {
             guessers: 50,
             guesses_per_address: 10,
             legit: 4,
-            kill_sessions: 10,
+            kill_sessions: 0,
+            real_agents: 10,
+            outage_secs: 30,
             relay_bin: None,
             pair_target_ms: SMOKE_PAIR_TARGET_MS,
         }
@@ -118,6 +137,24 @@ pub struct KillReport {
     pub notice_p50_ms: f64,
     /// Slowest notice, ms.
     pub notice_max_ms: f64,
+    /// What each real agent did.
+    pub agents: Vec<held::AfterKill>,
+    /// Sessions the restarted relay recorded as ended abnormally, of those it had paired.
+    pub recorded_abnormal: (usize, usize),
+}
+
+impl KillReport {
+    /// Agents that noticed, released the key, and ended abnormally, each within its limit.
+    pub fn agents_ok(&self) -> (usize, usize, usize) {
+        let a = &self.agents;
+        (
+            a.iter().filter(|x| x.noticed_ms.is_some()).count(),
+            a.iter().filter(|x| x.released_ms.is_some()).count(),
+            a.iter()
+                .filter(|x| x.ended.as_ref().is_some_and(|(normal, _)| !normal))
+                .count(),
+        )
+    }
 }
 
 /// The whole report.
@@ -127,6 +164,8 @@ pub struct AttackReport {
     pub flood: FloodReport,
     /// The kill.
     pub kill: KillReport,
+    /// The outage, unless skipped.
+    pub outage: Option<outage::OutageReport>,
     /// The relay binary measured.
     pub relay_binary: String,
 }
@@ -147,10 +186,17 @@ impl AttackReport {
     /// Whether every target was met.
     pub fn passed(&self) -> bool {
         let t = self.pair_times();
+        let n = self.kill.agents.len();
         t.len() == self.flood.legit
             && t.iter().all(|&ms| ms <= self.flood.pair_target_ms)
             && self.flood.guesses.hits == 0
             && self.kill.noticed.0 == self.kill.noticed.1
+            && self.kill.agents_ok() == (n, n, n)
+            && self.kill.recorded_abnormal.0 == self.kill.recorded_abnormal.1
+            && self
+                .outage
+                .as_ref()
+                .is_none_or(outage::OutageReport::passed)
     }
 
     /// Rows of (measure, measured, target).
@@ -165,7 +211,7 @@ impl AttackReport {
             .iter()
             .map(|(k, v)| format!("{v} {k}"))
             .collect();
-        vec![
+        let mut rows = vec![
             [
                 "slowloris connections held".into(),
                 format!(
@@ -221,11 +267,58 @@ impl AttackReport {
                 ),
                 format!("all within {} s", kill::NOTICE_LIMIT.as_secs()),
             ],
+            self.agents_row(),
+            [
+                "relay restarted: sessions recorded as ended abnormally".into(),
+                format!(
+                    "{} of {}",
+                    self.kill.recorded_abnormal.0, self.kill.recorded_abnormal.1
+                ),
+                "all".into(),
+            ],
+        ];
+        rows.extend(self.outage.as_ref().map(outage_row));
+        rows
+    }
+}
+
+impl AttackReport {
+    fn agents_row(&self) -> [String; 3] {
+        let a = &self.kill.agents;
+        let (noticed, released, abnormal) = self.kill.agents_ok();
+        let mut release: Vec<f64> = a.iter().filter_map(|x| x.released_ms).collect();
+        release.sort_by(f64::total_cmp);
+        let median = release.get(release.len() / 2).copied().unwrap_or(f64::NAN);
+        let slowest = release.last().copied().unwrap_or(f64::NAN);
+        [
+            format!("real agents holding a key (of {})", a.len()),
+            format!(
+                "{released} released the key (median {median:.0} ms, slowest {slowest:.0} ms); {noticed} said reconnecting; {abnormal} ended the session as abnormal"
+            ),
+            format!("all, within {} s", kill::NOTICE_LIMIT.as_secs()),
         ]
     }
 }
 
-/// Runs both scenarios, each against a relay of its own.
+fn outage_row(o: &outage::OutageReport) -> [String; 3] {
+    let s = |ms: Option<f64>| ms.map_or("never".to_string(), |ms| format!("{:.1} s", ms / 1000.0));
+    [
+        format!("{} s outage of the customer's link", o.secs),
+        format!(
+            "noticed after {} (viewer) / {} (agent); resumed {} / {} after the link came back; {}; {}; {}",
+            s(o.noticed_ms.0),
+            s(o.noticed_ms.1),
+            s(o.resumed_ms.0),
+            s(o.resumed_ms.1),
+            if o.same_code { "same verification code" } else { "code CHANGED" },
+            if o.pictures_again { "pictures again" } else { "NO pictures" },
+            if o.asked_again { "customer ASKED AGAIN" } else { "not asked again" },
+        ),
+        "resumed, same code, no new consent".into(),
+    ]
+}
+
+/// Runs the scenarios, each against a relay of its own.
 pub fn run(opts: &AttackOptions) -> Result<AttackReport> {
     raise_fd_limit();
     let bin = relay_proc::locate(opts.relay_bin.as_deref())?;
@@ -240,9 +333,14 @@ pub fn run(opts: &AttackOptions) -> Result<AttackReport> {
     )?);
     let flood = run_flood(&runtime, &bin, opts, key.clone())?;
     let kill = run_kill(&runtime, &bin, opts, key)?;
+    let outage = match opts.outage_secs {
+        0 => None,
+        secs => Some(outage::run(&bin, secs).context("outage stage")?),
+    };
     Ok(AttackReport {
         flood,
         kill,
+        outage,
         relay_binary: bin.display().to_string(),
     })
 }
@@ -315,7 +413,8 @@ fn run_kill(
 ) -> Result<KillReport> {
     let setup = RelaySetup::init(bin)?;
     let concurrency = 2;
-    let n_accounts = opts.kill_sessions.div_ceil(LOGINS_PER_ACCOUNT) + concurrency;
+    let n_accounts =
+        (opts.kill_sessions + opts.real_agents).div_ceil(LOGINS_PER_ACCOUNT) + concurrency + 1;
     let accounts = (0..n_accounts)
         .map(|i| setup.add_account(&format!("kill{i:03}")))
         .collect::<Result<Vec<_>>>()?;
@@ -326,22 +425,49 @@ fn run_kill(
         key,
     };
     let pool = Arc::new(AccountPool::new(accounts));
-    let paired = runtime
-        .block_on(pairing::pair_many(
-            &target,
-            &pool,
-            opts.kill_sessions,
-            concurrency,
-        ))
+    let agent_bin = bin.with_file_name("agent");
+    let key_dir = tempfile::tempdir()?;
+    if opts.real_agents > 0 {
+        held::make_agent_key(&agent_bin, key_dir.path())?;
+    }
+    let (paired, holding) = runtime
+        .block_on(async {
+            let paired =
+                pairing::pair_many(&target, &pool, opts.kill_sessions, concurrency).await?;
+            let mut holding = Vec::with_capacity(opts.real_agents);
+            for i in 0..opts.real_agents {
+                let held = held::hold(&target, &pool, &agent_bin, key_dir.path(), "ShiftLeft")
+                    .await
+                    .with_context(|| format!("real agent {i}"))?;
+                holding.push(held);
+            }
+            Ok::<_, anyhow::Error>((paired, holding))
+        })
         .with_context(|| format!("relay log:\n{}", relay.log_tail()))?;
-    let sessions = paired.len();
+    let sessions = paired.len() + holding.len();
     let ends: Vec<_> = paired
         .into_iter()
         .flat_map(|p| [p.operator, p.agent])
         .collect();
     let killed_at = Instant::now();
     relay.kill_now()?;
-    let noticed = runtime.block_on(kill::watch(ends, killed_at))?;
+    let watching: Vec<_> = holding
+        .into_iter()
+        .map(|h| std::thread::spawn(move || h.watch(killed_at)))
+        .collect();
+    let mut noticed = runtime.block_on(kill::watch(ends, killed_at))?;
+    let agents: Vec<held::AfterKill> = watching
+        .into_iter()
+        .map(|t| t.join().map_err(|_| anyhow!("watching an agent failed")))
+        .collect::<Result<_>>()?;
+    // Both ends of the real agents' sessions count as ends too.
+    noticed.after_ms.extend(
+        agents
+            .iter()
+            .flat_map(|a| [a.operator_noticed_ms, a.noticed_ms]),
+    );
+    relay.restart()?;
+    let recorded_abnormal = recorded_abnormal(&relay, sessions)?;
     let mut times: Vec<u64> = noticed
         .after_ms
         .iter()
@@ -354,7 +480,25 @@ fn run_kill(
         noticed: (times.len(), noticed.after_ms.len()),
         notice_p50_ms: quantile(&times, 0.5) as f64 / 1000.0,
         notice_max_ms: times.last().copied().unwrap_or(0) as f64 / 1000.0,
+        agents,
+        recorded_abnormal,
     })
+}
+
+/// Of the `sessions` the relay paired, how many its record (`relay sessions --json`) shows
+/// as ended abnormally because the relay stopped.
+fn recorded_abnormal(relay: &relay_proc::RelayProcess, sessions: usize) -> Result<(usize, usize)> {
+    let limit = (sessions + 10).to_string();
+    let out = relay.cli(&["sessions", "--json", "--limit", &limit])?;
+    let all: Vec<serde_json::Value> =
+        serde_json::from_str(&out).context("`relay sessions --json` is not a JSON array")?;
+    let stopped = all
+        .iter()
+        .filter(|s| {
+            s["abnormal"] == true && s["end_reason"] == sightline_relay::sessions::RELAY_STOPPED
+        })
+        .count();
+    Ok((stopped, all.len().max(sessions)))
 }
 
 /// Open file descriptors of `pid` (0 if unreadable).

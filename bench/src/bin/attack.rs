@@ -24,9 +24,15 @@ struct Args {
     /// Legitimate sessions during the flood (default 20).
     #[arg(long)]
     legit: Option<usize>,
-    /// Sessions live when the relay is killed (default 100).
+    /// Sessions live when the relay is killed, raw protocol ends (default 100).
     #[arg(long)]
     kill_sessions: Option<usize>,
+    /// Sessions with a real agent holding a key when the relay is killed (default 100).
+    #[arg(long)]
+    real_agents: Option<usize>,
+    /// Seconds the customer's link is down in the outage stage; 0 skips it (default 30).
+    #[arg(long)]
+    outage_secs: Option<u64>,
     /// The relay binary (default: $SIGHTLINE_RELAY_BIN, else next to this program).
     #[arg(long)]
     relay: Option<PathBuf>,
@@ -54,6 +60,8 @@ impl Args {
             guesses_per_address: self.guesses_per_address.unwrap_or(base.guesses_per_address),
             legit: self.legit.unwrap_or(base.legit),
             kill_sessions: self.kill_sessions.unwrap_or(base.kill_sessions),
+            real_agents: self.real_agents.unwrap_or(base.real_agents),
+            outage_secs: self.outage_secs.unwrap_or(base.outage_secs),
             relay_bin: self.relay.clone(),
             pair_target_ms: self.pair_target_ms.unwrap_or(base.pair_target_ms),
         }

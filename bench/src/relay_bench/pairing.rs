@@ -10,8 +10,10 @@
 
 use crate::relay_bench::relay_proc::{Account, PASSWORD};
 use anyhow::{anyhow, bail, Context, Result};
+use sightline_core::cert::OperatorCert;
 use sightline_core::identity::{Fingerprint, PrivateIdentity};
 use sightline_core::relay_proto::Secret;
+use sightline_net::relay_client::CreatedSession;
 use sightline_net::RelayClient;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpStream;
@@ -64,6 +66,18 @@ impl AccountPool {
         *all = back;
     }
 
+    /// A user name and a second factor the relay will accept for it now, from any account in
+    /// the pool that has one left.
+    pub fn next_login(&self) -> Result<(String, String)> {
+        let mut all = self.lock();
+        for account in all.iter_mut() {
+            if let Some(factor) = account.next_factor() {
+                return Ok((account.name.clone(), factor));
+            }
+        }
+        bail!("no operator account has a second factor left")
+    }
+
     /// Accounts in the pool.
     pub fn len(&self) -> usize {
         self.lock().len()
@@ -75,10 +89,15 @@ impl AccountPool {
     }
 }
 
-/// Pairs one session as `user` with `factor`.
-pub async fn pair_one(target: &Target, user: &str, factor: String) -> Result<Paired> {
+/// Logs in as `user` with `factor` and asks for a session code: the client (waiting for the
+/// customer), the code, and the certificate issued at the login.
+pub async fn login_and_create(
+    target: &Target,
+    user: &str,
+    factor: String,
+) -> Result<(RelayClient, CreatedSession, OperatorCert)> {
     let mut operator = RelayClient::connect(&target.addr, target.pin).await?;
-    operator
+    let grant = operator
         .login(
             user,
             Secret::new(PASSWORD),
@@ -88,6 +107,12 @@ pub async fn pair_one(target: &Target, user: &str, factor: String) -> Result<Pai
         .await
         .with_context(|| format!("login as {user}"))?;
     let created = operator.create_session().await.context("create session")?;
+    Ok((operator, created, grant.certificate))
+}
+
+/// Pairs one session as `user` with `factor`.
+pub async fn pair_one(target: &Target, user: &str, factor: String) -> Result<Paired> {
+    let (operator, created, _) = login_and_create(target, user, factor).await?;
     let agent = RelayClient::connect(&target.addr, target.pin).await?;
     let (op, ag) = tokio::join!(operator.wait_paired(), agent.join(&created.code));
     let (op_stream, op_session) = op.context("operator waiting for the agent")?;

@@ -175,12 +175,34 @@ impl RelaySetup {
     /// temporary directory. `mmap_threshold` pins glibc's `M_MMAP_THRESHOLD` (see
     /// [`crate::relay_bench::RelayBenchOptions::mmap_threshold`]).
     pub fn serve(self, mmap_threshold: Option<usize>) -> Result<RelayProcess> {
+        self.serve_on("127.0.0.1:0", mmap_threshold)
+    }
+
+    /// Like [`RelaySetup::serve`], listening on `listen`.
+    pub fn serve_on(self, listen: &str, mmap_threshold: Option<usize>) -> Result<RelayProcess> {
         let log_path = self.dir.path().join("relay.log");
-        let log = std::fs::File::create(&log_path)?;
+        let (child, addr) = self.spawn(listen, &log_path, mmap_threshold)?;
+        Ok(RelayProcess {
+            child,
+            addr,
+            listen: listen.to_string(),
+            setup: self,
+            log_path,
+        })
+    }
+
+    /// Starts `relay serve` and waits for its address.
+    fn spawn(
+        &self,
+        listen: &str,
+        log_path: &Path,
+        mmap_threshold: Option<usize>,
+    ) -> Result<(Child, String)> {
+        let log = std::fs::File::create(log_path)?;
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--data-dir")
             .arg(self.data_dir())
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .env("RUST_LOG", "info")
             .env_remove("MALLOC_MMAP_THRESHOLD_");
         if let Some(bytes) = mmap_threshold {
@@ -203,21 +225,18 @@ impl RelaySetup {
                 let _ = tx.send(line);
             }
         });
-        let mut process = RelayProcess {
-            child,
-            addr: String::new(),
-            setup: self,
-            log_path,
+        let Ok(line) = rx.recv_timeout(START_TIMEOUT) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(log_path).unwrap_or_default();
+            bail!("relay did not print its address: {log}");
         };
-        let line = rx
-            .recv_timeout(START_TIMEOUT)
-            .map_err(|_| anyhow!("relay did not print its address: {}", process.log_tail()))?;
-        process.addr = line
+        let addr = line
             .strip_prefix("listening on ")
             .ok_or_else(|| anyhow!("unexpected first line from relay serve: {line}"))?
             .trim()
             .to_string();
-        Ok(process)
+        Ok((child, addr))
     }
 }
 
@@ -227,6 +246,8 @@ pub struct RelayProcess {
     child: Child,
     /// Where it listens.
     pub addr: String,
+    /// What it was asked to listen on.
+    listen: String,
     setup: RelaySetup,
     log_path: PathBuf,
 }
@@ -264,6 +285,26 @@ impl RelayProcess {
         self.child.kill().context("cannot kill the relay")?;
         self.child.wait().context("cannot reap the relay")?;
         Ok(())
+    }
+
+    /// Starts it again on the same data directory (after [`RelayProcess::kill_now`]); its log
+    /// goes on in a new file, `relay-restarted.log`.
+    pub fn restart(&mut self) -> Result<()> {
+        self.log_path = self.setup.dir.path().join("relay-restarted.log");
+        let (child, addr) = self.setup.spawn(&self.listen, &self.log_path, None)?;
+        self.child = child;
+        self.addr = addr;
+        Ok(())
+    }
+
+    /// Runs `relay --data-dir DIR ARGS` on its data directory; returns stdout.
+    pub fn cli(&self, args: &[&str]) -> Result<String> {
+        self.setup.cli(args, None)
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
     /// Whether it is still running.

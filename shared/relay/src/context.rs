@@ -100,8 +100,17 @@ impl Relay {
         config: Config,
         policy: Policy,
         issuing: Issuing,
-        db: Database,
+        mut db: Database,
     ) -> Result<Arc<Self>, InternalError> {
+        let left_open =
+            crate::sessions::close_left_open(&mut db, sightline_net::clock::now_unix())?;
+        if !left_open.is_empty() {
+            tracing::warn!(
+                sessions = left_open.len(),
+                reason = crate::sessions::RELAY_STOPPED,
+                "sessions left open when the relay last stopped; recorded as ended abnormally"
+            );
+        }
         let directory: Option<Arc<dyn Authenticator>> = match &config.ldap {
             Some(ldap) => Some(Arc::new(
                 LdapAuthenticator::new(ldap.clone())

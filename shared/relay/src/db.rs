@@ -135,6 +135,22 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE audit ADD COLUMN session TEXT;
     ALTER TABLE audit ADD COLUMN hash TEXT;
     CREATE INDEX audit_action ON audit(action, id);",
+    // Version 5: the record of relayed sessions (`crate::sessions`): opened when paired,
+    // completed when ended; one left open by a relay that died is ended at the next start.
+    "CREATE TABLE sessions (
+        id                TEXT    PRIMARY KEY,
+        operator          TEXT    NOT NULL,
+        operator_address  TEXT    NOT NULL,
+        agent_address     TEXT    NOT NULL,
+        started_at        INTEGER NOT NULL,
+        ended_at          INTEGER,
+        end_reason        TEXT,
+        abnormal          INTEGER NOT NULL DEFAULT 0,
+        bytes_to_agent    INTEGER NOT NULL DEFAULT 0,
+        bytes_to_operator INTEGER NOT NULL DEFAULT 0,
+        resumed           INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX sessions_open ON sessions(ended_at);",
 ];
 
 /// The schema version whose migration links the audit entries already written.

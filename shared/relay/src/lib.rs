@@ -62,6 +62,7 @@ pub mod resume;
 pub mod revocation;
 pub mod route;
 pub mod server;
+pub mod sessions;
 pub mod signal;
 pub mod tickets;
 pub mod totp;

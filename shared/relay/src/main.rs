@@ -1,9 +1,10 @@
 //! `relay`: the Sightline relay's command line. Parses flags, reads passwords, prints results;
 //! the work is done by the `sightline_relay` library. The certificate authority's commands
-//! live in [`cli_ca`], the audit log's in [`cli_audit`].
+//! live in [`cli_ca`], the audit log's in [`cli_audit`], the session record's in [`cli_sessions`].
 
 mod cli_audit;
 mod cli_ca;
+mod cli_sessions;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -217,6 +218,9 @@ enum Command {
     /// Show, export or verify the audit log.
     #[command(after_help = cli_audit::AUDIT_EXAMPLES)]
     Audit(cli_audit::AuditArgs),
+    /// Show the newest relayed sessions.
+    #[command(after_help = cli_sessions::SESSIONS_EXAMPLES)]
+    Sessions(cli_sessions::SessionsArgs),
     /// Run the relay.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
@@ -431,6 +435,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         },
         Command::Audit(args) => cli_audit::run(&data, args),
+        Command::Sessions(args) => cli_sessions::run(&data, &args),
         Command::Serve(args) => {
             let policy = Policy::load_or_default(policy_file.as_deref(), &data.policy())?;
             cmd_serve(&data, policy, args)

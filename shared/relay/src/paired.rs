@@ -18,6 +18,7 @@ use crate::context::Relay;
 use crate::forward::{self, Ended};
 use crate::login::LoggedIn;
 use crate::replies;
+use crate::sessions;
 use crate::tickets::{Arrival, Side, Tokens};
 use rand_core::OsRng;
 use sightline_core::relay_proto::{RelayMessage, SessionId};
@@ -101,15 +102,24 @@ pub async fn run(
         slots: Vec::new(),
         bytes: (0, 0),
     };
+    if !p.record_opened(&operator, &agent).await {
+        agent.close_with(&replies::internal()).await;
+        return operator.close_with(&replies::internal()).await;
+    }
     let started = Instant::now();
     let mut conns = (operator, agent);
     let mut resumed = 0u32;
+    let mut last_break;
     let (reason, waiting) = loop {
-        let ended_by = match p.pair_and_forward(conns).await {
-            Interruption::Revoked => break ("relay: certificate revoked", Back::default()),
+        let back = match p.pair_and_forward(conns).await {
+            Interruption::Revoked => {
+                last_break = Break::now("the operator's certificate was revoked", true);
+                break ("relay: certificate revoked", Back::default());
+            }
             Interruption::Broken { ended_by, early } => {
                 tracing::info!(operator = %who.name, session = %p.session, %ended_by,
                     window_secs = relay.tickets.window().as_secs(), "session interrupted; parked until both sides come back");
+                last_break = Break::of(&ended_by);
                 let mut back = Back::default();
                 if let Some(early) = early {
                     back.place(*early);
@@ -117,7 +127,7 @@ pub async fn run(
                 back
             }
         };
-        match p.park(ended_by).await {
+        match p.park(back).await {
             Ok(both) => {
                 resumed += 1;
                 tracing::info!(operator = %who.name, session = %p.session, resumed, "session resumed");
@@ -145,9 +155,96 @@ pub async fn run(
         ended_by = reason,
         "session ended"
     );
+    p.record_closed(&last_break, reason, resumed).await;
+}
+
+/// The last time the session's connections broke, and how.
+#[derive(Debug)]
+struct Break {
+    /// Unix seconds.
+    at: u64,
+    /// What happened, in words.
+    what: String,
+    /// Not a side closing its connection.
+    abnormal: bool,
+}
+
+impl Break {
+    fn now(what: &str, abnormal: bool) -> Self {
+        Self {
+            at: sightline_net::clock::now_unix(),
+            what: what.to_string(),
+            abnormal,
+        }
+    }
+
+    /// From the forwarder's account of an interruption: a side that closed its connection is
+    /// how a session normally ends (the relay cannot read the end-to-end goodbye).
+    fn of(ended_by: &str) -> Self {
+        match ended_by {
+            "operator" | "agent" => {
+                Self::now(&format!("the {ended_by} closed the connection"), false)
+            }
+            other => Self::now(&format!("connection lost ({other})"), true),
+        }
+    }
 }
 
 impl Pairing<'_> {
+    /// Writes the session's record before anyone is told it is paired; `false` (logged) when
+    /// it cannot be written: the session does not start unrecorded.
+    async fn record_opened(&self, operator: &Conn, agent: &Conn) -> bool {
+        let id = self.session.clone();
+        let account = self.who.name.clone();
+        let addresses = (operator.peer.to_string(), agent.peer.to_string());
+        let written = self
+            .relay
+            .with_db(move |db| {
+                let opened = sessions::Opened {
+                    id: &id,
+                    operator: &account,
+                    addresses,
+                    at: sightline_net::clock::now_unix(),
+                };
+                sessions::open(db, &opened)
+            })
+            .await;
+        if let Err(e) = &written {
+            tracing::error!(session = %self.session, error = %e, "cannot record the session; refusing to pair it");
+        }
+        written.is_ok()
+    }
+
+    /// Completes the session's record: it ended when its connections last broke (a parked
+    /// session that nobody resumed ended then, not when the window ran out).
+    async fn record_closed(&self, last: &Break, reason: &'static str, resumed: u32) {
+        let id = self.session.clone();
+        // A session not resumed after a break ended at the break, for the break's reason; the
+        // relay's own reason says why it was not resumed.
+        let what = if last.abnormal && reason != "relay: certificate revoked" {
+            format!("{}; {reason}", last.what)
+        } else {
+            last.what.clone()
+        };
+        let (abnormal, at, bytes) = (last.abnormal, last.at, self.bytes);
+        let written = self
+            .relay
+            .with_db(move |db| {
+                let closed = sessions::Closed {
+                    at,
+                    reason: &what,
+                    abnormal,
+                    bytes,
+                    resumed,
+                };
+                sessions::close(db, &id, &closed).map(|_| ())
+            })
+            .await;
+        if let Err(e) = written {
+            tracing::error!(session = %self.session, error = %e, "cannot record the end of the session");
+        }
+    }
+
     /// Tells both sides they are paired, then forwards until a connection ends, a side comes
     /// back on a new connection, or the certificate is revoked.
     async fn pair_and_forward(&mut self, conns: (Conn, Conn)) -> Interruption {

@@ -1,0 +1,149 @@
+//! The relay library, real loopback connections, the real client: every paired session is on
+//! record before it starts, with how it ended; a session the relay could not finish recording
+//! (it stopped without warning) is recorded as ended abnormally when it next starts.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use rand_core::OsRng;
+use sightline_core::identity::{Fingerprint, PrivateIdentity, CA_BITS, MIN_PEER_BITS};
+use sightline_core::relay_proto::Secret;
+use sightline_net::stream::FramedStream;
+use sightline_net::RelayClient;
+use sightline_relay::config::Config;
+use sightline_relay::context::Relay;
+use sightline_relay::db::Database;
+use sightline_relay::password::PasswordPolicy;
+use sightline_relay::policy::{Policy, TwoFactorMode};
+use sightline_relay::server;
+use sightline_relay::sessions::{self, RELAY_STOPPED};
+use sightline_relay::users::{self, NewUser};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+const PASSWORD: &str = "alice's long password";
+
+async fn start(
+    dir: &Path,
+    ca: &PrivateIdentity,
+) -> (
+    String,
+    Arc<Relay>,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let mut db = Database::create(&dir.join("relay.db")).unwrap();
+    if users::find(&db, "alice").unwrap().is_none() {
+        let alice = NewUser {
+            two_factor: false,
+            ..NewUser::operator("alice", PASSWORD, sightline_net::clock::now_unix())
+        };
+        users::add(&mut db, alice, &PasswordPolicy::DEFAULT).unwrap();
+    }
+    let mut policy = Policy::default();
+    policy.two_factor.mode = TwoFactorMode::Optional;
+    let relay = Relay::new(Config::default(), policy, ca.clone(), db)
+        .await
+        .unwrap();
+    relay.tickets.set_window(Duration::from_millis(300));
+    let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let listeners = server::bind(&[loopback]).await.unwrap();
+    let addr = listeners[0].local_addr().unwrap().to_string();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = tokio::spawn(server::serve(relay.clone(), listeners, async move {
+        let _ = stopped.await;
+    }));
+    (addr, relay, stop, served)
+}
+
+/// A session paired between an operator and an agent: their streams.
+async fn pair(
+    addr: &str,
+    pin: Fingerprint,
+    key: &PrivateIdentity,
+) -> (FramedStream<TcpStream>, FramedStream<TcpStream>) {
+    let mut c = Box::pin(RelayClient::connect(addr, pin)).await.unwrap();
+    c.login("alice", Secret::new(PASSWORD), None, key)
+        .await
+        .unwrap();
+    let created = c.create_session().await.unwrap();
+    let waiting = tokio::spawn(c.wait_pairing());
+    let agent = Box::pin(RelayClient::connect(addr, pin)).await.unwrap();
+    let joined = Box::pin(agent.join(&created.code)).await.unwrap();
+    (waiting.await.unwrap().unwrap().stream, joined.stream)
+}
+
+fn records(dir: &Path) -> Vec<sessions::Record> {
+    let db = Database::open(&dir.join("relay.db")).unwrap();
+    sessions::recent(&db, 10).unwrap()
+}
+
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..250 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_recorded_and_those_a_dead_relay_left_open_end_abnormally() {
+    let (ca, key) = tokio::task::spawn_blocking(|| {
+        (
+            PrivateIdentity::generate(&mut OsRng, CA_BITS).unwrap(),
+            PrivateIdentity::generate(&mut OsRng, MIN_PEER_BITS).unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    let pin = ca.public().fingerprint();
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, _relay, stop, served) = start(dir.path(), &ca).await;
+
+    // Paired: on record at once, running. The operator closes: it ended normally.
+    let (op, agent) = pair(&addr, pin, &key).await;
+    let first = records(dir.path());
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].operator, "alice");
+    assert_eq!(first[0].ended_at, None, "running");
+    drop(op);
+    drop(agent);
+    eventually("the first session's end recorded", || {
+        records(dir.path())[0].ended_at.is_some()
+    })
+    .await;
+    let ended = &records(dir.path())[0];
+    assert!(!ended.abnormal, "{ended:?}");
+    assert!(ended
+        .end_reason
+        .as_deref()
+        .unwrap()
+        .contains("closed the connection"));
+
+    // Two more sessions run when the relay stops without finishing anything (its tasks are
+    // dropped, as a SIGKILL would leave them).
+    let _live = [pair(&addr, pin, &key).await, pair(&addr, pin, &key).await];
+    let _ = stop.send(());
+    served.await.unwrap();
+    drop(_relay);
+    let open = records(dir.path());
+    assert_eq!(open.iter().filter(|r| r.ended_at.is_none()).count(), 2);
+
+    // The next start ends them as abnormal, and says so in the audit log.
+    let (_addr, _relay, _stop, _served) = start(dir.path(), &ca).await;
+    let all = records(dir.path());
+    assert_eq!(all.len(), 3);
+    for r in &all[1..] {
+        assert!(r.abnormal, "{r:?}");
+        assert_eq!(r.end_reason.as_deref(), Some(RELAY_STOPPED));
+    }
+    let db = Database::open(&dir.path().join("relay.db")).unwrap();
+    let log = sightline_relay::audit::recent(&db, 20).unwrap();
+    let ends = log.iter().filter(|e| e.action == "session.ended").count();
+    let pairs = log.iter().filter(|e| e.action == "session.paired").count();
+    assert_eq!((pairs, ends), (3, 3), "{log:#?}");
+}
