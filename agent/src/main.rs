@@ -37,6 +37,7 @@ use std::time::Duration;
   agent --relay 127.0.0.1:7615 --relay-key $(relay fingerprint) 123 456 7890 --json
   agent monitors                                                        (lists the screens)
   agent fingerprint                            (this agent's key, for viewers to pin)
+  agent audit verify kiosk-audit.jsonl         (check a kiosk's own log)
   agent --monitor 1 --relay relay.example.com --relay-key 3f5e...c2 123 456 7890
   agent --lan-only --relay-key 3f5e...c2 --allow 192.168.10.0/24                 (kiosk)
   agent --lan-only --relay-key 3f5e...c2 --revocation-list /etc/sightline/revocations.bin
@@ -94,6 +95,10 @@ struct Cli {
     /// to this file. Operators whose certificate is listed are refused.
     #[arg(long, value_name = "FILE", requires = "lan_only")]
     revocation_list: Option<PathBuf>,
+    /// LAN-only: the kiosk's own audit log, JSON lines, hash-chained (check it with
+    /// `agent audit verify FILE`) [default: kiosk-audit.jsonl in the data directory]
+    #[arg(long, value_name = "FILE", requires = "lan_only")]
+    audit_log: Option<PathBuf>,
     /// LAN-only: seconds a new connection has to complete its handshake.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120), requires = "lan_only")]
     handshake_timeout: u64,
@@ -147,6 +152,7 @@ impl Cli {
             max_sessions: self.max_sessions,
             max_pending: self.max_pending,
             revocation_list: self.revocation_list,
+            audit_log: self.audit_log,
         }
     }
 }
@@ -170,6 +176,38 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The LAN kiosk's own audit log: check it, or print its checkpoint key.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Check a kiosk's log: exit 0 and `ok: N entries, last checkpoint #ID at TIME`, or exit 1
+    /// and `bad: entry #ID: what` naming the first changed, missing, inserted, moved or cut
+    /// line.
+    #[command(after_help = "Examples:
+  agent audit verify /var/lib/sightline-kiosk/sightline/agent/kiosk-audit.jsonl
+  agent audit verify kiosk-audit.jsonl --key 9c1f...e4      (on another machine)")]
+    Verify {
+        /// The log file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The kiosk's checkpoint key, 64 hex digits from `agent audit key` (default: the key
+        /// in the data directory, if there is one).
+        #[arg(long, value_name = "HEX")]
+        key: Option<String>,
+        /// Directory of the kiosk's keys (default: the platform data dir + /agent).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Print the public key that signs the kiosk's checkpoints (64 hex digits), creating it
+    /// if there is none yet (as the kiosk does at start).
+    Key {
+        /// Directory of the kiosk's keys (default: the platform data dir + /agent).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -178,6 +216,14 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Monitors) => return list_monitors(cli.json),
         Some(Command::Fingerprint { data_dir, json }) => return print_fingerprint(data_dir, json),
+        Some(Command::Audit(AuditCommand::Verify {
+            file,
+            key,
+            data_dir,
+        })) => return app::audit::cli::verify(&file, key, data_dir),
+        Some(Command::Audit(AuditCommand::Key { data_dir })) => {
+            return app::audit::cli::print_key(data_dir)
+        }
         None => {}
     }
     let out = Output { json: cli.json };
@@ -310,6 +356,7 @@ async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
         &settings,
         cli::shutdown_signal(),
         Some(link),
+        None,
     )
     .await;
     Ok(end)

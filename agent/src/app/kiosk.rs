@@ -2,8 +2,10 @@
 //! network, refuses any address outside the allowed ranges before reading a byte, runs the
 //! preamble and the end-to-end handshake under a deadline, checks the operator against the
 //! pinned relay root (and its revocation list, [`super::revocations`]) and/or the listed
-//! keys, and serves unattended sessions until SIGTERM.
+//! keys, and serves unattended sessions until SIGTERM. Everything it does goes on its own
+//! audit log ([`super::audit`]); a session whose start cannot be recorded is refused.
 
+use super::audit::{self, events, KioskLog};
 use super::revocations::KioskRevocations;
 use super::session::{self, Operator, SessionSettings};
 use anyhow::{anyhow, bail, Context, Result};
@@ -48,6 +50,7 @@ pub struct KioskOptions {
     pub max_sessions: u32,
     pub max_pending: u32,
     pub revocation_list: Option<PathBuf>,
+    pub audit_log: Option<PathBuf>,
 }
 
 /// LAN-only kiosk mode: serves direct connections until SIGINT/SIGTERM. Each connection is
@@ -84,7 +87,19 @@ pub async fn serve(opts: KioskOptions, out: Output) -> Result<SessionEnd> {
         keystore::load_or_create_key(&key_path, DEFAULT_IDENTITY_BITS, MIN_PEER_BITS)
     })
     .await??;
+    let log_path = opts
+        .audit_log
+        .clone()
+        .unwrap_or_else(|| dir.join(audit::DEFAULT_FILE));
+    let key_path = dir.join(audit::KEY_FILE);
+    // A log that cannot be continued stops the kiosk here, before it listens.
+    let log = Arc::new(
+        tokio::task::spawn_blocking(move || KioskLog::open(&log_path, &key_path))
+            .await?
+            .map_err(|e| anyhow!(e))?,
+    );
     let kiosk = Arc::new(Kiosk {
+        log: log.clone(),
         key,
         ca_pin,
         operator_keys: opts.operator_keys.clone(),
@@ -130,6 +145,28 @@ pub async fn serve(opts: KioskOptions, out: Output) -> Result<SessionEnd> {
             operator_keys = kiosk.operator_keys.len(), "LAN-only agent listening");
         listeners.push(l);
     }
+    let fingerprint = kiosk.key.public().fingerprint().to_string();
+    let started = events::started(
+        &fingerprint,
+        &listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok().map(|a| a.to_string()))
+            .collect::<Vec<_>>(),
+        &opts.allow.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        kiosk.ca_pin.map(|f| f.to_string()),
+        &kiosk
+            .operator_keys
+            .iter()
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>(),
+    );
+    audit::write(&log, started)
+        .await
+        .map_err(|e| anyhow!("cannot record the start in the kiosk's audit log: {e}"))?;
+    out.event(
+        json!({"event": "audit_log", "path": log.path().display().to_string(), "key": log.public_key()}),
+        || format!("Audit log: {} (checkpoint key {})", log.path().display(), log.public_key()),
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     for listener in listeners {
@@ -145,16 +182,43 @@ pub async fn serve(opts: KioskOptions, out: Output) -> Result<SessionEnd> {
         while tasks.join_next().await.is_some() {}
     })
     .await;
+    let stopped = events::stopped(&fingerprint, log.refusals_left_out());
+    let recorded = match audit::write(&log, stopped).await {
+        Ok(()) => {
+            let log = log.clone();
+            tokio::task::spawn_blocking(move || log.checkpoint(clock::now_unix())).await?
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "cannot record the stop in the kiosk's audit log");
+    }
     out.event(json!({"event": "stopped"}), || {
         "LAN-only agent stopped.".into()
     });
     Ok(SessionEnd::LocalClosed(CloseReason::Shutdown))
 }
 
+impl Kiosk {
+    /// A refused connection, on the audit log unless the rate limit leaves it out.
+    fn refused(&self, peer: SocketAddr, why: &str) {
+        let Some(event) = self.log.refusal(clock::now_unix(), &peer.to_string(), why) else {
+            return;
+        };
+        let log = self.log.clone();
+        tokio::spawn(async move {
+            if let Err(e) = audit::write(&log, event).await {
+                tracing::error!(error = %e, "cannot record a refused connection");
+            }
+        });
+    }
+}
+
 /// What a LAN-only agent needs for every connection.
 #[derive(Debug)]
 struct Kiosk {
     key: PrivateIdentity,
+    log: Arc<KioskLog>,
     ca_pin: Option<Fingerprint>,
     operator_keys: Vec<Fingerprint>,
     key_permissions: Permissions,
@@ -190,10 +254,12 @@ async fn accept_loop(
         if let Err(why) = kiosk.addresses.admits(peer.ip()) {
             tracing::warn!(%peer, reason = %why, "connection refused before the handshake");
             drop(tcp);
+            kiosk.refused(peer, &why.to_string());
             continue;
         }
         let Ok(pending) = kiosk.pending.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "connection refused: too many connections in their handshake");
+            kiosk.refused(peer, "too many connections in their handshake");
             continue;
         };
         let kiosk = kiosk.clone();
@@ -201,6 +267,7 @@ async fn accept_loop(
         sessions.spawn(async move {
             if let Err(e) = direct_session(tcp, peer, &kiosk, pending, stop).await {
                 tracing::warn!(%peer, error = %e, "direct session failed");
+                kiosk.refused(peer, &e.to_string());
                 kiosk.settings.out.event(
                     json!({"event": "refused", "peer": peer.to_string(), "message": e.to_string()}),
                     || format!("Connection from {peer} refused: {e}"),
@@ -225,9 +292,9 @@ async fn direct_session(
 ) -> Result<()> {
     let _ = tcp.set_nodelay(true);
     let mut stream = FramedStream::new(tcp);
+    let mut session_id = [0u8; 16];
+    OsRng.fill_bytes(&mut session_id);
     let handshake = async {
-        let mut session_id = [0u8; 16];
-        OsRng.fill_bytes(&mut session_id);
         let held = kiosk.revocations.as_ref().and_then(|r| r.sequence());
         let hello = AgentHello::new(session_id, held);
         stream
@@ -281,12 +348,7 @@ async fn direct_session(
     let Ok(_slot) = kiosk.sessions.clone().try_acquire_owned() else {
         bail!("a session is already running");
     };
-    let prove = sightline_net::session::agent_prove(&mut stream, verified, &kiosk.key);
-    let mut session = tokio::time::timeout_at(deadline, prove)
-        .await
-        .map_err(|_| late())??;
-    drop(pending);
-    let identity = session.peer().clone();
+    let identity = verified.peer().clone();
     let fingerprint = identity.fingerprint.to_string();
     let operator = match &identity.certificate {
         Some(cert) => Operator {
@@ -306,9 +368,49 @@ async fn direct_session(
             verified_by: "this kiosk's list of operator keys",
         },
     };
+    // Recorded before the session proceeds: no record, no session.
+    let session_hex = hex::encode(session_id);
+    let connected = events::connected(&operator, &peer.to_string(), &session_hex);
+    audit::write(&kiosk.log, connected).await.map_err(|e| {
+        anyhow!("session refused: it cannot be recorded in the kiosk's audit log ({e})")
+    })?;
+    let account = operator.account.clone();
+    let started = clock::now_unix();
+    let ended = |reason: &str, normal: bool, bytes: (u64, u64)| {
+        let duration = clock::now_unix().saturating_sub(started);
+        events::ended(&account, &session_hex, reason, normal, duration, bytes)
+    };
+    let prove = sightline_net::session::agent_prove(&mut stream, verified, &kiosk.key);
+    let proved = match tokio::time::timeout_at(deadline, prove).await {
+        Ok(Ok(session)) => Ok(session),
+        Ok(Err(e)) => Err(anyhow!(e)),
+        Err(_) => Err(late()),
+    };
+    let mut session = match proved {
+        Ok(session) => session,
+        Err(e) => {
+            let event = ended(
+                &format!("handshake failed: {e}"),
+                false,
+                stream.byte_counts(),
+            );
+            if let Err(e) = audit::write(&kiosk.log, event).await {
+                tracing::error!(error = %e, "cannot record the end of a session");
+            }
+            return Err(e);
+        }
+    };
+    drop(pending);
     tracing::info!(%peer, operator = %operator.account, display_name = %operator.display_name,
         %fingerprint, permissions = ?operator.rights.permissions.names(), "direct session started");
-    session::serve(
+    let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
+    let control = tokio::spawn(record_control(
+        kiosk.log.clone(),
+        control_rx,
+        account.clone(),
+        session_hex.clone(),
+    ));
+    let end = session::serve(
         &mut stream,
         &mut session,
         operator,
@@ -318,9 +420,35 @@ async fn direct_session(
         },
         // A LAN session has no relay to come back through: it ends with its connection.
         None,
+        Some(control_tx),
     )
     .await;
+    // The controller is gone, so its channel is closed: every control change is on the log.
+    let _ = control.await;
+    let event = ended(&end.reason(), end.is_normal(), stream.byte_counts());
+    if let Err(e) = audit::write(&kiosk.log, event).await {
+        tracing::error!(error = %e, "cannot record the end of a session");
+    }
     Ok(())
+}
+
+/// Records each change of who controls the kiosk during one session.
+async fn record_control(
+    log: Arc<KioskLog>,
+    mut changes: tokio::sync::mpsc::UnboundedReceiver<bool>,
+    operator: String,
+    session: String,
+) {
+    let mut in_control = false;
+    while let Some(now) = changes.recv().await {
+        if now == in_control {
+            continue;
+        }
+        in_control = now;
+        if let Err(e) = audit::write(&log, events::control(now, &operator, &session)).await {
+            tracing::error!(error = %e, "cannot record a change of control");
+        }
+    }
 }
 
 fn parse_permissions(text: &str) -> Result<Permissions> {

@@ -1,7 +1,8 @@
 //! The `agent` program's own parts, around the library: running one session
-//! ([`session`]), the LAN-only kiosk server ([`kiosk`]) and its revocation list
-//! ([`revocations`]).
+//! ([`session`]), the LAN-only kiosk server ([`kiosk`]), its revocation list
+//! ([`revocations`]) and its own audit log ([`audit`]).
 
+pub mod audit;
 pub mod kiosk;
 pub mod revocations;
 pub mod session;

@@ -19,7 +19,8 @@ use sightline_net::stream::FramedStream;
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc::{self, UnboundedSender};
+use tokio::sync::oneshot;
 
 /// The operator of a session, as the agent knows them after the handshake.
 #[derive(Debug, Clone)]
@@ -93,7 +94,8 @@ pub fn deadline(
 }
 
 /// Runs one established session to its end; `shutdown` resolves on Ctrl-C or SIGTERM. A
-/// session through the relay (`relay`) is resumed when its connection breaks.
+/// session through the relay (`relay`) is resumed when its connection breaks. `control_log`
+/// hears whether the operator is in control at each change.
 pub async fn serve(
     stream: &mut FramedStream<TcpStream>,
     session: &mut Session,
@@ -101,6 +103,7 @@ pub async fn serve(
     settings: &SessionSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
     relay: Option<RelayLink>,
+    control_log: Option<UnboundedSender<bool>>,
 ) -> SessionEnd {
     let out = settings.out;
     let rights = operator.rights;
@@ -132,6 +135,7 @@ pub async fn serve(
         share: settings.share,
         consent_timeout: settings.consent_timeout,
         unattended: settings.unattended,
+        control_log,
     };
     let unattended = settings.unattended;
     let limit = deadline(&rights, operator.certificate_expires, started);

@@ -416,6 +416,9 @@ impl Live {
 
     /// Tells the customer where things stand.
     pub(super) fn status(&self, c: &Customer, in_control: bool) {
+        if let Some(log) = &c.control_log {
+            let _ = log.send(in_control);
+        }
         c.out.event(
             json!({"event": "status", "watching": true, "in_control": in_control}),
             || {

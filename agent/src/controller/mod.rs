@@ -52,6 +52,8 @@ pub struct Customer {
     pub consent_timeout: Duration,
     /// A LAN-only kiosk: its configuration answers the questions; nobody is at a terminal.
     pub unattended: bool,
+    /// Told whether the operator is in control at each change (the kiosk's audit log).
+    pub control_log: Option<UnboundedSender<bool>>,
 }
 
 /// The session's channels, as the controller sees them.

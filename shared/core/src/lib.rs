@@ -7,6 +7,7 @@
 //! Layers, bottom up:
 //! - [`frame`]: length-prefixed Noise messages on a byte stream.
 //! - [`channel`]: a Noise transport with fragmentation, reassembly, rekeying and typed messages.
+//! - [`audit_chain`]: the hash-chained audit log shared by the relay and a LAN kiosk.
 //! - [`identity`], [`cert`]: RSA identity keys, fingerprints, operator certificates.
 //! - [`authority`], [`revocation`]: the relay's root key, the issuing key it certifies, and
 //!   the signed lists of withdrawn certificates.
@@ -21,6 +22,7 @@
 //!   backoff, who may try a code (nested per-prefix limits, a global limit that spares clean
 //!   prefixes), and fixed-window quotas on costly successes.
 
+pub mod audit_chain;
 pub mod authority;
 pub mod cert;
 pub mod channel;

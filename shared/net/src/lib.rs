@@ -3,6 +3,7 @@
 //! end-to-end session pump. Protocol decisions live in the core; this crate only moves bytes.
 
 pub mod address;
+pub mod audit_key;
 pub mod cli;
 pub mod clock;
 pub mod keystore;

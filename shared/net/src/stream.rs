@@ -19,6 +19,8 @@ pub enum StreamError {
 pub struct FramedStream<S> {
     inner: S,
     decoder: FrameDecoder,
+    read: u64,
+    written: u64,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> FramedStream<S> {
@@ -27,6 +29,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> FramedStream<S> {
         Self {
             inner,
             decoder: FrameDecoder::new(),
+            read: 0,
+            written: 0,
         }
     }
 
@@ -34,7 +38,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> FramedStream<S> {
     pub fn with_leftover(inner: S, leftover: &[u8]) -> Self {
         let mut decoder = FrameDecoder::new();
         decoder.push(leftover);
-        Self { inner, decoder }
+        Self {
+            inner,
+            decoder,
+            read: leftover.len() as u64,
+            written: 0,
+        }
     }
 
     /// Reads the next Noise message. `Ok(None)` at a clean end of stream; a stream that ends
@@ -51,6 +60,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> FramedStream<S> {
                 self.decoder.finish()?;
                 return Ok(None);
             }
+            self.read = self.read.saturating_add(n as u64);
             self.decoder.push(&buf[..n]);
         }
     }
@@ -58,8 +68,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> FramedStream<S> {
     /// Writes already framed bytes and flushes.
     pub async fn write_all(&mut self, bytes: &[u8]) -> Result<(), StreamError> {
         self.inner.write_all(bytes).await?;
+        self.written = self.written.saturating_add(bytes.len() as u64);
         self.inner.flush().await?;
         Ok(())
+    }
+
+    /// Bytes read from and written to the stream so far (framing and encryption included).
+    pub fn byte_counts(&self) -> (u64, u64) {
+        (self.read, self.written)
     }
 
     /// Returns the stream and any bytes read beyond the last returned message.

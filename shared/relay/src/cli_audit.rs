@@ -148,7 +148,7 @@ fn drain(db: &Database, cursor: &mut i64, out: &mut impl Write) -> Result<bool> 
         *cursor = last.id;
         let mut text = String::new();
         for e in &batch {
-            text.push_str(&export::Line::of(e).to_json());
+            text.push_str(&export::line(e).to_json());
             text.push('\n');
         }
         match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
@@ -188,13 +188,9 @@ fn cmd_jsonl(data: &DataDir, since: i64, follow: bool) -> Result<()> {
 }
 
 fn parse_public_key(text: &str) -> Result<VerifyingKey> {
-    let mut raw = [0u8; 32];
-    hex::decode_to_slice(text.trim(), &mut raw)
-        .ok()
-        .and_then(|()| VerifyingKey::from_bytes(&raw).ok())
-        .with_context(|| {
-            format!("--key {text:?}: give the 64 hex digits printed by `relay audit key`")
-        })
+    sightline_core::audit_chain::checkpoint::parse_public(text).with_context(|| {
+        format!("--key {text:?}: give the 64 hex digits printed by `relay audit key`")
+    })
 }
 
 fn read_anchor(path: &Path) -> Result<verify::Anchor> {

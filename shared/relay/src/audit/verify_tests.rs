@@ -2,7 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
-use crate::audit::{self, Checkpointer};
+use crate::audit::chain::{self, Fields, GENESIS};
+use crate::audit::{self, checkpoint, Checkpointer};
 use ed25519_dalek::SigningKey;
 
 fn key() -> SigningKey {
@@ -150,7 +151,7 @@ fn truncation_past_an_anchor_is_named() {
     let (_dir, db) = log();
     let cp = audit::recent(&db, 100).unwrap().remove(9);
     assert_eq!(cp.action, checkpoint::ACTION);
-    let line = audit::export::Line::of(&cp).to_json();
+    let line = audit::export::line(&cp).to_json();
     let anchor = Anchor::parse(&line).unwrap();
     let with = |db: &Database| verify_db(db, Some(&key().verifying_key()), Some(anchor)).unwrap();
     assert!(with(&db).is_ok());

@@ -1,0 +1,212 @@
+//! Verification, one entry at a time in id order with no I/O: recomputes the hash chain from
+//! the genesis hash, checks every checkpoint's signature against the audit public key and that
+//! it matches the entries before it, and, given an anchor (an entry exported earlier), that the
+//! log still holds that entry with that hash. Reports the first bad entry. The relay feeds it
+//! from its database, a kiosk's `agent audit verify` from its JSON-lines file.
+
+use super::checkpoint::{self, Checkpoint};
+use super::hash::{self as chain, Fields, GENESIS};
+use ed25519_dalek::VerifyingKey;
+
+/// The first bad entry and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("entry #{entry}: {what}")]
+pub struct Bad {
+    /// Its id.
+    pub entry: i64,
+    /// What is wrong.
+    pub what: String,
+}
+
+fn bad(entry: i64, what: impl Into<String>) -> Bad {
+    Bad {
+        entry,
+        what: what.into(),
+    }
+}
+
+/// A good log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Entries checked.
+    pub entries: u64,
+    /// The last checkpoint's id and time (Unix seconds), if there is one.
+    pub last_checkpoint: Option<(i64, u64)>,
+}
+
+/// An entry exported earlier that the log must still hold, unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Anchor {
+    /// Its id.
+    pub id: i64,
+    /// Its hash.
+    pub hash: [u8; 32],
+}
+
+/// An anchor line that is not an exported entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an exported audit entry (a JSON line with id and hash): {0}")]
+pub struct AnchorError(String);
+
+impl Anchor {
+    /// Parses one exported line (`relay audit --jsonl`, a kiosk log's line; best a
+    /// checkpoint's, which is signed).
+    pub fn parse(line: &str) -> Result<Self, AnchorError> {
+        #[derive(serde::Deserialize)]
+        struct Exported {
+            id: i64,
+            hash: String,
+        }
+        let e: Exported =
+            serde_json::from_str(line.trim()).map_err(|e| AnchorError(e.to_string()))?;
+        let hash = chain::parse_hash(&e.hash).ok_or_else(|| AnchorError("bad hash".into()))?;
+        Ok(Self { id: e.id, hash })
+    }
+}
+
+/// One stored row, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// Entry id.
+    pub id: i64,
+    /// Stored time.
+    pub at: i64,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// The account.
+    pub subject: Option<String>,
+    /// Details.
+    pub detail: Option<String>,
+    /// The session.
+    pub session: Option<String>,
+    /// The stored hash.
+    pub hash: Option<String>,
+}
+
+/// The check, one row at a time in id order.
+#[derive(Debug)]
+pub struct Walk<'k> {
+    key: Option<&'k VerifyingKey>,
+    anchor: Option<(Anchor, bool)>,
+    prev_id: i64,
+    prev_hash: [u8; 32],
+    count: u64,
+    last_checkpoint: Option<(i64, u64)>,
+}
+
+impl<'k> Walk<'k> {
+    /// A walk checking checkpoints against `key` (none: any checkpoint is bad) and the log
+    /// against `anchor`.
+    pub fn new(key: Option<&'k VerifyingKey>, anchor: Option<Anchor>) -> Self {
+        Self {
+            key,
+            anchor: anchor.map(|a| (a, false)),
+            prev_id: 0,
+            prev_hash: GENESIS,
+            count: 0,
+            last_checkpoint: None,
+        }
+    }
+
+    /// Checks the next row.
+    pub fn push(&mut self, row: &Row) -> Result<(), Bad> {
+        let fields = Fields {
+            id: row.id,
+            at: row.at,
+            actor: &row.actor,
+            action: &row.action,
+            subject: row.subject.as_deref(),
+            detail: row.detail.as_deref(),
+            session: row.session.as_deref(),
+        };
+        let computed = chain::entry_hash(&self.prev_hash, &fields);
+        let stored = row
+            .hash
+            .as_deref()
+            .ok_or_else(|| bad(row.id, "no chain hash"))?;
+        let stored =
+            chain::parse_hash(stored).ok_or_else(|| bad(row.id, "malformed chain hash"))?;
+        if stored != computed {
+            return Err(self.mismatch(row.id));
+        }
+        if row.action == checkpoint::ACTION {
+            self.check_checkpoint(row)?;
+            self.last_checkpoint = Some((row.id, u64::try_from(row.at).unwrap_or(0)));
+        }
+        if let Some((anchor, seen)) = &mut self.anchor {
+            if anchor.id == row.id {
+                if anchor.hash != computed {
+                    return Err(bad(
+                        row.id,
+                        "differs from the anchor (the anchor's hash is another)",
+                    ));
+                }
+                *seen = true;
+            }
+        }
+        self.prev_id = row.id;
+        self.prev_hash = computed;
+        self.count += 1;
+        Ok(())
+    }
+
+    fn mismatch(&self, id: i64) -> Bad {
+        let expected = self.prev_id.saturating_add(1);
+        if id > expected {
+            let what = if self.prev_id == 0 {
+                format!("missing: the log starts at #{id}")
+            } else {
+                format!("missing: the log skips from #{} to #{id}", self.prev_id)
+            };
+            return bad(expected, what);
+        }
+        bad(
+            id,
+            "hash does not match the entry and those before it (changed, inserted or moved)",
+        )
+    }
+
+    fn check_checkpoint(&self, row: &Row) -> Result<(), Bad> {
+        let detail = row.detail.as_deref().unwrap_or_default();
+        let cp = Checkpoint::parse(detail).map_err(|e| bad(row.id, e.to_string()))?;
+        let key = self.key.ok_or_else(|| {
+            bad(
+                row.id,
+                "checkpoint cannot be checked: no audit key (pass --key)",
+            )
+        })?;
+        let hash = cp.verify(key).map_err(|e| bad(row.id, e.to_string()))?;
+        if cp.entry != self.prev_id || cp.count != self.count || hash != self.prev_hash {
+            return Err(bad(
+                row.id,
+                format!(
+                    "checkpoint signed for #{} ({} entries) does not match the log before it \
+                     (#{}, {} entries): entries up to it were changed after it was signed",
+                    cp.entry, cp.count, self.prev_id, self.count
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Ends the walk: the anchor, if any, must have been seen.
+    pub fn finish(self) -> Result<Summary, Bad> {
+        if let Some((anchor, false)) = self.anchor {
+            let what = if anchor.id > self.prev_id {
+                format!(
+                    "missing: the anchor holds it but the log ends at #{} (truncated)",
+                    self.prev_id
+                )
+            } else {
+                "missing: the anchor holds it but the log does not".to_string()
+            };
+            return Err(bad(anchor.id, what));
+        }
+        Ok(Summary {
+            entries: self.count,
+            last_checkpoint: self.last_checkpoint,
+        })
+    }
+}
