@@ -5,6 +5,7 @@
 
 use crate::hashing::LoginWork;
 use crate::ldap::LdapConfig;
+use crate::syslog::SyslogConfig;
 use serde::Deserialize;
 use sightline_core::join_gate::Level;
 use sightline_core::limiter::{BackoffPolicy, Lockout};
@@ -35,6 +36,14 @@ pub enum ConfigError {
     /// The `[ldap]` table makes no sense.
     #[error("invalid configuration {path}: ldap: {message}")]
     Ldap {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The `[syslog]` table makes no sense.
+    #[error("invalid configuration {path}: syslog: {message}")]
+    Syslog {
         /// The file.
         path: PathBuf,
         /// What is wrong.
@@ -182,6 +191,8 @@ pub struct Config {
     pub login_work: LoginWork,
     /// Operators' passwords checked by an LDAP directory.
     pub ldap: Option<LdapConfig>,
+    /// The audit log exported to a syslog collector.
+    pub syslog: Option<SyslogConfig>,
 }
 
 impl Default for Config {
@@ -205,6 +216,7 @@ impl Default for Config {
             login_limit: LoginLimits::default(),
             login_work: LoginWork::default(),
             ldap: None,
+            syslog: None,
         }
     }
 }
@@ -353,6 +365,12 @@ impl Config {
         }
         if let Some(ldap) = &self.ldap {
             ldap.validate().map_err(|e| ConfigError::Ldap {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        }
+        if let Some(syslog) = &self.syslog {
+            syslog.validate().map_err(|e| ConfigError::Syslog {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
@@ -539,6 +557,17 @@ mod tests {
             parse("listen = [\"nowhere\"]"),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn syslog_table_is_checked_before_start() {
+        let c = parse("[syslog]\nurl = \"tls://[::1]:6514\"\nca_file = \"/etc/ca.pem\"").unwrap();
+        assert_eq!(c.syslog.unwrap().url, "tls://[::1]:6514");
+        let e = parse("[syslog]\nurl = \"tls://logs:6514\"").unwrap_err();
+        assert!(matches!(e, ConfigError::Syslog { .. }), "{e}");
+        assert!(e.to_string().contains("syslog: ca_file"), "{e}");
+        let e = parse("[syslog]\nurl = \"udp://h\"\ninsecure = true").unwrap_err();
+        assert!(e.to_string().contains("insecure"), "{e}");
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub const ISSUER_CERT_FILE: &str = "issuer-cert.bin";
 pub const NEXT_ISSUER_KEY_FILE: &str = "issuer-key.next.pem";
 /// File name of the SQLite database (mode 0600).
 pub const DATABASE_FILE: &str = "relay.db";
+/// File name of the syslog export cursor: the last audit entry id delivered (mode 0600).
+pub const SYSLOG_CURSOR_FILE: &str = "syslog.cursor";
 /// File name of the optional configuration file.
 pub const CONFIG_FILE: &str = "relay.toml";
 
@@ -66,6 +68,11 @@ impl DataDir {
     /// The SQLite database.
     pub fn database(&self) -> PathBuf {
         self.root.join(DATABASE_FILE)
+    }
+
+    /// The syslog export cursor.
+    pub fn syslog_cursor(&self) -> PathBuf {
+        self.root.join(SYSLOG_CURSOR_FILE)
     }
 
     /// The default configuration file.
