@@ -150,8 +150,9 @@ async fn audit_code(
             audit::append(db, &entry).map(drop)
         })
         .await;
-    if let Err(e) = &written {
-        tracing::error!(error = %e, action, "cannot write the audit log");
+    match &written {
+        Ok(()) => relay.audit_recorded(),
+        Err(e) => tracing::error!(error = %e, action, "cannot write the audit log"),
     }
     written.is_ok()
 }

@@ -21,6 +21,7 @@
 //!   [`paired`] (a paired session, parked and paired again after a broken connection),
 //!   [`tickets`] and [`resume`] (sides coming back), [`forward`] (opaque bytes),
 //!   [`credentials`], [`replies`], [`conn`], [`context`].
+//! - Audit export: [`syslog`] (the audit log to a syslog collector, resumed from a cursor).
 
 pub mod account_name;
 pub mod active;
@@ -64,6 +65,7 @@ pub mod route;
 pub mod server;
 pub mod sessions;
 pub mod signal;
+pub mod syslog;
 pub mod tickets;
 pub mod totp;
 pub mod users;

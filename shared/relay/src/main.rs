@@ -18,7 +18,7 @@ use sightline_relay::paths::DataDir;
 use sightline_relay::policy::Policy;
 use sightline_relay::signal::Shutdown;
 use sightline_relay::users::{self, Changes, Enrolment, NewUser, Source};
-use sightline_relay::{audit, ca, fd_limit, init, issuing, listing, server, totp};
+use sightline_relay::{audit, ca, fd_limit, init, issuing, listing, server, syslog, totp};
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -841,6 +841,15 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
         key: audit_key,
         every: config.audit.checkpoint_every,
     });
+    // Checked before start: the settings, the TLS files and the cursor.
+    let exporter = match &config.syslog {
+        Some(settings) => Some(syslog::Exporter::new(
+            settings,
+            Box::new(syslog::AuditTable::new(Database::open(&data.database())?)),
+            syslog::Cursor::new(data.syslog_cursor()),
+        )?),
+        None => None,
+    };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let mut shutdown = Shutdown::install().context("cannot install signal handlers")?;
@@ -855,6 +864,10 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
             tracing::info!(%issuer, "created the first issuing key (data directory from before issuing keys); the root fingerprint is unchanged");
         }
         tokio::spawn(issuing::watch(relay.clone(), data.clone(), renewal));
+        let syslog = exporter.as_ref().map(|e| e.target().to_string());
+        if let Some(exporter) = exporter {
+            tokio::spawn(exporter.run(relay.audit_written.clone()));
+        }
         let listeners = server::bind(&relay.config.listen).await?;
         let mut out = std::io::stdout().lock();
         for l in &listeners {
@@ -872,6 +885,7 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
             permissions = ?relay.policy.allowed().names(),
             two_factor = ?relay.policy.two_factor.mode,
             ldap = relay.directory.is_some(),
+            syslog = %syslog.as_deref().unwrap_or("(off)"),
             max_connections = relay.config.max_connections,
             open_file_limit = %fd_limit::describe(open_file_limit),
             data_dir = %data.root().display(),

@@ -144,7 +144,12 @@ async fn sessions_are_recorded_and_those_a_dead_relay_left_open_end_abnormally()
     let db = Database::open(&dir.path().join("relay.db")).unwrap();
     let log = sightline_relay::audit::recent(&db, 50).unwrap();
     let count = |action: &str| log.iter().filter(|e| e.action == action).count();
-    for action in ["code.issued", "code.redeemed", "session.paired", "session.ended"] {
+    for action in [
+        "code.issued",
+        "code.redeemed",
+        "session.paired",
+        "session.ended",
+    ] {
         assert_eq!(count(action), 3, "{action}: {log:#?}");
     }
     // The first session's entries, in order, all naming it.
@@ -156,7 +161,12 @@ async fn sessions_are_recorded_and_those_a_dead_relay_left_open_end_abnormally()
         .collect();
     assert_eq!(
         first,
-        ["code.issued", "code.redeemed", "session.paired", "session.ended"]
+        [
+            "code.issued",
+            "code.redeemed",
+            "session.paired",
+            "session.ended"
+        ]
     );
 }
 
@@ -179,7 +189,7 @@ async fn a_code_the_operator_gives_up_is_recorded_as_withdrawn() {
         .unwrap();
     let created = c.create_session().await.unwrap();
     drop(c);
-    eventually("the code withdrawn", || relay.registry.len() == 0).await;
+    eventually("the code withdrawn", || relay.registry.is_empty()).await;
     let session = hex::encode(created.session_id);
     let db_path = dir.path().join("relay.db");
     let mut actions = Vec::new();
