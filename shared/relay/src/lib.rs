@@ -5,7 +5,8 @@
 //! Protocol decisions live in `sightline-core`; this crate stores state and moves bytes.
 //!
 //! - Files and setup: [`paths`], [`config`], [`init`], [`db`], [`audit`] (the hash-chained,
-//!   checkpoint-signed audit log).
+//!   checkpoint-signed audit log), [`retention`] (how long records are kept; the pruning
+//!   pass), [`inventory`] (what is stored, where, why, how long).
 //! - Certificate authority: [`ca`] (root and issuing keys on disk), [`issuing`] (the issuing
 //!   key in force, reloaded and renewed), [`certs`] (issued certificates, revocations),
 //!   [`revocation`] (the signed list, ending revoked sessions), [`active`] (running sessions).
@@ -42,6 +43,7 @@ pub mod forward;
 pub mod hashing;
 pub mod host;
 pub mod init;
+pub mod inventory;
 pub mod issued;
 pub mod issuing;
 pub mod join;
@@ -60,6 +62,7 @@ pub mod recovery;
 pub mod registry;
 pub mod replies;
 pub mod resume;
+pub mod retention;
 pub mod revocation;
 pub mod route;
 pub mod server;

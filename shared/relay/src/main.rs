@@ -1,9 +1,11 @@
 //! `relay`: the Sightline relay's command line. Parses flags, reads passwords, prints results;
 //! the work is done by the `sightline_relay` library. The certificate authority's commands
-//! live in [`cli_ca`], the audit log's in [`cli_audit`], the session record's in [`cli_sessions`].
+//! live in [`cli_ca`], the audit log's in [`cli_audit`], the session record's in [`cli_sessions`],
+//! the data inventory in [`cli_data`].
 
 mod cli_audit;
 mod cli_ca;
+mod cli_data;
 mod cli_sessions;
 
 use anyhow::{bail, Context, Result};
@@ -43,7 +45,8 @@ Files (in the data directory, owner-only permissions):
   audit.key    the audit log's Ed25519 signing key (PKCS#8 PEM, mode 0600); `relay audit key`
                prints its public half
   relay.toml   optional configuration (see assets/relay.example.toml)
-  policy.toml  optional help-desk policy (see assets/policy.example.toml)";
+  policy.toml  optional help-desk policy (see assets/policy.example.toml), including how long
+               stored records are kept; `relay data inventory` lists what is stored";
 
 const INIT_EXAMPLES: &str = "\
 Makes the root key (the one clients pin) and a first issuing key certified by it. With
@@ -221,6 +224,12 @@ enum Command {
     /// Show the newest relayed sessions.
     #[command(after_help = cli_sessions::SESSIONS_EXAMPLES)]
     Sessions(cli_sessions::SessionsArgs),
+    /// What the relay stores about people and sessions, and for how long.
+    #[command(after_help = cli_data::DATA_EXAMPLES)]
+    Data {
+        #[command(subcommand)]
+        command: cli_data::DataCommand,
+    },
     /// Run the relay.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
@@ -436,6 +445,7 @@ fn run(cli: Cli) -> Result<()> {
         },
         Command::Audit(args) => cli_audit::run(&data, args),
         Command::Sessions(args) => cli_sessions::run(&data, &args),
+        Command::Data { command } => cli_data::run(&data, &policy()?, &command),
         Command::Serve(args) => {
             let policy = Policy::load_or_default(policy_file.as_deref(), &data.policy())?;
             cmd_serve(&data, policy, args)

@@ -52,9 +52,16 @@ pub enum CheckpointError {
     BadSignature,
 }
 
-fn message(entry: i64, hash: &[u8; 32], count: u64, at: u64, key: &[u8; 32]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(TAG.len() + 1 + 8 + 32 + 8 + 8 + 32);
-    m.extend_from_slice(TAG);
+fn message(
+    tag: &[u8],
+    entry: i64,
+    hash: &[u8; 32],
+    count: u64,
+    at: u64,
+    key: &[u8; 32],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(tag.len() + 1 + 8 + 32 + 8 + 8 + 32);
+    m.extend_from_slice(tag);
     m.push(0);
     m.extend_from_slice(&entry.to_be_bytes());
     m.extend_from_slice(hash);
@@ -67,8 +74,21 @@ fn message(entry: i64, hash: &[u8; 32], count: u64, at: u64, key: &[u8; 32]) -> 
 impl Checkpoint {
     /// Signs a checkpoint over entry `entry` with hash `hash`, the `count`-th entry.
     pub fn sign(key: &SigningKey, entry: i64, hash: &[u8; 32], count: u64, at: u64) -> Self {
+        Self::sign_tagged(TAG, key, entry, hash, count, at)
+    }
+
+    /// Signs the same fields under another domain-separation `tag` (a prune checkpoint's), so
+    /// that one kind can never be passed off as the other.
+    pub(crate) fn sign_tagged(
+        tag: &[u8],
+        key: &SigningKey,
+        entry: i64,
+        hash: &[u8; 32],
+        count: u64,
+        at: u64,
+    ) -> Self {
         let public = key.verifying_key().to_bytes();
-        let signature = key.sign(&message(entry, hash, count, at, &public));
+        let signature = key.sign(&message(tag, entry, hash, count, at, &public));
         Self {
             entry,
             hash: hex::encode(hash),
@@ -92,6 +112,15 @@ impl Checkpoint {
 
     /// Checks that `expected` signed it; returns the hash it vouches for.
     pub fn verify(&self, expected: &VerifyingKey) -> Result<[u8; 32], CheckpointError> {
+        self.verify_tagged(TAG, expected)
+    }
+
+    /// Checks that `expected` signed it under `tag`; returns the hash it vouches for.
+    pub(crate) fn verify_tagged(
+        &self,
+        tag: &[u8],
+        expected: &VerifyingKey,
+    ) -> Result<[u8; 32], CheckpointError> {
         let key = super::chain::parse_hash(&self.key).ok_or(CheckpointError::Malformed("key"))?;
         if key != expected.to_bytes() {
             return Err(CheckpointError::OtherKey(self.key.clone()));
@@ -103,7 +132,7 @@ impl Checkpoint {
             .map_err(|_| CheckpointError::Malformed("signature"))?;
         expected
             .verify(
-                &message(self.entry, &hash, self.count, self.at, &key),
+                &message(tag, self.entry, &hash, self.count, self.at, &key),
                 &Signature::from_bytes(&sig),
             )
             .map_err(|_| CheckpointError::BadSignature)?;

@@ -1,15 +1,18 @@
-//! `relay audit verify`: recomputes the hash chain from the genesis hash, checks every
-//! checkpoint's signature against the audit public key and that it matches the entries before
-//! it, and, given an anchor (an entry exported earlier), that the log still holds that entry
-//! with that hash. Reports the first bad entry.
+//! `relay audit verify`: recomputes the hash chain from the genesis hash (or, in a pruned log,
+//! from the hash the newest signed prune checkpoint vouches for, see [`super::prune`]), checks
+//! every checkpoint's signature against the audit public key and that it matches the entries
+//! before it, and, given an anchor (an entry exported earlier), that the log still holds that
+//! entry with that hash. Reports the first bad entry.
 //!
 //! [`Walk`] is the check itself, fed one row at a time with no I/O; [`verify_db`] feeds it
-//! from the database in id order, holding one row at a time.
+//! from the database in id order, holding one row at a time, inside one read transaction.
 
 use super::chain::{self, Fields, GENESIS};
 use super::checkpoint::{self, Checkpoint};
+use super::prune;
 use crate::db::{Database, DbError};
 use ed25519_dalek::VerifyingKey;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 /// The first bad entry and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,6 +38,8 @@ pub struct Summary {
     pub entries: u64,
     /// The last checkpoint's id and time (Unix seconds), if there is one.
     pub last_checkpoint: Option<(i64, u64)>,
+    /// In a pruned log: the first entry kept and when the newest prune was (Unix seconds).
+    pub pruned: Option<(i64, u64)>,
 }
 
 /// An entry exported earlier that the log must still hold, unchanged.
@@ -88,32 +93,77 @@ pub struct Row {
 }
 
 /// The check, one row at a time in id order.
-#[derive(Debug)]
-pub struct Walk<'k> {
-    key: Option<&'k VerifyingKey>,
+#[derive(Debug, Clone)]
+pub struct Walk {
+    key: Option<VerifyingKey>,
     anchor: Option<(Anchor, bool)>,
     prev_id: i64,
     prev_hash: [u8; 32],
+    /// Entries since genesis, pruned ones included (what checkpoints count).
     count: u64,
+    /// Rows checked.
+    checked: u64,
     last_checkpoint: Option<(i64, u64)>,
+    /// The newest prune checkpoint's last pruned entry and time.
+    pruned: Option<(i64, u64)>,
 }
 
-impl<'k> Walk<'k> {
-    /// A walk checking checkpoints against `key` (none: any checkpoint is bad) and the log
-    /// against `anchor`.
-    pub fn new(key: Option<&'k VerifyingKey>, anchor: Option<Anchor>) -> Self {
+impl Walk {
+    /// A walk from the genesis hash, checking checkpoints against `key` (none: any checkpoint
+    /// is bad) and the log against `anchor`.
+    pub fn new(key: Option<&VerifyingKey>, anchor: Option<Anchor>) -> Self {
         Self {
-            key,
+            key: key.copied(),
             anchor: anchor.map(|a| (a, false)),
             prev_id: 0,
             prev_hash: GENESIS,
             count: 0,
+            checked: 0,
             last_checkpoint: None,
+            pruned: None,
         }
+    }
+
+    /// A walk from the hash that the prune checkpoint `row` (the newest one in the log)
+    /// vouches for: rows up to the entry it covers are skipped (pruned, or waiting to be
+    /// deleted), the next must link to that hash. An anchor in the pruned part is accepted
+    /// when it is the entry the prune checkpoint covers with the same hash, or older.
+    pub fn after_prune(
+        key: Option<&VerifyingKey>,
+        anchor: Option<Anchor>,
+        row: &Row,
+    ) -> Result<Self, Bad> {
+        let (cp, hash) = Self::check_prune(key, row)?;
+        let mut walk = Self::new(key, anchor);
+        walk.prev_id = cp.entry;
+        walk.prev_hash = hash;
+        walk.count = cp.count;
+        walk.pruned = Some((cp.entry, cp.at));
+        if let Some((anchor, seen)) = &mut walk.anchor {
+            if anchor.id <= cp.entry {
+                if anchor.id == cp.entry && anchor.hash != hash {
+                    return Err(bad(
+                        anchor.id,
+                        "differs from the anchor (the prune checkpoint vouches for another hash)",
+                    ));
+                }
+                *seen = true;
+            }
+        }
+        Ok(walk)
+    }
+
+    /// The last entry checked (or covered by the prune checkpoint): id, hash, entries since
+    /// genesis up to it.
+    pub fn head(&self) -> (i64, [u8; 32], u64) {
+        (self.prev_id, self.prev_hash, self.count)
     }
 
     /// Checks the next row.
     pub fn push(&mut self, row: &Row) -> Result<(), Bad> {
+        if self.pruned.is_some_and(|(last, _)| row.id <= last) {
+            return Ok(());
+        }
         let fields = Fields {
             id: row.id,
             at: row.at,
@@ -137,6 +187,9 @@ impl<'k> Walk<'k> {
             self.check_checkpoint(row)?;
             self.last_checkpoint = Some((row.id, u64::try_from(row.at).unwrap_or(0)));
         }
+        if row.action == prune::ACTION {
+            Self::check_prune(self.key.as_ref(), row)?;
+        }
         if let Some((anchor, seen)) = &mut self.anchor {
             if anchor.id == row.id {
                 if anchor.hash != computed {
@@ -151,13 +204,38 @@ impl<'k> Walk<'k> {
         self.prev_id = row.id;
         self.prev_hash = computed;
         self.count += 1;
+        self.checked += 1;
         Ok(())
+    }
+
+    /// A prune checkpoint's signature, and that it covers only entries before itself.
+    fn check_prune(key: Option<&VerifyingKey>, row: &Row) -> Result<(Checkpoint, [u8; 32]), Bad> {
+        let detail = row.detail.as_deref().unwrap_or_default();
+        let cp = Checkpoint::parse(detail).map_err(|e| bad(row.id, e.to_string()))?;
+        let key = key.ok_or_else(|| {
+            bad(
+                row.id,
+                "prune checkpoint cannot be checked: no audit key (pass --key)",
+            )
+        })?;
+        let hash = cp
+            .verify_tagged(prune::TAG, key)
+            .map_err(|e| bad(row.id, format!("prune {e}")))?;
+        if cp.entry >= row.id {
+            return Err(bad(row.id, "prune checkpoint covers entries after itself"));
+        }
+        Ok((cp, hash))
     }
 
     fn mismatch(&self, id: i64) -> Bad {
         let expected = self.prev_id.saturating_add(1);
         if id > expected {
-            let what = if self.prev_id == 0 {
+            let what = if self.checked == 0 && self.pruned.is_some() {
+                format!(
+                    "missing: the log starts at #{id}, but the prune checkpoint keeps every \
+                     entry from #{expected}"
+                )
+            } else if self.prev_id == 0 {
                 format!("missing: the log starts at #{id}")
             } else {
                 format!("missing: the log skips from #{} to #{id}", self.prev_id)
@@ -173,7 +251,7 @@ impl<'k> Walk<'k> {
     fn check_checkpoint(&self, row: &Row) -> Result<(), Bad> {
         let detail = row.detail.as_deref().unwrap_or_default();
         let cp = Checkpoint::parse(detail).map_err(|e| bad(row.id, e.to_string()))?;
-        let key = self.key.ok_or_else(|| {
+        let key = self.key.as_ref().ok_or_else(|| {
             bad(
                 row.id,
                 "checkpoint cannot be checked: no audit key (pass --key)",
@@ -207,14 +285,18 @@ impl<'k> Walk<'k> {
             return Err(bad(anchor.id, what));
         }
         Ok(Summary {
-            entries: self.count,
+            entries: self.checked,
             last_checkpoint: self.last_checkpoint,
+            pruned: self.pruned.map(|(last, at)| (last.saturating_add(1), at)),
         })
     }
 }
 
+/// The columns [`read`] expects, in order.
+pub(super) const COLUMNS: &str = "id, at, actor, action, subject, detail, session, hash";
+
 /// Reads one row; a value of the wrong type (a hand edit) is a bad entry, not an error.
-fn read(r: &rusqlite::Row<'_>) -> Result<Result<Row, Bad>, DbError> {
+pub(super) fn read(r: &rusqlite::Row<'_>) -> Result<Result<Row, Bad>, DbError> {
     let id: i64 = r.get(0)?;
     let wrong = |column: &str| bad(id, format!("unreadable: {column} has the wrong type"));
     let row = (|| {
@@ -232,6 +314,23 @@ fn read(r: &rusqlite::Row<'_>) -> Result<Result<Row, Bad>, DbError> {
     Ok(row)
 }
 
+/// A walk from where the log starts: after the newest prune checkpoint if there is one, else
+/// from genesis.
+pub fn start(
+    conn: &Connection,
+    key: Option<&VerifyingKey>,
+    anchor: Option<Anchor>,
+) -> Result<Result<Walk, Bad>, DbError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM audit WHERE action = ?1 ORDER BY id DESC LIMIT 1"
+    ))?;
+    let mut rows = stmt.query([prune::ACTION])?;
+    Ok(match rows.next()? {
+        None => Ok(Walk::new(key, anchor)),
+        Some(r) => read(r)?.and_then(|row| Walk::after_prune(key, anchor, &row)),
+    })
+}
+
 /// Checks the whole log in `db`. The outer error is a database failure; the inner one the
 /// first bad entry.
 pub fn verify_db(
@@ -239,11 +338,22 @@ pub fn verify_db(
     key: Option<&VerifyingKey>,
     anchor: Option<Anchor>,
 ) -> Result<Result<Summary, Bad>, DbError> {
-    let mut stmt = db.conn().prepare(
-        "SELECT id, at, actor, action, subject, detail, session, hash FROM audit ORDER BY id",
-    )?;
+    // One snapshot: a prune running meanwhile cannot move the start under the walk.
+    let _snapshot = match db.conn().is_autocommit() {
+        true => Some(Transaction::new_unchecked(
+            db.conn(),
+            TransactionBehavior::Deferred,
+        )?),
+        false => None,
+    };
+    let mut walk = match start(db.conn(), key, anchor)? {
+        Ok(walk) => walk,
+        Err(b) => return Ok(Err(b)),
+    };
+    let mut stmt = db
+        .conn()
+        .prepare(&format!("SELECT {COLUMNS} FROM audit ORDER BY id"))?;
     let mut rows = stmt.query([])?;
-    let mut walk = Walk::new(key, anchor);
     while let Some(r) = rows.next()? {
         let checked = read(r)?.and_then(|row| walk.push(&row));
         if let Err(b) = checked {
