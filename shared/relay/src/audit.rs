@@ -7,12 +7,16 @@
 //! cannot fork it. A relay given its audit key ([`Checkpointer`]) adds a signed
 //! [`checkpoint`] every `every` entries in the same transaction.
 //!
+//! Old entries are deleted by the retention policy behind a signed prune checkpoint
+//! ([`prune`]), so `relay audit verify` still proves what is left.
+//!
 //! Entries never hold a secret: no password, code, TOTP secret or recovery code.
 
 pub mod chain;
 pub mod checkpoint;
 pub mod export;
 pub mod key;
+pub mod prune;
 pub mod verify;
 
 use crate::db::{Database, DbError};
@@ -209,8 +213,8 @@ fn insert(conn: &Connection, e: &NewEntry<'_>) -> Result<i64, DbError> {
 
 fn insert_checkpoint(conn: &Connection, key: &SigningKey, at: u64) -> Result<i64, DbError> {
     let (id, hash) = head(conn)?;
-    let count: i64 = conn.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))?;
-    let cp = Checkpoint::sign(key, id, &hash, u64::try_from(count).unwrap_or(0), at);
+    let count = prune::count_since_genesis(conn)?;
+    let cp = Checkpoint::sign(key, id, &hash, count, at);
     let detail = cp.to_detail();
     insert(
         conn,

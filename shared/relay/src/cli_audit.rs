@@ -29,6 +29,9 @@ Examples:
 const VERIFY_EXAMPLES: &str = "\
 Recomputes the hash chain and checks every checkpoint's signature. Prints `ok: N entries, last
 checkpoint #ID at TIME` (exit 0), or `bad: entry #ID: WHAT` for the first bad entry (exit 1).
+A log pruned by the retention policy is checked from its newest signed prune checkpoint:
+`ok: N entries (entries before #K pruned on TIME), ...`; an anchor older than #K is accepted
+(its entry was pruned), the one just before #K must have the hash the prune checkpoint signed.
 --anchor FILE: the last line of FILE is an entry exported earlier by `relay audit --jsonl`
 (best a checkpoint's); the log must still hold it, so cutting the log back before it is
 detected. --key: check the signatures against this public key (from `relay audit key`) instead
@@ -223,7 +226,14 @@ fn cmd_verify(data: &DataDir, anchor: Option<&Path>, key_hex: Option<String>) ->
                 Some((id, at)) => format!("last checkpoint #{id} at {}", export::rfc3339(at)),
                 None => "no checkpoint yet".to_string(),
             };
-            println!("ok: {} entries, {last}", summary.entries);
+            let pruned = match summary.pruned {
+                Some((first, at)) => format!(
+                    " (entries before #{first} pruned on {})",
+                    export::rfc3339(at)
+                ),
+                None => String::new(),
+            };
+            println!("ok: {} entries{pruned}, {last}", summary.entries);
             Ok(())
         }
         Err(bad) => {

@@ -5,6 +5,7 @@
 
 use crate::hashing::LoginWork;
 use crate::ldap::LdapConfig;
+use crate::syslog::SyslogConfig;
 use serde::Deserialize;
 use sightline_core::join_gate::Level;
 use sightline_core::limiter::{BackoffPolicy, Lockout};
@@ -35,6 +36,14 @@ pub enum ConfigError {
     /// The `[ldap]` table makes no sense.
     #[error("invalid configuration {path}: ldap: {message}")]
     Ldap {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The `[syslog]` table makes no sense.
+    #[error("invalid configuration {path}: syslog: {message}")]
+    Syslog {
         /// The file.
         path: PathBuf,
         /// What is wrong.
@@ -184,6 +193,8 @@ pub struct Config {
     pub ldap: Option<LdapConfig>,
     /// The audit log's signed checkpoints.
     pub audit: AuditConfig,
+    /// The audit log exported to a syslog collector.
+    pub syslog: Option<SyslogConfig>,
 }
 
 /// The audit log's signed checkpoints.
@@ -225,6 +236,7 @@ impl Default for Config {
             login_work: LoginWork::default(),
             ldap: None,
             audit: AuditConfig::default(),
+            syslog: None,
         }
     }
 }
@@ -379,6 +391,12 @@ impl Config {
         }
         if let Some(ldap) = &self.ldap {
             ldap.validate().map_err(|e| ConfigError::Ldap {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        }
+        if let Some(syslog) = &self.syslog {
+            syslog.validate().map_err(|e| ConfigError::Syslog {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
@@ -581,6 +599,17 @@ mod tests {
             parse("listen = [\"nowhere\"]"),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn syslog_table_is_checked_before_start() {
+        let c = parse("[syslog]\nurl = \"tls://[::1]:6514\"\nca_file = \"/etc/ca.pem\"").unwrap();
+        assert_eq!(c.syslog.unwrap().url, "tls://[::1]:6514");
+        let e = parse("[syslog]\nurl = \"tls://logs:6514\"").unwrap_err();
+        assert!(matches!(e, ConfigError::Syslog { .. }), "{e}");
+        assert!(e.to_string().contains("syslog: ca_file"), "{e}");
+        let e = parse("[syslog]\nurl = \"udp://h\"\ninsecure = true").unwrap_err();
+        assert!(e.to_string().contains("insecure"), "{e}");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! `relay`: the Sightline relay's command line. Parses flags, reads passwords, prints results;
 //! the work is done by the `sightline_relay` library. The certificate authority's commands
-//! live in [`cli_ca`], the audit log's in [`cli_audit`], the session record's in [`cli_sessions`].
+//! live in [`cli_ca`], the audit log's in [`cli_audit`], the session record's in [`cli_sessions`],
+//! the data inventory in [`cli_data`].
 
 mod cli_audit;
 mod cli_ca;
+mod cli_data;
 mod cli_sessions;
 
 use anyhow::{bail, Context, Result};
@@ -18,7 +20,7 @@ use sightline_relay::paths::DataDir;
 use sightline_relay::policy::Policy;
 use sightline_relay::signal::Shutdown;
 use sightline_relay::users::{self, Changes, Enrolment, NewUser, Source};
-use sightline_relay::{audit, ca, fd_limit, init, issuing, listing, server, totp};
+use sightline_relay::{audit, ca, fd_limit, init, issuing, listing, server, syslog, totp};
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -43,7 +45,8 @@ Files (in the data directory, owner-only permissions):
   audit.key    the audit log's Ed25519 signing key (PKCS#8 PEM, mode 0600); `relay audit key`
                prints its public half
   relay.toml   optional configuration (see assets/relay.example.toml)
-  policy.toml  optional help-desk policy (see assets/policy.example.toml)";
+  policy.toml  optional help-desk policy (see assets/policy.example.toml), including how long
+               stored records are kept; `relay data inventory` lists what is stored";
 
 const INIT_EXAMPLES: &str = "\
 Makes the root key (the one clients pin) and a first issuing key certified by it. With
@@ -221,6 +224,12 @@ enum Command {
     /// Show the newest relayed sessions.
     #[command(after_help = cli_sessions::SESSIONS_EXAMPLES)]
     Sessions(cli_sessions::SessionsArgs),
+    /// What the relay stores about people and sessions, and for how long.
+    #[command(after_help = cli_data::DATA_EXAMPLES)]
+    Data {
+        #[command(subcommand)]
+        command: cli_data::DataCommand,
+    },
     /// Run the relay.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
@@ -436,6 +445,7 @@ fn run(cli: Cli) -> Result<()> {
         },
         Command::Audit(args) => cli_audit::run(&data, args),
         Command::Sessions(args) => cli_sessions::run(&data, &args),
+        Command::Data { command } => cli_data::run(&data, &policy()?, &command),
         Command::Serve(args) => {
             let policy = Policy::load_or_default(policy_file.as_deref(), &data.policy())?;
             cmd_serve(&data, policy, args)
@@ -841,6 +851,15 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
         key: audit_key,
         every: config.audit.checkpoint_every,
     });
+    // Checked before start: the settings, the TLS files and the cursor.
+    let exporter = match &config.syslog {
+        Some(settings) => Some(syslog::Exporter::new(
+            settings,
+            Box::new(syslog::AuditTable::new(Database::open(&data.database())?)),
+            syslog::Cursor::new(data.syslog_cursor()),
+        )?),
+        None => None,
+    };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let mut shutdown = Shutdown::install().context("cannot install signal handlers")?;
@@ -855,6 +874,10 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
             tracing::info!(%issuer, "created the first issuing key (data directory from before issuing keys); the root fingerprint is unchanged");
         }
         tokio::spawn(issuing::watch(relay.clone(), data.clone(), renewal));
+        let syslog = exporter.as_ref().map(|e| e.target().to_string());
+        if let Some(exporter) = exporter {
+            tokio::spawn(exporter.run(relay.audit_written.clone()));
+        }
         let listeners = server::bind(&relay.config.listen).await?;
         let mut out = std::io::stdout().lock();
         for l in &listeners {
@@ -872,6 +895,7 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
             permissions = ?relay.policy.allowed().names(),
             two_factor = ?relay.policy.two_factor.mode,
             ldap = relay.directory.is_some(),
+            syslog = %syslog.as_deref().unwrap_or("(off)"),
             max_connections = relay.config.max_connections,
             open_file_limit = %fd_limit::describe(open_file_limit),
             data_dir = %data.root().display(),

@@ -18,6 +18,8 @@ pub const NEXT_ISSUER_KEY_FILE: &str = "issuer-key.next.pem";
 pub const DATABASE_FILE: &str = "relay.db";
 /// File name of the audit-log signing key (Ed25519, PKCS#8 PEM, mode 0600).
 pub const AUDIT_KEY_FILE: &str = "audit.key";
+/// File name of the syslog export cursor: the last audit entry id delivered (mode 0600).
+pub const SYSLOG_CURSOR_FILE: &str = "syslog.cursor";
 /// File name of the optional configuration file.
 pub const CONFIG_FILE: &str = "relay.toml";
 
@@ -73,6 +75,11 @@ impl DataDir {
     /// The audit-log signing key.
     pub fn audit_key(&self) -> PathBuf {
         self.root.join(AUDIT_KEY_FILE)
+    }
+
+    /// The syslog export cursor.
+    pub fn syslog_cursor(&self) -> PathBuf {
+        self.root.join(SYSLOG_CURSOR_FILE)
     }
 
     /// The default configuration file.

@@ -1,7 +1,7 @@
 //! The record of relayed sessions: each is written when it is paired (before either side is
 //! told, so a session the relay cannot record never starts) and completed when it ends, with
 //! the reason, duration, bytes each way and how often it was resumed. Both steps also go to the
-//! audit log (`session.paired`, `session.ended`).
+//! audit log (`code.redeemed` and `session.paired`, then `session.ended`).
 //!
 //! A relay that dies (SIGKILL, power cut) cannot complete its records; at its next start
 //! [`close_left_open`] ends every session still open as abnormal ("the relay stopped while the
@@ -99,6 +99,17 @@ pub fn open(db: &mut Database, s: &Opened<'_>) -> Result<(), DbError> {
         "session {}; operator from {}, agent from {}",
         s.id, s.addresses.0, s.addresses.1
     );
+    audit::append(
+        db,
+        &NewEntry {
+            at: s.at,
+            actor: &s.addresses.1,
+            action: "code.redeemed",
+            subject: Some(s.operator),
+            detail: Some("a customer joined with the code"),
+            session: Some(s.id),
+        },
+    )?;
     audit::append(
         db,
         &NewEntry {
@@ -250,8 +261,11 @@ mod tests {
         );
         let log = audit::recent(&db, 10).unwrap();
         let actions: Vec<_> = log.iter().map(|e| e.action.as_str()).collect();
-        assert_eq!(actions, ["session.paired", "session.ended"]);
-        assert!(log[1].detail.as_deref().unwrap().contains("15 s"));
+        assert_eq!(
+            actions,
+            ["code.redeemed", "session.paired", "session.ended"]
+        );
+        assert!(log[2].detail.as_deref().unwrap().contains("15 s"));
     }
 
     #[test]

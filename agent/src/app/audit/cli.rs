@@ -1,60 +1,17 @@
 //! `agent audit verify FILE [--key HEX]` and `agent audit key`: checks a kiosk's log line by
-//! line ([`LineWalk`], one line in memory at a time) and prints the checkpoint key.
+//! line ([`verify_file`]) and prints the checkpoint key.
 //!
 //! Exit status of `verify`: 0 and `ok: N entries, last checkpoint #ID at TIME`; 1 and
 //! `bad: entry #ID: what` for the first bad line; 2 when the file or key cannot be read.
 
-use super::file::MAX_LINE;
+pub use super::verify::verify_file;
 use super::KEY_FILE;
-use ed25519_dalek::VerifyingKey;
 use sightline_core::audit_chain::checkpoint::{parse_public, public_hex};
-use sightline_core::audit_chain::{rfc3339, Bad, LineWalk, Summary};
+use sightline_core::audit_chain::rfc3339;
 use sightline_net::audit_key::{self, AuditKeyError};
 use sightline_net::{cli, keystore};
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// Checks the log at `path`. The outer error: the file cannot be read; the inner one: the
-/// first bad line.
-pub fn verify_file(
-    path: &Path,
-    key: Option<&VerifyingKey>,
-) -> std::io::Result<Result<Summary, Bad>> {
-    let mut reader = BufReader::new(std::fs::File::open(path)?);
-    let mut walk = LineWalk::new(key, None);
-    let mut buf = Vec::new();
-    let mut entry: i64 = 0;
-    loop {
-        buf.clear();
-        let n = reader
-            .by_ref()
-            .take(MAX_LINE + 1)
-            .read_until(b'\n', &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        entry = entry.saturating_add(1);
-        let complete = buf.last() == Some(&b'\n');
-        if !complete && n as u64 > MAX_LINE {
-            return Ok(Err(Bad {
-                entry,
-                what: "line longer than any entry".into(),
-            }));
-        }
-        let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        let Ok(text) = std::str::from_utf8(body) else {
-            return Ok(Err(Bad {
-                entry,
-                what: "line is not UTF-8".into(),
-            }));
-        };
-        if let Err(bad) = walk.push(text, complete) {
-            return Ok(Err(bad));
-        }
-    }
-    Ok(walk.finish().map(|(summary, _)| summary))
-}
 
 /// `agent audit verify`.
 pub fn verify(file: &Path, key: Option<String>, data_dir: Option<PathBuf>) -> ExitCode {
@@ -88,7 +45,13 @@ pub fn verify(file: &Path, key: Option<String>, data_dir: Option<PathBuf>) -> Ex
                 Some((id, at)) => format!("last checkpoint #{id} at {}", rfc3339(at)),
                 None => "no checkpoint yet".to_string(),
             };
-            println!("ok: {} entries, {last}", summary.entries);
+            let pruned = match summary.pruned {
+                Some((first, at)) => {
+                    format!(" (entries before #{first} pruned on {})", rfc3339(at))
+                }
+                None => String::new(),
+            };
+            println!("ok: {} entries{pruned}, {last}", summary.entries);
             ExitCode::SUCCESS
         }
         Ok(Err(bad)) => {

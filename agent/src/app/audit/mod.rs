@@ -14,6 +14,7 @@ pub mod cli;
 pub mod events;
 mod file;
 mod refusals;
+mod verify;
 
 use ed25519_dalek::SigningKey;
 use refusals::RefusalGate;

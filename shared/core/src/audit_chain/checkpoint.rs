@@ -6,6 +6,12 @@
 //! The signature covers [`TAG`], a zero byte, then `entry` (8-byte big-endian), `hash` (32
 //! bytes), `count` and `at` (8-byte big-endian each) and the public key (32 bytes): fixed
 //! sizes, independent of how the JSON is spelled. Pure functions; no clock, no I/O.
+//!
+//! A *prune checkpoint* (action [`PRUNE_ACTION`]) has the same fields, signed under its own
+//! tag [`PRUNE_TAG`] so that an ordinary checkpoint can never be passed off as one: it vouches
+//! for the last entry deleted by a retention policy, and verification starts from it
+//! ([`super::Walk::after_prune`]). `count` always counts entries since genesis, pruned ones
+//! included, so a checkpoint's count does not change meaning when old entries go.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -14,6 +20,10 @@ use serde::{Deserialize, Serialize};
 pub const ACTION: &str = "audit.checkpoint";
 /// Domain-separation tag of the signed message (followed by a zero byte).
 pub const TAG: &[u8] = b"sightline.audit.checkpoint.v1";
+/// Action of a prune checkpoint entry.
+pub const PRUNE_ACTION: &str = "audit.prune";
+/// Domain-separation tag of a prune checkpoint's signed message (followed by a zero byte).
+pub const PRUNE_TAG: &[u8] = b"sightline.audit.prune.v1";
 
 /// What a checkpoint says, with its signature: the detail of a checkpoint entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +33,7 @@ pub struct Checkpoint {
     pub entry: i64,
     /// That entry's hash, 64 hex digits.
     pub hash: String,
-    /// Entries in the log up to and including that one.
+    /// Entries since genesis up to and including that one, pruned ones included.
     pub count: u64,
     /// When it was made, Unix seconds.
     pub at: u64,
@@ -50,9 +60,16 @@ pub enum CheckpointError {
     BadSignature,
 }
 
-fn message(entry: i64, hash: &[u8; 32], count: u64, at: u64, key: &[u8; 32]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(TAG.len() + 1 + 8 + 32 + 8 + 8 + 32);
-    m.extend_from_slice(TAG);
+fn message(
+    tag: &[u8],
+    entry: i64,
+    hash: &[u8; 32],
+    count: u64,
+    at: u64,
+    key: &[u8; 32],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(tag.len() + 1 + 8 + 32 + 8 + 8 + 32);
+    m.extend_from_slice(tag);
     m.push(0);
     m.extend_from_slice(&entry.to_be_bytes());
     m.extend_from_slice(hash);
@@ -65,8 +82,25 @@ fn message(entry: i64, hash: &[u8; 32], count: u64, at: u64, key: &[u8; 32]) -> 
 impl Checkpoint {
     /// Signs a checkpoint over entry `entry` with hash `hash`, the `count`-th entry.
     pub fn sign(key: &SigningKey, entry: i64, hash: &[u8; 32], count: u64, at: u64) -> Self {
+        Self::sign_tagged(TAG, key, entry, hash, count, at)
+    }
+
+    /// Signs a prune checkpoint: entries up to `entry` (hash `hash`, the `count`-th since
+    /// genesis) may be deleted.
+    pub fn sign_prune(key: &SigningKey, entry: i64, hash: &[u8; 32], count: u64, at: u64) -> Self {
+        Self::sign_tagged(PRUNE_TAG, key, entry, hash, count, at)
+    }
+
+    fn sign_tagged(
+        tag: &[u8],
+        key: &SigningKey,
+        entry: i64,
+        hash: &[u8; 32],
+        count: u64,
+        at: u64,
+    ) -> Self {
         let public = key.verifying_key().to_bytes();
-        let signature = key.sign(&message(entry, hash, count, at, &public));
+        let signature = key.sign(&message(tag, entry, hash, count, at, &public));
         Self {
             entry,
             hash: hex::encode(hash),
@@ -90,6 +124,19 @@ impl Checkpoint {
 
     /// Checks that `expected` signed it; returns the hash it vouches for.
     pub fn verify(&self, expected: &VerifyingKey) -> Result<[u8; 32], CheckpointError> {
+        self.verify_tagged(TAG, expected)
+    }
+
+    /// Checks that `expected` signed it as a prune checkpoint; returns the hash it vouches for.
+    pub fn verify_prune(&self, expected: &VerifyingKey) -> Result<[u8; 32], CheckpointError> {
+        self.verify_tagged(PRUNE_TAG, expected)
+    }
+
+    fn verify_tagged(
+        &self,
+        tag: &[u8],
+        expected: &VerifyingKey,
+    ) -> Result<[u8; 32], CheckpointError> {
         let key = super::parse_hash(&self.key).ok_or(CheckpointError::Malformed("key"))?;
         if key != expected.to_bytes() {
             return Err(CheckpointError::OtherKey(self.key.clone()));
@@ -100,7 +147,7 @@ impl Checkpoint {
             .map_err(|_| CheckpointError::Malformed("signature"))?;
         expected
             .verify(
-                &message(self.entry, &hash, self.count, self.at, &key),
+                &message(tag, self.entry, &hash, self.count, self.at, &key),
                 &Signature::from_bytes(&sig),
             )
             .map_err(|_| CheckpointError::BadSignature)?;
@@ -187,6 +234,22 @@ mod tests {
         assert_eq!(
             bad.verify(&k.verifying_key()),
             Err(CheckpointError::Malformed("signature"))
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_and_a_prune_checkpoint_cannot_stand_in_for_each_other() {
+        let k = key(7);
+        let cp = Checkpoint::sign(&k, 41, &[3; 32], 41, 1_700_000_000);
+        let prune = Checkpoint::sign_prune(&k, 41, &[3; 32], 41, 1_700_000_000);
+        assert_eq!(prune.verify_prune(&k.verifying_key()), Ok([3; 32]));
+        assert_eq!(
+            cp.verify_prune(&k.verifying_key()),
+            Err(CheckpointError::BadSignature)
+        );
+        assert_eq!(
+            prune.verify(&k.verifying_key()),
+            Err(CheckpointError::BadSignature)
         );
     }
 

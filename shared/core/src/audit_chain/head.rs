@@ -36,7 +36,9 @@ impl Head {
         }
     }
 
-    /// Continues after `last`, the last line of a log whose ids count from 1.
+    /// Continues after `last`, the last line of a log whose ids count from 1 with no gap, so
+    /// that its id is the number of entries since genesis (what checkpoints count, pruned
+    /// entries included).
     pub fn after(last: &Line) -> Result<Self, HeadError> {
         let count = u64::try_from(last.id)
             .ok()
@@ -54,7 +56,7 @@ impl Head {
         })
     }
 
-    /// Entries so far.
+    /// Entries so far, since genesis.
     pub fn count(&self) -> u64 {
         self.count
     }

@@ -111,20 +111,39 @@ pub fn rfc3339(at: u64) -> String {
 }
 
 /// Checks a log of lines, one at a time: each must parse, end with its newline, show the time
-/// its hash covers, and pass [`Walk`].
+/// its hash covers, and pass [`Walk`], under the same rules as the relay's log (prune
+/// checkpoints included, though a kiosk never prunes its own).
 #[derive(Debug)]
-pub struct LineWalk<'k> {
-    walk: Walk<'k>,
+pub struct LineWalk {
+    walk: Walk,
     last: i64,
     last_line: Option<Line>,
 }
 
-impl<'k> LineWalk<'k> {
-    /// A walk checking checkpoints against `key` and the log against `anchor`.
-    pub fn new(key: Option<&'k VerifyingKey>, anchor: Option<Anchor>) -> Self {
+impl LineWalk {
+    /// A walk from genesis checking checkpoints against `key` and the log against `anchor`.
+    pub fn new(key: Option<&VerifyingKey>, anchor: Option<Anchor>) -> Self {
+        Self::from_walk(Walk::new(key, anchor))
+    }
+
+    /// A walk from the newest prune checkpoint in the log, `prune` ([`Walk::after_prune`]).
+    pub fn after_prune(
+        key: Option<&VerifyingKey>,
+        anchor: Option<Anchor>,
+        prune: &Line,
+    ) -> Result<Self, Bad> {
+        let row = prune.row().ok_or_else(|| Bad {
+            entry: prune.id,
+            what: "at_unix out of range".into(),
+        })?;
+        Ok(Self::from_walk(Walk::after_prune(key, anchor, &row)?))
+    }
+
+    fn from_walk(walk: Walk) -> Self {
+        let (last, _, _) = walk.head();
         Self {
-            walk: Walk::new(key, anchor),
-            last: 0,
+            walk,
+            last,
             last_line: None,
         }
     }

@@ -193,3 +193,5 @@ fn lines_have_stable_fields() {
     assert_eq!(rfc3339(u64::MAX), "9999-12-31T23:59:59Z");
     assert!(Head::genesis().next(u64::MAX, entry("x")).is_none());
 }
+
+mod prune;

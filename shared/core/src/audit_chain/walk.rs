@@ -1,5 +1,6 @@
 //! Verification, one entry at a time in id order with no I/O: recomputes the hash chain from
-//! the genesis hash, checks every checkpoint's signature against the audit public key and that
+//! the genesis hash (or, in a pruned log, from the hash that the newest signed prune
+//! checkpoint vouches for: [`Walk::after_prune`]), checks every checkpoint's signature against the audit public key and that
 //! it matches the entries before it, and, given an anchor (an entry exported earlier), that the
 //! log still holds that entry with that hash. Reports the first bad entry. The relay feeds it
 //! from its database, a kiosk's `agent audit verify` from its JSON-lines file.
@@ -32,6 +33,8 @@ pub struct Summary {
     pub entries: u64,
     /// The last checkpoint's id and time (Unix seconds), if there is one.
     pub last_checkpoint: Option<(i64, u64)>,
+    /// In a pruned log: the first entry kept and when the newest prune was (Unix seconds).
+    pub pruned: Option<(i64, u64)>,
 }
 
 /// An entry exported earlier that the log must still hold, unchanged.
@@ -86,32 +89,77 @@ pub struct Row {
 }
 
 /// The check, one row at a time in id order.
-#[derive(Debug)]
-pub struct Walk<'k> {
-    key: Option<&'k VerifyingKey>,
+#[derive(Debug, Clone)]
+pub struct Walk {
+    key: Option<VerifyingKey>,
     anchor: Option<(Anchor, bool)>,
     prev_id: i64,
     prev_hash: [u8; 32],
+    /// Entries since genesis, pruned ones included (what checkpoints count).
     count: u64,
+    /// Rows checked.
+    checked: u64,
     last_checkpoint: Option<(i64, u64)>,
+    /// The newest prune checkpoint's last pruned entry and time.
+    pruned: Option<(i64, u64)>,
 }
 
-impl<'k> Walk<'k> {
-    /// A walk checking checkpoints against `key` (none: any checkpoint is bad) and the log
-    /// against `anchor`.
-    pub fn new(key: Option<&'k VerifyingKey>, anchor: Option<Anchor>) -> Self {
+impl Walk {
+    /// A walk from the genesis hash, checking checkpoints against `key` (none: any checkpoint
+    /// is bad) and the log against `anchor`.
+    pub fn new(key: Option<&VerifyingKey>, anchor: Option<Anchor>) -> Self {
         Self {
-            key,
+            key: key.copied(),
             anchor: anchor.map(|a| (a, false)),
             prev_id: 0,
             prev_hash: GENESIS,
             count: 0,
+            checked: 0,
             last_checkpoint: None,
+            pruned: None,
         }
+    }
+
+    /// A walk from the hash that the prune checkpoint `row` (the newest one in the log)
+    /// vouches for: rows up to the entry it covers are skipped (pruned, or waiting to be
+    /// deleted), the next must link to that hash. An anchor in the pruned part is accepted
+    /// when it is the entry the prune checkpoint covers with the same hash, or older.
+    pub fn after_prune(
+        key: Option<&VerifyingKey>,
+        anchor: Option<Anchor>,
+        row: &Row,
+    ) -> Result<Self, Bad> {
+        let (cp, hash) = check_prune(key, row)?;
+        let mut walk = Self::new(key, anchor);
+        walk.prev_id = cp.entry;
+        walk.prev_hash = hash;
+        walk.count = cp.count;
+        walk.pruned = Some((cp.entry, cp.at));
+        if let Some((anchor, seen)) = &mut walk.anchor {
+            if anchor.id <= cp.entry {
+                if anchor.id == cp.entry && anchor.hash != hash {
+                    return Err(bad(
+                        anchor.id,
+                        "differs from the anchor (the prune checkpoint vouches for another hash)",
+                    ));
+                }
+                *seen = true;
+            }
+        }
+        Ok(walk)
+    }
+
+    /// The last entry checked (or covered by the prune checkpoint): id, hash, entries since
+    /// genesis up to it.
+    pub fn head(&self) -> (i64, [u8; 32], u64) {
+        (self.prev_id, self.prev_hash, self.count)
     }
 
     /// Checks the next row.
     pub fn push(&mut self, row: &Row) -> Result<(), Bad> {
+        if self.pruned.is_some_and(|(last, _)| row.id <= last) {
+            return Ok(());
+        }
         let fields = Fields {
             id: row.id,
             at: row.at,
@@ -135,6 +183,9 @@ impl<'k> Walk<'k> {
             self.check_checkpoint(row)?;
             self.last_checkpoint = Some((row.id, u64::try_from(row.at).unwrap_or(0)));
         }
+        if row.action == checkpoint::PRUNE_ACTION {
+            check_prune(self.key.as_ref(), row)?;
+        }
         if let Some((anchor, seen)) = &mut self.anchor {
             if anchor.id == row.id {
                 if anchor.hash != computed {
@@ -148,14 +199,20 @@ impl<'k> Walk<'k> {
         }
         self.prev_id = row.id;
         self.prev_hash = computed;
-        self.count += 1;
+        self.count = self.count.saturating_add(1);
+        self.checked = self.checked.saturating_add(1);
         Ok(())
     }
 
     fn mismatch(&self, id: i64) -> Bad {
         let expected = self.prev_id.saturating_add(1);
         if id > expected {
-            let what = if self.prev_id == 0 {
+            let what = if self.checked == 0 && self.pruned.is_some() {
+                format!(
+                    "missing: the log starts at #{id}, but the prune checkpoint keeps every \
+                     entry from #{expected}"
+                )
+            } else if self.prev_id == 0 {
                 format!("missing: the log starts at #{id}")
             } else {
                 format!("missing: the log skips from #{} to #{id}", self.prev_id)
@@ -171,7 +228,7 @@ impl<'k> Walk<'k> {
     fn check_checkpoint(&self, row: &Row) -> Result<(), Bad> {
         let detail = row.detail.as_deref().unwrap_or_default();
         let cp = Checkpoint::parse(detail).map_err(|e| bad(row.id, e.to_string()))?;
-        let key = self.key.ok_or_else(|| {
+        let key = self.key.as_ref().ok_or_else(|| {
             bad(
                 row.id,
                 "checkpoint cannot be checked: no audit key (pass --key)",
@@ -205,8 +262,28 @@ impl<'k> Walk<'k> {
             return Err(bad(anchor.id, what));
         }
         Ok(Summary {
-            entries: self.count,
+            entries: self.checked,
             last_checkpoint: self.last_checkpoint,
+            pruned: self.pruned.map(|(last, at)| (last.saturating_add(1), at)),
         })
     }
+}
+
+/// A prune checkpoint's signature, and that it covers only entries before itself.
+fn check_prune(key: Option<&VerifyingKey>, row: &Row) -> Result<(Checkpoint, [u8; 32]), Bad> {
+    let detail = row.detail.as_deref().unwrap_or_default();
+    let cp = Checkpoint::parse(detail).map_err(|e| bad(row.id, e.to_string()))?;
+    let key = key.ok_or_else(|| {
+        bad(
+            row.id,
+            "prune checkpoint cannot be checked: no audit key (pass --key)",
+        )
+    })?;
+    let hash = cp
+        .verify_prune(key)
+        .map_err(|e| bad(row.id, format!("prune {e}")))?;
+    if cp.entry >= row.id {
+        return Err(bad(row.id, "prune checkpoint covers entries after itself"));
+    }
+    Ok((cp, hash))
 }

@@ -1,10 +1,14 @@
-//! `relay audit verify`: feeds the log from the database, in id order and one row at a time,
-//! to the pure check [`Walk`] of [`sightline_core::audit_chain`].
+//! `relay audit verify`: feeds the log from the database, in id order and one row at a time
+//! inside one read transaction, to the pure check [`Walk`] of [`sightline_core::audit_chain`],
+//! starting from genesis or, in a pruned log, from the newest signed prune checkpoint
+//! ([`start`], see [`super::prune`]).
 
 pub use sightline_core::audit_chain::{Anchor, AnchorError, Bad, Row, Summary, Walk};
 
+use super::prune;
 use crate::db::{Database, DbError};
 use ed25519_dalek::VerifyingKey;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 fn bad(entry: i64, what: impl Into<String>) -> Bad {
     Bad {
@@ -13,8 +17,11 @@ fn bad(entry: i64, what: impl Into<String>) -> Bad {
     }
 }
 
+/// The columns [`read`] expects, in order.
+pub(super) const COLUMNS: &str = "id, at, actor, action, subject, detail, session, hash";
+
 /// Reads one row; a value of the wrong type (a hand edit) is a bad entry, not an error.
-fn read(r: &rusqlite::Row<'_>) -> Result<Result<Row, Bad>, DbError> {
+pub(super) fn read(r: &rusqlite::Row<'_>) -> Result<Result<Row, Bad>, DbError> {
     let id: i64 = r.get(0)?;
     let wrong = |column: &str| bad(id, format!("unreadable: {column} has the wrong type"));
     let row = (|| {
@@ -32,6 +39,23 @@ fn read(r: &rusqlite::Row<'_>) -> Result<Result<Row, Bad>, DbError> {
     Ok(row)
 }
 
+/// A walk from where the log starts: after the newest prune checkpoint if there is one, else
+/// from genesis.
+pub fn start(
+    conn: &Connection,
+    key: Option<&VerifyingKey>,
+    anchor: Option<Anchor>,
+) -> Result<Result<Walk, Bad>, DbError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM audit WHERE action = ?1 ORDER BY id DESC LIMIT 1"
+    ))?;
+    let mut rows = stmt.query([prune::ACTION])?;
+    Ok(match rows.next()? {
+        None => Ok(Walk::new(key, anchor)),
+        Some(r) => read(r)?.and_then(|row| Walk::after_prune(key, anchor, &row)),
+    })
+}
+
 /// Checks the whole log in `db`. The outer error is a database failure; the inner one the
 /// first bad entry.
 pub fn verify_db(
@@ -39,11 +63,22 @@ pub fn verify_db(
     key: Option<&VerifyingKey>,
     anchor: Option<Anchor>,
 ) -> Result<Result<Summary, Bad>, DbError> {
-    let mut stmt = db.conn().prepare(
-        "SELECT id, at, actor, action, subject, detail, session, hash FROM audit ORDER BY id",
-    )?;
+    // One snapshot: a prune running meanwhile cannot move the start under the walk.
+    let _snapshot = match db.conn().is_autocommit() {
+        true => Some(Transaction::new_unchecked(
+            db.conn(),
+            TransactionBehavior::Deferred,
+        )?),
+        false => None,
+    };
+    let mut walk = match start(db.conn(), key, anchor)? {
+        Ok(walk) => walk,
+        Err(b) => return Ok(Err(b)),
+    };
+    let mut stmt = db
+        .conn()
+        .prepare(&format!("SELECT {COLUMNS} FROM audit ORDER BY id"))?;
     let mut rows = stmt.query([])?;
-    let mut walk = Walk::new(key, anchor);
     while let Some(r) = rows.next()? {
         let checked = read(r)?.and_then(|row| walk.push(&row));
         if let Err(b) = checked {
