@@ -5,6 +5,7 @@
 
 use crate::hashing::LoginWork;
 use crate::ldap::LdapConfig;
+use crate::syslog::SyslogConfig;
 use serde::Deserialize;
 use sightline_core::join_gate::Level;
 use sightline_core::limiter::{BackoffPolicy, Lockout};
@@ -35,6 +36,14 @@ pub enum ConfigError {
     /// The `[ldap]` table makes no sense.
     #[error("invalid configuration {path}: ldap: {message}")]
     Ldap {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The `[syslog]` table makes no sense.
+    #[error("invalid configuration {path}: syslog: {message}")]
+    Syslog {
         /// The file.
         path: PathBuf,
         /// What is wrong.
@@ -182,6 +191,27 @@ pub struct Config {
     pub login_work: LoginWork,
     /// Operators' passwords checked by an LDAP directory.
     pub ldap: Option<LdapConfig>,
+    /// The audit log's signed checkpoints.
+    pub audit: AuditConfig,
+    /// The audit log exported to a syslog collector.
+    pub syslog: Option<SyslogConfig>,
+}
+
+/// The audit log's signed checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The relay signs a checkpoint once this many entries follow the last one (and at a
+    /// clean stop), 1 to 1000000.
+    pub checkpoint_every: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_every: 1000,
+        }
+    }
 }
 
 impl Default for Config {
@@ -205,6 +235,8 @@ impl Default for Config {
             login_limit: LoginLimits::default(),
             login_work: LoginWork::default(),
             ldap: None,
+            audit: AuditConfig::default(),
+            syslog: None,
         }
     }
 }
@@ -348,11 +380,23 @@ impl Config {
                 "needs per_window >= 1 and window_secs between 1 and 86400",
             );
         }
+        if !(1..=1_000_000).contains(&self.audit.checkpoint_every) {
+            return bad(
+                "audit.checkpoint_every",
+                "must be between 1 and 1000000 entries",
+            );
+        }
         if let Some((key, reason)) = self.login_work.problem() {
             return bad(key, reason);
         }
         if let Some(ldap) = &self.ldap {
             ldap.validate().map_err(|e| ConfigError::Ldap {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        }
+        if let Some(syslog) = &self.syslog {
+            syslog.validate().map_err(|e| ConfigError::Syslog {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
@@ -420,6 +464,7 @@ mod tests {
         assert_eq!(c.join_limit.per_network, BackoffPolicy::PER_NETWORK);
         assert_eq!(c.join_limit.global, BackoffPolicy::GLOBAL);
         assert_eq!(c.longest_forget_secs(), 24 * 3600);
+        assert_eq!(c.audit.checkpoint_every, 1000);
         assert_eq!(c.login_limit.per_address, BackoffPolicy::PER_ADDRESS);
         assert_eq!(
             c.login_limit.per_account,
@@ -430,6 +475,21 @@ mod tests {
                 forget_after_secs: 3600
             }
         );
+    }
+
+    #[test]
+    fn checkpoint_interval_is_bounded() {
+        assert_eq!(
+            parse("[audit]\ncheckpoint_every = 5")
+                .unwrap()
+                .audit
+                .checkpoint_every,
+            5
+        );
+        for bad in ["0", "1000001"] {
+            let e = parse(&format!("[audit]\ncheckpoint_every = {bad}")).unwrap_err();
+            assert!(e.to_string().contains("audit.checkpoint_every"), "{e}");
+        }
     }
 
     #[test]
@@ -539,6 +599,17 @@ mod tests {
             parse("listen = [\"nowhere\"]"),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn syslog_table_is_checked_before_start() {
+        let c = parse("[syslog]\nurl = \"tls://[::1]:6514\"\nca_file = \"/etc/ca.pem\"").unwrap();
+        assert_eq!(c.syslog.unwrap().url, "tls://[::1]:6514");
+        let e = parse("[syslog]\nurl = \"tls://logs:6514\"").unwrap_err();
+        assert!(matches!(e, ConfigError::Syslog { .. }), "{e}");
+        assert!(e.to_string().contains("syslog: ca_file"), "{e}");
+        let e = parse("[syslog]\nurl = \"udp://h\"\ninsecure = true").unwrap_err();
+        assert!(e.to_string().contains("insecure"), "{e}");
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub struct Relay {
     pub active_sessions: AtomicUsize,
     /// Password-hashing slots and their memory.
     pub hashing: Hashing,
+    /// Poked after an audit entry is recorded ([`Relay::audit_recorded`]), so the syslog
+    /// exporter sends it at once instead of at its next poll.
+    pub audit_written: Arc<tokio::sync::Notify>,
     db: Arc<Mutex<Database>>,
 }
 
@@ -142,6 +145,7 @@ impl Relay {
             active_sessions: AtomicUsize::new(0),
             hashing,
             tickets: Tickets::new(),
+            audit_written: Arc::new(tokio::sync::Notify::new()),
             db: Arc::new(Mutex::new(db)),
         }))
     }
@@ -163,6 +167,11 @@ impl Relay {
         .await
         .map_err(|_| InternalError::Worker)?
         .map_err(InternalError::from)
+    }
+
+    /// Call after recording audit entries: wakes the syslog exporter (a no-op without one).
+    pub fn audit_recorded(&self) {
+        self.audit_written.notify_one();
     }
 
     /// Whether the directory's own second factor replaces the relay's TOTP for its users.

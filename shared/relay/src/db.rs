@@ -46,6 +46,9 @@ pub enum DbError {
         /// Newest version this build knows.
         supported: i64,
     },
+    /// The audit log's newest entry has no valid hash, so nothing can be chained after it.
+    #[error("the audit log's entry #{0} has no valid chain hash; nothing more is logged until it is repaired (run `relay audit verify`)")]
+    AuditChain(i64),
     /// A query failed.
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
@@ -126,7 +129,13 @@ const MIGRATIONS: &[&str] = &[
         sequence INTEGER NOT NULL
     );
     INSERT INTO revocation_state (id, sequence) VALUES (1, 0);",
-    // Version 4: the record of relayed sessions (`crate::sessions`): opened when paired,
+    // Version 4: the audit log becomes a hash chain (entries already there are linked by
+    // `audit::chain::link_existing` in the same transaction) and names the session an entry
+    // concerns; the index finds the last checkpoint.
+    "ALTER TABLE audit ADD COLUMN session TEXT;
+    ALTER TABLE audit ADD COLUMN hash TEXT;
+    CREATE INDEX audit_action ON audit(action, id);",
+    // Version 5: the record of relayed sessions (`crate::sessions`): opened when paired,
     // completed when ended; one left open by a relay that died is ended at the next start.
     "CREATE TABLE sessions (
         id                TEXT    PRIMARY KEY,
@@ -144,6 +153,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_open ON sessions(ended_at);",
 ];
 
+/// The schema version whose migration links the audit entries already written.
+const AUDIT_CHAIN_VERSION: i64 = 4;
+
 /// Newest schema version this build knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -151,6 +163,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 #[derive(Debug)]
 pub struct Database {
     conn: Connection,
+    checkpointer: Option<crate::audit::Checkpointer>,
 }
 
 impl Database {
@@ -204,7 +217,10 @@ impl Database {
             "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON;",
         )
         .map_err(open_err)?;
-        let mut db = Self { conn };
+        let mut db = Self {
+            conn,
+            checkpointer: None,
+        };
         db.migrate().map_err(|e| match e {
             DbError::Sql(source) => open_err(source),
             other => other,
@@ -229,6 +245,9 @@ impl Database {
         {
             let tx = self.conn.transaction()?;
             tx.execute_batch(step)?;
+            if version as i64 + 1 == AUDIT_CHAIN_VERSION {
+                crate::audit::chain::link_existing(&tx)?;
+            }
             tx.pragma_update(None, "user_version", version as i64 + 1)?;
             tx.commit()?;
         }
@@ -243,6 +262,17 @@ impl Database {
     /// The connection, for transactions.
     pub fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
+    }
+
+    /// From now on, audit entries written through this handle are followed by a checkpoint
+    /// signed with `c.key` every `c.every` entries (the running relay).
+    pub fn sign_audit_checkpoints(&mut self, c: crate::audit::Checkpointer) {
+        self.checkpointer = Some(c);
+    }
+
+    /// The checkpoint signer, if [`Database::sign_audit_checkpoints`] set one.
+    pub fn audit_checkpointer(&self) -> Option<&crate::audit::Checkpointer> {
+        self.checkpointer.as_ref()
     }
 
     /// The schema version in the file.
@@ -358,7 +388,13 @@ mod tests {
         let bob = crate::users::find(&db, "bob").unwrap().unwrap();
         assert_eq!(bob.password_hash, "$argon2id$y");
         assert!(bob.disabled);
-        assert_eq!(crate::audit::recent(&db, 10).unwrap().len(), 1);
+        let audit = crate::audit::recent(&db, 10).unwrap();
+        assert_eq!(audit.len(), 1);
+        // Linked once by the migration, from the genesis hash.
+        assert!(crate::audit::verify::verify_db(&db, None, None)
+            .unwrap()
+            .is_ok());
+        assert_eq!(audit[0].hash.as_deref().map(str::len), Some(64));
         assert_eq!(crate::certs::sequence(&db).unwrap(), 0);
         assert!(crate::certs::list(&db, None, true, 0).unwrap().is_empty());
     }

@@ -1,6 +1,7 @@
 //! A logged-in operator's session: hand out a code, wait for the customer's agent (or the
 //! operator leaving, or the code expiring), then run the paired session ([`crate::paired`]).
 
+use crate::audit::{self, NewEntry};
 use crate::conn::Conn;
 use crate::context::Relay;
 use crate::login::LoggedIn;
@@ -8,7 +9,7 @@ use crate::paired;
 use crate::registry::Registration;
 use crate::replies;
 use rand_core::OsRng;
-use sightline_core::relay_proto::RelayMessage;
+use sightline_core::relay_proto::{RelayMessage, SessionId};
 use sightline_net::clock;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,21 @@ pub async fn host(relay: Arc<Relay>, mut conn: Conn, who: LoggedIn) {
         session_id,
         expires_at,
     } = reg;
+    // Durable before the code is out: a code the log does not know never admits anyone.
+    let issued = format!("expires {}", sightline_net::cli::utc(expires_at));
+    if !audit_code(
+        &relay,
+        "code.issued",
+        &conn.peer.to_string(),
+        &operator,
+        &session_id,
+        issued,
+    )
+    .await
+    {
+        relay.registry.withdraw(&code, &session_id);
+        return conn.close_with(&replies::internal()).await;
+    }
     let created = RelayMessage::SessionCreated {
         code: code.digits(),
         session_id,
@@ -64,11 +80,15 @@ pub async fn host(relay: Arc<Relay>, mut conn: Conn, who: LoggedIn) {
                 }
             }
             tracing::info!(%operator, session = %hex::encode(session_id), "operator left before pairing");
+            let left = "the operator left before a customer joined".to_string();
+            audit_code(&relay, "code.withdrawn", &conn.peer.to_string(), &operator, &session_id, left).await;
             return;
         }
         _ = &mut expiry => {
             if relay.registry.withdraw(&code, &session_id) {
                 tracing::info!(%operator, session = %hex::encode(session_id), "session code expired");
+                let unused = format!("unused after {ttl} s");
+                audit_code(&relay, "code.expired", "relay", &operator, &session_id, unused).await;
                 return conn.close_with(&replies::code_expired()).await;
             }
             // Taken at the last moment: the hand-over is under way.
@@ -100,4 +120,39 @@ pub async fn host(relay: Arc<Relay>, mut conn: Conn, who: LoggedIn) {
         // The joiner dropped the hand-over without sending (only when the relay stops).
         None => conn.close_with(&replies::internal()).await,
     }
+}
+
+/// Writes an audit entry about a session code (never the code itself); `false` (logged) when
+/// it cannot be written.
+async fn audit_code(
+    relay: &Relay,
+    action: &'static str,
+    actor: &str,
+    operator: &str,
+    session_id: &SessionId,
+    detail: String,
+) -> bool {
+    let (actor, operator, session) = (
+        actor.to_string(),
+        operator.to_string(),
+        hex::encode(session_id),
+    );
+    let written = relay
+        .with_db(move |db| {
+            let entry = NewEntry {
+                at: clock::now_unix(),
+                actor: &actor,
+                action,
+                subject: Some(&operator),
+                detail: Some(&detail),
+                session: Some(&session),
+            };
+            audit::append(db, &entry).map(drop)
+        })
+        .await;
+    match &written {
+        Ok(()) => relay.audit_recorded(),
+        Err(e) => tracing::error!(error = %e, action, "cannot write the audit log"),
+    }
+    written.is_ok()
 }

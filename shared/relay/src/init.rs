@@ -1,6 +1,6 @@
 //! Setting up a data directory (`relay init`): the root CA key (in the data directory, or in
-//! an offline directory with `--offline-ca`), a first issuing key certified by it, and the
-//! database.
+//! an offline directory with `--offline-ca`), a first issuing key certified by it, the
+//! database and the audit signing key.
 //!
 //! `init` never replaces anything: an existing key is an error, because replacing it would
 //! silently break every viewer and agent that pins its fingerprint.
@@ -31,6 +31,9 @@ pub enum InitError {
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// The audit signing key could not be made.
+    #[error(transparent)]
+    AuditKey(#[from] crate::audit::key::AuditKeyError),
 }
 
 /// What `init` made.
@@ -63,7 +66,8 @@ pub fn ensure_no_key(data: &DataDir, offline: Option<&Path>) -> Result<(), InitE
 
 /// Creates the data directory (0700), a new RSA-4096 root key (0600) in it or in `offline`
 /// (created 0700 when missing), a first issuing key certified by the root for
-/// `issuer_validity_secs` from `now`, and the database (0600). Takes seconds: the keys are
+/// `issuer_validity_secs` from `now`, the database and the audit signing key (0600, an existing
+/// one is kept). Takes seconds: the keys are
 /// generated here.
 pub fn init(
     data: &DataDir,
@@ -79,6 +83,7 @@ pub fn init(
     let pem = root.to_pkcs8_pem()?;
     let created_database = !exists(&data.database());
     drop(Database::create(&data.database())?);
+    crate::audit::key::load_or_create(data)?;
     // create_new: if another `init` won the race, this fails instead of replacing its key.
     keystore::write_new_secret(&root_dir.join(CA_KEY_FILE), pem.as_bytes())?;
     let issuing = ca::create_issuing(data, &root, now, issuer_validity_secs)?;

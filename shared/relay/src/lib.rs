@@ -4,7 +4,9 @@
 //!
 //! Protocol decisions live in `sightline-core`; this crate stores state and moves bytes.
 //!
-//! - Files and setup: [`paths`], [`config`], [`init`], [`db`].
+//! - Files and setup: [`paths`], [`config`], [`init`], [`db`], [`audit`] (the hash-chained,
+//!   checkpoint-signed audit log), [`retention`] (how long records are kept; the pruning
+//!   pass), [`inventory`] (what is stored, where, why, how long).
 //! - Certificate authority: [`ca`] (root and issuing keys on disk), [`issuing`] (the issuing
 //!   key in force, reloaded and renewed), [`certs`] (issued certificates, revocations),
 //!   [`revocation`] (the signed list, ending revoked sessions), [`active`] (running sessions).
@@ -20,6 +22,7 @@
 //!   [`paired`] (a paired session, parked and paired again after a broken connection),
 //!   [`tickets`] and [`resume`] (sides coming back), [`forward`] (opaque bytes),
 //!   [`credentials`], [`replies`], [`conn`], [`context`].
+//! - Audit export: [`syslog`] (the audit log to a syslog collector, resumed from a cursor).
 
 pub mod account_name;
 pub mod active;
@@ -40,6 +43,7 @@ pub mod forward;
 pub mod hashing;
 pub mod host;
 pub mod init;
+pub mod inventory;
 pub mod issued;
 pub mod issuing;
 pub mod join;
@@ -58,11 +62,13 @@ pub mod recovery;
 pub mod registry;
 pub mod replies;
 pub mod resume;
+pub mod retention;
 pub mod revocation;
 pub mod route;
 pub mod server;
 pub mod sessions;
 pub mod signal;
+pub mod syslog;
 pub mod tickets;
 pub mod totp;
 pub mod users;

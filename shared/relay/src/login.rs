@@ -336,6 +336,7 @@ async fn run(relay: &Relay, attempt: Attempt) -> Result<LoginOutcome, InternalEr
             Ok(None)
         })
         .await?;
+    relay.audit_recorded();
     drop(guards);
     if let Some(wait) = over_quota {
         tracing::warn!(user = %person.name, peer = %ip, wait, "login refused: certificate quota of the account used up");
@@ -374,6 +375,7 @@ async fn record_failure(
             Ok(())
         })
         .await?;
+    relay.audit_recorded();
     // Only names of existing accounts reach the log: a password typed into the user field
     // must not.
     let user = account.map_or("(unknown)", |u| u.name.as_str());

@@ -1,8 +1,12 @@
 //! `relay`: the Sightline relay's command line. Parses flags, reads passwords, prints results;
 //! the work is done by the `sightline_relay` library. The certificate authority's commands
-//! live in [`cli_ca`].
+//! live in [`cli_ca`], the audit log's in [`cli_audit`], the session record's in [`cli_sessions`],
+//! the data inventory in [`cli_data`].
 
+mod cli_audit;
 mod cli_ca;
+mod cli_data;
+mod cli_sessions;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -16,7 +20,7 @@ use sightline_relay::paths::DataDir;
 use sightline_relay::policy::Policy;
 use sightline_relay::signal::Shutdown;
 use sightline_relay::users::{self, Changes, Enrolment, NewUser, Source};
-use sightline_relay::{audit, ca, fd_limit, init, issuing, listing, server, totp};
+use sightline_relay::{audit, ca, fd_limit, init, issuing, listing, server, syslog, totp};
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -38,8 +42,11 @@ Files (in the data directory, owner-only permissions):
   issuer-key.pem   the issuing key that signs certificates (replaced by `relay ca rotate`)
   issuer-cert.bin  its certificate from the root key
   relay.db     accounts, TOTP secrets, issued certificates, counters and audit log (SQLite, mode 0600)
+  audit.key    the audit log's Ed25519 signing key (PKCS#8 PEM, mode 0600); `relay audit key`
+               prints its public half
   relay.toml   optional configuration (see assets/relay.example.toml)
-  policy.toml  optional help-desk policy (see assets/policy.example.toml)";
+  policy.toml  optional help-desk policy (see assets/policy.example.toml), including how long
+               stored records are kept; `relay data inventory` lists what is stored";
 
 const INIT_EXAMPLES: &str = "\
 Makes the root key (the one clients pin) and a first issuing key certified by it. With
@@ -132,21 +139,6 @@ Examples:
   relay user reset-2fa alice
   relay user reset-2fa alice --json";
 
-const AUDIT_EXAMPLES: &str = "\
-Account changes made with `relay user`, and logins to existing accounts.
-
-Examples:
-  relay audit
-  relay audit --limit 20 --json";
-
-const SESSIONS_EXAMPLES: &str = "\
-Relayed sessions: who, from where, when, how each ended (abnormal: the connection was lost and
-not resumed, the certificate was revoked, or the relay stopped while it ran), bytes each way.
-
-Examples:
-  relay sessions
-  relay sessions --limit 20 --json";
-
 const SERVE_EXAMPLES: &str = "\
 Prints one line `listening on ADDR` per address once it accepts connections (with port 0,
 ADDR shows the port chosen). Logs go to standard error; set RUST_LOG to change the level
@@ -226,25 +218,17 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Show the audit log.
-    #[command(after_help = AUDIT_EXAMPLES)]
-    Audit {
-        /// Newest entries to show.
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        /// Print a JSON array.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Show, export or verify the audit log.
+    #[command(after_help = cli_audit::AUDIT_EXAMPLES)]
+    Audit(cli_audit::AuditArgs),
     /// Show the newest relayed sessions.
-    #[command(after_help = SESSIONS_EXAMPLES)]
-    Sessions {
-        /// Newest sessions to show.
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        /// Print a JSON array.
-        #[arg(long)]
-        json: bool,
+    #[command(after_help = cli_sessions::SESSIONS_EXAMPLES)]
+    Sessions(cli_sessions::SessionsArgs),
+    /// What the relay stores about people and sessions, and for how long.
+    #[command(after_help = cli_data::DATA_EXAMPLES)]
+    Data {
+        #[command(subcommand)]
+        command: cli_data::DataCommand,
     },
     /// Run the relay.
     #[command(after_help = SERVE_EXAMPLES)]
@@ -388,6 +372,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // `relay audit verify` has printed what is wrong.
+        Err(e) if e.is::<cli_audit::VerifyFailed>() => std::process::ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {}", render(&e));
             std::process::ExitCode::FAILURE
@@ -444,7 +430,7 @@ fn run(cli: Cli) -> Result<()> {
             UserCommand::Remove { name } => {
                 let mut db = Database::open(&data.database())?;
                 users::remove(&db, &name)?;
-                cli_audit(&db, "user.remove", &name, None)?;
+                audit_change(&db, "user.remove", &name, None)?;
                 println!("removed user {name}");
                 cli_ca::revoke_account(&mut db, &name, "account removed")?;
                 Ok(())
@@ -457,8 +443,9 @@ fn run(cli: Cli) -> Result<()> {
                 cmd_user_reset_2fa(&data, &policy()?, &name, json)
             }
         },
-        Command::Audit { limit, json } => cmd_audit(&data, limit, json),
-        Command::Sessions { limit, json } => cmd_sessions(&data, limit, json),
+        Command::Audit(args) => cli_audit::run(&data, args),
+        Command::Sessions(args) => cli_sessions::run(&data, &args),
+        Command::Data { command } => cli_data::run(&data, &policy()?, &command),
         Command::Serve(args) => {
             let policy = Policy::load_or_default(policy_file.as_deref(), &data.policy())?;
             cmd_serve(&data, policy, args)
@@ -467,7 +454,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 /// Records an account change made on the command line.
-fn cli_audit(db: &Database, action: &str, subject: &str, detail: Option<&str>) -> Result<()> {
+fn audit_change(db: &Database, action: &str, subject: &str, detail: Option<&str>) -> Result<()> {
     audit::record(
         db,
         sightline_net::clock::now_unix(),
@@ -676,7 +663,7 @@ fn cmd_user_add(data: &DataDir, policy: &Policy, args: UserAddArgs) -> Result<()
         if args.ldap { "ldap" } else { "local" },
         if args.no_2fa { ", no 2fa" } else { "" }
     );
-    cli_audit(&db, "user.add", &args.name, Some(&detail))?;
+    audit_change(&db, "user.add", &args.name, Some(&detail))?;
     if let Some(p) = permissions {
         warn_beyond_policy(policy, p);
     }
@@ -740,7 +727,7 @@ fn cmd_user_set(data: &DataDir, policy: &Policy, args: UserSetArgs) -> Result<()
         &changes,
         sightline_net::clock::now_unix(),
     )?;
-    cli_audit(&db, "user.set", &args.name, Some(&format!("{changes:?}")))?;
+    audit_change(&db, "user.set", &args.name, Some(&format!("{changes:?}")))?;
     if let Some(p) = changes.permissions {
         warn_beyond_policy(policy, p);
     }
@@ -752,7 +739,7 @@ fn cmd_user_disable(data: &DataDir, name: &str, disable: bool) -> Result<()> {
     let mut db = Database::open(&data.database())?;
     users::set_disabled(&db, name, disable, sightline_net::clock::now_unix())?;
     let action = if disable { "disabled" } else { "enabled" };
-    cli_audit(
+    audit_change(
         &db,
         &format!("user.{}", &action[..action.len() - 1]),
         name,
@@ -780,7 +767,7 @@ fn cmd_user_passwd(data: &DataDir, policy: &Policy, name: &str, from_stdin: bool
         &password_policy,
         sightline_net::clock::now_unix(),
     )?;
-    cli_audit(&db, "user.passwd", &user.name, None)?;
+    audit_change(&db, "user.passwd", &user.name, None)?;
     println!("changed the password of {}", user.name);
     Ok(())
 }
@@ -789,7 +776,7 @@ fn cmd_user_reset_2fa(data: &DataDir, policy: &Policy, name: &str, json: bool) -
     let mut db = Database::open(&data.database())?;
     let user = users::get(&db, name)?;
     let enrolment = users::reset_two_factor(&mut db, name, sightline_net::clock::now_unix())?;
-    cli_audit(&db, "user.reset-2fa", &user.name, None)?;
+    audit_change(&db, "user.reset-2fa", &user.name, None)?;
     let enrolled = print_enrolment(policy, &user.name, &enrolment, json)?;
     if json {
         println!(
@@ -801,58 +788,6 @@ fn cmd_user_reset_2fa(data: &DataDir, policy: &Policy, name: &str, json: bool) -
             "\nnew authenticator enrolled for {}; the old one no longer works",
             user.name
         );
-    }
-    Ok(())
-}
-
-fn cmd_audit(data: &DataDir, limit: usize, json: bool) -> Result<()> {
-    let db = Database::open(&data.database())?;
-    let entries = audit::recent(&db, limit)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
-        return Ok(());
-    }
-    let mut out = std::io::stdout().lock();
-    for e in entries {
-        writeln!(
-            out,
-            "{}  {:<16} {:<18} {:<20} {}",
-            sightline_net::cli::utc(e.at),
-            e.actor,
-            e.action,
-            e.subject.as_deref().unwrap_or("-"),
-            e.detail.as_deref().unwrap_or("")
-        )?;
-    }
-    Ok(())
-}
-
-fn cmd_sessions(data: &DataDir, limit: usize, json: bool) -> Result<()> {
-    let db = Database::open(&data.database())?;
-    let all = sightline_relay::sessions::recent(&db, limit)?;
-    let mut out = std::io::stdout().lock();
-    if json {
-        serde_json::to_writer_pretty(&mut out, &all)?;
-        return Ok(writeln!(out)?);
-    }
-    for s in all {
-        let ended = match (s.ended_at, &s.end_reason) {
-            (Some(at), Some(reason)) => format!(
-                "{} s, {}: {reason}",
-                at.saturating_sub(s.started_at),
-                if s.abnormal { "abnormal" } else { "ended" }
-            ),
-            _ => "running".to_string(),
-        };
-        writeln!(
-            out,
-            "{}  {}  {:<16} {} → {}  {ended}",
-            sightline_net::cli::utc(s.started_at),
-            &s.id,
-            s.operator,
-            s.operator_address,
-            s.agent_address
-        )?;
     }
     Ok(())
 }
@@ -909,7 +844,22 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
         sightline_net::clock::now_unix(),
         renewal.validity_secs,
     )?;
-    let db = Database::open(&data.database())?;
+    let mut db = Database::open(&data.database())?;
+    let (audit_key, audit_key_created) = audit::key::load_or_create(data)?;
+    let audit_public = audit::key::public_hex(&audit_key);
+    db.sign_audit_checkpoints(audit::Checkpointer {
+        key: audit_key,
+        every: config.audit.checkpoint_every,
+    });
+    // Checked before start: the settings, the TLS files and the cursor.
+    let exporter = match &config.syslog {
+        Some(settings) => Some(syslog::Exporter::new(
+            settings,
+            Box::new(syslog::AuditTable::new(Database::open(&data.database())?)),
+            syslog::Cursor::new(data.syslog_cursor()),
+        )?),
+        None => None,
+    };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let mut shutdown = Shutdown::install().context("cannot install signal handlers")?;
@@ -917,10 +867,17 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
         let issuer = issuing.authority().issuer().fingerprint();
         let issuer_not_after = issuing.not_after();
         let relay = Relay::with_issuing(config, policy, issuing, db).await?;
+        if audit_key_created {
+            tracing::info!(audit_key = %audit_public, "created the audit signing key (data directory from before the audit chain)");
+        }
         if created {
             tracing::info!(%issuer, "created the first issuing key (data directory from before issuing keys); the root fingerprint is unchanged");
         }
         tokio::spawn(issuing::watch(relay.clone(), data.clone(), renewal));
+        let syslog = exporter.as_ref().map(|e| e.target().to_string());
+        if let Some(exporter) = exporter {
+            tokio::spawn(exporter.run(relay.audit_written.clone()));
+        }
         let listeners = server::bind(&relay.config.listen).await?;
         let mut out = std::io::stdout().lock();
         for l in &listeners {
@@ -938,16 +895,25 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
             permissions = ?relay.policy.allowed().names(),
             two_factor = ?relay.policy.two_factor.mode,
             ldap = relay.directory.is_some(),
+            syslog = %syslog.as_deref().unwrap_or("(off)"),
             max_connections = relay.config.max_connections,
             open_file_limit = %fd_limit::describe(open_file_limit),
             data_dir = %data.root().display(),
             "relay started"
         );
-        server::serve(relay, listeners, async move {
+        server::serve(relay.clone(), listeners, async move {
             let signal = shutdown.wait().await;
             tracing::info!(signal, "stopping");
         })
         .await;
+        let now = sightline_net::clock::now_unix();
+        let checkpoint = relay
+            .with_db(move |db| audit::checkpoint_now(db, now))
+            .await
+            .context("cannot sign the audit checkpoint at shutdown")?;
+        if let Some(id) = checkpoint {
+            tracing::info!(entry = id, "signed the audit checkpoint");
+        }
         Ok::<_, anyhow::Error>(())
     })?;
     // Connection tasks still running are dropped with the runtime; do not wait for peers.

@@ -209,8 +209,11 @@ impl Pairing<'_> {
                 sessions::open(db, &opened)
             })
             .await;
-        if let Err(e) = &written {
-            tracing::error!(session = %self.session, error = %e, "cannot record the session; refusing to pair it");
+        match &written {
+            Ok(()) => self.relay.audit_recorded(),
+            Err(e) => {
+                tracing::error!(session = %self.session, error = %e, "cannot record the session; refusing to pair it")
+            }
         }
         written.is_ok()
     }
@@ -240,8 +243,11 @@ impl Pairing<'_> {
                 sessions::close(db, &id, &closed).map(|_| ())
             })
             .await;
-        if let Err(e) = written {
-            tracing::error!(session = %self.session, error = %e, "cannot record the end of the session");
+        match written {
+            Ok(()) => self.relay.audit_recorded(),
+            Err(e) => {
+                tracing::error!(session = %self.session, error = %e, "cannot record the end of the session")
+            }
         }
     }
 

@@ -1,6 +1,6 @@
 //! Where the relay keeps its files: one private data directory holding the issuing key and its
-//! certificate, the root CA key in the default one-machine set-up, the database and
-//! (optionally) the configuration file.
+//! certificate, the root CA key in the default one-machine set-up, the database, the audit
+//! signing key and (optionally) the configuration file.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +16,10 @@ pub const ISSUER_CERT_FILE: &str = "issuer-cert.bin";
 pub const NEXT_ISSUER_KEY_FILE: &str = "issuer-key.next.pem";
 /// File name of the SQLite database (mode 0600).
 pub const DATABASE_FILE: &str = "relay.db";
+/// File name of the audit-log signing key (Ed25519, PKCS#8 PEM, mode 0600).
+pub const AUDIT_KEY_FILE: &str = "audit.key";
+/// File name of the syslog export cursor: the last audit entry id delivered (mode 0600).
+pub const SYSLOG_CURSOR_FILE: &str = "syslog.cursor";
 /// File name of the optional configuration file.
 pub const CONFIG_FILE: &str = "relay.toml";
 
@@ -66,6 +70,16 @@ impl DataDir {
     /// The SQLite database.
     pub fn database(&self) -> PathBuf {
         self.root.join(DATABASE_FILE)
+    }
+
+    /// The audit-log signing key.
+    pub fn audit_key(&self) -> PathBuf {
+        self.root.join(AUDIT_KEY_FILE)
+    }
+
+    /// The syslog export cursor.
+    pub fn syslog_cursor(&self) -> PathBuf {
+        self.root.join(SYSLOG_CURSOR_FILE)
     }
 
     /// The default configuration file.

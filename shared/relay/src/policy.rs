@@ -1,6 +1,7 @@
 //! The help desk's policy file (`policy.toml` in the data directory, or `--policy FILE`): what
 //! operators may do on customers' machines, how long a session may last, the password rules and
-//! whether two-factor login is required.
+//! whether two-factor login is required, and how long stored records are kept
+//! (`[retention]`, see [`crate::retention`]).
 //!
 //! Every key is optional with a documented default; unknown keys are refused, so a typo cannot
 //! leave a weaker default in force. `assets/policy.example.toml` documents every key; keep the
@@ -125,6 +126,8 @@ pub struct Policy {
     pub password: PasswordSection,
     /// Second factor.
     pub two_factor: TwoFactorSection,
+    /// How long stored records are kept.
+    pub retention: crate::retention::Retention,
 }
 
 /// Longest session a policy may allow, minutes (one day).
@@ -201,6 +204,9 @@ impl Policy {
                 format!("must be between 0 and {MAX_HISTORY}"),
             );
         }
+        if let Some((key, reason)) = self.retention.problem() {
+            return bad(key, reason);
+        }
         let issuer = &self.two_factor.issuer;
         if issuer.trim().is_empty() || issuer.contains(':') || issuer.chars().count() > 64 {
             return bad(
@@ -262,6 +268,14 @@ mod tests {
     }
 
     #[test]
+    fn retention_keeps_forever_with_zero() {
+        let p = parse("[retention]\naudit_days = 0\nsessions_days = 30\n").unwrap();
+        assert_eq!(p.retention.audit_days, 0);
+        assert_eq!(p.retention.sessions_days, 30);
+        assert_eq!(p.retention.known_addresses_days, 90);
+    }
+
+    #[test]
     fn view_only_help_desk() {
         let p = parse("[permissions]\nallow = [\"view\"]\nmax_session_minutes = 30\n").unwrap();
         assert_eq!(p.allowed(), Permissions::VIEW);
@@ -280,6 +294,8 @@ mod tests {
             ("[password]\nmin_length = 6", "password.min_length"),
             ("[password]\nhistory = 100", "password.history"),
             ("[two_factor]\nissuer = \"a:b\"", "two_factor.issuer"),
+            ("[retention]\nfailures_days = 0", "retention.failures_days"),
+            ("[retention]\naudit_days = 36501", "retention.audit_days"),
         ] {
             match parse(text) {
                 Err(PolicyFileError::Value { key: k, .. }) => assert_eq!(k, key, "{text}"),
@@ -292,5 +308,9 @@ mod tests {
         assert!(e.contains("unknown variant"), "{e}");
         let e = parse("[password]\nminimum = 3").unwrap_err().to_string();
         assert!(e.contains("unknown field `minimum`"), "{e}");
+        let e = parse("[retention]\nrecordings_days = 30")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `recordings_days`"), "{e}");
     }
 }

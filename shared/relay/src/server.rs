@@ -1,13 +1,13 @@
 //! Listening and accepting: binds the configured addresses, admits connections under the
 //! caps of [`crate::admission`] (closing the others at once, logged at most every
-//! [`REFUSAL_LOG_EVERY`] per cap), spawns one task per connection, prunes old brute-force
-//! records, watches revocations, and stops on request.
+//! [`REFUSAL_LOG_EVERY`] per cap), spawns one task per connection, applies the retention
+//! policy (at start, then every [`PRUNE_EVERY`]), watches revocations, and stops on request.
 
 use crate::admission::{Admission, Caps, Refusal};
 use crate::connection;
 use crate::context::Relay;
-use crate::failures;
 use crate::log_throttle::LogThrottle;
+use crate::retention;
 use sightline_net::clock;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-/// How often forgotten brute-force records are deleted.
+/// How often a retention pass deletes what the policy no longer keeps.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Pause after a failed accept (for example out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -88,18 +88,26 @@ async fn accept_loop(relay: Arc<Relay>, listener: TcpListener, door: Arc<Door>) 
 }
 
 async fn prune_loop(relay: Arc<Relay>) {
-    let quiet = relay.config.longest_forget_secs();
+    // The first tick is at once: a pass at start.
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     loop {
         tick.tick().await;
-        let now = clock::now_unix();
-        match relay
-            .with_db(move |db| failures::prune(db, now, quiet))
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(records = n, "pruned forgotten failure records"),
-            Err(e) => tracing::warn!(error = %e, "cannot prune failure records"),
+        match retention::run(&relay, clock::now_unix()).await {
+            Ok(r) => {
+                if let Some(bad) = &r.audit_refused {
+                    tracing::warn!(%bad, "audit log not pruned: it fails verification; kept as evidence");
+                }
+                tracing::info!(
+                    sessions = r.sessions,
+                    failures = r.failures,
+                    known_addresses = r.known_addresses,
+                    certificates = r.certificates,
+                    audit_entries = r.audit,
+                    prune_checkpoint = r.audit_prune,
+                    "retention pass"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "retention pass failed; retried next time"),
         }
     }
 }

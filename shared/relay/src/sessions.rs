@@ -1,15 +1,15 @@
 //! The record of relayed sessions: each is written when it is paired (before either side is
 //! told, so a session the relay cannot record never starts) and completed when it ends, with
 //! the reason, duration, bytes each way and how often it was resumed. Both steps also go to the
-//! audit log (`session.paired`, `session.ended`).
+//! audit log (`code.redeemed` and `session.paired`, then `session.ended`).
 //!
 //! A relay that dies (SIGKILL, power cut) cannot complete its records; at its next start
 //! [`close_left_open`] ends every session still open as abnormal ("the relay stopped while the
 //! session ran"), so no session is left without an end.
 
-use crate::audit;
+use crate::audit::{self, NewEntry};
 use crate::db::{Database, DbError};
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 
 /// Why a session the relay had not finished recording ended, written at the next start.
 pub const RELAY_STOPPED: &str = "the relay stopped while the session ran";
@@ -78,9 +78,18 @@ fn uint(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// An immediate transaction on `db` (the audit chain's write lock first); the audit entries
+/// written meanwhile join it.
+fn begin(db: &Database) -> Result<Transaction<'_>, DbError> {
+    Ok(Transaction::new_unchecked(
+        db.conn(),
+        TransactionBehavior::Immediate,
+    )?)
+}
+
 /// Records a paired session and its audit entry, in one transaction.
 pub fn open(db: &mut Database, s: &Opened<'_>) -> Result<(), DbError> {
-    let tx = db.conn_mut().transaction()?;
+    let tx = begin(db)?;
     tx.execute(
         "INSERT INTO sessions (id, operator, operator_address, agent_address, started_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -90,13 +99,27 @@ pub fn open(db: &mut Database, s: &Opened<'_>) -> Result<(), DbError> {
         "session {}; operator from {}, agent from {}",
         s.id, s.addresses.0, s.addresses.1
     );
-    audit::record_in(
-        &tx,
-        s.at,
-        &s.addresses.0,
-        "session.paired",
-        Some(s.operator),
-        Some(&detail),
+    audit::append(
+        db,
+        &NewEntry {
+            at: s.at,
+            actor: &s.addresses.1,
+            action: "code.redeemed",
+            subject: Some(s.operator),
+            detail: Some("a customer joined with the code"),
+            session: Some(s.id),
+        },
+    )?;
+    audit::append(
+        db,
+        &NewEntry {
+            at: s.at,
+            actor: &s.addresses.0,
+            action: "session.paired",
+            subject: Some(s.operator),
+            detail: Some(&detail),
+            session: Some(s.id),
+        },
     )?;
     tx.commit()?;
     Ok(())
@@ -105,7 +128,7 @@ pub fn open(db: &mut Database, s: &Opened<'_>) -> Result<(), DbError> {
 /// Completes the record of session `id` and writes its audit entry; a session already ended is
 /// left as it was (returns `false`).
 pub fn close(db: &mut Database, id: &str, c: &Closed<'_>) -> Result<bool, DbError> {
-    let tx = db.conn_mut().transaction()?;
+    let tx = begin(db)?;
     let started: Option<(String, i64)> = tx
         .query_row(
             "SELECT operator, started_at FROM sessions WHERE id = ?1 AND ended_at IS NULL",
@@ -139,13 +162,16 @@ pub fn close(db: &mut Database, id: &str, c: &Closed<'_>) -> Result<bool, DbErro
         c.bytes.1,
         c.resumed
     );
-    audit::record_in(
-        &tx,
-        c.at,
-        "relay",
-        "session.ended",
-        Some(&operator),
-        Some(&detail),
+    audit::append(
+        db,
+        &NewEntry {
+            at: c.at,
+            actor: "relay",
+            action: "session.ended",
+            subject: Some(&operator),
+            detail: Some(&detail),
+            session: Some(id),
+        },
     )?;
     tx.commit()?;
     Ok(true)
@@ -235,8 +261,11 @@ mod tests {
         );
         let log = audit::recent(&db, 10).unwrap();
         let actions: Vec<_> = log.iter().map(|e| e.action.as_str()).collect();
-        assert_eq!(actions, ["session.paired", "session.ended"]);
-        assert!(log[1].detail.as_deref().unwrap().contains("15 s"));
+        assert_eq!(
+            actions,
+            ["code.redeemed", "session.paired", "session.ended"]
+        );
+        assert!(log[2].detail.as_deref().unwrap().contains("15 s"));
     }
 
     #[test]

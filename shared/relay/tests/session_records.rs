@@ -142,8 +142,69 @@ async fn sessions_are_recorded_and_those_a_dead_relay_left_open_end_abnormally()
         assert_eq!(r.end_reason.as_deref(), Some(RELAY_STOPPED));
     }
     let db = Database::open(&dir.path().join("relay.db")).unwrap();
-    let log = sightline_relay::audit::recent(&db, 20).unwrap();
-    let ends = log.iter().filter(|e| e.action == "session.ended").count();
-    let pairs = log.iter().filter(|e| e.action == "session.paired").count();
-    assert_eq!((pairs, ends), (3, 3), "{log:#?}");
+    let log = sightline_relay::audit::recent(&db, 50).unwrap();
+    let count = |action: &str| log.iter().filter(|e| e.action == action).count();
+    for action in [
+        "code.issued",
+        "code.redeemed",
+        "session.paired",
+        "session.ended",
+    ] {
+        assert_eq!(count(action), 3, "{action}: {log:#?}");
+    }
+    // The first session's entries, in order, all naming it.
+    let first_id = &all[0].id;
+    let first: Vec<_> = log
+        .iter()
+        .filter(|e| e.session.as_deref() == Some(first_id.as_str()))
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        first,
+        [
+            "code.issued",
+            "code.redeemed",
+            "session.paired",
+            "session.ended"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_the_operator_gives_up_is_recorded_as_withdrawn() {
+    let (ca, key) = tokio::task::spawn_blocking(|| {
+        (
+            PrivateIdentity::generate(&mut OsRng, CA_BITS).unwrap(),
+            PrivateIdentity::generate(&mut OsRng, MIN_PEER_BITS).unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    let pin = ca.public().fingerprint();
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, relay, _stop, _served) = start(dir.path(), &ca).await;
+    let mut c = Box::pin(RelayClient::connect(&addr, pin)).await.unwrap();
+    c.login("alice", Secret::new(PASSWORD), None, &key)
+        .await
+        .unwrap();
+    let created = c.create_session().await.unwrap();
+    drop(c);
+    eventually("the code withdrawn", || relay.registry.is_empty()).await;
+    let session = hex::encode(created.session_id);
+    let db_path = dir.path().join("relay.db");
+    let mut actions = Vec::new();
+    for _ in 0..250 {
+        let db = Database::open(&db_path).unwrap();
+        actions = sightline_relay::audit::recent(&db, 10)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.session.as_deref() == Some(session.as_str()))
+            .map(|e| e.action)
+            .collect();
+        if actions.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(actions, ["code.issued", "code.withdrawn"]);
 }

@@ -164,7 +164,7 @@ async fn second_factor_ok(
 ) -> Result<Result<(), Failure>, InternalError> {
     let id = account.id;
     let name = account.name.clone();
-    relay
+    let verdict = relay
         .with_db(move |db| {
             let now = clock::now_unix();
             let text = code.expose().trim();
@@ -201,5 +201,8 @@ async fn second_factor_ok(
                 TotpCheck::Wrong => Err(Failure::WrongCode),
             })
         })
-        .await
+        .await;
+    // A recovery code used is an audit entry.
+    relay.audit_recorded();
+    verdict
 }

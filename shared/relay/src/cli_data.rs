@@ -1,0 +1,62 @@
+//! `relay data`: what the relay stores about people and sessions, and for how long
+//! ([`sightline_relay::inventory`]).
+
+use anyhow::Result;
+use clap::Subcommand;
+use sightline_relay::db::Database;
+use sightline_relay::inventory;
+use sightline_relay::paths::DataDir;
+use sightline_relay::policy::Policy;
+use std::io::Write;
+
+pub const DATA_EXAMPLES: &str = "\
+Examples:
+  relay data inventory
+  relay data inventory --json
+  relay --policy /etc/sightline/policy.toml data inventory";
+
+const INVENTORY_EXAMPLES: &str = "\
+Lists every kind of personal data and metadata the relay stores: the file (and database table),
+its fields, why it is kept, how long (the [retention] setting of the policy in force), and how
+many rows there are now (for files: 1 if present, 0 if not). --json prints an array of objects
+with what, file, table, fields, purpose, kept, setting, days and count.
+
+Examples:
+  relay data inventory
+  relay data inventory --json";
+
+/// `relay data` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// List every kind of stored data: where, which fields, why, how long, how many.
+    #[command(after_help = INVENTORY_EXAMPLES)]
+    Inventory {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(data: &DataDir, policy: &Policy, command: &DataCommand) -> Result<()> {
+    let DataCommand::Inventory { json } = command;
+    let db = Database::open(&data.database())?;
+    let items = inventory::inventory(data, &db, &policy.retention)?;
+    let mut out = std::io::stdout().lock();
+    if *json {
+        serde_json::to_writer_pretty(&mut out, &items)?;
+        return Ok(writeln!(out)?);
+    }
+    for i in items {
+        let place = match &i.table {
+            Some(t) => format!("{} table {t}, {} rows", i.file, i.count),
+            None if i.count > 0 => format!("{} (present)", i.file),
+            None => format!("{} (absent)", i.file),
+        };
+        writeln!(
+            out,
+            "{}\n  where:  {place}\n  fields: {}\n  why:    {}\n  kept:   {}\n",
+            i.what, i.fields, i.purpose, i.kept
+        )?;
+    }
+    Ok(())
+}
