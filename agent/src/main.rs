@@ -322,7 +322,7 @@ async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
 
     let client = RelayClient::connect(&addr, pin).await?;
     // The authority that issued the operator's certificate, its root checked against the pin.
-    let joined = client.join(&code).await?;
+    let joined = client.join_as(&code, &key).await?;
     let mut stream = joined.stream;
     let link = RelayLink {
         addr: addr.clone(),
@@ -345,6 +345,7 @@ async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
     let operator = app::session::Operator::certified(&cert, peer.fingerprint.to_string());
     let settings = app::session::SessionSettings {
         out,
+        signing_key: Some(std::sync::Arc::new(key)),
         share,
         consent_timeout: Duration::from_secs(cli.consent_timeout),
         unattended: false,

@@ -644,10 +644,17 @@ async fn through_relay(
         trust: Trust::AnyAgentKey,
         channel: Default::default(),
     };
+    let uplink = crate::uplink::Target {
+        addr: link.addr.clone(),
+        pin: link.pin,
+        session_id,
+        certificate: cert.clone(),
+        key: s.key.clone(),
+    };
     let session = session::operator_handshake(&mut stream, cfg, s.key, cert)
         .await
         .map_err(|e| e.to_string())?;
-    hold(s, stream, session, Vec::new(), Some(link)).await
+    hold(s, stream, session, Vec::new(), Some((link, uplink))).await
 }
 
 /// Straight to a LAN-only agent: TCP, preamble, the same handshake, the agent's key checked
@@ -731,13 +738,21 @@ fn connected_event(session: &E2eSession, rights: &OperatorRights) -> ClientEvent
 /// Runs an established session until it ends: `pending` are application messages the
 /// agent already sent. A session through the relay (`relay`) is resumed when its connection
 /// breaks.
+/// How long the dispatcher may take, once the session ended, to handle what arrived last.
+const DRAIN_AT_END: Duration = Duration::from_secs(2);
+
 async fn hold(
     s: Settled<'_>,
     mut stream: FramedStream<TcpStream>,
     mut session: E2eSession,
     pending: Vec<Message>,
-    relay: Option<RelayLink>,
+    relay: Option<(RelayLink, crate::uplink::Target)>,
 ) -> Result<(), String> {
+    let (relay, uplink) = match relay {
+        Some((link, target)) => (Some(link), Some(crate::uplink::spawn(target))),
+        None => (None, None),
+    };
+    let (uplink_tx, uplink_task) = uplink.unzip();
     let Settled {
         rights,
         commands,
@@ -799,15 +814,33 @@ async fn hold(
         to_peer,
         decoder,
         events,
-        may_control,
+        crate::dispatch::SessionOptions {
+            may_control,
+            uplink: uplink_tx,
+        },
     );
     tokio::pin!(pump);
+    tokio::pin!(dispatch);
     let end = tokio::select! {
-        end = &mut pump => end,
-        // The dispatcher only returns when the UI is gone, after queueing a close: let the
-        // pump send it.
-        _ = dispatch => pump.await,
+        end = &mut pump => {
+            // What the agent sent last (its final signed events) is still to be handled: the
+            // dispatcher returns once the session's channel is drained.
+            let _ = tokio::time::timeout(DRAIN_AT_END, &mut dispatch).await;
+            end
+        }
+        // The dispatcher returns when the UI is gone, after queueing a close: let the pump
+        // send it.
+        _ = &mut dispatch => pump.await,
     };
+    // The dispatcher is gone, and with it the uplink's sender: the last events go now.
+    if let Some(task) = uplink_task {
+        if tokio::time::timeout(crate::uplink::FLUSH_AT_END, task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the last session events did not reach the relay in time");
+        }
+    }
     let close = match &end {
         SessionEnd::PeerClosed(r) | SessionEnd::LocalClosed(r) => Some(*r),
         SessionEnd::Abnormal(_) => None,

@@ -11,6 +11,7 @@ use crate::consent::{Consent, ControlVerdict, RequestOutcome};
 use crate::decoder::{DecoderInput, DecoderReport, DecoderThread};
 use crate::limits::{self, PictureSize};
 use sightline_core::messages::{CloseReason, CursorShape, Message};
+use sightline_core::session_events::SignedEvent;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -21,7 +22,16 @@ const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
 /// agent cannot flood the log.
 const WARNING_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Routes between the UI, the session and the decoder until the UI goes away.
+/// What the dispatcher needs to know of the session.
+pub(crate) struct SessionOptions {
+    /// Whether the certificate allows control.
+    pub may_control: bool,
+    /// Where the agent's signed events go (to the relay's audit log), in relayed sessions.
+    pub uplink: Option<mpsc::UnboundedSender<SignedEvent>>,
+}
+
+/// Routes between the UI, the session and the decoder until the UI goes away (or the session
+/// has ended and everything it brought is handled).
 pub(crate) async fn dispatch(
     mut commands: mpsc::Receiver<ClientCommand>,
     mut from_peer: mpsc::Receiver<Message>,
@@ -29,9 +39,10 @@ pub(crate) async fn dispatch(
     to_peer: mpsc::Sender<Message>,
     decoder: DecoderThread,
     events: &Events,
-    may_control: bool,
+    session: SessionOptions,
 ) {
-    let mut d = Dispatcher::new(to_peer, decoder.input(), events, may_control);
+    let mut d = Dispatcher::new(to_peer, decoder.input(), events, session.may_control);
+    d.uplink = session.uplink;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -44,8 +55,9 @@ pub(crate) async fn dispatch(
             },
             msg = from_peer.recv() => match msg {
                 Some(msg) => d.message(msg).await,
-                // The session ended; the pump reports how.
-                None => std::future::pending::<()>().await,
+                // The session ended and everything it brought is handled; the pump reports
+                // how it ended.
+                None => return,
             },
             report = reports.recv() => match report {
                 Some(report) => d.report(report).await,
@@ -71,6 +83,8 @@ struct Dispatcher<'a> {
     warnings: Throttle,
     /// Warnings about grants nobody asked for.
     grant_warnings: Throttle,
+    /// Where the agent's signed events go (to the relay's audit log), in relayed sessions.
+    uplink: Option<mpsc::UnboundedSender<SignedEvent>>,
 }
 
 impl<'a> Dispatcher<'a> {
@@ -90,6 +104,7 @@ impl<'a> Dispatcher<'a> {
             window: StatsWindow::new(),
             warnings: Throttle::default(),
             grant_warnings: Throttle::default(),
+            uplink: None,
         }
     }
 
@@ -208,6 +223,12 @@ impl<'a> Dispatcher<'a> {
                     rtt_ms,
                     queue_ms,
                 }));
+            }
+            Message::SessionEvent(event) => {
+                // Checked by the relay against the agent's key; a direct session has no relay.
+                if let Some(uplink) = &self.uplink {
+                    let _ = uplink.send(event);
+                }
             }
             other => tracing::debug!(?other, "ignoring message"),
         }

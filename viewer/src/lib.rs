@@ -15,6 +15,7 @@ pub mod known_hosts;
 pub mod limits;
 pub mod player;
 pub mod script;
+mod uplink;
 
 #[cfg(test)]
 mod testkeys;

@@ -107,6 +107,7 @@ pub async fn serve(opts: KioskOptions, out: Output) -> Result<SessionEnd> {
         addresses: AddressPolicy::new(opts.allow.clone()),
         handshake_timeout: opts.handshake_timeout,
         settings: SessionSettings {
+            signing_key: None,
             out,
             share: opts.share,
             consent_timeout: opts.consent_timeout,

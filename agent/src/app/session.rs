@@ -3,13 +3,16 @@
 //! ([`sightline_agent::controller`]), which decides when and why the session ends.
 
 use serde_json::json;
+use sightline_agent::controller::signed_events::EventSigner;
 use sightline_agent::controller::{Customer, Wire};
 use sightline_agent::customer::Summary;
 use sightline_agent::rights::Rights;
 use sightline_agent::share::ShareConfig;
 use sightline_core::cert::CertBody;
 use sightline_core::e2e::Session;
+use sightline_core::identity::PrivateIdentity;
 use sightline_core::messages::{CloseReason, Message};
+use sightline_core::session_events::SessionEvent;
 use sightline_core::text::{display_safe, MAX_DISPLAY_CHARS};
 use sightline_net::cli::Output;
 use sightline_net::clock;
@@ -17,6 +20,7 @@ use sightline_net::resume::{self, LinkEvent, RelayLink};
 use sightline_net::session::{self, AppChannels, SessionEnd};
 use sightline_net::stream::FramedStream;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::{self, UnboundedSender};
@@ -58,6 +62,9 @@ impl Operator {
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
     pub out: Output,
+    /// The agent's identity, to sign the customer's decisions for the relay's audit log
+    /// (relayed sessions; a kiosk has no relay to hand them to).
+    pub signing_key: Option<Arc<PrivateIdentity>>,
     pub share: ShareConfig,
     pub consent_timeout: Duration,
     /// LAN-only kiosk mode: no consent questions (the kiosk's configuration is the consent),
@@ -136,6 +143,16 @@ pub async fn serve(
         consent_timeout: settings.consent_timeout,
         unattended: settings.unattended,
         control_log,
+        signed_events: match (&settings.signing_key, &relay) {
+            (Some(key), Some(link)) => {
+                let signer = EventSigner::start(key.clone(), link.session_id, to_peer.clone());
+                signer.record(SessionEvent::Permissions {
+                    names: rights.permissions.names().join(","),
+                });
+                Some(signer)
+            }
+            _ => None,
+        },
     };
     let unattended = settings.unattended;
     let limit = deadline(&rights, operator.certificate_expires, started);

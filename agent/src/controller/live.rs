@@ -12,6 +12,7 @@ use crate::rights::InputGate;
 use crate::share::ShareHandle;
 use serde_json::json;
 use sightline_core::messages::{CloseReason, ConsentFor, InputEvent, Message, WithdrawReason};
+use sightline_core::session_events::{Answer as Reply, Consent, RevokedBy, SessionEvent};
 use sightline_net::resume::LinkEvent;
 use std::future::Future;
 use std::time::Instant;
@@ -141,6 +142,7 @@ impl Live {
     pub(super) async fn on_timer(&mut self, c: &Customer, to_peer: &mpsc::Sender<Message>) {
         let now = Instant::now();
         if self.control.expire(now) {
+            c.record(answered(Reply::TimedOut));
             c.out.event(
                 json!({"event": "consent", "what": "control", "allowed": false, "timed_out": true}),
                 || "\nNo answer; the operator did not get control.".into(),
@@ -224,6 +226,9 @@ impl Live {
                         what: ConsentFor::Control,
                     })
                     .await;
+                c.record(SessionEvent::Asked {
+                    what: Consent::Control,
+                });
                 c.out.event(
                     json!({"event": "consent_request", "what": "control", "timeout_secs": c.consent_timeout.as_secs()}),
                     || format!("\n{} asks to control your keyboard and mouse.\nAllow? Type y and Enter to allow, anything else to refuse: ", c.operator),
@@ -272,6 +277,7 @@ impl Live {
         if self.control.answer(allowed) {
             self.grant(c, to_peer, used).await;
         } else {
+            c.record(answered(Reply::Declined));
             c.out.event(
                 json!({"event": "consent", "what": "control", "allowed": false}),
                 || "You refused control.".into(),
@@ -300,6 +306,7 @@ impl Live {
                 if let Some(i) = &self.indicator {
                     i.set_text(c.banner_text(true));
                 }
+                c.record(answered(Reply::Given));
                 if c.unattended {
                     c.out.event(
                         json!({"event": "consent", "what": "control", "allowed": true, "by": "kiosk configuration"}),
@@ -332,6 +339,9 @@ impl Live {
         match self.control.revoke() {
             OnEnd::StopInput => {
                 self.stop_input(c, to_peer, None).await;
+                c.record(SessionEvent::ControlRevoked {
+                    by: RevokedBy::Customer,
+                });
                 c.out.event(
                     json!({"event": "control", "granted": false, "by": "customer"}),
                     || "You took back control.".into(),
@@ -340,6 +350,7 @@ impl Live {
             }
             OnEnd::Decline => {
                 let _ = to_peer.send(Message::Control { granted: false }).await;
+                c.record(answered(Reply::Declined));
                 c.out.event(
                     json!({"event": "consent", "what": "control", "allowed": false}),
                     || "You refused control.".into(),
@@ -367,6 +378,13 @@ impl Live {
             let _ = to_peer.send(Message::Control { granted: false }).await;
         }
         let taken = end == OnEnd::StopInput;
+        c.record(if taken {
+            SessionEvent::ControlRevoked {
+                by: RevokedBy::Session,
+            }
+        } else {
+            answered(Reply::Declined)
+        });
         c.out.event(
             json!({"event": "control", "granted": false, "by": "agent", "reason": reason.to_string()}),
             || {
@@ -453,5 +471,13 @@ impl Live {
             let _ = task.await;
         }
         self.indicator = None;
+    }
+}
+
+/// The customer's answer to the control question, as a signed event.
+fn answered(answer: Reply) -> SessionEvent {
+    SessionEvent::Answered {
+        what: Consent::Control,
+        answer,
     }
 }

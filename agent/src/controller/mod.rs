@@ -20,8 +20,10 @@ use crate::indicator::{Indicator, IndicatorEvent, IndicatorText};
 use crate::rights::Rights;
 use crate::share::ShareConfig;
 use sightline_core::messages::{CloseReason, Message};
+use sightline_core::session_events::SessionEvent;
 use sightline_net::cli::Output;
 use sightline_net::resume::LinkEvent;
+use signed_events::EventSigner;
 use std::future::Future;
 use std::time::Duration;
 use tokio::sync::mpsc::{self, unbounded_channel, UnboundedSender};
@@ -54,6 +56,8 @@ pub struct Customer {
     pub unattended: bool,
     /// Told whether the operator is in control at each change (the kiosk's audit log).
     pub control_log: Option<UnboundedSender<bool>>,
+    /// Signs the customer's decisions for the relay's audit log (relayed sessions).
+    pub signed_events: Option<EventSigner>,
 }
 
 /// The session's channels, as the controller sees them.
@@ -70,6 +74,20 @@ pub struct Wire {
 }
 
 impl Customer {
+    /// Records `event` for the relay's audit log, when this session has one.
+    fn record(&self, event: SessionEvent) {
+        if let Some(s) = &self.signed_events {
+            s.record(event);
+        }
+    }
+
+    /// Waits until the events recorded so far are on their way, before the close.
+    async fn flush_events(&self) {
+        if let Some(s) = &self.signed_events {
+            s.flush().await;
+        }
+    }
+
     fn who(&self) -> String {
         if self.organisation.is_empty() {
             self.operator.clone()
@@ -124,6 +142,7 @@ impl Customer {
             Ok(live) => live,
             Err(reason) => {
                 if let Some(reason) = reason {
+                    self.flush_events().await;
                     let _ = close.send(reason);
                 }
                 drain(from_peer).await;
@@ -144,6 +163,7 @@ impl Customer {
             .await;
         live.end().await;
         if let Some(reason) = reason {
+            self.flush_events().await;
             let _ = close.send(reason);
         }
         drain(from_peer).await;
@@ -176,4 +196,5 @@ async fn drain(mut from_peer: mpsc::Receiver<Message>) {
 mod banner;
 mod link;
 mod live;
+pub mod signed_events;
 mod viewing;

@@ -10,6 +10,8 @@ use crate::rights::InputGate;
 use crate::share;
 use serde_json::json;
 use sightline_core::messages::{CloseReason, ConsentFor, Message};
+use sightline_core::session_events::Answer::{Declined, Given, TimedOut};
+use sightline_core::session_events::{Consent, SessionEvent};
 use tokio::sync::mpsc::{self, unbounded_channel, UnboundedReceiver};
 
 impl Customer {
@@ -36,6 +38,9 @@ impl Customer {
             })
             .await;
         let secs = self.consent_timeout.as_secs();
+        self.record(SessionEvent::Asked {
+            what: Consent::Viewing,
+        });
         out.event(
             json!({"event": "consent_request", "what": "viewing", "timeout_secs": secs}),
             || {
@@ -65,6 +70,14 @@ impl Customer {
                 () = &mut deadline => break None,
             }
         };
+        self.record(SessionEvent::Answered {
+            what: Consent::Viewing,
+            answer: match answer {
+                Some(Answer::Yes) => Given,
+                Some(Answer::No) => Declined,
+                None => TimedOut,
+            },
+        });
         match answer {
             Some(Answer::Yes) => {
                 out.event(

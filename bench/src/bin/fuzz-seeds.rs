@@ -154,6 +154,7 @@ impl Seeds {
             ClientMessage::CreateSession,
             ClientMessage::Join {
                 code: "1234567890".into(),
+                agent: None,
             },
         ];
         for (i, m) in client.iter().enumerate() {

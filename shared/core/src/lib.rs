@@ -44,6 +44,8 @@ pub mod relay_channel;
 pub mod relay_proto;
 pub mod resume;
 pub mod revocation;
+pub mod session_events;
+pub mod session_proofs;
 pub mod text;
 
 pub use error::{Error, Result};

@@ -47,20 +47,12 @@ impl LoginTranscript<'_> {
     /// The signed bytes: every field length-prefixed (u32, big-endian), so no two
     /// transcripts share an encoding.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let fields: [&[u8]; 4] = [
+        length_prefixed(&[
             self.channel_binding,
             self.challenge,
             self.operator_key,
             self.user.as_bytes(),
-        ];
-        let mut out = Vec::with_capacity(fields.iter().map(|f| f.len() + 4).sum());
-        for field in fields {
-            // Lengths above u32::MAX cannot occur: messages are capped far below.
-            let len = u32::try_from(field.len()).unwrap_or(u32::MAX);
-            out.extend_from_slice(&len.to_be_bytes());
-            out.extend_from_slice(field);
-        }
-        out
+        ])
     }
 
     /// The client's proof: `key` signs the transcript (RSA-PSS-SHA256, blinded with `rng`).
@@ -77,6 +69,19 @@ impl LoginTranscript<'_> {
         }
         key.verify(LABEL, &self.to_bytes(), signature)
     }
+}
+
+/// `fields`, each prefixed with its length (u32, big-endian): no two lists of fields share an
+/// encoding.
+pub(crate) fn length_prefixed(fields: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(fields.iter().map(|f| f.len() + 4).sum());
+    for field in fields {
+        // Lengths above u32::MAX cannot occur: messages are capped far below.
+        let len = u32::try_from(field.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(field);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -254,6 +254,9 @@ pub enum Message {
         /// Why.
         reason: WithdrawReason,
     },
+    /// Agent → viewer: something the customer decided, signed by the agent
+    /// ([`crate::session_events`]), for the viewer to hand to the relay's audit log.
+    SessionEvent(crate::session_events::SignedEvent),
 }
 
 /// Why the agent paused sharing ([`Message::SharingPaused`]).

@@ -8,6 +8,7 @@ use crate::authority::Authority;
 use crate::cert::OperatorCert;
 use crate::login_proof::Challenge;
 use crate::revocation::RevocationList;
+use crate::session_events::SignedEvent;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use zeroize::Zeroizing;
@@ -72,6 +73,29 @@ pub enum ClientMessage {
     Join {
         /// The ten digits, without grouping.
         code: String,
+        /// The agent's identity, proven on this channel: the key its signed session events
+        /// will verify against. A client without one (a test, a tool) joins a session whose
+        /// events the relay cannot accept.
+        agent: Option<AgentProof>,
+    },
+    /// The operator of a running session, on a second connection, proves it is that
+    /// operator ([`crate::session_proofs::AttachTranscript`]); afterwards the connection may
+    /// hand in the session's signed events.
+    Attach {
+        /// The session.
+        session_id: SessionId,
+        /// The certificate issued at the login that created the session.
+        certificate: OperatorCert,
+        /// The operator's public key (SubjectPublicKeyInfo DER), the one the certificate
+        /// names.
+        operator_key: Vec<u8>,
+        /// The operator key's signature over the attach transcript.
+        proof: Vec<u8>,
+    },
+    /// Events the agent signed ([`crate::session_events`]), in the order received.
+    SessionEvents {
+        /// At most [`MAX_EVENTS_PER_MESSAGE`].
+        events: Vec<SignedEvent>,
     },
     /// An operator about to log in asks for a fresh challenge to sign
     /// ([`RelayMessage::LoginChallenge`]).
@@ -116,6 +140,19 @@ pub enum RelayErrorKind {
     SessionEnded,
 }
 
+/// Most events in one [`ClientMessage::SessionEvents`].
+pub const MAX_EVENTS_PER_MESSAGE: usize = 64;
+
+/// An agent's identity key and its proof of possession at join.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentProof {
+    /// The agent's RSA public key (SubjectPublicKeyInfo DER).
+    pub key: Vec<u8>,
+    /// Its signature over the join transcript
+    /// ([`crate::session_proofs::JoinTranscript`]).
+    pub proof: Vec<u8>,
+}
+
 /// Messages from the relay to a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RelayMessage {
@@ -148,6 +185,14 @@ pub enum RelayMessage {
         authority: Authority,
         /// This side's token to come back with if the connection breaks.
         resume_token: ResumeToken,
+    },
+    /// The attach proof and certificate hold: the connection may hand in the session's
+    /// events.
+    Attached,
+    /// The events handed in are on the relay's record, up to this number.
+    EventsStored {
+        /// The highest event number stored for the session.
+        last: u32,
     },
     /// A request failed.
     Error {

@@ -60,6 +60,7 @@ fn decoders_return_errors_on_garbage() {
     .unwrap();
     let login = codec::encode(&ClientMessage::Join {
         code: "1234567890".into(),
+        agent: None,
     })
     .unwrap();
     let mut all = inputs(1, 3000, 300);

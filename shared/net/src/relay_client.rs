@@ -13,9 +13,12 @@ use sightline_core::identity::{Fingerprint, PrivateIdentity};
 use sightline_core::login_proof::LoginTranscript;
 use sightline_core::relay_channel::{ClientHandshake, RelayInfo};
 use sightline_core::relay_proto::{
-    ClientMessage, RelayErrorKind, RelayMessage, ResumeToken, Secret, SessionId,
+    AgentProof, ClientMessage, RelayErrorKind, RelayMessage, ResumeToken, Secret, SessionId,
+    MAX_EVENTS_PER_MESSAGE,
 };
 use sightline_core::revocation::RevocationList;
+use sightline_core::session_events::SignedEvent;
+use sightline_core::session_proofs::{AttachTranscript, JoinTranscript};
 use std::time::Duration;
 use tokio::net::TcpStream;
 
@@ -349,11 +352,41 @@ impl RelayClient {
 
     /// Joins a session with a code. The returned stream then carries the end-to-end session;
     /// the operator's certificate must come from the returned authority.
-    pub async fn join(mut self, code: &SessionCode) -> Result<Joined, ClientError> {
+    pub async fn join(self, code: &SessionCode) -> Result<Joined, ClientError> {
+        self.join_with(code, None).await
+    }
+
+    /// Joins with `code` as the agent whose identity is `key`, proven on this channel: the
+    /// relay then takes the session events the agent signs with it.
+    pub async fn join_as(
+        self,
+        code: &SessionCode,
+        key: &PrivateIdentity,
+    ) -> Result<Joined, ClientError> {
+        self.join_with(code, Some(key)).await
+    }
+
+    async fn join_with(
+        mut self,
+        code: &SessionCode,
+        key: Option<&PrivateIdentity>,
+    ) -> Result<Joined, ClientError> {
         let pin = self.pin;
+        let digits = code.digits();
+        let agent = key.map(|key| {
+            let der = key.public().spki_der().to_vec();
+            let proof = JoinTranscript {
+                channel_binding: self.channel.handshake_hash(),
+                code: &digits,
+                agent_key: &der,
+            }
+            .sign(key, &mut OsRng);
+            AgentProof { key: der, proof }
+        });
         let (session_id, authority, resume_token) = timed(REQUEST_TIMEOUT, async {
             self.send(&ClientMessage::Join {
-                code: code.digits(),
+                code: digits.clone(),
+                agent,
             })
             .await?;
             match self.receive().await? {
@@ -375,5 +408,69 @@ impl RelayClient {
             authority,
             resume_token,
         })
+    }
+}
+
+/// A second connection of a session's operator, attached to the running session, through
+/// which the events the agent signed reach the relay's audit log.
+#[derive(Debug)]
+pub struct Uplink {
+    client: RelayClient,
+}
+
+impl RelayClient {
+    /// Attaches this connection to session `session_id` as its operator: `certificate` from
+    /// the login that created the session, `key` the operator's identity.
+    pub async fn attach(
+        mut self,
+        session_id: SessionId,
+        certificate: OperatorCert,
+        key: &PrivateIdentity,
+    ) -> Result<Uplink, ClientError> {
+        let operator_key = key.public().spki_der().to_vec();
+        let proof = AttachTranscript {
+            channel_binding: self.channel.handshake_hash(),
+            session_id: &session_id,
+            operator_key: &operator_key,
+        }
+        .sign(key, &mut OsRng);
+        timed(REQUEST_TIMEOUT, async {
+            self.send(&ClientMessage::Attach {
+                session_id,
+                certificate,
+                operator_key,
+                proof,
+            })
+            .await?;
+            match self.receive().await? {
+                RelayMessage::Attached => Ok(()),
+                _ => Err(ClientError::Unexpected),
+            }
+        })
+        .await?;
+        Ok(Uplink { client: self })
+    }
+}
+
+impl Uplink {
+    /// Hands in `events` (in messages of at most [`MAX_EVENTS_PER_MESSAGE`]); the highest
+    /// event number the relay has on record for the session.
+    pub async fn send_events(&mut self, events: &[SignedEvent]) -> Result<u32, ClientError> {
+        let mut last = 0;
+        for chunk in events.chunks(MAX_EVENTS_PER_MESSAGE) {
+            let client = &mut self.client;
+            let msg = ClientMessage::SessionEvents {
+                events: chunk.to_vec(),
+            };
+            last = timed(REQUEST_TIMEOUT, async {
+                client.send(&msg).await?;
+                match client.receive().await? {
+                    RelayMessage::EventsStored { last } => Ok(last),
+                    _ => Err(ClientError::Unexpected),
+                }
+            })
+            .await?;
+        }
+        Ok(last)
     }
 }

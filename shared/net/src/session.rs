@@ -282,6 +282,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pump<'_, S> {
         loop {
             tokio::select! {
                 reason = &mut local_close => {
+                    // What the application queued before it decided to close goes out first.
+                    while let Ok(msg) = app.outgoing.try_recv() {
+                        if matches!(msg, Message::Close { .. })
+                            || send_within(limit, stream, session, &msg).await.is_err()
+                        {
+                            break;
+                        }
+                    }
                     return Outcome::End(close_locally(stream, session, reason).await);
                 }
                 msg = app.outgoing.recv(), if outgoing_open => match msg {

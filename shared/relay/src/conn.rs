@@ -3,6 +3,7 @@
 
 use crate::admission::Slot;
 use sightline_core::channel::{Channel, ChannelConfig};
+use sightline_core::identity::PublicIdentity;
 use sightline_core::relay_proto::{ClientMessage, RelayMessage};
 use sightline_net::stream::{FramedStream, StreamError};
 use std::net::SocketAddr;
@@ -45,6 +46,9 @@ pub struct Conn {
     /// with the connection (a joined agent's connection moves to the operator's task) and is
     /// given back when it is dropped.
     pub slot: Slot,
+    /// The identity key this connection proved, if any: an agent's at join
+    /// ([`sightline_core::session_proofs::JoinTranscript`]).
+    pub identity: Option<PublicIdentity>,
 }
 
 impl Conn {

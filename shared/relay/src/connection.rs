@@ -12,7 +12,7 @@ use crate::login::{self, Attempt, LoggedIn, LoginOutcome, Possession};
 use crate::probation::{AfterRefusal, Probation};
 use crate::replies;
 use crate::route::{route, Route};
-use crate::{host, join, resume};
+use crate::{attach, host, join, resume};
 use rand_core::{OsRng, RngCore};
 use sightline_core::login_proof::Challenge;
 use sightline_core::relay_channel;
@@ -65,6 +65,7 @@ async fn handshake(
         channel,
         peer,
         slot,
+        identity: None,
     })
 }
 
@@ -193,7 +194,23 @@ async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
                 // route() only yields CreateSession for a logged-in connection.
                 None => return conn.close_with(&replies::not_logged_in()).await,
             },
-            Route::Join { code } => return Box::pin(join::join(relay, conn, code)).await,
+            Route::Join { code, agent } => {
+                return Box::pin(join::join(relay, conn, code, agent)).await
+            }
+            Route::Attach {
+                session_id,
+                certificate,
+                operator_key,
+                proof,
+            } => {
+                let attach = attach::Attach {
+                    session_id,
+                    certificate,
+                    operator_key,
+                    proof,
+                };
+                return Box::pin(attach::attach(relay, conn, attach)).await;
+            }
             Route::Resume { session_id, token } => {
                 return Box::pin(resume::resume(relay, conn, session_id, token)).await
             }

@@ -71,6 +71,8 @@ pub struct Relay {
     pub active: ActiveSessions,
     /// Paired sessions (running or parked) and their resume tokens.
     pub tickets: Tickets<Conn>,
+    /// Running sessions, for their operators' attached connections.
+    pub live: crate::live::LiveSessions,
     /// Serialises login attempts per brute-force key.
     pub login_locks: KeyedLocks,
     /// Sessions paired right now.
@@ -145,6 +147,7 @@ impl Relay {
             active_sessions: AtomicUsize::new(0),
             hashing,
             tickets: Tickets::new(),
+            live: Default::default(),
             audit_written: Arc::new(tokio::sync::Notify::new()),
             db: Arc::new(Mutex::new(db)),
         }))

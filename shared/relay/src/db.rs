@@ -142,6 +142,7 @@ const MIGRATIONS: &[&str] = &[
         operator          TEXT    NOT NULL,
         operator_address  TEXT    NOT NULL,
         agent_address     TEXT    NOT NULL,
+        agent_key         TEXT,
         started_at        INTEGER NOT NULL,
         ended_at          INTEGER,
         end_reason        TEXT,

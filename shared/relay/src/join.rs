@@ -9,7 +9,10 @@ use crate::db::{Database, DbError};
 use crate::failures::{self, Limit};
 use crate::registry::Pending;
 use crate::replies;
+use sightline_core::identity::{PublicIdentity, MIN_PEER_BITS};
 use sightline_core::join_gate::{self, Counter, Gate, Level};
+use sightline_core::relay_proto::AgentProof;
+use sightline_core::session_proofs::JoinTranscript;
 use sightline_net::clock;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -93,8 +96,32 @@ pub async fn decide(
         .await
 }
 
+/// Checks the agent's proof of its key, if it sent one: the key then travels with the
+/// connection. `Err` with the reason when the key is unusable or the proof does not verify.
+fn prove_agent(conn: &mut Conn, code: &str, agent: Option<AgentProof>) -> Result<(), String> {
+    let Some(agent) = agent else {
+        return Ok(());
+    };
+    let key = PublicIdentity::from_spki_der(&agent.key, MIN_PEER_BITS)
+        .map_err(|e| format!("agent key rejected: {e}"))?;
+    let transcript = JoinTranscript {
+        channel_binding: conn.channel.handshake_hash(),
+        code,
+        agent_key: &agent.key,
+    };
+    transcript
+        .verify(&key, &agent.proof)
+        .map_err(|_| "the agent's proof of its key does not verify".to_string())?;
+    conn.identity = Some(key);
+    Ok(())
+}
+
 /// Runs a join and either hands the connection over or answers and closes it.
-pub async fn join(relay: Arc<Relay>, conn: Conn, code: String) {
+pub async fn join(relay: Arc<Relay>, mut conn: Conn, code: String, agent: Option<AgentProof>) {
+    if let Err(why) = prove_agent(&mut conn, &code, agent) {
+        tracing::warn!(peer = %conn.peer, %why, "join refused");
+        return conn.close_with(&replies::bad_request(&why)).await;
+    }
     let ip = conn.peer.ip();
     let decision = match decide(&relay, ip, code).await {
         Ok(d) => d,

@@ -27,6 +27,7 @@
 pub mod account_name;
 pub mod active;
 pub mod admission;
+pub mod attach;
 pub mod audit;
 pub mod auth;
 pub mod ca;
@@ -51,6 +52,7 @@ pub mod keylock;
 pub mod labels;
 pub mod ldap;
 pub mod listing;
+pub mod live;
 pub mod log_throttle;
 pub mod login;
 pub mod paired;

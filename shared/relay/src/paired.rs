@@ -16,6 +16,7 @@ use crate::admission::Slot;
 use crate::conn::Conn;
 use crate::context::Relay;
 use crate::forward::{self, Ended};
+use crate::live::LiveSession;
 use crate::login::LoggedIn;
 use crate::replies;
 use crate::sessions;
@@ -83,7 +84,7 @@ struct Pairing<'a> {
 
 /// Runs a session paired between `operator` and `agent` to its end.
 pub async fn run(
-    relay: &Relay,
+    relay: &std::sync::Arc<Relay>,
     operator: Conn,
     agent: Conn,
     session_id: SessionId,
@@ -106,6 +107,16 @@ pub async fn run(
         agent.close_with(&replies::internal()).await;
         return operator.close_with(&replies::internal()).await;
     }
+    relay.live.insert(
+        session_id,
+        LiveSession {
+            operator: who.name.clone(),
+            serial: who.serial,
+            authority: who.authority.clone(),
+            agent_key: agent.identity.clone(),
+            last_event: Default::default(),
+        },
+    );
     let started = Instant::now();
     let mut conns = (operator, agent);
     let mut resumed = 0u32;
@@ -156,6 +167,13 @@ pub async fn run(
         "session ended"
     );
     p.record_closed(&last_break, reason, resumed).await;
+    // Events still on their way (the agent's account of the end) may be handed in a little
+    // longer.
+    let relay_live = std::sync::Arc::clone(relay);
+    tokio::spawn(async move {
+        tokio::time::sleep(crate::live::GRACE).await;
+        relay_live.live.remove(&session_id);
+    });
 }
 
 /// The last time the session's connections broke, and how.
@@ -197,6 +215,7 @@ impl Pairing<'_> {
         let id = self.session.clone();
         let account = self.who.name.clone();
         let addresses = (operator.peer.to_string(), agent.peer.to_string());
+        let agent_key = agent.identity.as_ref().map(|k| k.fingerprint().to_string());
         let written = self
             .relay
             .with_db(move |db| {
@@ -204,6 +223,7 @@ impl Pairing<'_> {
                     id: &id,
                     operator: &account,
                     addresses,
+                    agent_key,
                     at: sightline_net::clock::now_unix(),
                 };
                 sessions::open(db, &opened)

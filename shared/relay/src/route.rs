@@ -1,12 +1,16 @@
 //! Which request a connection may make in which state, decided without I/O.
 //!
 //! A fresh connection may ask for a login challenge and log in (operator), join with a code
-//! (agent) or come back to a paired session with a resume token (either). A logged-in operator
-//! may ask for a session. Everything else is refused; a refusal that shows a confused or
+//! (agent), come back to a paired session with a resume token (either), or attach to a running
+//! session to hand in its signed events (its operator). A logged-in operator may ask for a
+//! session. Everything else is refused; a refusal that shows a confused or
 //! hostile client also ends the connection.
 
 use crate::replies;
-use sightline_core::relay_proto::{ClientMessage, RelayMessage, ResumeToken, Secret, SessionId};
+use sightline_core::cert::OperatorCert;
+use sightline_core::relay_proto::{
+    AgentProof, ClientMessage, RelayMessage, ResumeToken, Secret, SessionId,
+};
 
 /// What the connection driver does with a request.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,6 +36,19 @@ pub enum Route {
     Join {
         /// The code as sent.
         code: String,
+        /// The agent's key and proof, if it sent them.
+        agent: Option<AgentProof>,
+    },
+    /// The operator of a running session attaches a second connection to hand in its events.
+    Attach {
+        /// The session.
+        session_id: SessionId,
+        /// The operator's certificate.
+        certificate: OperatorCert,
+        /// The operator's public key (SPKI DER).
+        operator_key: Vec<u8>,
+        /// Its signature over the attach transcript.
+        proof: Vec<u8>,
     },
     /// Come back to a paired session whose connection broke.
     Resume {
@@ -69,7 +86,29 @@ pub fn route(logged_in: bool, msg: ClientMessage) -> Route {
             proof,
         },
         (false, ClientMessage::LoginChallenge) => Route::Challenge,
-        (false, ClientMessage::Join { code }) => Route::Join { code },
+        (false, ClientMessage::Join { code, agent }) => Route::Join { code, agent },
+        (
+            false,
+            ClientMessage::Attach {
+                session_id,
+                certificate,
+                operator_key,
+                proof,
+            },
+        ) => Route::Attach {
+            session_id,
+            certificate,
+            operator_key,
+            proof,
+        },
+        (_, ClientMessage::SessionEvents { .. }) => Route::Refuse {
+            reply: replies::bad_request("events need an attached connection"),
+            close: true,
+        },
+        (true, ClientMessage::Attach { .. }) => Route::Refuse {
+            reply: replies::bad_request("attach on a fresh connection"),
+            close: true,
+        },
         (false, ClientMessage::Resume { session_id, token }) => Route::Resume { session_id, token },
         (false, ClientMessage::CreateSession) => Route::Refuse {
             reply: replies::not_logged_in(),
@@ -124,8 +163,17 @@ mod tests {
             Route::Challenge
         );
         assert_eq!(
-            route(false, ClientMessage::Join { code: "1".into() }),
-            Route::Join { code: "1".into() }
+            route(
+                false,
+                ClientMessage::Join {
+                    code: "1".into(),
+                    agent: None
+                }
+            ),
+            Route::Join {
+                code: "1".into(),
+                agent: None
+            }
         );
         let r = route(false, ClientMessage::CreateSession);
         assert_eq!(refused(&r), Some((RelayErrorKind::NotLoggedIn, false)));
@@ -145,7 +193,13 @@ mod tests {
             refused(&route(true, ClientMessage::LoginChallenge)),
             Some((RelayErrorKind::BadRequest, true))
         );
-        let r = route(true, ClientMessage::Join { code: "1".into() });
+        let r = route(
+            true,
+            ClientMessage::Join {
+                code: "1".into(),
+                agent: None,
+            },
+        );
         assert_eq!(refused(&r), Some((RelayErrorKind::BadRequest, true)));
         let resume = || ClientMessage::Resume {
             session_id: [1; 16],

@@ -23,6 +23,8 @@ pub struct Opened<'a> {
     pub operator: &'a str,
     /// Where the operator and the agent connect from.
     pub addresses: (String, String),
+    /// The fingerprint of the key the agent proved at join, if it did.
+    pub agent_key: Option<String>,
     /// Unix seconds.
     pub at: u64,
 }
@@ -54,6 +56,8 @@ pub struct Record {
     pub operator_address: String,
     /// Where the agent connected from.
     pub agent_address: String,
+    /// The fingerprint of the key the agent proved at join, if it did.
+    pub agent_key: Option<String>,
     /// Unix seconds.
     pub started_at: u64,
     /// Unix seconds; `None` while it runs.
@@ -91,13 +95,16 @@ fn begin(db: &Database) -> Result<Transaction<'_>, DbError> {
 pub fn open(db: &mut Database, s: &Opened<'_>) -> Result<(), DbError> {
     let tx = begin(db)?;
     tx.execute(
-        "INSERT INTO sessions (id, operator, operator_address, agent_address, started_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![s.id, s.operator, s.addresses.0, s.addresses.1, int(s.at)],
+        "INSERT INTO sessions (id, operator, operator_address, agent_address, agent_key, started_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![s.id, s.operator, s.addresses.0, s.addresses.1, s.agent_key, int(s.at)],
     )?;
     let detail = format!(
-        "session {}; operator from {}, agent from {}",
-        s.id, s.addresses.0, s.addresses.1
+        "session {}; operator from {}, agent from {}; agent key {}",
+        s.id,
+        s.addresses.0,
+        s.addresses.1,
+        s.agent_key.as_deref().unwrap_or("not proven")
     );
     audit::append(
         db,
@@ -204,7 +211,7 @@ pub fn close_left_open(db: &mut Database, at: u64) -> Result<Vec<String>, DbErro
 pub fn recent(db: &Database, limit: usize) -> Result<Vec<Record>, DbError> {
     let mut stmt = db.conn().prepare(
         "SELECT id, operator, operator_address, agent_address, started_at, ended_at, end_reason,
-                abnormal, bytes_to_agent, bytes_to_operator, resumed FROM
+                abnormal, bytes_to_agent, bytes_to_operator, resumed, agent_key FROM
             (SELECT rowid AS r, * FROM sessions ORDER BY rowid DESC LIMIT ?1) ORDER BY r",
     )?;
     let rows = stmt.query_map([int(limit as u64)], |r| {
@@ -220,6 +227,7 @@ pub fn recent(db: &Database, limit: usize) -> Result<Vec<Record>, DbError> {
             bytes_to_agent: uint(r.get(8)?),
             bytes_to_operator: uint(r.get(9)?),
             resumed: r.get(10)?,
+            agent_key: r.get(11)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -234,6 +242,7 @@ mod tests {
             id,
             operator: "alice",
             addresses: ("127.0.0.1:1".into(), "127.0.0.2:2".into()),
+            agent_key: None,
             at,
         }
     }

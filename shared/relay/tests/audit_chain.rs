@@ -53,13 +53,21 @@ fn logged(dir: &Path) -> String {
     public
 }
 
-/// Runs `verify` after `tamper` changed a fresh copy of the log; returns exit code and stdout.
+/// Runs `verify` after `tamper` changed a fresh copy of the log with the `sqlite3` command
+/// line, as someone with the file would; returns exit code and stdout.
 fn verify_after(tamper: &str, extra: &[&str]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     let public = logged(dir.path());
-    let conn = Connection::open(dir.path().join("relay.db")).unwrap();
-    conn.execute_batch(tamper).unwrap();
-    drop(conn);
+    let edit = std::process::Command::new("sqlite3")
+        .arg(dir.path().join("relay.db"))
+        .arg(tamper)
+        .output()
+        .expect("sqlite3 (apt-get install sqlite3; ./dev installs it)");
+    assert!(
+        edit.status.success(),
+        "sqlite3: {}",
+        String::from_utf8_lossy(&edit.stderr)
+    );
     let mut args = vec!["audit", "verify", "--key", &public];
     args.extend_from_slice(extra);
     let out = relay(dir.path(), &args);

@@ -1,11 +1,16 @@
 //! The relay library, real loopback connections, the real client: every paired session is on
 //! record before it starts, with how it ended; a session the relay could not finish recording
-//! (it stopped without warning) is recorded as ended abnormally when it next starts.
+//! (it stopped without warning) is recorded as ended abnormally when it next starts. The events
+//! the agent signs reach the audit log through the operator's attached connection, checked
+//! against the key the agent proved at join; a withheld event shows as a gap, a forged one is
+//! refused and recorded.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use rand_core::OsRng;
+use sightline_core::cert::OperatorCert;
 use sightline_core::identity::{Fingerprint, PrivateIdentity, CA_BITS, MIN_PEER_BITS};
-use sightline_core::relay_proto::Secret;
+use sightline_core::relay_proto::{Secret, SessionId};
+use sightline_core::session_events::{Answer, Consent, EventCounter, SessionEvent, SignedEvent};
 use sightline_net::stream::FramedStream;
 use sightline_net::RelayClient;
 use sightline_relay::config::Config;
@@ -64,15 +69,42 @@ async fn pair(
     pin: Fingerprint,
     key: &PrivateIdentity,
 ) -> (FramedStream<TcpStream>, FramedStream<TcpStream>) {
+    let (op, agent, _, _) = pair_as(addr, pin, key, None).await;
+    (op, agent)
+}
+
+/// Like [`pair`], the agent proving `agent_key` at join; also the session id and the
+/// operator's certificate.
+async fn pair_as(
+    addr: &str,
+    pin: Fingerprint,
+    key: &PrivateIdentity,
+    agent_key: Option<&PrivateIdentity>,
+) -> (
+    FramedStream<TcpStream>,
+    FramedStream<TcpStream>,
+    SessionId,
+    OperatorCert,
+) {
     let mut c = Box::pin(RelayClient::connect(addr, pin)).await.unwrap();
-    c.login("alice", Secret::new(PASSWORD), None, key)
+    let grant = c
+        .login("alice", Secret::new(PASSWORD), None, key)
         .await
         .unwrap();
     let created = c.create_session().await.unwrap();
     let waiting = tokio::spawn(c.wait_pairing());
     let agent = Box::pin(RelayClient::connect(addr, pin)).await.unwrap();
-    let joined = Box::pin(agent.join(&created.code)).await.unwrap();
-    (waiting.await.unwrap().unwrap().stream, joined.stream)
+    let joined = match agent_key {
+        Some(k) => Box::pin(agent.join_as(&created.code, k)).await.unwrap(),
+        None => Box::pin(agent.join(&created.code)).await.unwrap(),
+    };
+    let op = waiting.await.unwrap().unwrap();
+    (
+        op.stream,
+        joined.stream,
+        created.session_id,
+        grant.certificate,
+    )
 }
 
 fn records(dir: &Path) -> Vec<sessions::Record> {
@@ -207,4 +239,108 @@ async fn a_code_the_operator_gives_up_is_recorded_as_withdrawn() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(actions, ["code.issued", "code.withdrawn"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agents_signed_events_reach_the_audit_log_through_the_operators_attachment() {
+    let (ca, key, agent, forger) = tokio::task::spawn_blocking(|| {
+        let g = |bits| PrivateIdentity::generate(&mut OsRng, bits).unwrap();
+        (
+            g(CA_BITS),
+            g(MIN_PEER_BITS),
+            g(MIN_PEER_BITS),
+            g(MIN_PEER_BITS),
+        )
+    })
+    .await
+    .unwrap();
+    let pin = ca.public().fingerprint();
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, _relay, _stop, _served) = start(dir.path(), &ca).await;
+    let (_op, _agent_stream, sid, cert) = pair_as(&addr, pin, &key, Some(&agent)).await;
+    let record = &records(dir.path())[0];
+    assert_eq!(
+        record.agent_key.as_deref(),
+        Some(agent.public().fingerprint().to_string().as_str())
+    );
+
+    // The agent numbers and signs; the operator hands the events in on a second connection.
+    let mut counter = EventCounter::new(sid);
+    let mut sign = |k: &PrivateIdentity, e: SessionEvent| {
+        SignedEvent::sign(k, &mut OsRng, &counter.next(100, e)).unwrap()
+    };
+    let asked = sign(
+        &agent,
+        SessionEvent::Asked {
+            what: Consent::Control,
+        },
+    );
+    let given = sign(
+        &agent,
+        SessionEvent::Answered {
+            what: Consent::Control,
+            answer: Answer::Given,
+        },
+    );
+    let withheld = sign(
+        &agent,
+        SessionEvent::Asked {
+            what: Consent::Viewing,
+        },
+    );
+    let after_gap = sign(
+        &agent,
+        SessionEvent::Ended {
+            reason: "ended by customer".into(),
+        },
+    );
+    let forged = sign(
+        &forger,
+        SessionEvent::Answered {
+            what: Consent::Viewing,
+            answer: Answer::Given,
+        },
+    );
+    drop(withheld);
+    let connect = || async { Box::pin(RelayClient::connect(&addr, pin)).await.unwrap() };
+    let mut up = connect()
+        .await
+        .attach(sid, cert.clone(), &key)
+        .await
+        .unwrap();
+    assert_eq!(
+        up.send_events(&[asked.clone(), given.clone()])
+            .await
+            .unwrap(),
+        2
+    );
+    // Handed in twice: recorded once.
+    assert_eq!(up.send_events(&[given]).await.unwrap(), 2);
+    assert_eq!(up.send_events(&[after_gap]).await.unwrap(), 4);
+    // A forged event ends the attachment and is recorded as refused.
+    assert!(up.send_events(&[forged]).await.is_err());
+    // Only the session's operator may attach: another key with the same certificate is refused.
+    assert!(connect().await.attach(sid, cert, &agent).await.is_err());
+
+    let db = Database::open(&dir.path().join("relay.db")).unwrap();
+    let session = hex::encode(sid);
+    let actions: Vec<String> = sightline_relay::audit::recent(&db, 50)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.session.as_deref() == Some(session.as_str()))
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "code.issued",
+            "code.redeemed",
+            "session.paired",
+            "consent.asked",
+            "consent.given",
+            "session.events_missing",
+            "session.agent_ended",
+            "session.events_refused",
+        ]
+    );
 }
