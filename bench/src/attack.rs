@@ -495,7 +495,8 @@ fn recorded_abnormal(relay: &relay_proc::RelayProcess, sessions: usize) -> Resul
     let stopped = all
         .iter()
         .filter(|s| {
-            s["abnormal"] == true && s["end_reason"] == sightline_relay::sessions::RELAY_STOPPED
+            s["abnormal"] == true
+                && s["end_reason"] == sightline_relay::store::sessions::RELAY_STOPPED
         })
         .count();
     Ok((stopped, all.len().max(sessions)))

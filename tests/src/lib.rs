@@ -455,9 +455,9 @@ impl Relay {
 
     /// The relay's issuing key and the authority certifying it, from its data directory: to
     /// sign certificates in a test the way a login does.
-    pub fn issuing(&self) -> sightline_relay::ca::Issuing {
-        let data = sightline_relay::paths::DataDir::new(self.data_dir());
-        sightline_relay::ca::load_issuing(&data, false).unwrap()
+    pub fn issuing(&self) -> sightline_relay::authority::ca::Issuing {
+        let data = sightline_relay::store::paths::DataDir::new(self.data_dir());
+        sightline_relay::authority::ca::load_issuing(&data, false).unwrap()
     }
 
     pub fn add_user(&self, name: &str, password: &str) {

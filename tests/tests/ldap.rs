@@ -11,14 +11,16 @@ use sightline_core::cert::{CertBody, Permissions};
 use sightline_core::identity::{PrivateIdentity, CA_BITS, MIN_PEER_BITS};
 use sightline_core::login_proof::LoginTranscript;
 use sightline_core::relay_proto::Secret;
-use sightline_relay::auth::{AuthError, Authenticated, Authenticator, Rejection, Role, Verdict};
+use sightline_relay::accounts::auth::{
+    AuthError, Authenticated, Authenticator, Rejection, Role, Verdict,
+};
+use sightline_relay::accounts::ldap::{LdapAuthenticator, LdapConfig, LdapSetupError};
+use sightline_relay::accounts::login::{self, Attempt, LoginOutcome, Possession};
+use sightline_relay::accounts::users::{self, NewUser, Source};
 use sightline_relay::config::Config;
 use sightline_relay::context::Relay;
-use sightline_relay::db::Database;
-use sightline_relay::ldap::{LdapAuthenticator, LdapConfig, LdapSetupError};
-use sightline_relay::login::{self, Attempt, LoginOutcome, Possession};
 use sightline_relay::policy::Policy;
-use sightline_relay::users::{self, NewUser, Source};
+use sightline_relay::store::db::Database;
 use sightline_tests::slapd::{make_ca, toml_str, Slapd, ALICE, BOB, CAROL, PEOPLE_DN, SERVICE_DN};
 use std::net::{Ipv4Addr, TcpListener};
 use std::sync::Arc;

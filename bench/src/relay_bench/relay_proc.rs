@@ -10,7 +10,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use sightline_core::identity::Fingerprint;
-use sightline_relay::totp::{self, TotpSecret};
+use sightline_relay::accounts::totp::{self, TotpSecret};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

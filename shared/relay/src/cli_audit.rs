@@ -4,10 +4,10 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use ed25519_dalek::VerifyingKey;
-use sightline_relay::audit::{self, export, key, verify};
-use sightline_relay::db::Database;
-use sightline_relay::paths::DataDir;
-use sightline_relay::signal::Shutdown;
+use sightline_relay::net::signal::Shutdown;
+use sightline_relay::store::audit::{self, export, key, verify};
+use sightline_relay::store::db::Database;
+use sightline_relay::store::paths::DataDir;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

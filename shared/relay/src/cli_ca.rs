@@ -1,17 +1,17 @@
 //! Part of the `relay` binary: the commands of the certificate authority (`relay ca ...`),
 //! of issued certificates (`relay cert ...`) and the revocation list (`relay crl`). The work is
-//! done by `sightline_relay::{ca, certs, revocation}`.
+//! done by `sightline_relay::authority`.
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use sightline_net::cli::utc;
 use sightline_net::clock;
 use sightline_net::keystore;
-use sightline_relay::ca::{self, IssuerRequest};
-use sightline_relay::certs::{self, Revocation};
-use sightline_relay::db::Database;
-use sightline_relay::paths::DataDir;
-use sightline_relay::revocation::Snapshot;
+use sightline_relay::authority::ca::{self, IssuerRequest};
+use sightline_relay::authority::certs::{self, Revocation};
+use sightline_relay::authority::revocation::Snapshot;
+use sightline_relay::store::db::Database;
+use sightline_relay::store::paths::DataDir;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -180,7 +180,14 @@ pub enum CertCommand {
 }
 
 fn audit(db: &Database, action: &str, subject: &str, detail: Option<&str>) -> Result<()> {
-    sightline_relay::audit::record(db, clock::now_unix(), "cli", action, Some(subject), detail)?;
+    sightline_relay::store::audit::record(
+        db,
+        clock::now_unix(),
+        "cli",
+        action,
+        Some(subject),
+        detail,
+    )?;
     Ok(())
 }
 

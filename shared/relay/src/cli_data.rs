@@ -1,12 +1,12 @@
 //! `relay data`: what the relay stores about people and sessions, and for how long
-//! ([`sightline_relay::inventory`]).
+//! ([`sightline_relay::store::inventory`]).
 
 use anyhow::Result;
 use clap::Subcommand;
-use sightline_relay::db::Database;
-use sightline_relay::inventory;
-use sightline_relay::paths::DataDir;
 use sightline_relay::policy::Policy;
+use sightline_relay::store::db::Database;
+use sightline_relay::store::inventory;
+use sightline_relay::store::paths::DataDir;
 use std::io::Write;
 
 pub const DATA_EXAMPLES: &str = "\

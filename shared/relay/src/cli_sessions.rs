@@ -1,9 +1,9 @@
-//! `relay sessions`: the record of relayed sessions ([`sightline_relay::sessions`]).
+//! `relay sessions`: the record of relayed sessions ([`sightline_relay::store::sessions`]).
 
 use anyhow::Result;
 use clap::Args;
-use sightline_relay::db::Database;
-use sightline_relay::paths::DataDir;
+use sightline_relay::store::db::Database;
+use sightline_relay::store::paths::DataDir;
 use std::io::Write;
 
 pub const SESSIONS_EXAMPLES: &str = "\
@@ -28,7 +28,7 @@ pub struct SessionsArgs {
 /// Prints the newest sessions, oldest first.
 pub fn run(data: &DataDir, args: &SessionsArgs) -> Result<()> {
     let db = Database::open(&data.database())?;
-    let all = sightline_relay::sessions::recent(&db, args.limit)?;
+    let all = sightline_relay::store::sessions::recent(&db, args.limit)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &all)?;

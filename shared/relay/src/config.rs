@@ -3,8 +3,8 @@
 //!
 //! `assets/relay.example.toml` documents every key; keep the two in step.
 
-use crate::hashing::LoginWork;
-use crate::ldap::LdapConfig;
+use crate::accounts::hashing::LoginWork;
+use crate::accounts::ldap::LdapConfig;
 use crate::syslog::SyslogConfig;
 use serde::Deserialize;
 use sightline_core::join_gate::Level;
@@ -170,7 +170,7 @@ pub struct Config {
     /// (and warns, when the root key is offline), days.
     pub issuer_renew_days: u64,
     /// Most simultaneous client connections; further ones are closed at once. Lowered at
-    /// start if the open-file limit allows fewer ([`crate::fd_limit`]).
+    /// start if the open-file limit allows fewer ([`crate::net::fd_limit`]).
     pub max_connections: usize,
     /// Most simultaneous connections from one address (IPv4 address, IPv6 /64).
     pub max_connections_per_address: usize,

@@ -2,22 +2,22 @@
 //! credentials, revocations, database, pending and running sessions, and the guards around
 //! expensive work.
 
-use crate::active::ActiveSessions;
-use crate::auth::Authenticator;
-use crate::ca::{CaError, Issuing};
+use crate::accounts::auth::Authenticator;
+use crate::accounts::hashing::Hashing;
+use crate::accounts::keylock::KeyedLocks;
+use crate::accounts::ldap::LdapAuthenticator;
+use crate::accounts::password::{self, HashError};
+use crate::authority::ca::{CaError, Issuing};
+use crate::authority::issuing::IssuerCell;
+use crate::authority::revocation::{Revocations, Snapshot};
 use crate::config::Config;
-use crate::conn::Conn;
-use crate::credentials::{CredentialCache, CredentialsError};
-use crate::db::{Database, DbError};
-use crate::hashing::Hashing;
-use crate::issuing::IssuerCell;
-use crate::keylock::KeyedLocks;
-use crate::ldap::LdapAuthenticator;
-use crate::password::{self, HashError};
+use crate::net::active::ActiveSessions;
+use crate::net::conn::Conn;
+use crate::net::credentials::{CredentialCache, CredentialsError};
+use crate::net::registry::Registry;
+use crate::net::tickets::Tickets;
 use crate::policy::Policy;
-use crate::registry::Registry;
-use crate::revocation::{Revocations, Snapshot};
-use crate::tickets::Tickets;
+use crate::store::db::{Database, DbError};
 use sightline_core::identity::PrivateIdentity;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -72,7 +72,7 @@ pub struct Relay {
     /// Paired sessions (running or parked) and their resume tokens.
     pub tickets: Tickets<Conn>,
     /// Running sessions, for their operators' attached connections.
-    pub live: crate::live::LiveSessions,
+    pub live: crate::net::live::LiveSessions,
     /// Serialises login attempts per brute-force key.
     pub login_locks: KeyedLocks,
     /// Sessions paired right now.
@@ -108,11 +108,11 @@ impl Relay {
         mut db: Database,
     ) -> Result<Arc<Self>, InternalError> {
         let left_open =
-            crate::sessions::close_left_open(&mut db, sightline_net::clock::now_unix())?;
+            crate::store::sessions::close_left_open(&mut db, sightline_net::clock::now_unix())?;
         if !left_open.is_empty() {
             tracing::warn!(
                 sessions = left_open.len(),
-                reason = crate::sessions::RELAY_STOPPED,
+                reason = crate::store::sessions::RELAY_STOPPED,
                 "sessions left open when the relay last stopped; recorded as ended abnormally"
             );
         }
@@ -191,7 +191,7 @@ impl Relay {
     /// the certificate `serial` it logged in with is not revoked. Checked when a session is
     /// created and again when the customer arrives, so disabling or removing an account, or
     /// revoking the certificate, stops new sessions at once (running ones end through
-    /// [`crate::revocation::watch`]).
+    /// [`crate::authority::revocation::watch`]).
     pub async fn may_start_sessions(
         &self,
         name: &str,
@@ -200,14 +200,14 @@ impl Relay {
     ) -> Result<bool, InternalError> {
         let name = name.to_string();
         self.with_db(move |db| {
-            if crate::certs::is_revoked(db, serial)? {
+            if crate::authority::certs::is_revoked(db, serial)? {
                 return Ok(false);
             }
             if !local {
                 // A directory user without a relay account: the directory decided at login.
                 return Ok(true);
             }
-            Ok(crate::users::find(db, &name)?.is_some_and(|a| !a.disabled))
+            Ok(crate::accounts::users::find(db, &name)?.is_some_and(|a| !a.disabled))
         })
         .await
     }

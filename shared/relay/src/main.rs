@@ -11,16 +11,20 @@ mod cli_sessions;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use sightline_core::cert::Permissions;
-use sightline_relay::auth::Role;
+use sightline_relay::accounts::auth::Role;
+use sightline_relay::accounts::password::PasswordPolicy;
+use sightline_relay::accounts::users::{self, Changes, Enrolment, NewUser, Source};
+use sightline_relay::accounts::{listing, totp};
+use sightline_relay::authority::{ca, issuing};
 use sightline_relay::config::Config;
 use sightline_relay::context::Relay;
-use sightline_relay::db::Database;
-use sightline_relay::password::PasswordPolicy;
-use sightline_relay::paths::DataDir;
+use sightline_relay::net::signal::Shutdown;
+use sightline_relay::net::{fd_limit, server};
 use sightline_relay::policy::Policy;
-use sightline_relay::signal::Shutdown;
-use sightline_relay::users::{self, Changes, Enrolment, NewUser, Source};
-use sightline_relay::{audit, ca, fd_limit, init, issuing, listing, server, syslog, totp};
+use sightline_relay::store::db::Database;
+use sightline_relay::store::paths::DataDir;
+use sightline_relay::store::{audit, init};
+use sightline_relay::syslog;
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -557,7 +561,9 @@ fn cmd_init(data: &DataDir, quiet: bool, offline: Option<&Path>, issuer_days: u6
         let root_dir = offline.unwrap_or(data.root());
         println!(
             "created root CA key: {}",
-            root_dir.join(sightline_relay::paths::CA_KEY_FILE).display()
+            root_dir
+                .join(sightline_relay::store::paths::CA_KEY_FILE)
+                .display()
         );
         if offline.is_some() {
             println!("  keep it offline: the relay does not need it until its issuing key must be renewed");

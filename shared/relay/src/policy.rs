@@ -1,13 +1,13 @@
 //! The help desk's policy file (`policy.toml` in the data directory, or `--policy FILE`): what
 //! operators may do on customers' machines, how long a session may last, the password rules and
 //! whether two-factor login is required, and how long stored records are kept
-//! (`[retention]`, see [`crate::retention`]).
+//! (`[retention]`, see [`crate::store::retention`]).
 //!
 //! Every key is optional with a documented default; unknown keys are refused, so a typo cannot
 //! leave a weaker default in force. `assets/policy.example.toml` documents every key; keep the
 //! two in step. Per-operator settings (`relay user set`) can only narrow what this file allows.
 
-use crate::password::{PasswordPolicy, MIN_ALLOWED_CHARS};
+use crate::accounts::password::{PasswordPolicy, MIN_ALLOWED_CHARS};
 use serde::Deserialize;
 use sightline_core::cert::Permissions;
 use std::path::{Path, PathBuf};
@@ -127,7 +127,7 @@ pub struct Policy {
     /// Second factor.
     pub two_factor: TwoFactorSection,
     /// How long stored records are kept.
-    pub retention: crate::retention::Retention,
+    pub retention: crate::store::retention::Retention,
 }
 
 /// Longest session a policy may allow, minutes (one day).

@@ -6,9 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use rusqlite::Connection;
-use sightline_relay::audit::{self, Checkpointer};
-use sightline_relay::db::Database;
-use sightline_relay::paths::DataDir;
+use sightline_relay::store::audit::{self, Checkpointer};
+use sightline_relay::store::db::Database;
+use sightline_relay::store::paths::DataDir;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};

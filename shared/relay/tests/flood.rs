@@ -21,7 +21,7 @@ use sightline_core::relay_proto::{ClientMessage, RelayErrorKind, RelayMessage, S
 use sightline_net::clock;
 use sightline_net::stream::FramedStream;
 use sightline_net::RelayClient;
-use sightline_relay::fd_limit;
+use sightline_relay::net::fd_limit;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr};

@@ -1,4 +1,4 @@
-//! What an operator certificate tells the customer, as [`sightline_relay::login::attempt`]
+//! What an operator certificate tells the customer, as [`sightline_relay::accounts::login::attempt`]
 //! issues it: hostile display names and organisations, from a relay account (stored before
 //! `relay user` refused them) and from the directory, come out of the signed certificate clean
 //! (no escape sequences, control characters, line breaks, text-direction characters; at most
@@ -13,14 +13,16 @@ use sightline_core::identity::{PrivateIdentity, CA_BITS, MIN_PEER_BITS};
 use sightline_core::login_proof::LoginTranscript;
 use sightline_core::relay_proto::Secret;
 use sightline_core::text::MAX_DISPLAY_CHARS;
-use sightline_relay::auth::{AuthError, Authenticated, Authenticator, BoxFuture, Role, Verdict};
+use sightline_relay::accounts::auth::{
+    AuthError, Authenticated, Authenticator, BoxFuture, Role, Verdict,
+};
+use sightline_relay::accounts::login::{self, Attempt, LoginOutcome, Possession};
+use sightline_relay::accounts::totp;
+use sightline_relay::accounts::users::{self, Enrolment, NewUser, Source};
 use sightline_relay::config::Config;
 use sightline_relay::context::Relay;
-use sightline_relay::db::Database;
-use sightline_relay::login::{self, Attempt, LoginOutcome, Possession};
 use sightline_relay::policy::Policy;
-use sightline_relay::totp;
-use sightline_relay::users::{self, Enrolment, NewUser, Source};
+use sightline_relay::store::db::Database;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};

@@ -1,4 +1,4 @@
-//! Login as the relay runs it ([`sightline_relay::login::attempt`]) on a real database, with
+//! Login as the relay runs it ([`sightline_relay::accounts::login::attempt`]) on a real database, with
 //! source addresses chosen by the test: the second factor (TOTP, reuse, recovery codes),
 //! what the certificate grants under the policy, disabled accounts, and brute-force delays and
 //! lockout, including that a flood from one address does not lock the owner out elsewhere and
@@ -11,13 +11,13 @@ use sightline_core::identity::{PrivateIdentity, CA_BITS, MIN_PEER_BITS};
 use sightline_core::limiter::{BackoffPolicy, Lockout};
 use sightline_core::login_proof::LoginTranscript;
 use sightline_core::relay_proto::Secret;
+use sightline_relay::accounts::login::{self, Attempt, LoginOutcome, Possession};
+use sightline_relay::accounts::totp;
+use sightline_relay::accounts::users::{self, Enrolment, NewUser};
 use sightline_relay::config::Config;
 use sightline_relay::context::Relay;
-use sightline_relay::db::Database;
-use sightline_relay::login::{self, Attempt, LoginOutcome, Possession};
 use sightline_relay::policy::Policy;
-use sightline_relay::totp;
-use sightline_relay::users::{self, Enrolment, NewUser};
+use sightline_relay::store::db::Database;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -196,7 +196,7 @@ async fn disabled_or_removed_accounts_stop_logging_in_and_starting_sessions() {
         .unwrap());
     // The certificate was recorded at issue; revoking it stops sessions whatever the account.
     let other = relay
-        .with_db(|db| sightline_relay::certs::list(db, Some("alice"), false, now()))
+        .with_db(|db| sightline_relay::authority::certs::list(db, Some("alice"), false, now()))
         .await
         .unwrap();
     assert_eq!(other.len(), 1);
@@ -206,7 +206,9 @@ async fn disabled_or_removed_accounts_stop_logging_in_and_starting_sessions() {
         .await
         .unwrap());
     relay
-        .with_db(move |db| sightline_relay::certs::revoke_serial(db, serial, now(), "test"))
+        .with_db(move |db| {
+            sightline_relay::authority::certs::revoke_serial(db, serial, now(), "test")
+        })
         .await
         .unwrap();
     assert!(!relay

@@ -1,6 +1,6 @@
 //! What keeps logins from being turned against the relay, as
-//! [`sightline_relay::login::attempt`] runs them on a real database: every failure path does
-//! the same hashing work (counted with [`sightline_relay::hashing::Hashing::checks`], not
+//! [`sightline_relay::accounts::login::attempt`] runs them on a real database: every failure path does
+//! the same hashing work (counted with [`sightline_relay::accounts::hashing::Hashing::checks`], not
 //! timed); failed answers wait for the floor; every spelling of a name is the canonical
 //! account, with its counters, disabled flag, permissions and certificate name; the relay-wide
 //! failure counter slows new addresses but not an account's known one; and certificates per
@@ -14,13 +14,13 @@ use sightline_core::limiter::BackoffPolicy;
 use sightline_core::login_proof::LoginTranscript;
 use sightline_core::quota::Quota;
 use sightline_core::relay_proto::Secret;
-use sightline_relay::auth::{AuthError, Authenticator, BoxFuture, Rejection, Verdict};
+use sightline_relay::accounts::auth::{AuthError, Authenticator, BoxFuture, Rejection, Verdict};
+use sightline_relay::accounts::login::{self, Attempt, LoginOutcome, Possession};
+use sightline_relay::accounts::users::{self, NewUser, Source};
 use sightline_relay::config::Config;
 use sightline_relay::context::Relay;
-use sightline_relay::db::Database;
-use sightline_relay::login::{self, Attempt, LoginOutcome, Possession};
 use sightline_relay::policy::Policy;
-use sightline_relay::users::{self, NewUser, Source};
+use sightline_relay::store::db::Database;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -326,7 +326,7 @@ async fn certificates_per_account_are_rate_limited() {
     assert_eq!(relay.hashing.checks(), before, "refused before any hashing");
     // Issued certificates are counted, not attempts: a wrong password costs none.
     let issued = relay
-        .with_db(|db| sightline_relay::certs::list(db, Some("alice"), false, now()))
+        .with_db(|db| sightline_relay::authority::certs::list(db, Some("alice"), false, now()))
         .await
         .unwrap();
     assert_eq!(issued.len(), 3);

@@ -16,12 +16,12 @@ use rand_core::OsRng;
 use sightline_core::identity::{PrivateIdentity, CA_BITS, MIN_PEER_BITS};
 use sightline_core::login_proof::LoginTranscript;
 use sightline_core::relay_proto::Secret;
+use sightline_relay::accounts::login::{self, Attempt, LoginOutcome, Possession};
+use sightline_relay::accounts::password;
 use sightline_relay::config::Config;
 use sightline_relay::context::Relay;
-use sightline_relay::db::Database;
-use sightline_relay::login::{self, Attempt, LoginOutcome, Possession};
-use sightline_relay::password;
 use sightline_relay::policy::Policy;
+use sightline_relay::store::db::Database;
 use std::sync::Arc;
 
 const LOGINS: usize = 200;

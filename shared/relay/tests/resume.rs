@@ -10,13 +10,13 @@ use sightline_core::identity::{Fingerprint, PrivateIdentity, CA_BITS, MIN_PEER_B
 use sightline_core::relay_proto::{RelayErrorKind, ResumeToken, Secret, SessionId};
 use sightline_net::stream::FramedStream;
 use sightline_net::{ClientError, Paired, RelayClient};
+use sightline_relay::accounts::password::PasswordPolicy;
+use sightline_relay::accounts::users::{self, NewUser};
 use sightline_relay::config::Config;
 use sightline_relay::context::Relay;
-use sightline_relay::db::Database;
-use sightline_relay::password::PasswordPolicy;
+use sightline_relay::net::server;
 use sightline_relay::policy::{Policy, TwoFactorMode};
-use sightline_relay::server;
-use sightline_relay::users::{self, NewUser};
+use sightline_relay::store::db::Database;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -6,10 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use rusqlite::{params, Connection};
-use sightline_relay::audit::{self, Checkpointer};
-use sightline_relay::db::Database;
-use sightline_relay::paths::DataDir;
-use sightline_relay::retention::{Cuts, Pass, Retention, DAY_SECS};
+use sightline_relay::store::audit::{self, Checkpointer};
+use sightline_relay::store::db::Database;
+use sightline_relay::store::paths::DataDir;
+use sightline_relay::store::retention::{Cuts, Pass, Retention, DAY_SECS};
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -13,14 +13,14 @@ use sightline_core::relay_proto::{Secret, SessionId};
 use sightline_core::session_events::{Answer, Consent, EventCounter, SessionEvent, SignedEvent};
 use sightline_net::stream::FramedStream;
 use sightline_net::RelayClient;
+use sightline_relay::accounts::password::PasswordPolicy;
+use sightline_relay::accounts::users::{self, NewUser};
 use sightline_relay::config::Config;
 use sightline_relay::context::Relay;
-use sightline_relay::db::Database;
-use sightline_relay::password::PasswordPolicy;
+use sightline_relay::net::server;
 use sightline_relay::policy::{Policy, TwoFactorMode};
-use sightline_relay::server;
-use sightline_relay::sessions::{self, RELAY_STOPPED};
-use sightline_relay::users::{self, NewUser};
+use sightline_relay::store::db::Database;
+use sightline_relay::store::sessions::{self, RELAY_STOPPED};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -174,7 +174,7 @@ async fn sessions_are_recorded_and_those_a_dead_relay_left_open_end_abnormally()
         assert_eq!(r.end_reason.as_deref(), Some(RELAY_STOPPED));
     }
     let db = Database::open(&dir.path().join("relay.db")).unwrap();
-    let log = sightline_relay::audit::recent(&db, 50).unwrap();
+    let log = sightline_relay::store::audit::recent(&db, 50).unwrap();
     let count = |action: &str| log.iter().filter(|e| e.action == action).count();
     for action in [
         "code.issued",
@@ -227,7 +227,7 @@ async fn a_code_the_operator_gives_up_is_recorded_as_withdrawn() {
     let mut actions = Vec::new();
     for _ in 0..250 {
         let db = Database::open(&db_path).unwrap();
-        actions = sightline_relay::audit::recent(&db, 10)
+        actions = sightline_relay::store::audit::recent(&db, 10)
             .unwrap()
             .into_iter()
             .filter(|e| e.session.as_deref() == Some(session.as_str()))
@@ -324,7 +324,7 @@ async fn the_agents_signed_events_reach_the_audit_log_through_the_operators_atta
 
     let db = Database::open(&dir.path().join("relay.db")).unwrap();
     let session = hex::encode(sid);
-    let actions: Vec<String> = sightline_relay::audit::recent(&db, 50)
+    let actions: Vec<String> = sightline_relay::store::audit::recent(&db, 50)
         .unwrap()
         .into_iter()
         .filter(|e| e.session.as_deref() == Some(session.as_str()))

@@ -10,8 +10,8 @@
 //! fails with rsyslog's own messages; no timing is asserted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use sightline_relay::audit;
-use sightline_relay::db::Database;
+use sightline_relay::store::audit;
+use sightline_relay::store::db::Database;
 use sightline_relay::syslog::{AuditTable, Cursor, Exporter, LinkState, Status, SyslogConfig};
 use std::collections::HashSet;
 use std::net::{TcpListener, TcpStream};

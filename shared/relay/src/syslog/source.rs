@@ -5,7 +5,7 @@
 //! length loses nothing. Columns a later schema adds go into [`ExportEntry::extra`] and so
 //! reach the collector without changing the formatter.
 
-use crate::db::{Database, DbError};
+use crate::store::db::{Database, DbError};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -119,7 +119,7 @@ impl From<rusqlite::Error> for SourceError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit;
+    use crate::store::audit;
 
     #[test]
     fn reads_after_the_cursor_in_id_order_and_bounded() {

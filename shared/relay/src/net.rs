@@ -1,0 +1,34 @@
+//! Serving clients.
+//!
+//! - The door: [`server`] (accept), [`admission`] (connection caps per address, prefix and
+//!   relay), [`fd_limit`] (open-file limit), [`log_throttle`], [`signal`] (stopping).
+//! - One client: [`connection`] (the channel handshake and requests), [`conn`] (the framed,
+//!   encrypted connection), [`credentials`] (the relay's channel keys), [`probation`] (login
+//!   deadline, refusals), [`route`] (what a state allows), [`replies`].
+//! - Sessions: [`host`] (the operator waits with a code), [`registry`] (codes), [`join`] (the
+//!   agent arrives), [`paired`] (a paired session, parked and paired again after a broken
+//!   connection), [`tickets`] and [`resume`] (sides coming back), [`forward`] (opaque bytes),
+//!   [`active`] (sessions by certificate, for revocation), [`live`] and [`attach`] (the
+//!   operator's second connection handing in the agent's signed events).
+
+pub mod active;
+pub mod admission;
+pub mod attach;
+pub mod conn;
+pub mod connection;
+pub mod credentials;
+pub mod fd_limit;
+pub mod forward;
+pub mod host;
+pub mod join;
+pub mod live;
+pub mod log_throttle;
+pub mod paired;
+pub mod probation;
+pub mod registry;
+pub mod replies;
+pub mod resume;
+pub mod route;
+pub mod server;
+pub mod signal;
+pub mod tickets;
