@@ -5,30 +5,19 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::{relay, stdout};
 use rusqlite::Connection;
 use sightline_relay::store::audit::{self, Checkpointer};
 use sightline_relay::store::db::Database;
 use sightline_relay::store::paths::DataDir;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "correct-horse-battery-staple-9";
-
-fn relay(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_relay"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// A data directory with an audit key and ten entries, a checkpoint after every four: ids
 /// 1-4, checkpoint 5, 6-9, checkpoint 10, 11-12. Returns the public key.

@@ -5,30 +5,18 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::{relay, stdout};
 use rusqlite::{params, Connection};
 use sightline_relay::store::audit::{self, Checkpointer};
 use sightline_relay::store::db::Database;
 use sightline_relay::store::paths::DataDir;
 use sightline_relay::store::retention::{Cuts, Pass, Retention, DAY_SECS};
 use std::path::Path;
-use std::process::{Command, Output};
 
 const NOW: u64 = 1_800_000_000;
 const OLD: u64 = NOW - 400 * DAY_SECS;
 const RECENT: u64 = NOW - DAY_SECS;
-
-fn relay(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_relay"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 fn count(conn: &Connection, table: &str) -> i64 {
     conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
