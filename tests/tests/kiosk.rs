@@ -181,6 +181,7 @@ fn certificate(
         not_before,
         not_after,
         issuer: ca.public().fingerprint(),
+        recording: Default::default(),
     };
     OperatorCert::issue(ca, &body, &mut OsRng).unwrap()
 }

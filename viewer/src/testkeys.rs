@@ -103,6 +103,7 @@ pub fn cert_for(
         not_before,
         not_after,
         issuer: ca.public().fingerprint(),
+        recording: Default::default(),
     };
     OperatorCert::issue(ca, &body, &mut OsRng).expect("certificate")
 }

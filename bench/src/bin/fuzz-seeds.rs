@@ -263,6 +263,7 @@ impl Seeds {
             not_before: now,
             not_after: now + 3600,
             issuer: issuer.public().fingerprint(),
+            recording: Default::default(),
         };
         let cert = OperatorCert::issue(&issuer, &body, rng)?;
         let revoked = vec![Revoked {

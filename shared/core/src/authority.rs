@@ -335,6 +335,7 @@ mod tests {
             not_before: NOW - 60,
             not_after: NOW + 3600,
             issuer,
+            recording: Default::default(),
         };
         OperatorCert::issue(signer, &body, &mut rng()).unwrap()
     }

@@ -97,6 +97,43 @@ pub struct CertBody {
     pub not_after: u64,
     /// Fingerprint of the issuing key that signed it.
     pub issuer: Fingerprint,
+    /// Whether and for whom this operator's sessions are recorded: the viewer records by it,
+    /// the agent tells the customer, the relay enforces it.
+    pub recording: RecordingPolicy,
+}
+
+/// Whether sessions are recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub enum RecordingMode {
+    /// Never.
+    #[default]
+    Off,
+    /// When the operator chooses to.
+    Optional,
+    /// Always; the relay ends a session whose recording stops.
+    Required,
+}
+
+impl RecordingMode {
+    /// `off`, `optional`, `required`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Optional => "optional",
+            Self::Required => "required",
+        }
+    }
+}
+
+/// The recording rule a certificate carries.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RecordingPolicy {
+    /// Off, optional or required.
+    pub mode: RecordingMode,
+    /// The auditors' age X25519 recipients (`age1…`); recordings are readable by these only.
+    pub recipients: Vec<String>,
+    /// Whether the operator's input is recorded too.
+    pub include_input: bool,
 }
 
 /// A certificate as it travels: the exact body bytes and the issuing key's signature over them.

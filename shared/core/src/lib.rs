@@ -37,6 +37,7 @@ pub mod join_gate;
 pub mod lan;
 pub mod limiter;
 pub mod login_proof;
+pub mod media_proof;
 pub mod messages;
 mod noise;
 pub mod quota;

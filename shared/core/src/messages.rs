@@ -257,6 +257,9 @@ pub enum Message {
     /// Agent → viewer: something the customer decided, signed by the agent
     /// ([`crate::session_events`]), for the viewer to hand to the relay's audit log.
     SessionEvent(crate::session_events::SignedEvent),
+    /// Agent → viewer: the running hash over the video sent so far, signed with the session's
+    /// media key ([`crate::media_proof`]); a recording keeps it to prove what the agent sent.
+    MediaCheckpoint(crate::media_proof::SignedCheckpoint),
 }
 
 /// Why the agent paused sharing ([`Message::SharingPaused`]).

@@ -92,6 +92,20 @@ pub enum ClientMessage {
         /// The operator key's signature over the attach transcript.
         proof: Vec<u8>,
     },
+    /// On an attached connection: the next piece of the session's recording, ciphertext the
+    /// relay stores unread. `offset` is where it starts in the recording file; a piece the
+    /// relay already holds is acknowledged again, one that leaves a hole is refused. Empty
+    /// `data` says the recording goes on with nothing new yet (sent at least every
+    /// [`RECORDING_KEEPALIVE_SECS`]). `last`: the recording is complete.
+    RecordingChunk {
+        /// Byte offset in the recording file.
+        offset: u64,
+        /// Ciphertext, at most [`MAX_RECORDING_CHUNK`] bytes.
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+        /// Nothing follows.
+        last: bool,
+    },
     /// Events the agent signed ([`crate::session_events`]), in the order received.
     SessionEvents {
         /// At most [`MAX_EVENTS_PER_MESSAGE`].
@@ -140,6 +154,15 @@ pub enum RelayErrorKind {
     SessionEnded,
 }
 
+/// Most ciphertext in one [`ClientMessage::RecordingChunk`] (inside the relay's 64 KiB limit
+/// on control messages).
+pub const MAX_RECORDING_CHUNK: usize = 60 * 1024;
+/// Longest silence of a recording's upload; a `required` recording silent for
+/// [`RECORDING_STALL_SECS`] ends the session.
+pub const RECORDING_KEEPALIVE_SECS: u64 = 2;
+/// How long the relay waits for a `required` recording's upload before it ends the session.
+pub const RECORDING_STALL_SECS: u64 = 10;
+
 /// Most events in one [`ClientMessage::SessionEvents`].
 pub const MAX_EVENTS_PER_MESSAGE: usize = 64;
 
@@ -187,8 +210,17 @@ pub enum RelayMessage {
         resume_token: ResumeToken,
     },
     /// The attach proof and certificate hold: the connection may hand in the session's
-    /// events.
-    Attached,
+    /// events and recording.
+    Attached {
+        /// Bytes of the session's recording the relay holds already (0 for none): an upload
+        /// that was interrupted goes on from here.
+        recording_stored: u64,
+    },
+    /// The recording is stored up to this many bytes.
+    RecordingStored {
+        /// Bytes of the recording file the relay holds.
+        stored: u64,
+    },
     /// The events handed in are on the relay's record, up to this number.
     EventsStored {
         /// The highest event number stored for the session.

@@ -86,11 +86,18 @@ pub enum SessionEvent {
         /// Why.
         reason: String,
     },
+    /// The session's media key: the Ed25519 key whose checkpoints
+    /// ([`crate::media_proof::SignedCheckpoint`]) prove what video the agent sent.
+    MediaKey {
+        /// The public key.
+        key: [u8; 32],
+    },
 }
 
 impl SessionEvent {
     /// The audit action: `consent.asked`, `consent.given`, `consent.declined`,
-    /// `consent.timed_out`, `control.revoked`, `session.permissions`, `session.agent_ended`.
+    /// `consent.timed_out`, `control.revoked`, `session.permissions`, `session.agent_ended`,
+    /// `session.media_key`.
     pub fn action(&self) -> &'static str {
         match self {
             Self::Permissions { .. } => "session.permissions",
@@ -102,6 +109,7 @@ impl SessionEvent {
             },
             Self::ControlRevoked { .. } => "control.revoked",
             Self::Ended { .. } => "session.agent_ended",
+            Self::MediaKey { .. } => "session.media_key",
         }
     }
 
@@ -119,6 +127,7 @@ impl SessionEvent {
                 }
             ),
             Self::Ended { reason } => reason.clone(),
+            Self::MediaKey { key } => format!("media checkpoint key {}", hex::encode(key)),
         }
     }
 

@@ -416,6 +416,8 @@ impl RelayClient {
 #[derive(Debug)]
 pub struct Uplink {
     client: RelayClient,
+    /// Bytes of the session's recording the relay held when this connection attached.
+    pub recording_stored: u64,
 }
 
 impl RelayClient {
@@ -434,7 +436,7 @@ impl RelayClient {
             operator_key: &operator_key,
         }
         .sign(key, &mut OsRng);
-        timed(REQUEST_TIMEOUT, async {
+        let recording_stored = timed(REQUEST_TIMEOUT, async {
             self.send(&ClientMessage::Attach {
                 session_id,
                 certificate,
@@ -443,12 +445,15 @@ impl RelayClient {
             })
             .await?;
             match self.receive().await? {
-                RelayMessage::Attached => Ok(()),
+                RelayMessage::Attached { recording_stored } => Ok(recording_stored),
                 _ => Err(ClientError::Unexpected),
             }
         })
         .await?;
-        Ok(Uplink { client: self })
+        Ok(Uplink {
+            client: self,
+            recording_stored,
+        })
     }
 }
 

@@ -87,6 +87,7 @@ pub fn cert_for(
         not_before,
         not_after,
         issuer: ca.public().fingerprint(),
+        recording: Default::default(),
     };
     OperatorCert::issue(ca, &body, &mut ChaCha20Rng::from_seed([9; 32])).unwrap()
 }

@@ -51,7 +51,12 @@ pub async fn attach(relay: Arc<Relay>, mut conn: Conn, req: Attach) {
         tracing::warn!(peer = %conn.peer, operator = %live.operator, %why, "attach refused");
         return conn.close_with(&replies::bad_request(&why)).await;
     }
-    if let Err(e) = conn.send(&RelayMessage::Attached).await {
+    if let Err(e) = conn
+        .send(&RelayMessage::Attached {
+            recording_stored: 0,
+        })
+        .await
+    {
         return tracing::debug!(peer = %conn.peer, error = %e, "closing connection");
     }
     let session = hex::encode(req.session_id);

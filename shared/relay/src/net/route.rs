@@ -101,10 +101,12 @@ pub fn route(logged_in: bool, msg: ClientMessage) -> Route {
             operator_key,
             proof,
         },
-        (_, ClientMessage::SessionEvents { .. }) => Route::Refuse {
-            reply: replies::bad_request("events need an attached connection"),
-            close: true,
-        },
+        (_, ClientMessage::SessionEvents { .. } | ClientMessage::RecordingChunk { .. }) => {
+            Route::Refuse {
+                reply: replies::bad_request("events and recordings need an attached connection"),
+                close: true,
+            }
+        }
         (true, ClientMessage::Attach { .. }) => Route::Refuse {
             reply: replies::bad_request("attach on a fresh connection"),
             close: true,

@@ -51,6 +51,7 @@ pub(super) async fn certificate(
             .saturating_add(relay.config.certificate_validity_secs)
             .min(issuing.not_after()),
         issuer: issuing.authority().issuer().fingerprint(),
+        recording: Default::default(),
     };
     // Recorded before it exists, so that it can be revoked as soon as it is handed out.
     let record = (body.serial, body.operator.clone(), body.issuer, body.key);
