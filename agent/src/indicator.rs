@@ -129,13 +129,17 @@ pub struct IndicatorText {
     pub in_control: bool,
     /// The connection to the operator broke and is being repaired (control is suspended).
     pub reconnecting: bool,
+    /// Whether the operator's certificate says the session is recorded: the banner says
+    /// "· recorded" (required) or "· may be recorded" (optional).
+    pub recording: sightline_core::cert::RecordingMode,
 }
 
 impl IndicatorText {
     /// The banner's message without the "●" in front:
     /// `"Sightline: Alice (Example Ltd) is viewing your screen"`, or `"… is controlling your
     /// screen"` while the operator is in control, `"… is reconnecting to your screen"` while the
-    /// connection to the operator is being repaired. Control characters are removed, surrounding
+    /// connection to the operator is being repaired; `" · recorded"` follows when the session
+    /// is recorded (`" · may be recorded"` when the operator may choose to). Control characters are removed, surrounding
     /// white space is trimmed, an empty organisation is left out and names longer than 64
     /// characters are cut with "...". The result is Unicode (fit for a terminal); the banner
     /// draws it in Latin-1, with `?` for the characters outside it.
@@ -177,6 +181,11 @@ impl IndicatorText {
         s.push_str(" is ");
         s.push_str(verb);
         s.push_str(" your screen");
+        match self.recording {
+            sightline_core::cert::RecordingMode::Off => {}
+            sightline_core::cert::RecordingMode::Optional => s.push_str(" \u{b7} may be recorded"),
+            sightline_core::cert::RecordingMode::Required => s.push_str(" \u{b7} recorded"),
+        }
         s
     }
 }
@@ -1360,12 +1369,27 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn the_banner_says_when_the_session_is_recorded() {
+        use sightline_core::cert::RecordingMode;
+        let mut t = text("Alice", "Help Desk", false);
+        assert!(!t.status_line().contains("recorded"));
+        t.recording = RecordingMode::Required;
+        assert_eq!(
+            t.status_line(),
+            "Sightline: Alice (Help Desk) is viewing your screen \u{b7} recorded"
+        );
+        t.recording = RecordingMode::Optional;
+        assert!(t.status_line().ends_with("\u{b7} may be recorded"));
+    }
+
     fn text(operator: &str, organisation: &str, in_control: bool) -> IndicatorText {
         IndicatorText {
             operator: operator.to_owned(),
             organisation: organisation.to_owned(),
             in_control,
             reconnecting: false,
+            recording: Default::default(),
         }
     }
 

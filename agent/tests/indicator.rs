@@ -135,6 +135,7 @@ fn text(in_control: bool) -> IndicatorText {
         organisation: "Example Support Ltd".to_owned(),
         in_control,
         reconnecting: false,
+        recording: Default::default(),
     }
 }
 

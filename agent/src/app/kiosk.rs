@@ -15,7 +15,7 @@ use serde_json::json;
 use sightline_agent::lan::AddressPolicy;
 use sightline_agent::rights::Rights;
 use sightline_agent::share::ShareConfig;
-use sightline_core::cert::Permissions;
+use sightline_core::cert::{Permissions, RecordingMode};
 use sightline_core::e2e::{E2eConfig, Trust};
 use sightline_core::frame;
 use sightline_core::identity::{Fingerprint, PrivateIdentity};
@@ -367,6 +367,7 @@ async fn direct_session(
             fingerprint: fingerprint.clone(),
             certificate_expires: None,
             verified_by: "this kiosk's list of operator keys",
+            recording: RecordingMode::Off,
         },
     };
     // Recorded before the session proceeds: no record, no session.

@@ -3,12 +3,13 @@
 //! ([`sightline_agent::controller`]), which decides when and why the session ends.
 
 use serde_json::json;
+use sightline_agent::controller::media_proof::MediaProof;
 use sightline_agent::controller::signed_events::EventSigner;
 use sightline_agent::controller::{Customer, Wire};
 use sightline_agent::customer::Summary;
 use sightline_agent::rights::Rights;
 use sightline_agent::share::ShareConfig;
-use sightline_core::cert::CertBody;
+use sightline_core::cert::{CertBody, RecordingMode};
 use sightline_core::e2e::Session;
 use sightline_core::identity::PrivateIdentity;
 use sightline_core::messages::{CloseReason, Message};
@@ -39,6 +40,8 @@ pub struct Operator {
     pub certificate_expires: Option<u64>,
     /// How the agent knows them.
     pub verified_by: &'static str,
+    /// Whether their certificate says the session is recorded.
+    pub recording: RecordingMode,
 }
 
 impl Operator {
@@ -54,6 +57,7 @@ impl Operator {
             fingerprint,
             certificate_expires: Some(cert.not_after),
             verified_by: "your help desk's relay",
+            recording: cert.recording.mode,
         }
     }
 }
@@ -134,6 +138,22 @@ pub async fn serve(
     let started = clock::now_unix();
     let (app, to_peer, from_peer) = AppChannels::pair(64);
     let (close, close_rx) = oneshot::channel::<CloseReason>();
+    // Relayed sessions with an agent key sign the customer's decisions and the video sent
+    // (media checkpoints under a session key the first signed event announces).
+    let (signer, media) = match (&settings.signing_key, &relay) {
+        (Some(key), Some(link)) => {
+            let signer = EventSigner::start(key.clone(), link.session_id, to_peer.clone());
+            signer.record(SessionEvent::Permissions {
+                names: rights.permissions.names().join(","),
+            });
+            let media = MediaProof::new(link.session_id);
+            signer.record(SessionEvent::MediaKey {
+                key: media.public_key(),
+            });
+            (Some(signer), Some(media))
+        }
+        _ => (None, None),
+    };
     let customer = Customer {
         out,
         operator: operator.display_name.clone(),
@@ -143,16 +163,9 @@ pub async fn serve(
         consent_timeout: settings.consent_timeout,
         unattended: settings.unattended,
         control_log,
-        signed_events: match (&settings.signing_key, &relay) {
-            (Some(key), Some(link)) => {
-                let signer = EventSigner::start(key.clone(), link.session_id, to_peer.clone());
-                signer.record(SessionEvent::Permissions {
-                    names: rights.permissions.names().join(","),
-                });
-                Some(signer)
-            }
-            _ => None,
-        },
+        signed_events: signer.clone(),
+        media,
+        recording: operator.recording,
     };
     let unattended = settings.unattended;
     let limit = deadline(&rights, operator.certificate_expires, started);

@@ -136,7 +136,7 @@ impl Live {
         if self.share.is_some() {
             return;
         }
-        match share::start(c.share, to_peer.clone()) {
+        match share::start(c.share, c.video_sink(to_peer)) {
             Ok(s) => {
                 self.share = Some(s);
                 let _ = to_peer.send(Message::SharingResumed).await;

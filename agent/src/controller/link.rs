@@ -86,7 +86,7 @@ impl Live {
         }
         // A new stream: a keyframe first, and congestion control that starts afresh.
         if self.share.take().is_some() {
-            match share::start(c.share, to_peer.clone()) {
+            match share::start(c.share, c.video_sink(to_peer)) {
                 Ok(s) => self.share = Some(s),
                 Err(e) => tracing::error!(error = %e, "cannot share the screen again"),
             }

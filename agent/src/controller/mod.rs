@@ -19,6 +19,8 @@ use crate::customer::{self, Usage};
 use crate::indicator::{Indicator, IndicatorEvent, IndicatorText};
 use crate::rights::Rights;
 use crate::share::ShareConfig;
+use media_proof::MediaProof;
+use sightline_core::cert::RecordingMode;
 use sightline_core::messages::{CloseReason, Message};
 use sightline_core::session_events::SessionEvent;
 use sightline_net::cli::Output;
@@ -58,6 +60,10 @@ pub struct Customer {
     pub control_log: Option<UnboundedSender<bool>>,
     /// Signs the customer's decisions for the relay's audit log (relayed sessions).
     pub signed_events: Option<EventSigner>,
+    /// Proves what video was sent, for recordings (relayed sessions).
+    pub media: Option<MediaProof>,
+    /// Whether the operator's certificate says the session is recorded.
+    pub recording: RecordingMode,
 }
 
 /// The session's channels, as the controller sees them.
@@ -78,6 +84,28 @@ impl Customer {
     fn record(&self, event: SessionEvent) {
         if let Some(s) = &self.signed_events {
             s.record(event);
+        }
+    }
+
+    /// Where a share sends its messages: through the media proof when there is one.
+    fn video_sink(&self, to_peer: &mpsc::Sender<Message>) -> mpsc::Sender<Message> {
+        match &self.media {
+            Some(m) => m.tap(to_peer),
+            None => to_peer.clone(),
+        }
+    }
+
+    /// What the customer is told about recording, if anything: in the consent question and
+    /// at the start of sharing.
+    fn recording_notice(&self) -> Option<&'static str> {
+        match self.recording {
+            RecordingMode::Off => None,
+            RecordingMode::Optional => {
+                Some("The help desk may record this session for its auditors.")
+            }
+            RecordingMode::Required => {
+                Some("This session is recorded for the help desk's auditors.")
+            }
         }
     }
 
@@ -102,6 +130,7 @@ impl Customer {
             organisation: self.organisation.clone(),
             in_control,
             reconnecting: false,
+            recording: self.recording,
         }
     }
 
@@ -162,6 +191,9 @@ impl Customer {
             )
             .await;
         live.end().await;
+        if let Some(media) = &self.media {
+            media.finish(&to_peer).await;
+        }
         if let Some(reason) = reason {
             self.flush_events().await;
             let _ = close.send(reason);
@@ -196,5 +228,6 @@ async fn drain(mut from_peer: mpsc::Receiver<Message>) {
 mod banner;
 mod link;
 mod live;
+pub mod media_proof;
 pub mod signed_events;
 mod viewing;

@@ -41,11 +41,14 @@ impl Customer {
         self.record(SessionEvent::Asked {
             what: Consent::Viewing,
         });
+        let notice = self.recording_notice();
         out.event(
-            json!({"event": "consent_request", "what": "viewing", "timeout_secs": secs}),
+            json!({"event": "consent_request", "what": "viewing", "timeout_secs": secs,
+                   "recording": self.recording.name(), "notice": notice}),
             || {
+                let notice = notice.map(|n| format!("{n}\n")).unwrap_or_default();
                 format!(
-                    "\n{} wants to see your screen.\nAllow? Type y and Enter to allow, anything else to refuse ({secs} s to answer): ",
+                    "\n{} wants to see your screen.\n{notice}Allow? Type y and Enter to allow, anything else to refuse ({secs} s to answer): ",
                     self.who()
                 )
             },
@@ -140,7 +143,7 @@ impl Customer {
                 None
             }
         };
-        let share = match share::start(self.share, to_peer.clone()) {
+        let share = match share::start(self.share, self.video_sink(to_peer)) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "cannot share the screen");
@@ -154,8 +157,11 @@ impl Customer {
         let since = sightline_net::cli::utc(sightline_net::clock::now_unix());
         out.event(
             json!({"event": "sharing", "monitor": share.monitor.index, "width": share.monitor.width, "height": share.monitor.height,
-                   "indicator": indicator.is_some(), "encoder": share.encoder.name()}),
-            || format!("Sharing your screen ({}x{}) with {} since {since}.", share.monitor.width, share.monitor.height, self.who()),
+                   "indicator": indicator.is_some(), "encoder": share.encoder.name(), "recording": self.recording.name()}),
+            || {
+                let notice = self.recording_notice().map(|n| format!(" {n}")).unwrap_or_default();
+                format!("Sharing your screen ({}x{}) with {} since {since}.{notice}", share.monitor.width, share.monitor.height, self.who())
+            },
         );
         let live = Live {
             control: ControlState::new(

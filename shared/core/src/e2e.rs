@@ -533,6 +533,9 @@ pub struct PeerIdentity {
     pub fingerprint: Fingerprint,
     /// The operator's verified certificate body (when the peer is an operator).
     pub certificate: Option<CertBody>,
+    /// The peer's RSA public key (SubjectPublicKeyInfo DER): what its signed session events
+    /// verify against, kept in a recording.
+    pub public_key: Vec<u8>,
 }
 
 impl AwaitingPeerIdentity {
@@ -707,6 +710,7 @@ fn verify_proof(
         role: proof.role,
         fingerprint: key.fingerprint(),
         certificate,
+        public_key: key.spki_der().to_vec(),
     })
 }
 

@@ -45,6 +45,8 @@ pub enum CloseReason {
     /// The operator's certificate expired: a session never outlives the authority that
     /// allowed it.
     CertificateExpired,
+    /// The help desk requires the session to be recorded, and the recording cannot go on.
+    RecordingFailed,
 }
 
 impl fmt::Display for CloseReason {
@@ -60,6 +62,7 @@ impl fmt::Display for CloseReason {
             CloseReason::DeclinedByCustomer => "declined by customer",
             CloseReason::NoAnswerFromCustomer => "customer did not answer",
             CloseReason::CertificateExpired => "operator certificate expired",
+            CloseReason::RecordingFailed => "the required recording of the session failed",
         })
     }
 }
