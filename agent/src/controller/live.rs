@@ -92,6 +92,12 @@ impl Live {
                     self.on_link(c, event, to_peer).await;
                 }
                 msg = from_peer.recv() => match msg {
+                    Some(Message::EndRequest) => {
+                        // The operator ends: the session closes from here, after the proof of
+                        // what was sent.
+                        self.stop_input(c, to_peer, None).await;
+                        return Some(CloseReason::EndedByOperator);
+                    }
                     Some(msg) => self.on_peer(c, msg, to_peer, used).await,
                     None => return None,
                 },

@@ -263,6 +263,12 @@ pub enum Message {
     /// Agent → viewer: the running hash over the video sent so far, signed with the session's
     /// media key ([`crate::media_proof`]); a recording keeps it to prove what the agent sent.
     MediaCheckpoint(crate::media_proof::SignedCheckpoint),
+    /// Viewer → agent: the operator ends the session and asks the agent to close it: the
+    /// agent stops sharing, sends its final media checkpoint and last signed events, then
+    /// [`Message::Close`] with [`CloseReason::EndedByOperator`]. A recorded session ends this
+    /// way, so that the recording holds the agent's proof up to the very end; a viewer that
+    /// hears nothing within a few seconds closes the session itself.
+    EndRequest,
 }
 
 /// Why the agent paused sharing ([`Message::SharingPaused`]).
