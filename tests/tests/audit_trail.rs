@@ -1,6 +1,6 @@
 //! Integration: one whole session through the real relay, viewer and agent binaries leaves its
 //! whole story in the relay's audit log, in order: the code issued and redeemed, the pairing
-//! (with the agent's proven key), the permissions and every question and answer inside the
+//! (with the agent's proven key), the permissions, the session's media key and every question and answer inside the
 //! end-to-end session (signed by the agent, handed in by the viewer), control taken back, and
 //! the session's end; `relay audit verify` then passes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -76,6 +76,7 @@ fn a_whole_session_is_on_the_audit_log_in_order_and_the_log_verifies() {
             "code.redeemed",
             "session.paired",
             "session.permissions",
+            "session.media_key",
             "consent.asked",
             "consent.given",
             "consent.asked",
@@ -88,10 +89,15 @@ fn a_whole_session_is_on_the_audit_log_in_order_and_the_log_verifies() {
     let detail = |i: usize| entries[i]["detail"].as_str().unwrap().to_string();
     assert!(detail(2).contains("agent key "), "{}", detail(2));
     assert!(!detail(2).contains("not proven"), "{}", detail(2));
-    assert!(detail(4).contains("viewing") && detail(6).contains("control"));
-    assert!(detail(8).contains("by the customer"), "{}", detail(8));
-    // The agent's entries carry its numbering, 1 to 6 without a gap.
-    for (i, n) in (3..=8).zip(1..) {
+    assert!(
+        detail(4).starts_with("#2: media checkpoint key "),
+        "{}",
+        detail(4)
+    );
+    assert!(detail(5).contains("viewing") && detail(7).contains("control"));
+    assert!(detail(9).contains("by the customer"), "{}", detail(9));
+    // The agent's entries carry its numbering, 1 to 7 without a gap.
+    for (i, n) in (3..=9).zip(1..) {
         assert!(detail(i).starts_with(&format!("#{n}:")), "{}", detail(i));
     }
     let (st, out, err) = relay.cli(&["audit", "verify"], None);
