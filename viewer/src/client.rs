@@ -7,7 +7,8 @@ use crate::agent_key::{AgentKeyCheck, AgentKeyReport, KeyAnswer, KeyCheck};
 use crate::certstore::{self, StoredCert};
 use crate::decoder::{DecoderThread, LatestFrame};
 use crate::direct::{self, DirectAddress, DirectConnection, FirstWord, Offer};
-use crate::dispatch::dispatch;
+use crate::dispatch::{dispatch, RecordingOptions};
+use crate::recording::Recording;
 use sightline_core::cert::{CertBody, OperatorCert, Permissions};
 use sightline_core::code::SessionCode;
 use sightline_core::e2e::{E2eConfig, Session as E2eSession, Trust};
@@ -53,6 +54,8 @@ pub struct SessionParams {
     pub direct: Option<DirectAddress>,
     /// How that agent's key is checked against the known hosts.
     pub agent_key: AgentKeyCheck,
+    /// Record the session where the policy leaves it to the operator.
+    pub record: bool,
 }
 
 /// A direct connection to a LAN-only agent with the certificate stored after an earlier relay
@@ -227,6 +230,12 @@ pub struct SendRate {
 pub enum ClientEvent {
     /// Progress before the session ("connecting", "logging in").
     Status(String),
+    /// The session is recorded for the help desk's auditors (`required`: by the policy,
+    /// else because the operator chose to).
+    Recording {
+        /// Whether the policy requires it.
+        required: bool,
+    },
     /// The code to read to the customer.
     Code {
         /// The code.
@@ -502,6 +511,7 @@ async fn drive(
             let (client, grant) = login(&params, &key, events).await?;
             store_certificate(&params.data_dir, &grant, events).await;
             let rights = OperatorRights::from_body(&grant.body);
+            let grant_body = grant.body.clone();
             let LoginGrant {
                 certificate: cert,
                 authority,
@@ -514,6 +524,9 @@ async fn drive(
             };
             events.emit(ClientEvent::LoggedIn(rights.clone()));
             check_rights(&rights, params.require_control)?;
+            // Before any code is handed out: a viewer that cannot record a session the help
+            // desk requires recorded does not start one.
+            let plan = crate::recording::Plan::from_certificate(&grant_body, params.record)?;
             let settled = Settled {
                 key: &key,
                 rights,
@@ -523,6 +536,7 @@ async fn drive(
             };
             match params.direct {
                 Some(address) => {
+                    refuse_unrecorded(&grant_body)?;
                     // The relay's part is done: the certificate is all a direct connection needs.
                     drop(client);
                     let agent_key = (params.agent_key, params.data_dir.as_path());
@@ -530,7 +544,11 @@ async fn drive(
                 }
                 None => {
                     let relay = (params.relay.clone(), params.relay_key);
-                    through_relay(settled, client, cert, relay).await
+                    let recorded = Recorded {
+                        plan,
+                        body: grant_body,
+                    };
+                    through_relay(settled, client, cert, relay, recorded).await
                 }
             }
         }
@@ -549,6 +567,7 @@ async fn drive(
             }
             let rights = OperatorRights::from_body(&body);
             check_rights(&rights, p.require_control)?;
+            refuse_unrecorded(&body)?;
             let StoredCert {
                 cert,
                 authority,
@@ -575,6 +594,35 @@ async fn drive(
             .await
         }
     }
+}
+
+/// A direct connection has no relay to hand a recording to: refused when the help desk
+/// requires recording.
+fn refuse_unrecorded(body: &CertBody) -> Result<(), String> {
+    if body.recording.mode == sightline_core::cert::RecordingMode::Required {
+        return Err(
+            "the help desk requires every session to be recorded, and a direct \
+                    connection to a LAN-only agent cannot be: connect through the relay"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// What a session through the relay has that a direct one has not.
+struct Relayed {
+    /// How to come back after a broken connection.
+    link: RelayLink,
+    /// Where the agent's signed events go.
+    uplink: crate::uplink::Target,
+    /// The recording, and whether the policy requires it.
+    recording: Option<(Recording, bool)>,
+}
+
+/// A relayed session's recording plan and the certificate it comes from.
+struct Recorded {
+    plan: Option<crate::recording::Plan>,
+    body: CertBody,
 }
 
 /// What every session needs once the certificate is settled.
@@ -615,6 +663,7 @@ async fn through_relay(
     mut client: RelayClient,
     cert: OperatorCert,
     relay: (String, Fingerprint),
+    recorded: Recorded,
 ) -> Result<(), String> {
     let events = s.events;
     let created = client.create_session().await.map_err(|e| e.to_string())?;
@@ -654,7 +703,69 @@ async fn through_relay(
     let session = session::operator_handshake(&mut stream, cfg, s.key, cert)
         .await
         .map_err(|e| e.to_string())?;
-    hold(s, stream, session, Vec::new(), Some((link, uplink))).await
+    let recording = match recorded.plan {
+        Some(plan) => {
+            let meta = recording_meta(&recorded.body, &link, &session);
+            let required = plan.required;
+            match crate::recording::start(plan, meta, uplink.clone()) {
+                Ok(r) => Some((r, required)),
+                Err(e) if required => {
+                    // Nothing was shown yet: the session ends before it starts, and the agent
+                    // hears why.
+                    let mut session = session;
+                    let (app, _to_peer, _from_peer) = AppChannels::pair(1);
+                    let hello = Message::Hello {
+                        software: format!("sightline-viewer/{}", env!("CARGO_PKG_VERSION")),
+                        capabilities: vec!["av1".into()],
+                    };
+                    let why = async { CloseReason::RecordingFailed };
+                    let _ = session::run(&mut stream, &mut session, hello, why, app).await;
+                    return Err(format!("the help desk requires recording, and {e}"));
+                }
+                Err(e) => {
+                    events.emit(ClientEvent::Notice(format!(
+                        "the session is not recorded: {e}"
+                    )));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    hold(
+        s,
+        stream,
+        session,
+        Vec::new(),
+        Some(Relayed {
+            link,
+            uplink,
+            recording,
+        }),
+    )
+    .await
+}
+
+/// What a recording says about its session.
+fn recording_meta(
+    body: &CertBody,
+    link: &RelayLink,
+    session: &E2eSession,
+) -> sightline_recording::Meta {
+    sightline_recording::Meta {
+        session_id: link.session_id,
+        operator: body.operator.clone(),
+        display_name: body.display_name.clone(),
+        organisation: body.organisation.clone(),
+        relay: link.addr.clone(),
+        agent_key_spki: session.peer().public_key.clone(),
+        started_unix_us: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0),
+        include_input: body.recording.include_input,
+        software: format!("sightline-viewer/{}", env!("CARGO_PKG_VERSION")),
+    }
 }
 
 /// Straight to a LAN-only agent: TCP, preamble, the same handshake, the agent's key checked
@@ -746,10 +857,28 @@ async fn hold(
     mut stream: FramedStream<TcpStream>,
     mut session: E2eSession,
     pending: Vec<Message>,
-    relay: Option<(RelayLink, crate::uplink::Target)>,
+    relay: Option<Relayed>,
 ) -> Result<(), String> {
-    let (relay, uplink) = match relay {
-        Some((link, target)) => (Some(link), Some(crate::uplink::spawn(target))),
+    let (relay, uplink, recording) = match relay {
+        Some(r) => (
+            Some(r.link),
+            Some(crate::uplink::spawn(r.uplink)),
+            r.recording,
+        ),
+        None => (None, None, None),
+    };
+    let recorded = recording.as_ref().map(|r| r.1);
+    let (recording, rec_end) = match recording {
+        Some((r, required)) => {
+            let Recording { sink, failed, done } = r;
+            let end_sink = sink.clone();
+            let options = RecordingOptions {
+                sink,
+                failed,
+                required,
+            };
+            (Some(options), Some((end_sink, done)))
+        }
         None => (None, None),
     };
     let (uplink_tx, uplink_task) = uplink.unzip();
@@ -761,6 +890,9 @@ async fn hold(
         ..
     } = s;
     events.emit(connected_event(&session, &rights));
+    if let Some(required) = recorded {
+        events.emit(ClientEvent::Recording { required });
+    }
 
     let (app, to_peer, from_peer) = AppChannels::pair(64);
     for msg in pending {
@@ -817,6 +949,7 @@ async fn hold(
         crate::dispatch::SessionOptions {
             may_control,
             uplink: uplink_tx,
+            recording,
         },
     );
     tokio::pin!(pump);
@@ -839,6 +972,20 @@ async fn hold(
             .is_err()
         {
             tracing::warn!("the last session events did not reach the relay in time");
+        }
+    }
+    // The recording's last word, then the rest of it goes to the relay.
+    if let Some((sink, done)) = rec_end {
+        sink.end(end.reason()).await;
+        drop(sink);
+        if tokio::time::timeout(crate::recording::FLUSH_AT_END, done)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the end of the recording did not reach the relay in time");
+            events.emit(ClientEvent::Notice(
+                "the end of the session's recording did not reach the relay in time".into(),
+            ));
         }
     }
     let close = match &end {

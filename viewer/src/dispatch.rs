@@ -10,10 +10,14 @@ use crate::client::{ClientCommand, ClientEvent, Events, SendRate, Stats, VIEW_ON
 use crate::consent::{Consent, ControlVerdict, RequestOutcome};
 use crate::decoder::{DecoderInput, DecoderReport, DecoderThread};
 use crate::limits::{self, PictureSize};
+use crate::recording::Sink;
 use sightline_core::messages::{CloseReason, CursorShape, Message};
 use sightline_core::session_events::SignedEvent;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+
+/// How long a recorded session's end waits for the agent to close it.
+const AGENT_CLOSE_WAIT: Duration = Duration::from_secs(3);
 
 /// Shortest time between two keyframe requests.
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
@@ -28,6 +32,18 @@ pub(crate) struct SessionOptions {
     pub may_control: bool,
     /// Where the agent's signed events go (to the relay's audit log), in relayed sessions.
     pub uplink: Option<mpsc::UnboundedSender<SignedEvent>>,
+    /// The session's recording, when it is recorded.
+    pub recording: Option<RecordingOptions>,
+}
+
+/// What the dispatcher does for a recorded session.
+pub(crate) struct RecordingOptions {
+    /// Where recorded messages and input go.
+    pub sink: Sink,
+    /// Says why if the recording cannot go on.
+    pub failed: oneshot::Receiver<String>,
+    /// Whether the session must end then.
+    pub required: bool,
 }
 
 /// Routes between the UI, the session and the decoder until the UI goes away (or the session
@@ -43,16 +59,44 @@ pub(crate) async fn dispatch(
 ) {
     let mut d = Dispatcher::new(to_peer, decoder.input(), events, session.may_control);
     d.uplink = session.uplink;
+    let (mut failed, required) = match session.recording {
+        Some(r) => {
+            d.recorder = Some(r.sink);
+            (Some(r.failed), r.required)
+        }
+        None => (None, false),
+    };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut ui_open = true;
     loop {
+        let end_by = d.ending;
         tokio::select! {
-            cmd = commands.recv() => match cmd {
-                Some(cmd) => d.command(cmd).await,
-                None => {
-                    d.close().await;
+            why = async { failed.as_mut()?.await.ok() }, if failed.is_some() => {
+                failed = None;
+                let Some(why) = why else { continue };
+                if d.recording_failed(why, required).await {
                     return;
                 }
+            }
+            cmd = commands.recv(), if ui_open => match cmd {
+                Some(cmd) => d.command(cmd).await,
+                None => {
+                    ui_open = false;
+                    // A recorded session waits for the agent's own close (and the proof
+                    // before it); otherwise the pump sends the close queued here.
+                    if d.close().await {
+                        return;
+                    }
+                }
             },
+            () = async { tokio::time::sleep_until(end_by.unwrap_or_else(tokio::time::Instant::now)).await }, if end_by.is_some() => {
+                // The agent did not close in time: the viewer does.
+                d.ending = None;
+                d.send_close(CloseReason::EndedByOperator).await;
+                if !ui_open {
+                    return;
+                }
+            }
             msg = from_peer.recv() => match msg {
                 Some(msg) => d.message(msg).await,
                 // The session ended and everything it brought is handled; the pump reports
@@ -63,7 +107,7 @@ pub(crate) async fn dispatch(
                 Some(report) => d.report(report).await,
                 None => std::future::pending::<()>().await,
             },
-            _ = tick.tick() => d.tick(),
+            _ = tick.tick() => d.tick().await,
         }
     }
 }
@@ -85,6 +129,13 @@ struct Dispatcher<'a> {
     grant_warnings: Throttle,
     /// Where the agent's signed events go (to the relay's audit log), in relayed sessions.
     uplink: Option<mpsc::UnboundedSender<SignedEvent>>,
+    /// Where the recording goes, when the session is recorded.
+    recorder: Option<Sink>,
+    /// The operator ended a recorded session and the agent was asked to close it: when the
+    /// viewer closes it itself if the agent has not.
+    ending: Option<tokio::time::Instant>,
+    /// When a keyframe was last asked for the recording's sake.
+    last_recording_keyframe: Instant,
 }
 
 impl<'a> Dispatcher<'a> {
@@ -105,6 +156,9 @@ impl<'a> Dispatcher<'a> {
             warnings: Throttle::default(),
             grant_warnings: Throttle::default(),
             uplink: None,
+            recorder: None,
+            ending: None,
+            last_recording_keyframe: Instant::now(),
         }
     }
 
@@ -116,6 +170,9 @@ impl<'a> Dispatcher<'a> {
         match cmd {
             ClientCommand::Input(ev) => {
                 if self.consent.forwards_input() {
+                    if let Some(r) = &self.recorder {
+                        r.input(&ev).await;
+                    }
                     self.send(Message::Input(ev)).await;
                 }
             }
@@ -129,17 +186,31 @@ impl<'a> Dispatcher<'a> {
                         .emit(ClientEvent::Notice(VIEW_ONLY_MESSAGE.into()));
                 }
             },
-            ClientCommand::End => self.close().await,
+            ClientCommand::End => {
+                self.close().await;
+            }
             // The agent's key was settled before the session started.
             ClientCommand::AgentKey(_) => {}
         }
     }
 
-    async fn close(&self) {
-        self.send(Message::Close {
-            reason: CloseReason::EndedByOperator,
-        })
-        .await;
+    /// The operator ends the session. A recorded session asks the agent to close it, so that
+    /// its final media checkpoint is in the recording (`false`: the close is still to come);
+    /// otherwise the close goes out now (`true`).
+    async fn close(&mut self) -> bool {
+        if self.recorder.is_some() {
+            if self.ending.is_none() {
+                self.ending = Some(tokio::time::Instant::now() + AGENT_CLOSE_WAIT);
+                self.send(Message::EndRequest).await;
+            }
+            return false;
+        }
+        self.send_close(CloseReason::EndedByOperator).await;
+        true
+    }
+
+    async fn send_close(&self, reason: CloseReason) {
+        self.send(Message::Close { reason }).await;
     }
 
     /// Video of any kind shows the customer allowed viewing: a held control request goes out.
@@ -150,6 +221,10 @@ impl<'a> Dispatcher<'a> {
     }
 
     async fn message(&mut self, msg: Message) {
+        // Recorded as received, before any check: the recording is what the agent sent.
+        if let Some(r) = &self.recorder {
+            r.agent(&msg).await;
+        }
         match msg {
             Message::VideoConfig { width, height, .. } => {
                 self.video_arrived().await;
@@ -339,9 +414,34 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
-    fn tick(&mut self) {
+    async fn tick(&mut self) {
         if let Some(stats) = self.window.take() {
             self.events.emit(ClientEvent::Stats(stats));
+        }
+        // Keyframes at least every few seconds, so that playback can seek anywhere fast.
+        if self.recorder.is_some()
+            && self.last_recording_keyframe.elapsed() >= crate::recording::KEYFRAME_EVERY
+        {
+            self.last_recording_keyframe = Instant::now();
+            self.send(Message::KeyframeRequest).await;
+        }
+    }
+
+    /// The recording cannot go on: a required one ends the session (`true`), an optional one
+    /// is reported and the session goes on.
+    async fn recording_failed(&mut self, why: String, required: bool) -> bool {
+        self.recorder = None;
+        if required {
+            self.events.emit(ClientEvent::Notice(format!(
+                "ending the session: the help desk requires recording, and {why}"
+            )));
+            self.send_close(CloseReason::RecordingFailed).await;
+            true
+        } else {
+            self.events.emit(ClientEvent::Notice(format!(
+                "the session is no longer recorded: {why}"
+            )));
+            false
         }
     }
 }

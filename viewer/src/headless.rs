@@ -249,6 +249,16 @@ impl Headless {
             ClientEvent::Notice(message) => {
                 out.event(notice_json(&message), || message.clone());
             }
+            ClientEvent::Recording { required } => {
+                out.event(crate::gui::json_out::recording_json(required), || {
+                    let why = if required {
+                        "the help desk requires it"
+                    } else {
+                        "you chose to"
+                    };
+                    format!("This session is recorded for the help desk's auditors ({why}).")
+                });
+            }
             ClientEvent::Stats(s) => {
                 out.event(json!({"event": "stats", "fps": s.fps, "kbps": s.kbps, "latency_ms": s.latency_ms}), || {
                     format!("{:.1} fps, {:.0} kbit/s, {:.1} ms", s.fps, s.kbps, s.latency_ms)
@@ -410,6 +420,7 @@ mod tests {
             data_dir: PathBuf::new(),
             direct: None,
             agent_key: Default::default(),
+            record: false,
         })
     }
 

@@ -14,6 +14,7 @@ pub mod headless;
 pub mod known_hosts;
 pub mod limits;
 pub mod player;
+mod recording;
 pub mod script;
 mod uplink;
 

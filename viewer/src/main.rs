@@ -78,6 +78,10 @@ struct Cli {
     /// after their yes (the format of `viewer session --send-input`; for demos and tests).
     #[arg(long, value_name = "FILE")]
     send_input: Option<PathBuf>,
+    /// Record the session when the help desk's policy leaves recording to the operator
+    /// (`mode = "optional"`); a `required` recording is made whatever this says.
+    #[arg(long, global = true)]
+    record: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -217,6 +221,7 @@ fn open_window(cli: Cli) -> Result<()> {
         password,
         second_factor,
         direct: cli.direct,
+        record: cli.record,
         direct_at_once,
         agent_key,
         data_dir,
@@ -278,6 +283,7 @@ async fn session(cli: Cli, out: Output) -> Result<SessionEnd> {
                 data_dir,
                 direct: None,
                 agent_key,
+                record: cli.record,
             })
         }
         Some(address) => {
@@ -345,6 +351,7 @@ async fn direct_start(
                 data_dir,
                 direct: Some(address),
                 agent_key,
+                record: false,
             }))
         }
     }

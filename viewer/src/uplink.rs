@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 pub(crate) const FLUSH_AT_END: Duration = Duration::from_secs(10);
 
 /// Where and as whom to hand events in.
+#[derive(Clone)]
 pub(crate) struct Target {
     /// The relay's address.
     pub addr: String,
@@ -82,7 +83,7 @@ async fn deliver(target: &Target, uplink: &mut Option<Uplink>, pending: &mut Vec
     }
 }
 
-async fn attach(t: &Target) -> Result<Uplink, sightline_net::ClientError> {
+pub(crate) async fn attach(t: &Target) -> Result<Uplink, sightline_net::ClientError> {
     let client = Box::pin(RelayClient::connect(&t.addr, t.pin)).await?;
     client
         .attach(t.session_id, t.certificate.clone(), &t.key)

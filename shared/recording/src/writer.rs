@@ -229,6 +229,7 @@ impl Writer {
             | Message::KeyframeRequest
             | Message::Input(_)
             | Message::ControlRequest
+            | Message::EndRequest
             | Message::VideoAck { .. }
             | Message::SendRate { .. } => {}
         }

@@ -69,6 +69,7 @@ impl ViewerApp {
             relay_key: opts.relay_key.unwrap_or_default(),
             user: opts.user.unwrap_or_default(),
             direct: opts.direct.unwrap_or_default(),
+            record: opts.record,
             ..Default::default()
         };
         let mut auto_connect = None;

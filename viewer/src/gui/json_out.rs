@@ -69,6 +69,11 @@ impl JsonEvents {
     }
 }
 
+/// The `recording` event: the session is recorded for the help desk's auditors.
+pub fn recording_json(required: bool) -> Value {
+    json!({"event": "recording", "required": required})
+}
+
 /// The `login` event: the operator's rights from the verified certificate.
 pub fn login_json(rights: &OperatorRights) -> Value {
     json!({
@@ -210,6 +215,7 @@ pub fn event_json(event: &ClientEvent) -> Option<Value> {
             within_secs,
         } => json!({"event": "reconnecting", "reason": reason, "within_secs": within_secs}),
         ClientEvent::Reconnected { sas } => json!({"event": "reconnected", "sas": sas}),
+        ClientEvent::Recording { required } => recording_json(*required),
         _ => return None,
     })
 }

@@ -421,6 +421,14 @@ fn overlay(ctx: &egui::Context, live: &Live, time_left: Option<u64>) {
                         short_fingerprint(&live.peer_fingerprint)
                     ));
                     ui.label(format!("verification {}", live.sas));
+                    if let Some(required) = live.recording {
+                        let what = if required {
+                            "● recorded (required)"
+                        } else {
+                            "● recorded"
+                        };
+                        ui.label(RichText::new(what).color(Color32::from_rgb(0xe0, 0x50, 0x50)));
+                    }
                     let names = live.rights.permission_names();
                     ui.label(format!(
                         "permissions {}",

@@ -143,6 +143,12 @@ pub fn show(
                             .desired_width(field),
                     );
                     ui.end_row();
+                    ui.label("");
+                    ui.checkbox(
+                        &mut form.record,
+                        "Record the session (where the help desk allows it)",
+                    );
+                    ui.end_row();
                 });
             ui.add_space(16.0);
             let (label, size) = if direct.is_empty() {

@@ -42,6 +42,8 @@ pub struct Options {
     pub second_factor: Option<Secret>,
     /// LAN-only agent address (`--direct`) to prefill the "Direct (LAN)" field with.
     pub direct: Option<String>,
+    /// Record the session where the policy leaves it to the operator (`--record`).
+    pub record: bool,
     /// Connect directly at once with the stored certificate (`--direct` with
     /// `--password-stdin` while the stored certificate is valid).
     pub direct_at_once: bool,

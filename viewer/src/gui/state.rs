@@ -68,6 +68,9 @@ pub struct LoginForm {
     /// A LAN-only agent's address `HOST[:PORT]`: connect there directly instead of asking
     /// for a session code. Empty for the usual session through the relay.
     pub direct: String,
+    /// Record the session when the help desk's policy leaves it to the operator (a
+    /// required recording is made whatever this says).
+    pub record: bool,
     /// Why the last connect attempt was refused, shown under the form.
     pub error: Option<String>,
 }
@@ -81,6 +84,7 @@ impl std::fmt::Debug for LoginForm {
             .field("password", &"..")
             .field("second_factor", &"..")
             .field("direct", &self.direct)
+            .field("record", &self.record)
             .field("error", &self.error)
             .finish()
     }
@@ -130,6 +134,7 @@ impl LoginForm {
             require_control: false,
             data_dir,
             direct,
+            record: self.record,
             // The app sets how the agent's key is checked.
             agent_key: Default::default(),
         })
@@ -231,6 +236,8 @@ pub struct Live {
     pub paused: Option<PauseReason>,
     /// The connection broke and is being repaired: what the status line says meanwhile.
     pub reconnecting: Option<String>,
+    /// The session is recorded (`Some(true)`: the policy requires it).
+    pub recording: Option<bool>,
     /// Latest statistics.
     pub stats: Option<Stats>,
     /// The agent's latest word on its sending rate (congestion control).
@@ -362,6 +369,11 @@ impl AppState {
             ClientEvent::Status(status) => {
                 if let Screen::Waiting(w) = &mut self.screen {
                     w.status = status;
+                }
+            }
+            ClientEvent::Recording { required } => {
+                if let Screen::Live(live) = &mut self.screen {
+                    live.recording = Some(required);
                 }
             }
             ClientEvent::Code { code, expires_at } => {
@@ -569,6 +581,9 @@ pub fn close_reason_text(reason: CloseReason) -> &'static str {
         CloseReason::CertificateExpired => {
             "Session ended: your operator certificate expired (log in again for a new one)."
         }
+        CloseReason::RecordingFailed => {
+            "Session ended: the help desk requires recording, and the recording could not go on."
+        }
     }
 }
 
@@ -637,6 +652,7 @@ mod tests {
             password: "hunter2".into(),
             second_factor: "123456".into(),
             direct: String::new(),
+            record: false,
             error: None,
         }
     }
