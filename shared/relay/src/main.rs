@@ -1,11 +1,12 @@
 //! `relay`: the Sightline relay's command line. Parses flags, reads passwords, prints results;
 //! the work is done by the `sightline_relay` library. The certificate authority's commands
 //! live in [`cli_ca`], the audit log's in [`cli_audit`], the session record's in [`cli_sessions`],
-//! the data inventory in [`cli_data`].
+//! the session recordings' in [`cli_recordings`], the data inventory in [`cli_data`].
 
 mod cli_audit;
 mod cli_ca;
 mod cli_data;
+mod cli_recordings;
 mod cli_sessions;
 
 use anyhow::{bail, Context, Result};
@@ -48,6 +49,8 @@ Files (in the data directory, owner-only permissions):
   relay.db     accounts, TOTP secrets, issued certificates, counters and audit log (SQLite, mode 0600)
   audit.key    the audit log's Ed25519 signing key (PKCS#8 PEM, mode 0600); `relay audit key`
                prints its public half
+  recordings/  session recordings, <session id>.age, encrypted by the viewer to the auditors'
+               age keys; the relay cannot read them (directory 0700, files 0600)
   relay.toml   optional configuration (see assets/relay.example.toml)
   policy.toml  optional help-desk policy (see assets/policy.example.toml), including how long
                stored records are kept; `relay data inventory` lists what is stored";
@@ -230,6 +233,12 @@ enum Command {
     /// Show the newest relayed sessions.
     #[command(after_help = cli_sessions::SESSIONS_EXAMPLES)]
     Sessions(cli_sessions::SessionsArgs),
+    /// Session recordings: list them, copy one out for the auditors.
+    #[command(after_help = cli_recordings::RECORDINGS_EXAMPLES)]
+    Recordings {
+        #[command(subcommand)]
+        command: cli_recordings::RecordingsCommand,
+    },
     /// What the relay stores about people and sessions, and for how long.
     #[command(after_help = cli_data::DATA_EXAMPLES)]
     Data {
@@ -455,6 +464,7 @@ fn run(cli: Cli) -> Result<()> {
         },
         Command::Audit(args) => cli_audit::run(&data, args),
         Command::Sessions(args) => cli_sessions::run(&data, &args),
+        Command::Recordings { command } => cli_recordings::run(&data, &command),
         Command::Data { command } => cli_data::run(&data, &policy()?, &command),
         Command::Serve(args) => {
             let policy = Policy::load_or_default(policy_file.as_deref(), &data.policy())?;
