@@ -305,16 +305,25 @@ async fn resume_refused(addr: &str, pin: Fingerprint, p: &PairedUp, token: [u8; 
 
 /// The session's record (by the real `relay sessions --json`) ended abnormally because its
 /// recording stopped, and the audit log says so.
-fn recorded_as_stalled(dir: &Path, session: &str) {
-    let out = relay(dir, &["sessions", "--json"]);
-    assert!(out.status.success(), "{out:?}");
-    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let record = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == session)
-        .unwrap();
+async fn recorded_as_stalled(dir: &Path, session: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let record = loop {
+        let out = relay(dir, &["sessions", "--json"]);
+        assert!(out.status.success(), "{out:?}");
+        let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let record = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == session)
+            .unwrap()
+            .clone();
+        // Written just after both sides were told.
+        if !record["ended_at"].is_null() || Instant::now() > deadline {
+            break record;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(record["abnormal"], true, "{record}");
     assert!(
         record["end_reason"].as_str().unwrap().contains(STALLED),
@@ -373,7 +382,7 @@ async fn a_required_recording_that_stops_ends_the_session_within_15_s() {
     resume_refused(addr, pin, &p, p.tokens.0).await;
     resume_refused(addr, pin, &p, p.tokens.1).await;
     let session = hex::encode(p.session_id);
-    recorded_as_stalled(dir.path(), &session);
+    recorded_as_stalled(dir.path(), &session).await;
     // What arrived is kept, and vouched for.
     let log = audit_of(dir.path(), &session);
     assert!(
@@ -397,7 +406,7 @@ async fn a_required_recording_that_never_starts_ends_the_session_within_15_s() {
     let took = paired.elapsed();
     assert!(took < PROMISED, "ended {took:?} after pairing");
     resume_refused(addr, pin, &p, p.tokens.1).await;
-    recorded_as_stalled(dir.path(), &hex::encode(p.session_id));
+    recorded_as_stalled(dir.path(), &hex::encode(p.session_id)).await;
 }
 
 #[test]

@@ -121,7 +121,13 @@ async fn a_code_the_operator_gives_up_is_recorded_as_withdrawn() {
     let key = peers.remove(0);
     let pin = ca.public().fingerprint();
     let dir = tempfile::tempdir().unwrap();
-    let live::Running { addr, relay, .. } = live::start(dir.path(), &ca).await;
+    // Kept to the end: dropping `stop` stops the relay.
+    let live::Running {
+        addr,
+        relay,
+        stop: _stop,
+        ..
+    } = live::start(dir.path(), &ca).await;
     let mut c = Box::pin(RelayClient::connect(&addr, pin)).await.unwrap();
     c.login("alice", Secret::new(PASSWORD), None, &key)
         .await

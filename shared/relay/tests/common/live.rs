@@ -31,7 +31,7 @@ pub struct Running {
     pub addr: String,
     /// Its state.
     pub relay: Arc<Relay>,
-    /// Stops it.
+    /// Stops it, when sent to or dropped: keep it while the relay is needed.
     pub stop: oneshot::Sender<()>,
     /// Its serving task.
     pub served: tokio::task::JoinHandle<()>,
