@@ -14,7 +14,7 @@ use sightline_core::login_proof::LoginTranscript;
 use sightline_core::relay_channel::{ClientHandshake, RelayInfo};
 use sightline_core::relay_proto::{
     AgentProof, ClientMessage, RelayErrorKind, RelayMessage, ResumeToken, Secret, SessionId,
-    MAX_EVENTS_PER_MESSAGE,
+    MAX_EVENTS_PER_MESSAGE, MAX_RECORDING_CHUNK,
 };
 use sightline_core::revocation::RevocationList;
 use sightline_core::session_events::SignedEvent;
@@ -61,6 +61,14 @@ pub enum ClientError {
     /// The relay answered something that does not fit the request.
     #[error("unexpected answer from relay")]
     Unexpected,
+    /// A recording piece longer than the relay takes in one message; nothing was sent.
+    #[error("a recording piece of {len} bytes is over the {max}-byte limit of one message")]
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// [`MAX_RECORDING_CHUNK`].
+        max: usize,
+    },
 }
 
 /// A session code handed out by the relay.
@@ -412,7 +420,8 @@ impl RelayClient {
 }
 
 /// A second connection of a session's operator, attached to the running session, through
-/// which the events the agent signed reach the relay's audit log.
+/// which the events the agent signed reach the relay's audit log, and the session's recording
+/// reaches the relay's store.
 #[derive(Debug)]
 pub struct Uplink {
     client: RelayClient,
@@ -503,5 +512,40 @@ impl Uplink {
             .await?;
         }
         Ok(last)
+    }
+
+    /// Hands in one piece of the session's recording: `data` (at most
+    /// [`MAX_RECORDING_CHUNK`] bytes; empty: a keepalive) starting at `offset` in the recording
+    /// file, `last` when nothing follows. Waits until the relay has it on disk and returns the
+    /// bytes of the recording it holds. A piece it refuses (a hole, bytes after the last piece,
+    /// a session that is not recorded, a session the relay ended) comes back as
+    /// [`ClientError::Refused`] with the relay's explanation, and the relay closes the
+    /// connection; attach again to go on from [`Uplink::recording_stored`].
+    pub async fn send_recording(
+        &mut self,
+        offset: u64,
+        data: &[u8],
+        last: bool,
+    ) -> Result<u64, ClientError> {
+        if data.len() > MAX_RECORDING_CHUNK {
+            return Err(ClientError::TooLarge {
+                len: data.len(),
+                max: MAX_RECORDING_CHUNK,
+            });
+        }
+        let client = &mut self.client;
+        let msg = ClientMessage::RecordingChunk {
+            offset,
+            data: data.to_vec(),
+            last,
+        };
+        timed(REQUEST_TIMEOUT, async {
+            client.send(&msg).await?;
+            match client.receive().await? {
+                RelayMessage::RecordingStored { stored } => Ok(stored),
+                _ => Err(ClientError::Unexpected),
+            }
+        })
+        .await
     }
 }

@@ -18,8 +18,9 @@ Examples:
 const INVENTORY_EXAMPLES: &str = "\
 Lists every kind of personal data and metadata the relay stores: the file (and database table),
 its fields, why it is kept, how long (the [retention] setting of the policy in force), and how
-many rows there are now (for files: 1 if present, 0 if not). --json prints an array of objects
-with what, file, table, fields, purpose, kept, setting, days and count.
+many rows there are now (for files: 1 if present, 0 if not; for the recordings directory, its
+files), and for recordings their bytes and when the oldest started. --json prints an array of
+objects with what, file, table, fields, purpose, kept, setting, days, count, bytes and oldest.
 
 Examples:
   relay data inventory
@@ -47,11 +48,21 @@ pub fn run(data: &DataDir, policy: &Policy, command: &DataCommand) -> Result<()>
         return Ok(writeln!(out)?);
     }
     for i in items {
-        let place = match &i.table {
-            Some(t) => format!("{} table {t}, {} rows", i.file, i.count),
-            None if i.count > 0 => format!("{} (present)", i.file),
-            None => format!("{} (absent)", i.file),
+        let mut place = match (&i.table, i.bytes) {
+            (Some(t), _) => format!("{} table {t}, {} rows", i.file, i.count),
+            (None, Some(_)) => format!("{}/, {} files", i.file, i.count),
+            (None, None) if i.count > 0 => format!("{} (present)", i.file),
+            (None, None) => format!("{} (absent)", i.file),
         };
+        if let Some(bytes) = i.bytes {
+            place.push_str(&format!(", {bytes} bytes"));
+        }
+        if let Some(oldest) = i.oldest {
+            place.push_str(&format!(
+                ", oldest started {}",
+                sightline_net::cli::utc(oldest)
+            ));
+        }
         writeln!(
             out,
             "{}\n  where:  {place}\n  fields: {}\n  why:    {}\n  kept:   {}\n",

@@ -47,6 +47,9 @@ pub enum InternalError {
     /// The issuing key could not be set up.
     #[error(transparent)]
     Ca(#[from] CaError),
+    /// An operator must be recorded and cannot be (no recipients).
+    #[error("recording: {0}")]
+    Recording(String),
 }
 
 /// Shared state of a running relay.

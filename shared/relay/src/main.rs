@@ -1,16 +1,17 @@
 //! `relay`: the Sightline relay's command line. Parses flags, reads passwords, prints results;
 //! the work is done by the `sightline_relay` library. The certificate authority's commands
 //! live in [`cli_ca`], the audit log's in [`cli_audit`], the session record's in [`cli_sessions`],
-//! the data inventory in [`cli_data`].
+//! the session recordings' in [`cli_recordings`], the data inventory in [`cli_data`].
 
 mod cli_audit;
 mod cli_ca;
 mod cli_data;
+mod cli_recordings;
 mod cli_sessions;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use sightline_core::cert::Permissions;
+use sightline_core::cert::{Permissions, RecordingMode};
 use sightline_relay::accounts::auth::Role;
 use sightline_relay::accounts::password::PasswordPolicy;
 use sightline_relay::accounts::users::{self, Changes, Enrolment, NewUser, Source};
@@ -20,7 +21,7 @@ use sightline_relay::config::Config;
 use sightline_relay::context::Relay;
 use sightline_relay::net::signal::Shutdown;
 use sightline_relay::net::{fd_limit, server};
-use sightline_relay::policy::Policy;
+use sightline_relay::policy::{recording, Policy};
 use sightline_relay::store::db::Database;
 use sightline_relay::store::paths::DataDir;
 use sightline_relay::store::{audit, init};
@@ -48,6 +49,8 @@ Files (in the data directory, owner-only permissions):
   relay.db     accounts, TOTP secrets, issued certificates, counters and audit log (SQLite, mode 0600)
   audit.key    the audit log's Ed25519 signing key (PKCS#8 PEM, mode 0600); `relay audit key`
                prints its public half
+  recordings/  session recordings, <session id>.age, encrypted by the viewer to the auditors'
+               age keys; the relay cannot read them (directory 0700, files 0600)
   relay.toml   optional configuration (see assets/relay.example.toml)
   policy.toml  optional help-desk policy (see assets/policy.example.toml), including how long
                stored records are kept; `relay data inventory` lists what is stored";
@@ -109,12 +112,14 @@ Examples:
   relay user show alice --json";
 
 const USER_SET_EXAMPLES: &str = "\
-Per-operator settings can only narrow the policy: the operator gets the permissions both allow
-and the shorter session limit.
+Per-operator settings can only narrow the policy: the operator gets the permissions both allow,
+the shorter session limit and the stricter recording mode (off < optional < required). A
+recording mode other than off needs recipients in the policy's [recording] section.
 
 Examples:
   relay user set alice --permissions view
   relay user set alice --permissions all --session-limit policy
+  relay user set alice --recording required
   relay user set alice --role admin --display-name 'Alice Smith'";
 
 const USER_DISABLE_EXAMPLES: &str = "\
@@ -228,6 +233,12 @@ enum Command {
     /// Show the newest relayed sessions.
     #[command(after_help = cli_sessions::SESSIONS_EXAMPLES)]
     Sessions(cli_sessions::SessionsArgs),
+    /// Session recordings: list them, copy one out for the auditors.
+    #[command(after_help = cli_recordings::RECORDINGS_EXAMPLES)]
+    Recordings {
+        #[command(subcommand)]
+        command: cli_recordings::RecordingsCommand,
+    },
     /// What the relay stores about people and sessions, and for how long.
     #[command(after_help = cli_data::DATA_EXAMPLES)]
     Data {
@@ -356,6 +367,10 @@ struct UserSetArgs {
     /// New session limit in minutes, or `policy` to follow the policy.
     #[arg(long, value_name = "MINUTES")]
     session_limit: Option<String>,
+    /// Own recording mode: off (follow the policy), optional or required; the stricter of it
+    /// and the policy's applies, so it can only make recording stricter.
+    #[arg(long, value_name = "MODE")]
+    recording: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -449,6 +464,7 @@ fn run(cli: Cli) -> Result<()> {
         },
         Command::Audit(args) => cli_audit::run(&data, args),
         Command::Sessions(args) => cli_sessions::run(&data, &args),
+        Command::Recordings { command } => cli_recordings::run(&data, &command),
         Command::Data { command } => cli_data::run(&data, &policy()?, &command),
         Command::Serve(args) => {
             let policy = Policy::load_or_default(policy_file.as_deref(), &data.policy())?;
@@ -712,6 +728,11 @@ fn cmd_user_set(data: &DataDir, policy: &Policy, args: UserSetArgs) -> Result<()
             Some(Some(session_limit_secs(minutes)?))
         }
     };
+    let recording = args
+        .recording
+        .as_deref()
+        .map(|m| recording_override(policy, &args.name, m))
+        .transpose()?;
     let changes = Changes {
         role: args.role.as_deref().map(parse_role).transpose()?,
         display_name: label(args.display_name),
@@ -722,9 +743,10 @@ fn cmd_user_set(data: &DataDir, policy: &Policy, args: UserSetArgs) -> Result<()
             .map(parse_permissions)
             .transpose()?,
         session_limit_secs,
+        recording,
     };
     if changes == Changes::default() {
-        bail!("nothing to change: give --role, --display-name, --org, --permissions or --session-limit");
+        bail!("nothing to change: give --role, --display-name, --org, --permissions, --session-limit or --recording");
     }
     let mut db = Database::open(&data.database())?;
     users::update(
@@ -739,6 +761,29 @@ fn cmd_user_set(data: &DataDir, policy: &Policy, args: UserSetArgs) -> Result<()
     }
     println!("updated user {}", args.name);
     Ok(())
+}
+
+/// `--recording MODE` as an account's own mode (`off`: none, the policy's applies). A mode
+/// that records is refused while the policy names no one to encrypt recordings to.
+fn recording_override(policy: &Policy, name: &str, mode: &str) -> Result<Option<RecordingMode>> {
+    let mode = recording::parse_mode(mode)
+        .with_context(|| format!("--recording {mode:?}: use off, optional or required"))?;
+    if mode == RecordingMode::Off {
+        return Ok(None);
+    }
+    if !policy.recording.has_recipients() {
+        bail!(
+            "cannot record {name}'s sessions: the policy names no recording recipients; add the \
+             auditors' age keys to `recipients` in the [recording] section of policy.toml first"
+        );
+    }
+    if mode <= policy.recording.mode {
+        eprintln!(
+            "note: the policy's recording mode is already {}; {name} gets that while it is",
+            policy.recording.mode.name()
+        );
+    }
+    Ok(Some(mode))
 }
 
 fn cmd_user_disable(data: &DataDir, name: &str, disable: bool) -> Result<()> {
@@ -829,6 +874,19 @@ fn init_logging(json: bool) -> Result<()> {
     .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
 }
 
+/// Accounts whose own recording mode records while the policy names no one to record for:
+/// they get no certificate (fail closed), so the administrator hears of it at start.
+fn unrecordable_accounts(db: &Database, policy: &Policy) -> Result<Vec<String>> {
+    if policy.recording.has_recipients() {
+        return Ok(Vec::new());
+    }
+    Ok(users::list(db)?
+        .into_iter()
+        .filter(|u| u.recording.is_some_and(|m| m != RecordingMode::Off))
+        .map(|u| u.name)
+        .collect())
+}
+
 fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs) -> Result<()> {
     let (policy, policy_file) = policy;
     init_logging(args.log_json)?;
@@ -851,6 +909,7 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
         renewal.validity_secs,
     )?;
     let mut db = Database::open(&data.database())?;
+    let unrecordable = unrecordable_accounts(&db, &policy)?;
     let (audit_key, audit_key_created) = audit::key::load_or_create(data)?;
     let audit_public = audit::key::public_hex(&audit_key);
     db.sign_audit_checkpoints(audit::Checkpointer {
@@ -873,6 +932,9 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
         let issuer = issuing.authority().issuer().fingerprint();
         let issuer_not_after = issuing.not_after();
         let relay = Relay::with_issuing(config, policy, issuing, db).await?;
+        if !unrecordable.is_empty() {
+            tracing::warn!(accounts = ?unrecordable, "these accounts must be recorded (relay user set --recording) but the policy names no recording recipients: they cannot log in until it does, or until their setting is off");
+        }
         if audit_key_created {
             tracing::info!(audit_key = %audit_public, "created the audit signing key (data directory from before the audit chain)");
         }

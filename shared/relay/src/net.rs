@@ -8,8 +8,10 @@
 //! - Sessions: [`host`] (the operator waits with a code), [`registry`] (codes), [`join`] (the
 //!   agent arrives), [`paired`] (a paired session, parked and paired again after a broken
 //!   connection), [`tickets`] and [`resume`] (sides coming back), [`forward`] (opaque bytes),
-//!   [`active`] (sessions by certificate, for revocation), [`live`] and [`attach`] (the
-//!   operator's second connection handing in the agent's signed events).
+//!   [`active`] (sessions by certificate, for revocation), [`stop`] (why the relay ends a
+//!   session itself), [`live`] and [`attach`] (the operator's second connection handing in the
+//!   agent's signed events and the recording), [`recording_upload`] (storing the recording)
+//!   and [`recording_watch`] (a required recording that stops ends the session).
 
 pub mod active;
 pub mod admission;
@@ -25,10 +27,13 @@ pub mod live;
 pub mod log_throttle;
 pub mod paired;
 pub mod probation;
+pub mod recording_upload;
+pub mod recording_watch;
 pub mod registry;
 pub mod replies;
 pub mod resume;
 pub mod route;
 pub mod server;
 pub mod signal;
+pub mod stop;
 pub mod tickets;

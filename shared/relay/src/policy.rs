@@ -1,11 +1,14 @@
 //! The help desk's policy file (`policy.toml` in the data directory, or `--policy FILE`): what
 //! operators may do on customers' machines, how long a session may last, the password rules and
-//! whether two-factor login is required, and how long stored records are kept
-//! (`[retention]`, see [`crate::store::retention`]).
+//! whether two-factor login is required, whether sessions are recorded and for whom
+//! (`[recording]`, see [`recording`]), and how long stored records are kept (`[retention]`, see
+//! [`crate::store::retention`]).
 //!
 //! Every key is optional with a documented default; unknown keys are refused, so a typo cannot
 //! leave a weaker default in force. `assets/policy.example.toml` documents every key; keep the
 //! two in step. Per-operator settings (`relay user set`) can only narrow what this file allows.
+
+pub mod recording;
 
 use crate::accounts::password::{PasswordPolicy, MIN_ALLOWED_CHARS};
 use serde::Deserialize;
@@ -126,6 +129,8 @@ pub struct Policy {
     pub password: PasswordSection,
     /// Second factor.
     pub two_factor: TwoFactorSection,
+    /// Session recording.
+    pub recording: recording::RecordingSection,
     /// How long stored records are kept.
     pub retention: crate::store::retention::Retention,
 }
@@ -207,6 +212,9 @@ impl Policy {
         if let Some((key, reason)) = self.retention.problem() {
             return bad(key, reason);
         }
+        if let Some((key, reason)) = self.recording.problem() {
+            return bad(key, reason);
+        }
         let issuer = &self.two_factor.issuer;
         if issuer.trim().is_empty() || issuer.contains(':') || issuer.chars().count() > 64 {
             return bad(
@@ -265,6 +273,16 @@ mod tests {
         assert_eq!(p.password_policy(), PasswordPolicy::DEFAULT);
         let example = include_str!("../../../assets/policy.example.toml");
         assert_eq!(parse(example).unwrap(), Policy::default());
+        // The commented example of a recipient is one.
+        let shown = example
+            .lines()
+            .find_map(|l| l.strip_prefix("# recipients = "))
+            .unwrap();
+        let p = parse(&format!(
+            "[recording]\nmode = \"optional\"\nrecipients = {shown}\n"
+        ))
+        .unwrap();
+        assert_eq!(p.recording.recipients.len(), 1);
     }
 
     #[test]
@@ -308,9 +326,52 @@ mod tests {
         assert!(e.contains("unknown variant"), "{e}");
         let e = parse("[password]\nminimum = 3").unwrap_err().to_string();
         assert!(e.contains("unknown field `minimum`"), "{e}");
-        let e = parse("[retention]\nrecordings_days = 30")
+        let e = parse("[retention]\nrecording_days = 30")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("unknown field `recordings_days`"), "{e}");
+        assert!(e.contains("unknown field `recording_days`"), "{e}");
+        let e = parse("[recording]\nmode = \"always\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown recording mode \"always\""), "{e}");
+        let e = parse("[recording]\nrecipient = []")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `recipient`"), "{e}");
+    }
+
+    #[test]
+    fn recording_needs_valid_recipients() {
+        let key = age::x25519::Identity::generate().to_public().to_string();
+        let p = parse(&format!(
+            "[recording]\nmode = \"required\"\nrecipients = [\"{key}\"]\ninclude_input = false\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            p.recording.mode,
+            sightline_core::cert::RecordingMode::Required
+        );
+        assert_eq!(p.recording.recipients, [key.as_str()]);
+        assert!(!p.recording.include_input);
+        for (text, key, says) in [
+            (
+                "[recording]\nmode = \"optional\"".to_string(),
+                "recording.mode",
+                "needs at least one recipient",
+            ),
+            (
+                format!("[recording]\nrecipients = [\"{key}x\"]"),
+                "recording.recipients",
+                "not an age X25519 recipient",
+            ),
+        ] {
+            match parse(&text) {
+                Err(e @ PolicyFileError::Value { key: k, .. }) => {
+                    assert_eq!(k, key, "{text}");
+                    assert!(e.to_string().contains(says), "{e}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
     }
 }

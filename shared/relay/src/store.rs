@@ -1,7 +1,8 @@
 //! What the relay keeps on disk: [`paths`] (the data directory), [`init`] (`relay init`),
 //! [`db`] (the SQLite database and its migrations), [`failures`] (persisted brute-force
 //! counters), [`audit`] (the hash-chained, checkpoint-signed audit log), [`sessions`] (the
-//! record of relayed sessions), [`retention`] (how long records are kept; the pruning pass),
+//! record of relayed sessions), [`recordings`] (session recordings: ciphertext files and their
+//! index), [`retention`] (how long records are kept; the pruning pass),
 //! [`inventory`] (what is stored, where, why, how long).
 
 pub mod audit;
@@ -10,5 +11,6 @@ pub mod failures;
 pub mod init;
 pub mod inventory;
 pub mod paths;
+pub mod recordings;
 pub mod retention;
 pub mod sessions;

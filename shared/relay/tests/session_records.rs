@@ -6,62 +6,20 @@
 //! refused and recorded.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/live.rs"]
+mod live;
+use live::{eventually, pair_as, PairedUp, PASSWORD};
 use rand_core::OsRng;
-use sightline_core::cert::OperatorCert;
-use sightline_core::identity::{Fingerprint, PrivateIdentity, CA_BITS, MIN_PEER_BITS};
-use sightline_core::relay_proto::{Secret, SessionId};
+use sightline_core::identity::{Fingerprint, PrivateIdentity};
+use sightline_core::relay_proto::Secret;
 use sightline_core::session_events::{Answer, Consent, EventCounter, SessionEvent, SignedEvent};
 use sightline_net::stream::FramedStream;
 use sightline_net::RelayClient;
-use sightline_relay::accounts::password::PasswordPolicy;
-use sightline_relay::accounts::users::{self, NewUser};
-use sightline_relay::config::Config;
-use sightline_relay::context::Relay;
-use sightline_relay::net::server;
-use sightline_relay::policy::{Policy, TwoFactorMode};
 use sightline_relay::store::db::Database;
 use sightline_relay::store::sessions::{self, RELAY_STOPPED};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
-
-const PASSWORD: &str = "alice's long password";
-
-async fn start(
-    dir: &Path,
-    ca: &PrivateIdentity,
-) -> (
-    String,
-    Arc<Relay>,
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let mut db = Database::create(&dir.join("relay.db")).unwrap();
-    if users::find(&db, "alice").unwrap().is_none() {
-        let alice = NewUser {
-            two_factor: false,
-            ..NewUser::operator("alice", PASSWORD, sightline_net::clock::now_unix())
-        };
-        users::add(&mut db, alice, &PasswordPolicy::DEFAULT).unwrap();
-    }
-    let mut policy = Policy::default();
-    policy.two_factor.mode = TwoFactorMode::Optional;
-    let relay = Relay::new(Config::default(), policy, ca.clone(), db)
-        .await
-        .unwrap();
-    relay.tickets.set_window(Duration::from_millis(300));
-    let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let listeners = server::bind(&[loopback]).await.unwrap();
-    let addr = listeners[0].local_addr().unwrap().to_string();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let served = tokio::spawn(server::serve(relay.clone(), listeners, async move {
-        let _ = stopped.await;
-    }));
-    (addr, relay, stop, served)
-}
 
 /// A session paired between an operator and an agent: their streams.
 async fn pair(
@@ -69,42 +27,8 @@ async fn pair(
     pin: Fingerprint,
     key: &PrivateIdentity,
 ) -> (FramedStream<TcpStream>, FramedStream<TcpStream>) {
-    let (op, agent, _, _) = pair_as(addr, pin, key, None).await;
-    (op, agent)
-}
-
-/// Like [`pair`], the agent proving `agent_key` at join; also the session id and the
-/// operator's certificate.
-async fn pair_as(
-    addr: &str,
-    pin: Fingerprint,
-    key: &PrivateIdentity,
-    agent_key: Option<&PrivateIdentity>,
-) -> (
-    FramedStream<TcpStream>,
-    FramedStream<TcpStream>,
-    SessionId,
-    OperatorCert,
-) {
-    let mut c = Box::pin(RelayClient::connect(addr, pin)).await.unwrap();
-    let grant = c
-        .login("alice", Secret::new(PASSWORD), None, key)
-        .await
-        .unwrap();
-    let created = c.create_session().await.unwrap();
-    let waiting = tokio::spawn(c.wait_pairing());
-    let agent = Box::pin(RelayClient::connect(addr, pin)).await.unwrap();
-    let joined = match agent_key {
-        Some(k) => Box::pin(agent.join_as(&created.code, k)).await.unwrap(),
-        None => Box::pin(agent.join(&created.code)).await.unwrap(),
-    };
-    let op = waiting.await.unwrap().unwrap();
-    (
-        op.stream,
-        joined.stream,
-        created.session_id,
-        grant.certificate,
-    )
+    let p = pair_as(addr, pin, key, None).await;
+    (p.operator, p.agent)
 }
 
 fn records(dir: &Path) -> Vec<sessions::Record> {
@@ -112,29 +36,18 @@ fn records(dir: &Path) -> Vec<sessions::Record> {
     sessions::recent(&db, 10).unwrap()
 }
 
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..250 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_are_recorded_and_those_a_dead_relay_left_open_end_abnormally() {
-    let (ca, key) = tokio::task::spawn_blocking(|| {
-        (
-            PrivateIdentity::generate(&mut OsRng, CA_BITS).unwrap(),
-            PrivateIdentity::generate(&mut OsRng, MIN_PEER_BITS).unwrap(),
-        )
-    })
-    .await
-    .unwrap();
+    let (ca, mut peers) = live::keys(1).await;
+    let key = peers.remove(0);
     let pin = ca.public().fingerprint();
     let dir = tempfile::tempdir().unwrap();
-    let (addr, _relay, stop, served) = start(dir.path(), &ca).await;
+    let live::Running {
+        addr,
+        relay: _relay,
+        stop,
+        served,
+    } = live::start(dir.path(), &ca).await;
 
     // Paired: on record at once, running. The operator closes: it ended normally.
     let (op, agent) = pair(&addr, pin, &key).await;
@@ -166,7 +79,7 @@ async fn sessions_are_recorded_and_those_a_dead_relay_left_open_end_abnormally()
     assert_eq!(open.iter().filter(|r| r.ended_at.is_none()).count(), 2);
 
     // The next start ends them as abnormal, and says so in the audit log.
-    let (_addr, _relay, _stop, _served) = start(dir.path(), &ca).await;
+    let _again = live::start(dir.path(), &ca).await;
     let all = records(dir.path());
     assert_eq!(all.len(), 3);
     for r in &all[1..] {
@@ -204,17 +117,17 @@ async fn sessions_are_recorded_and_those_a_dead_relay_left_open_end_abnormally()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_the_operator_gives_up_is_recorded_as_withdrawn() {
-    let (ca, key) = tokio::task::spawn_blocking(|| {
-        (
-            PrivateIdentity::generate(&mut OsRng, CA_BITS).unwrap(),
-            PrivateIdentity::generate(&mut OsRng, MIN_PEER_BITS).unwrap(),
-        )
-    })
-    .await
-    .unwrap();
+    let (ca, mut peers) = live::keys(1).await;
+    let key = peers.remove(0);
     let pin = ca.public().fingerprint();
     let dir = tempfile::tempdir().unwrap();
-    let (addr, relay, _stop, _served) = start(dir.path(), &ca).await;
+    // Kept to the end: dropping `stop` stops the relay.
+    let live::Running {
+        addr,
+        relay,
+        stop: _stop,
+        ..
+    } = live::start(dir.path(), &ca).await;
     let mut c = Box::pin(RelayClient::connect(&addr, pin)).await.unwrap();
     c.login("alice", Secret::new(PASSWORD), None, &key)
         .await
@@ -243,21 +156,20 @@ async fn a_code_the_operator_gives_up_is_recorded_as_withdrawn() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agents_signed_events_reach_the_audit_log_through_the_operators_attachment() {
-    let (ca, key, agent, forger) = tokio::task::spawn_blocking(|| {
-        let g = |bits| PrivateIdentity::generate(&mut OsRng, bits).unwrap();
-        (
-            g(CA_BITS),
-            g(MIN_PEER_BITS),
-            g(MIN_PEER_BITS),
-            g(MIN_PEER_BITS),
-        )
-    })
-    .await
-    .unwrap();
+    let (ca, peers) = live::keys(3).await;
+    let [key, agent, forger]: [PrivateIdentity; 3] = peers.try_into().ok().unwrap();
     let pin = ca.public().fingerprint();
     let dir = tempfile::tempdir().unwrap();
-    let (addr, _relay, _stop, _served) = start(dir.path(), &ca).await;
-    let (_op, _agent_stream, sid, cert) = pair_as(&addr, pin, &key, Some(&agent)).await;
+    let running = live::start(dir.path(), &ca).await;
+    let addr = running.addr.clone();
+    let PairedUp {
+        operator: _op,
+        agent: _agent_stream,
+        session_id: sid,
+        grant,
+        ..
+    } = pair_as(&addr, pin, &key, Some(&agent)).await;
+    let cert = grant.certificate;
     let record = &records(dir.path())[0];
     assert_eq!(
         record.agent_key.as_deref(),

@@ -318,6 +318,7 @@ mod tests {
             source: Source::Ldap,
             permissions: DEFAULT_PERMISSIONS,
             session_limit_secs: None,
+            recording: None,
             disabled: false,
             two_factor: true,
             created_at: 0,

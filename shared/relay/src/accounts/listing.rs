@@ -4,16 +4,22 @@
 use crate::accounts::users::{User, DEFAULT_PERMISSIONS};
 use crate::policy::Policy;
 
-const HEADER: [&str; 6] = [
+const HEADER: [&str; 7] = [
     "NAME",
     "DISPLAY NAME",
     "ORGANISATION",
     "ROLE",
     "2FA",
+    "RECORDING",
     "CREATED",
 ];
 
-fn cells(u: &User) -> [String; 6] {
+/// The account's own recording mode, or `policy` when it follows the policy.
+fn own_recording(u: &User) -> &'static str {
+    u.recording.map_or("policy", |m| m.name())
+}
+
+fn cells(u: &User) -> [String; 7] {
     let mut role = u.role.to_string();
     if u.source == crate::accounts::users::Source::Ldap {
         role.push_str(", ldap");
@@ -27,6 +33,7 @@ fn cells(u: &User) -> [String; 6] {
         u.organisation.clone().unwrap_or_else(|| "-".into()),
         role,
         if u.two_factor { "totp" } else { "-" }.into(),
+        own_recording(u).into(),
         sightline_net::cli::utc(u.created_at),
     ]
 }
@@ -34,8 +41,8 @@ fn cells(u: &User) -> [String; 6] {
 /// The accounts as a table with a header line, columns padded to line up, one line each.
 pub fn table(users: &[User]) -> String {
     let header = HEADER.map(String::from);
-    let rows: Vec<[String; 6]> = users.iter().map(cells).collect();
-    let mut widths = [0usize; 6];
+    let rows: Vec<[String; 7]> = users.iter().map(cells).collect();
+    let mut widths = [0usize; 7];
     for row in std::iter::once(&header).chain(&rows) {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -56,7 +63,8 @@ pub fn table(users: &[User]) -> String {
     out
 }
 
-/// The accounts as a JSON array (`permissions` as names, `created_at` in Unix seconds).
+/// The accounts as a JSON array (`permissions` as names, `recording` the account's own mode or
+/// `"policy"`, `created_at` in Unix seconds).
 pub fn json(users: &[User]) -> serde_json::Value {
     users
         .iter()
@@ -69,6 +77,7 @@ pub fn json(users: &[User]) -> serde_json::Value {
                 "source": u.source.as_str(),
                 "permissions": mask_names(u),
                 "session_limit_secs": u.session_limit_secs,
+                "recording": own_recording(u),
                 "two_factor": u.two_factor,
                 "disabled": u.disabled,
                 "created_at": u.created_at,
@@ -102,6 +111,8 @@ pub fn show(u: &User, policy: &Policy, recovery_codes_left: usize) -> serde_json
         "effective_permissions": effective.names(),
         "session_limit_secs": u.session_limit_secs,
         "effective_session_limit_secs": u.effective_session_limit(policy.max_session_secs()),
+        "recording": own_recording(u),
+        "effective_recording": u.effective_recording(policy.recording.mode).name(),
         "created_at": u.created_at,
         "updated_at": u.updated_at,
     })
@@ -153,6 +164,8 @@ pub fn show_text(v: &serde_json::Value) -> String {
         ("may do", text("effective_permissions")),
         ("session limit", minutes("session_limit_secs")),
         ("effective limit", minutes("effective_session_limit_secs")),
+        ("recording", text("recording")),
+        ("recorded", text("effective_recording")),
         ("created", time("created_at")),
         ("changed", time("updated_at")),
     ]
@@ -179,6 +192,7 @@ mod tests {
             source: Source::Local,
             permissions: DEFAULT_PERMISSIONS,
             session_limit_secs: None,
+            recording: None,
             disabled: false,
             two_factor: true,
             created_at: 1_700_000_000,
@@ -188,19 +202,21 @@ mod tests {
 
     #[test]
     fn table_lines_up_and_hides_the_hash() {
-        let t = table(&[user("alice", Some("Zoë Smith")), user("bob", None)]);
+        let mut bob = user("bob", None);
+        bob.recording = Some(sightline_core::cert::RecordingMode::Required);
+        let t = table(&[user("alice", Some("Zoë Smith")), bob]);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(
             lines[0],
-            "NAME   DISPLAY NAME  ORGANISATION  ROLE      2FA   CREATED"
+            "NAME   DISPLAY NAME  ORGANISATION  ROLE      2FA   RECORDING  CREATED"
         );
         assert_eq!(
             lines[1],
-            "alice  Zoë Smith     -             operator  totp  2023-11-14 22:13:20 UTC"
+            "alice  Zoë Smith     -             operator  totp  policy     2023-11-14 22:13:20 UTC"
         );
         assert_eq!(
             lines[2],
-            "bob    -             -             operator  totp  2023-11-14 22:13:20 UTC"
+            "bob    -             -             operator  totp  required   2023-11-14 22:13:20 UTC"
         );
         assert!(!t.contains("argon2"));
         assert_eq!(table(&[]).lines().count(), 1, "header only");
@@ -212,6 +228,7 @@ mod tests {
         assert_eq!(v[0]["name"], "alice");
         assert_eq!(v[0]["display_name"], serde_json::Value::Null);
         assert_eq!(v[0]["permissions"], "all");
+        assert_eq!(v[0]["recording"], "policy");
         assert!(!v.to_string().contains("argon2"));
     }
 
@@ -232,6 +249,8 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("session limit   10 min\n"), "{t}");
+        assert!(t.contains("recording       policy\n"), "{t}");
+        assert!(t.contains("recorded        off\n"), "{t}");
         assert!(!t.contains("argon2"));
     }
 }

@@ -66,6 +66,9 @@ pub struct LoggedIn {
     /// The authority whose issuing key signed that certificate (sent to the agent at pairing,
     /// so a session survives a rotation of the issuing key in between).
     pub authority: Authority,
+    /// The recording rule that certificate carries: the relay enforces it on the operator's
+    /// sessions ([`crate::net::recording_upload`]).
+    pub recording: sightline_core::cert::RecordingPolicy,
 }
 
 /// How a login attempt ended.

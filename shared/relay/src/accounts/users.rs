@@ -13,7 +13,7 @@ use crate::accounts::recovery;
 use crate::accounts::totp::TotpSecret;
 use crate::store::db::{Database, DbError};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
-use sightline_core::cert::Permissions;
+use sightline_core::cert::{Permissions, RecordingMode};
 use std::fmt;
 use zeroize::Zeroizing;
 
@@ -127,6 +127,8 @@ pub struct User {
     pub permissions: Permissions,
     /// Own session limit, seconds; `None` follows the policy (the shorter one applies).
     pub session_limit_secs: Option<u64>,
+    /// Own recording mode; `None` follows the policy (the stricter one applies).
+    pub recording: Option<RecordingMode>,
     /// A disabled account cannot log in or start sessions.
     pub disabled: bool,
     /// Whether TOTP is enrolled.
@@ -147,6 +149,7 @@ impl fmt::Debug for User {
             .field("source", &self.source)
             .field("permissions", &self.permissions)
             .field("session_limit_secs", &self.session_limit_secs)
+            .field("recording", &self.recording)
             .field("disabled", &self.disabled)
             .field("two_factor", &self.two_factor)
             .finish_non_exhaustive()
@@ -177,6 +180,11 @@ impl User {
         }
     }
 
+    /// This operator's recording mode under a policy mode of `policy`.
+    pub fn effective_recording(&self, policy: RecordingMode) -> RecordingMode {
+        crate::policy::recording::effective_mode(policy, self.recording)
+    }
+
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         let permissions: i64 = row.get("permissions")?;
         let created_at: i64 = row.get("created_at")?;
@@ -185,6 +193,7 @@ impl User {
         let source: String = row.get("source")?;
         let limit: Option<i64> = row.get("session_limit_secs")?;
         let secret: Option<Vec<u8>> = row.get("totp_secret")?;
+        let recording: Option<String> = row.get("recording")?;
         Ok(Self {
             id: row.get("id")?,
             name: row.get("name")?,
@@ -203,6 +212,10 @@ impl User {
             permissions: Permissions(u32::try_from(permissions).unwrap_or(0)),
             // A damaged limit errs on the side of the shortest session.
             session_limit_secs: limit.map(|l| u64::try_from(l).unwrap_or(60)),
+            // A damaged mode errs on the side of recording.
+            recording: recording.map(|r| {
+                crate::policy::recording::parse_mode(&r).unwrap_or(RecordingMode::Required)
+            }),
             disabled: row.get::<_, i64>("disabled")? != 0,
             two_factor: secret.is_some(),
             created_at: u64::try_from(created_at).unwrap_or(0),
@@ -457,6 +470,8 @@ pub struct Changes {
     pub permissions: Option<Permissions>,
     /// New own session limit (`Some(None)` follows the policy).
     pub session_limit_secs: Option<Option<u64>>,
+    /// New own recording mode (`Some(None)` follows the policy).
+    pub recording: Option<Option<RecordingMode>>,
 }
 
 /// Applies `changes` to an account in one step.
@@ -498,6 +513,12 @@ pub fn update(db: &mut Database, name: &str, changes: &Changes, now: u64) -> Res
         tx.execute(
             "UPDATE users SET session_limit_secs = ?1 WHERE id = ?2",
             params![l.map(to_i64), id],
+        )?;
+    }
+    if let Some(r) = changes.recording {
+        tx.execute(
+            "UPDATE users SET recording = ?1 WHERE id = ?2",
+            params![r.map(RecordingMode::name), id],
         )?;
     }
     tx.execute(
@@ -917,6 +938,45 @@ mod tests {
         assert_eq!(f.effective_permissions(help_desk), Permissions::VIEW);
         assert_eq!(f.effective_session_limit(3600), 600);
         assert_eq!(f.effective_session_limit(300), 300);
+        assert_eq!(f.recording, None);
+        assert_eq!(
+            f.effective_recording(RecordingMode::Optional),
+            RecordingMode::Optional
+        );
+        let stricter = Changes {
+            recording: Some(Some(RecordingMode::Required)),
+            ..Changes::default()
+        };
+        update(&mut db, "frank", &stricter, 13).unwrap();
+        let f = get(&db, "frank").unwrap();
+        assert_eq!(f.recording, Some(RecordingMode::Required));
+        assert_eq!(
+            f.effective_recording(RecordingMode::Off),
+            RecordingMode::Required
+        );
+        // Never looser than the policy.
+        let looser = Changes {
+            recording: Some(Some(RecordingMode::Optional)),
+            ..Changes::default()
+        };
+        update(&mut db, "frank", &looser, 14).unwrap();
+        let f = get(&db, "frank").unwrap();
+        assert_eq!(
+            f.effective_recording(RecordingMode::Required),
+            RecordingMode::Required
+        );
+        db.conn()
+            .execute(
+                "UPDATE users SET recording = 'sometimes' WHERE name = 'frank'",
+                [],
+            )
+            .unwrap();
+        let f = get(&db, "frank").unwrap();
+        assert_eq!(
+            f.recording,
+            Some(RecordingMode::Required),
+            "damaged: recorded"
+        );
 
         let dir_user = NewUser {
             password: None,

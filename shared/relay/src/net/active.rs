@@ -2,8 +2,9 @@
 //! that revoking a certificate (or disabling its account) ends its sessions.
 //!
 //! A session registers when it is paired and is forgotten when its guard drops; stopping it
-//! fires the one-shot its forwarding waits on.
+//! fires the one-shot its forwarding waits on, with the reason ([`Stop::Revoked`]).
 
+use crate::net::stop::Stop;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -13,7 +14,7 @@ use tokio::sync::oneshot;
 struct Entry {
     operator: String,
     serial: u64,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<oneshot::Sender<Stop>>,
 }
 
 /// Running sessions.
@@ -60,7 +61,11 @@ impl ActiveSessions {
 
     /// Registers a session of `operator` under the certificate `serial`; the receiver fires
     /// when it must stop.
-    pub fn register(&self, operator: &str, serial: u64) -> (Registered<'_>, oneshot::Receiver<()>) {
+    pub fn register(
+        &self,
+        operator: &str,
+        serial: u64,
+    ) -> (Registered<'_>, oneshot::Receiver<Stop>) {
         let (tx, rx) = oneshot::channel();
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         self.lock().insert(
@@ -80,7 +85,7 @@ impl ActiveSessions {
         for entry in self.lock().values_mut() {
             if revoked(entry.serial) {
                 if let Some(stop) = entry.stop.take() {
-                    let _ = stop.send(());
+                    let _ = stop.send(Stop::Revoked);
                     stopped.push(Stopped {
                         operator: entry.operator.clone(),
                         serial: entry.serial,
@@ -120,7 +125,7 @@ mod tests {
                 serial: 1
             }]
         );
-        assert!(a_stop.try_recv().is_ok());
+        assert_eq!(a_stop.try_recv(), Ok(Stop::Revoked));
         assert!(b_stop.try_recv().is_err());
         assert!(active.stop_revoked(|s| s == 1).is_empty(), "told once");
         drop(a);

@@ -1,7 +1,9 @@
 //! The operator of a running session attaches a second connection and hands in the events the
 //! agent signed inside the end-to-end session, which the relay cannot read (consent asked and
 //! answered, control revoked, the agent's view of the end): see
-//! [`sightline_core::session_events`].
+//! [`sightline_core::session_events`]; and the session's recording, which
+//! [`crate::net::recording_upload`] stores. When the relay ends the session (a revoked
+//! certificate, a stalled recording) the connection is told why and closed.
 //!
 //! The connection must prove it is the session's operator: the certificate issued at the login
 //! that created the session (same serial, valid, issued by the same authority) and a signature
@@ -13,7 +15,8 @@
 
 use crate::context::Relay;
 use crate::net::conn::Conn;
-use crate::net::live::LiveSession;
+use crate::net::live::{Ended, LiveSession};
+use crate::net::recording_upload::{self, Piece};
 use crate::net::replies;
 use crate::store::audit::{self, NewEntry};
 use sightline_core::cert::OperatorCert;
@@ -24,6 +27,7 @@ use sightline_core::session_proofs::AttachTranscript;
 use sightline_net::clock;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// How long an attached connection may stay silent.
 const IDLE: Duration = Duration::from_secs(120);
@@ -41,7 +45,8 @@ pub struct Attach {
     pub proof: Vec<u8>,
 }
 
-/// Checks the attach request, then stores the events handed in until the connection ends.
+/// Checks the attach request, then stores the events and recording pieces handed in until
+/// the connection ends.
 pub async fn attach(relay: Arc<Relay>, mut conn: Conn, req: Attach) {
     let Some(live) = relay.live.get(&req.session_id) else {
         tracing::warn!(peer = %conn.peer, "attach refused: no such session running");
@@ -51,38 +56,106 @@ pub async fn attach(relay: Arc<Relay>, mut conn: Conn, req: Attach) {
         tracing::warn!(peer = %conn.peer, operator = %live.operator, %why, "attach refused");
         return conn.close_with(&replies::bad_request(&why)).await;
     }
+    let session = hex::encode(req.session_id);
+    let recording_stored = match recording_upload::stored(&relay, &live, &session).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!(%session, error = %e, "cannot read the session's recording");
+            return conn.close_with(&replies::internal()).await;
+        }
+    };
     if let Err(e) = conn
-        .send(&RelayMessage::Attached {
-            recording_stored: 0,
-        })
+        .send(&RelayMessage::Attached { recording_stored })
         .await
     {
         return tracing::debug!(peer = %conn.peer, error = %e, "closing connection");
     }
-    let session = hex::encode(req.session_id);
-    loop {
-        let events = match tokio::time::timeout(IDLE, conn.receive()).await {
-            Ok(Ok(Some(ClientMessage::SessionEvents { events }))) => events,
-            Ok(Ok(Some(_))) => {
-                let why = "an attached connection only hands in events";
-                return conn.close_with(&replies::bad_request(why)).await;
-            }
-            Ok(Ok(None)) | Ok(Err(_)) | Err(_) => return,
-        };
-        if events.len() > MAX_EVENTS_PER_MESSAGE {
-            return conn
-                .close_with(&replies::bad_request("too many events in one message"))
-                .await;
+    let answer = serve(&relay, &mut conn, &live, &req.session_id, &session).await;
+    // Whatever the uploader stored goes to the audit log now, not when it comes back.
+    recording_upload::close_segment(&relay, &live, &session, true).await;
+    if let Some(answer) = answer {
+        if let RelayMessage::Error { message, .. } = &answer {
+            tracing::warn!(peer = %conn.peer, %session, why = %message, "attached connection closed");
         }
-        let reply = match store(&relay, &live, &req.session_id, &session, events).await {
-            Ok(last) => RelayMessage::EventsStored { last },
-            Err(why) => {
-                tracing::warn!(peer = %conn.peer, %session, %why, "session events refused");
-                return conn.close_with(&replies::bad_request(&why)).await;
+        conn.close_with(&answer).await;
+    }
+}
+
+/// Serves an attached connection until it ends (`None`) or is to be closed with an answer (a
+/// refusal, or the relay ending the session).
+async fn serve(
+    relay: &Relay,
+    conn: &mut Conn,
+    live: &Arc<LiveSession>,
+    session_id: &SessionId,
+    session: &str,
+) -> Option<RelayMessage> {
+    // Only an end from now on: a connection attached after the relay ended the session may
+    // still hand in what it has, within the grace period.
+    let mut end = live.watch_end();
+    loop {
+        let segment_due = recording_upload::segment_deadline(live).await;
+        let msg = tokio::select! {
+            m = tokio::time::timeout(IDLE, conn.receive()) => m,
+            _ = until(segment_due) => {
+                recording_upload::close_segment(relay, live, session, false).await;
+                continue;
+            }
+            reason = ended_by_relay(&mut end) => {
+                return Some(replies::session_ended_because(&reason));
             }
         };
-        if conn.send(&reply).await.is_err() {
-            return;
+        let reply = match msg {
+            Ok(Ok(Some(ClientMessage::SessionEvents { events }))) => {
+                if events.len() > MAX_EVENTS_PER_MESSAGE {
+                    Err(replies::bad_request("too many events in one message"))
+                } else {
+                    store(relay, live, session_id, session, events)
+                        .await
+                        .map(|last| RelayMessage::EventsStored { last })
+                        .map_err(|why| replies::bad_request(&why))
+                }
+            }
+            Ok(Ok(Some(ClientMessage::RecordingChunk { offset, data, last }))) => {
+                let piece = Piece { offset, data, last };
+                recording_upload::piece(relay, live, session, piece).await
+            }
+            Ok(Ok(Some(_))) => Err(replies::bad_request(
+                "an attached connection only hands in events and recordings",
+            )),
+            Ok(Ok(None)) | Ok(Err(_)) | Err(_) => return None,
+        };
+        match reply {
+            Ok(reply) => {
+                if conn.send(&reply).await.is_err() {
+                    return None;
+                }
+            }
+            Err(refusal) => return Some(refusal),
+        }
+    }
+}
+
+/// Sleeps until `at`; never without one.
+async fn until(at: Option<std::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves with the reason once the relay ends the session (never for any other end).
+async fn ended_by_relay(end: &mut watch::Receiver<Option<Ended>>) -> String {
+    loop {
+        if end.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        if let Some(reason) = end
+            .borrow_and_update()
+            .as_ref()
+            .and_then(|e| e.by_relay.clone())
+        {
+            return reason;
         }
     }
 }

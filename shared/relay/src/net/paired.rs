@@ -4,7 +4,11 @@
 //! parked for [`crate::net::tickets::RESUME_WINDOW`]. When both sides come back with their tokens
 //! ([`crate::net::resume`]) they are paired again, with new tokens, and the ends resume their
 //! end-to-end session themselves. After the window the session is over; so it is at once when
-//! the operator's certificate is revoked.
+//! the relay stops it ([`Stop`]): the operator's certificate is revoked, or the recording the
+//! help desk requires goes silent while the session is forwarded
+//! ([`crate::net::recording_watch`]). Then both connections close, the record ends abnormally
+//! with the reason, the operator's attached connection is told, and so is a side that tries to
+//! resume.
 //!
 //! The relay cannot read the explicit close that ends a session normally, so every session is
 //! parked when its connections end; one that ended normally is simply never resumed. A parked
@@ -18,11 +22,14 @@ use crate::net::admission::Slot;
 use crate::net::conn::Conn;
 use crate::net::forward::{self, Ended};
 use crate::net::live::LiveSession;
+use crate::net::recording_watch;
 use crate::net::replies;
+use crate::net::stop::Stop;
 use crate::net::tickets::{Arrival, Side, Tokens};
-use crate::store::sessions;
+use crate::store::{recordings, sessions};
 use rand_core::OsRng;
 use sightline_core::relay_proto::{RelayMessage, SessionId};
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
@@ -34,8 +41,27 @@ enum Interruption {
         ended_by: String,
         early: Option<Box<Arrival<Conn>>>,
     },
-    /// The operator's certificate was revoked.
-    Revoked,
+    /// The relay ends the session.
+    Stopped(Stop),
+}
+
+/// Why a session is over.
+#[derive(Debug, Clone, Copy)]
+enum Over {
+    /// It was not resumed (the window passed).
+    NotResumed(&'static str),
+    /// The relay ended it.
+    Stopped(Stop),
+}
+
+impl Over {
+    /// How the log names the end.
+    fn ended_by(self) -> &'static str {
+        match self {
+            Over::NotResumed(why) => why,
+            Over::Stopped(stop) => stop.ended_by(),
+        }
+    }
 }
 
 /// The sides that came back while the session was parked.
@@ -61,9 +87,9 @@ impl Back {
         None
     }
 
-    async fn close_all(self) {
+    async fn close_all(self, answer: &RelayMessage) {
         for conn in [self.operator, self.agent].into_iter().flatten() {
-            conn.close_with(&replies::session_ended()).await;
+            conn.close_with(answer).await;
         }
     }
 }
@@ -76,7 +102,10 @@ struct Pairing<'a> {
     session: String,
     arrivals: mpsc::Receiver<Arrival<Conn>>,
     handoff: mpsc::Sender<Arrival<Conn>>,
-    revoked: oneshot::Receiver<()>,
+    /// Fires when the relay ends the session from outside (a revocation).
+    stop: oneshot::Receiver<Stop>,
+    /// The session as its attached connections see it (the recording's signs of life).
+    live: Arc<LiveSession>,
     /// The connection slots of the last pairing, kept while the session is parked.
     slots: Vec<Slot>,
     bytes: (u64, u64),
@@ -91,7 +120,14 @@ pub async fn run(
     who: &LoggedIn,
 ) {
     let (handoff, arrivals) = mpsc::channel(4);
-    let (registered, revoked): (Registered<'_>, _) = relay.active.register(&who.name, who.serial);
+    let (registered, stop): (Registered<'_>, _) = relay.active.register(&who.name, who.serial);
+    let live = Arc::new(LiveSession::new(
+        who.name.clone(),
+        who.serial,
+        who.authority.clone(),
+        agent.identity.clone(),
+        who.recording.clone(),
+    ));
     let mut p = Pairing {
         relay,
         session_id,
@@ -99,7 +135,8 @@ pub async fn run(
         session: hex::encode(session_id),
         arrivals,
         handoff,
-        revoked,
+        stop,
+        live,
         slots: Vec::new(),
         bytes: (0, 0),
     };
@@ -107,25 +144,16 @@ pub async fn run(
         agent.close_with(&replies::internal()).await;
         return operator.close_with(&replies::internal()).await;
     }
-    relay.live.insert(
-        session_id,
-        LiveSession {
-            operator: who.name.clone(),
-            serial: who.serial,
-            authority: who.authority.clone(),
-            agent_key: agent.identity.clone(),
-            last_event: Default::default(),
-        },
-    );
+    relay.live.insert(session_id, p.live.clone());
     let started = Instant::now();
     let mut conns = (operator, agent);
     let mut resumed = 0u32;
     let mut last_break;
-    let (reason, waiting) = loop {
+    let (over, waiting) = loop {
         let back = match p.pair_and_forward(conns).await {
-            Interruption::Revoked => {
-                last_break = Break::now("the operator's certificate was revoked", true);
-                break ("relay: certificate revoked", Back::default());
+            Interruption::Stopped(stop) => {
+                last_break = Break::now(stop.reason(), true);
+                break (Over::Stopped(stop), Back::default());
             }
             Interruption::Broken { ended_by, early } => {
                 tracing::info!(operator = %who.name, session = %p.session, %ended_by,
@@ -144,17 +172,29 @@ pub async fn run(
                 tracing::info!(operator = %who.name, session = %p.session, resumed, "session resumed");
                 conns = both;
             }
-            Err((reason, back)) => break (reason, back),
+            Err((over, back)) => break (over, back),
         }
     };
-    // Tokens die before anything is closed: a late Resume is told the session ended.
-    relay.tickets.remove(&session_id);
+    // Tokens die before anything is closed: a late Resume is told the session ended (and
+    // why, when the relay ended it).
+    let answer = match over {
+        Over::Stopped(stop) => {
+            relay.tickets.end(&session_id, stop.reason());
+            p.live.ended(Some(stop.reason().to_string()));
+            replies::session_ended_because(stop.reason())
+        }
+        Over::NotResumed(_) => {
+            relay.tickets.remove(&session_id);
+            p.live.ended(None);
+            replies::session_ended()
+        }
+    };
     p.arrivals.close();
     let mut waiting = waiting;
     while let Ok(late) = p.arrivals.try_recv() {
         waiting.place(late);
     }
-    waiting.close_all().await;
+    waiting.close_all(&answer).await;
     drop(registered);
     tracing::info!(
         operator = %who.name,
@@ -163,16 +203,20 @@ pub async fn run(
         bytes_to_agent = p.bytes.0,
         bytes_to_operator = p.bytes.1,
         resumed,
-        ended_by = reason,
+        ended_by = over.ended_by(),
         "session ended"
     );
-    p.record_closed(&last_break, reason, resumed).await;
-    // Events still on their way (the agent's account of the end) may be handed in a little
-    // longer.
-    let relay_live = std::sync::Arc::clone(relay);
+    if let Over::Stopped(Stop::RecordingStalled) = over {
+        p.record_stalled().await;
+    }
+    p.record_closed(&last_break, over, resumed).await;
+    // Events and recording pieces still on their way (the agent's account of the end) may be
+    // handed in a little longer.
+    let relay_live = Arc::clone(relay);
     tokio::spawn(async move {
         tokio::time::sleep(crate::net::live::GRACE).await;
         relay_live.live.remove(&session_id);
+        relay_live.tickets.forget(&session_id);
     });
 }
 
@@ -238,16 +282,37 @@ impl Pairing<'_> {
         written.is_ok()
     }
 
+    /// `recording.stalled`: the relay ended the session because its recording stopped.
+    async fn record_stalled(&self) {
+        let (id, operator) = (self.session.clone(), self.who.name.clone());
+        let detail = format!(
+            "no recording upload for {} s while the session ran; the session was ended",
+            recording_watch::STALL.as_secs()
+        );
+        let written = self
+            .relay
+            .with_db(move |db| {
+                let now = sightline_net::clock::now_unix();
+                recordings::stalled(db, &id, &operator, &detail, now)
+            })
+            .await;
+        match written {
+            Ok(()) => self.relay.audit_recorded(),
+            Err(e) => {
+                tracing::error!(session = %self.session, error = %e, "cannot record the stalled recording")
+            }
+        }
+    }
+
     /// Completes the session's record: it ended when its connections last broke (a parked
     /// session that nobody resumed ended then, not when the window ran out).
-    async fn record_closed(&self, last: &Break, reason: &'static str, resumed: u32) {
+    async fn record_closed(&self, last: &Break, over: Over, resumed: u32) {
         let id = self.session.clone();
         // A session not resumed after a break ended at the break, for the break's reason; the
-        // relay's own reason says why it was not resumed.
-        let what = if last.abnormal && reason != "relay: certificate revoked" {
-            format!("{}; {reason}", last.what)
-        } else {
-            last.what.clone()
+        // relay's own reason says why it was not resumed. One the relay stopped says why.
+        let what = match over {
+            Over::NotResumed(reason) if last.abnormal => format!("{}; {reason}", last.what),
+            _ => last.what.clone(),
         };
         let (abnormal, at, bytes) = (last.abnormal, last.at, self.bytes);
         let written = self
@@ -272,7 +337,8 @@ impl Pairing<'_> {
     }
 
     /// Tells both sides they are paired, then forwards until a connection ends, a side comes
-    /// back on a new connection, or the certificate is revoked.
+    /// back on a new connection, or the relay stops the session (its certificate revoked, its
+    /// required recording silent).
     async fn pair_and_forward(&mut self, conns: (Conn, Conn)) -> Interruption {
         let (mut operator, mut agent) = conns;
         let tokens: Tokens =
@@ -300,6 +366,7 @@ impl Pairing<'_> {
                 early: None,
             };
         }
+        let forwarding_since = Instant::now();
         let active = self.relay.session_started();
         tracing::info!(operator = %self.who.name, session = %self.session, agent = %agent.peer, active, "session paired");
         // The control channels end here; from now on the streams carry the end-to-end session.
@@ -330,7 +397,12 @@ impl Pairing<'_> {
                     early: None,
                 }
             }
-            _ = &mut self.revoked => Interruption::Revoked,
+            stop = &mut self.stop => Interruption::Stopped(stop.unwrap_or(Stop::Revoked)),
+            _ = recording_watch::stalled(&self.live, forwarding_since) => {
+                tracing::warn!(operator = %self.who.name, session = %self.session,
+                    "the required recording stopped; ending the session");
+                Interruption::Stopped(Stop::RecordingStalled)
+            }
             Some(early) = self.arrivals.recv() => Interruption::Broken {
                 ended_by: format!("{} came back on a new connection", early.side.name()),
                 early: Some(Box::new(early)),
@@ -340,9 +412,9 @@ impl Pairing<'_> {
         outcome
     }
 
-    /// Waits until both sides are back (`Ok`), or the window passes or the certificate is
-    /// revoked (`Err` with the reason and whoever came back meanwhile).
-    async fn park(&mut self, mut back: Back) -> Result<(Conn, Conn), (&'static str, Back)> {
+    /// Waits until both sides are back (`Ok`), or the window passes or the relay stops the
+    /// session (`Err` with why and whoever came back meanwhile).
+    async fn park(&mut self, mut back: Back) -> Result<(Conn, Conn), (Over, Back)> {
         let window = tokio::time::sleep(self.relay.tickets.window());
         tokio::pin!(window);
         loop {
@@ -353,9 +425,11 @@ impl Pairing<'_> {
                 _ = &mut window => {
                     tracing::info!(operator = %self.who.name, session = %self.session,
                         "parked session expired: not resumed within the window");
-                    return Err(("not resumed within the resume window", back));
+                    return Err((Over::NotResumed("not resumed within the resume window"), back));
                 }
-                _ = &mut self.revoked => return Err(("relay: certificate revoked", back)),
+                stop = &mut self.stop => {
+                    return Err((Over::Stopped(stop.unwrap_or(Stop::Revoked)), back))
+                }
                 arrival = self.arrivals.recv() => match arrival {
                     Some(a) => {
                         tracing::info!(operator = %self.who.name, session = %self.session,
@@ -363,7 +437,7 @@ impl Pairing<'_> {
                         back.place(a);
                     }
                     // Not while this task holds a sender.
-                    None => return Err(("internal: hand-over closed", back)),
+                    None => return Err((Over::NotResumed("internal: hand-over closed"), back)),
                 },
             }
         }

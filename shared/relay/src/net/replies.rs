@@ -62,6 +62,15 @@ pub fn session_ended() -> RelayMessage {
     )
 }
 
+/// A session the relay ended for `reason` (a revoked certificate, a stalled recording), to one
+/// of its own sides: a resume with its last token, its operator's attached connection.
+pub fn session_ended_because(reason: &str) -> RelayMessage {
+    error(
+        RelayErrorKind::SessionEnded,
+        &format!("session ended by the relay: {reason}"),
+    )
+}
+
 /// Unknown, used or expired code: one answer for all.
 pub fn code_not_valid() -> RelayMessage {
     error(RelayErrorKind::CodeNotValid, "code not valid")

@@ -1,7 +1,8 @@
 //! A side of a paired session comes back after its connection broke: its resume token is
 //! looked up ([`crate::net::tickets`]) and the new connection goes to the session's task
 //! ([`crate::net::paired`]), which pairs the two sides again once both are back. An unknown session,
-//! a wrong or old token, or a session that is over all get the same answer: the session ended.
+//! a wrong or old token, or a session that is over all get the same answer: the session ended
+//! (with the reason when the relay ended it and the token is that side's last one).
 //!
 //! Tokens are 256 random bits, sent only inside each side's channel: guessing one is hopeless,
 //! so no brute-force counter is spent on them.
@@ -20,9 +21,14 @@ pub async fn resume(relay: Arc<Relay>, conn: Conn, session_id: SessionId, token:
     let peer = conn.peer;
     let (side, to_session) = match relay.tickets.claim(&session_id, &token) {
         Ok(found) => found,
-        Err(_) => {
+        Err(ended) => {
             tracing::warn!(%peer, %session, "resume refused: session ended or token not valid");
-            return conn.close_with(&replies::session_ended()).await;
+            let answer = match ended.reason {
+                // One of the session's own sides: it can tell its user why.
+                Some(reason) => replies::session_ended_because(&reason),
+                None => replies::session_ended(),
+            };
+            return conn.close_with(&answer).await;
         }
     };
     match to_session.try_send(Arrival { side, conn }) {

@@ -102,6 +102,7 @@ async fn prune_loop(relay: Arc<Relay>) {
                     failures = r.failures,
                     known_addresses = r.known_addresses,
                     certificates = r.certificates,
+                    recordings = r.recordings,
                     audit_entries = r.audit,
                     prune_checkpoint = r.audit_prune,
                     "retention pass"

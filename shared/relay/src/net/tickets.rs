@@ -16,7 +16,7 @@ use rand_core::RngCore;
 use sightline_core::relay_proto::{ResumeToken, SessionId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tokio::sync::mpsc;
@@ -53,10 +53,14 @@ pub struct Arrival<T> {
 pub type Tokens = (ResumeToken, ResumeToken);
 
 /// The token presented is not valid for any running session (unknown session, wrong or old
-/// token, or the session is over). Deliberately one case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+/// token, or the session is over). Deliberately one case, except that a side presenting its
+/// last token of a session the relay ended is told why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
 #[error("session ended")]
-pub struct SessionEnded;
+pub struct SessionEnded {
+    /// Why the relay ended the session, for one of its own sides only.
+    pub reason: Option<Arc<str>>,
+}
 
 #[derive(Debug)]
 struct Entry<T> {
@@ -71,6 +75,8 @@ pub const RESUME_WINDOW: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct Tickets<T> {
     entries: Mutex<HashMap<SessionId, Entry<T>>>,
+    /// Sessions the relay ended: their last tokens and why.
+    ended: Mutex<HashMap<SessionId, (Tokens, Arc<str>)>>,
     window_ms: AtomicU64,
 }
 
@@ -78,6 +84,7 @@ impl<T> Default for Tickets<T> {
     fn default() -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
+            ended: Mutex::new(HashMap::new()),
             window_ms: AtomicU64::new(RESUME_WINDOW.as_millis() as u64),
         }
     }
@@ -121,22 +128,41 @@ impl<T> Tickets<T> {
         token: &ResumeToken,
     ) -> Result<(Side, mpsc::Sender<Arrival<T>>), SessionEnded> {
         let map = self.lock();
-        let entry = map.get(session_id).ok_or(SessionEnded)?;
-        let operator = entry.tokens.0.ct_eq(token);
-        let agent = entry.tokens.1.ct_eq(token);
-        let side = if bool::from(operator) {
-            Side::Operator
-        } else if bool::from(agent) {
-            Side::Agent
-        } else {
-            return Err(SessionEnded);
+        let Some(entry) = map.get(session_id) else {
+            drop(map);
+            let ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+            let reason = ended
+                .get(session_id)
+                .filter(|(tokens, _)| side_of(tokens, token).is_some())
+                .map(|(_, reason)| reason.clone());
+            return Err(SessionEnded { reason });
         };
+        let side = side_of(&entry.tokens, token).ok_or_else(SessionEnded::default)?;
         Ok((side, entry.handoff.clone()))
     }
 
     /// Forgets `session_id`: its tokens die.
     pub fn remove(&self, session_id: &SessionId) {
         self.lock().remove(session_id);
+    }
+
+    /// The relay ended `session_id` for `reason`: its tokens die, but a side that presents
+    /// its last one is told the reason, until [`Tickets::forget`].
+    pub fn end(&self, session_id: &SessionId, reason: &str) {
+        if let Some(entry) = self.lock().remove(session_id) {
+            self.ended
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(*session_id, (entry.tokens, Arc::from(reason)));
+        }
+    }
+
+    /// Forgets why the relay ended `session_id`.
+    pub fn forget(&self, session_id: &SessionId) {
+        self.ended
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(session_id);
     }
 
     /// How long a session parked from now on waits ([`RESUME_WINDOW`] unless changed).
@@ -162,6 +188,19 @@ impl<T> Tickets<T> {
     }
 }
 
+/// Whose of `tokens` `token` is; both compared, each in constant time.
+fn side_of(tokens: &Tokens, token: &ResumeToken) -> Option<Side> {
+    let operator = tokens.0.ct_eq(token);
+    let agent = tokens.1.ct_eq(token);
+    if bool::from(operator) {
+        Some(Side::Operator)
+    } else if bool::from(agent) {
+        Some(Side::Agent)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,8 +216,14 @@ mod tests {
         assert_ne!(op, ag);
         assert_eq!(t.claim(&SID, &op).map(|c| c.0), Ok(Side::Operator));
         assert_eq!(t.claim(&SID, &ag).map(|c| c.0), Ok(Side::Agent));
-        assert_eq!(t.claim(&SID, &[0; 32]).map(|c| c.0), Err(SessionEnded));
-        assert_eq!(t.claim(&[4; 16], &op).map(|c| c.0), Err(SessionEnded));
+        assert_eq!(
+            t.claim(&SID, &[0; 32]).map(|c| c.0),
+            Err(SessionEnded::default())
+        );
+        assert_eq!(
+            t.claim(&[4; 16], &op).map(|c| c.0),
+            Err(SessionEnded::default())
+        );
     }
 
     #[test]
@@ -188,12 +233,38 @@ mod tests {
         let old = t.issue(SID, tx.clone(), &mut OsRng);
         let new = t.issue(SID, tx, &mut OsRng);
         assert_eq!(t.len(), 1);
-        assert_eq!(t.claim(&SID, &old.0).map(|c| c.0), Err(SessionEnded));
-        assert_eq!(t.claim(&SID, &old.1).map(|c| c.0), Err(SessionEnded));
+        assert_eq!(
+            t.claim(&SID, &old.0).map(|c| c.0),
+            Err(SessionEnded::default())
+        );
+        assert_eq!(
+            t.claim(&SID, &old.1).map(|c| c.0),
+            Err(SessionEnded::default())
+        );
         assert_eq!(t.claim(&SID, &new.1).map(|c| c.0), Ok(Side::Agent));
         t.remove(&SID);
         assert!(t.is_empty());
-        assert_eq!(t.claim(&SID, &new.0).map(|c| c.0), Err(SessionEnded));
+        assert_eq!(
+            t.claim(&SID, &new.0).map(|c| c.0),
+            Err(SessionEnded::default())
+        );
+    }
+
+    #[test]
+    fn a_session_the_relay_ended_tells_its_own_sides_why() {
+        let t = Tickets::<u8>::new();
+        let (tx, _rx) = mpsc::channel(1);
+        let old = t.issue(SID, tx.clone(), &mut OsRng);
+        let (op, ag) = t.issue(SID, tx, &mut OsRng);
+        t.end(&SID, "the recording stopped");
+        assert!(t.is_empty(), "nothing to resume");
+        let why = |token: &ResumeToken| t.claim(&SID, token).map(|c| c.0).unwrap_err().reason;
+        assert_eq!(why(&op).as_deref(), Some("the recording stopped"));
+        assert_eq!(why(&ag).as_deref(), Some("the recording stopped"));
+        assert_eq!(why(&old.0), None, "an old token learns nothing");
+        assert_eq!(why(&[0; 32]), None);
+        t.forget(&SID);
+        assert_eq!(why(&op), None);
     }
 
     #[tokio::test]

@@ -152,6 +152,22 @@ const MIGRATIONS: &[&str] = &[
         resumed           INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX sessions_open ON sessions(ended_at);",
+    // Version 6: session recordings (`crate::store::recordings`): one row per recording file,
+    // `bytes` the part covered by `recording.chunk` audit entries (`segments` of them), and
+    // each account's own recording mode (NULL: the policy's; it can only be stricter).
+    "ALTER TABLE users ADD COLUMN recording TEXT;
+    CREATE TABLE recordings (
+        session       TEXT    PRIMARY KEY,
+        operator      TEXT    NOT NULL,
+        created_at    INTEGER NOT NULL,
+        bytes         INTEGER NOT NULL DEFAULT 0,
+        segments      INTEGER NOT NULL DEFAULT 0,
+        complete      INTEGER NOT NULL DEFAULT 0,
+        completed_at  INTEGER,
+        sha256        TEXT,
+        last_activity INTEGER NOT NULL
+    );
+    CREATE INDEX recordings_age ON recordings(last_activity);",
 ];
 
 /// The schema version whose migration links the audit entries already written.
@@ -165,6 +181,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 pub struct Database {
     conn: Connection,
     checkpointer: Option<crate::store::audit::Checkpointer>,
+    path: PathBuf,
 }
 
 impl Database {
@@ -221,6 +238,7 @@ impl Database {
         let mut db = Self {
             conn,
             checkpointer: None,
+            path: path.to_path_buf(),
         };
         db.migrate().map_err(|e| match e {
             DbError::Sql(source) => open_err(source),
@@ -274,6 +292,13 @@ impl Database {
     /// The checkpoint signer, if [`Database::sign_audit_checkpoints`] set one.
     pub fn audit_checkpointer(&self) -> Option<&crate::store::audit::Checkpointer> {
         self.checkpointer.as_ref()
+    }
+
+    /// The data directory the database file lies in, where the files it indexes live
+    /// (recordings).
+    pub fn data_dir(&self) -> crate::store::paths::DataDir {
+        let parent = self.path.parent().unwrap_or_else(|| Path::new("."));
+        crate::store::paths::DataDir::new(parent)
     }
 
     /// The schema version in the file.

@@ -1,8 +1,9 @@
 //! `relay data inventory`: every kind of personal data and metadata the relay stores, where
 //! (file and table), which fields, why, how long (the retention setting in force), and how
-//! many rows there are now. One list, [`KINDS`], covers every table of the schema and every
-//! file of the data directory; a test compares it with the database's own table list, so a
-//! table added without an entry here fails.
+//! many rows there are now (for recordings also their bytes and the oldest). One list,
+//! [`KINDS`], covers every table of the schema and every file of the data directory; a test
+//! compares it with the database's own table list, so a table added without an entry here
+//! fails.
 
 use crate::store::db::{Database, DbError};
 use crate::store::paths::{self, DataDir};
@@ -141,6 +142,34 @@ const KINDS: &[Kind] = &[
         ),
     },
     Kind {
+        what: "session recordings (index)",
+        file: DB,
+        table: Some("recordings"),
+        fields: "session, operator, created_at, bytes, segments, complete, completed_at, sha256, \
+                 last_activity",
+        why: "find a session's recording for the auditors (`relay recordings`); prove what was \
+              stored (the audit log holds each segment's SHA-256)",
+        kept: Kept::Setting(
+            "retention.recordings_days",
+            |r| r.recordings_days,
+            "after the recording was completed (or, unfinished, last uploaded to), with its file",
+        ),
+    },
+    Kind {
+        what: "session recordings (ciphertext)",
+        file: paths::RECORDINGS_DIR,
+        table: None,
+        fields: "one file per session, <session id>.age: the screen (and, if the policy says so, \
+                 the operator's input) encrypted by the viewer with age to the policy's \
+                 recording recipients; the relay cannot read it",
+        why: "the help desk's record of what its operators did, for its auditors",
+        kept: Kept::Setting(
+            "retention.recordings_days",
+            |r| r.recordings_days,
+            "after the recording was completed (or, unfinished, last uploaded to)",
+        ),
+    },
+    Kind {
         what: "root CA private key",
         file: paths::CA_KEY_FILE,
         table: None,
@@ -193,7 +222,8 @@ const KINDS: &[Kind] = &[
         what: "policy",
         file: "policy.toml",
         table: None,
-        fields: "permissions, session length, password and two-factor rules, retention",
+        fields: "permissions, session length, password and two-factor rules, recording, \
+                 retention",
         why: "what the help desk allows, and these retention settings",
         kept: Kept::Fixed("written by the administrator"),
     },
@@ -218,8 +248,35 @@ pub struct Item {
     pub setting: Option<String>,
     /// Its value in days (0: forever).
     pub days: Option<u64>,
-    /// Rows now (tables), or whether the file exists (files: 1 or 0).
+    /// Rows now (tables), files (the recordings directory), or whether the file exists
+    /// (files: 1 or 0).
     pub count: u64,
+    /// Bytes stored, for recordings.
+    pub bytes: Option<u64>,
+    /// When the oldest was started, Unix seconds, for recordings.
+    pub oldest: Option<u64>,
+}
+
+/// Files in `dir` and their bytes (none when it does not exist).
+fn dir_totals(dir: &std::path::Path) -> Result<(u64, u64), DbError> {
+    let io = |source| DbError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
+        Err(e) => return Err(io(e)),
+    };
+    let (mut files, mut bytes) = (0u64, 0u64);
+    for entry in entries {
+        let meta = entry.and_then(|e| e.metadata()).map_err(io)?;
+        if meta.is_file() {
+            files += 1;
+            bytes = bytes.saturating_add(meta.len());
+        }
+    }
+    Ok((files, bytes))
 }
 
 fn kept(k: Kept, r: &Retention) -> (String, Option<String>, Option<u64>) {
@@ -241,17 +298,25 @@ fn kept(k: Kept, r: &Retention) -> (String, Option<String>, Option<u64>) {
 pub fn inventory(data: &DataDir, db: &Database, r: &Retention) -> Result<Vec<Item>, DbError> {
     let mut items = Vec::with_capacity(KINDS.len());
     for k in KINDS {
-        let count = match k.table {
+        let (count, bytes, oldest) = match (k.table, k.file) {
+            (Some("recordings"), _) => {
+                let (n, bytes, oldest) = crate::store::recordings::totals(db)?;
+                (n, Some(bytes), oldest)
+            }
             // Table names come from the constant list above, never from input.
-            Some(table) => {
+            (Some(table), _) => {
                 let n: i64 = db.conn().query_row(
                     &format!("SELECT count(*) FROM \"{table}\""),
                     [],
                     |row| row.get(0),
                 )?;
-                u64::try_from(n).unwrap_or(0)
+                (u64::try_from(n).unwrap_or(0), None, None)
             }
-            None => u64::from(data.root().join(k.file).exists()),
+            (None, paths::RECORDINGS_DIR) => {
+                let (files, bytes) = dir_totals(&data.recordings())?;
+                (files, Some(bytes), None)
+            }
+            (None, file) => (u64::from(data.root().join(file).exists()), None, None),
         };
         let (kept, setting, days) = kept(k.kept, r);
         items.push(Item {
@@ -264,6 +329,8 @@ pub fn inventory(data: &DataDir, db: &Database, r: &Retention) -> Result<Vec<Ite
             setting,
             days,
             count,
+            bytes,
+            oldest,
         });
     }
     Ok(items)
@@ -295,6 +362,15 @@ mod tests {
         assert_eq!(listed, tables);
         let audit = items.iter().find(|i| i.table.as_deref() == Some("audit"));
         assert_eq!(audit.map(|a| (a.count, a.days)), Some((1, Some(365))));
+        let rec = items
+            .iter()
+            .find(|i| i.table.as_deref() == Some("recordings"));
+        assert_eq!(
+            rec.map(|r| (r.count, r.bytes, r.oldest, r.days)),
+            Some((0, Some(0), None, Some(90)))
+        );
+        let files = items.iter().find(|i| i.file == paths::RECORDINGS_DIR);
+        assert_eq!(files.map(|f| (f.count, f.bytes)), Some((0, Some(0))));
         let forever = Retention {
             audit_days: 0,
             ..Retention::default()

@@ -1,6 +1,7 @@
 //! Where the relay keeps its files: one private data directory holding the issuing key and its
 //! certificate, the root CA key in the default one-machine set-up, the database, the audit
-//! signing key and (optionally) the configuration file.
+//! signing key, the session recordings (`recordings/`) and (optionally) the configuration
+//! file.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,10 @@ pub const DATABASE_FILE: &str = "relay.db";
 pub const AUDIT_KEY_FILE: &str = "audit.key";
 /// File name of the syslog export cursor: the last audit entry id delivered (mode 0600).
 pub const SYSLOG_CURSOR_FILE: &str = "syslog.cursor";
+/// Directory of the session recordings (mode 0700): `<session id>.age`, mode 0600.
+pub const RECORDINGS_DIR: &str = "recordings";
+/// File name ending of a recording.
+pub const RECORDING_SUFFIX: &str = ".age";
 /// File name of the optional configuration file.
 pub const CONFIG_FILE: &str = "relay.toml";
 
@@ -87,6 +92,16 @@ impl DataDir {
         self.root.join(CONFIG_FILE)
     }
 
+    /// The directory of session recordings.
+    pub fn recordings(&self) -> PathBuf {
+        self.root.join(RECORDINGS_DIR)
+    }
+
+    /// The recording of session `id` (32 hex digits, checked by the caller).
+    pub fn recording(&self, id: &str) -> PathBuf {
+        self.recordings().join(format!("{id}{RECORDING_SUFFIX}"))
+    }
+
     /// The optional policy file.
     pub fn policy(&self) -> PathBuf {
         self.root.join("policy.toml")
@@ -103,5 +118,9 @@ mod tests {
         assert_eq!(d.ca_key(), Path::new("/srv/relay/ca-key.pem"));
         assert_eq!(d.database(), Path::new("/srv/relay/relay.db"));
         assert_eq!(d.config(), Path::new("/srv/relay/relay.toml"));
+        assert_eq!(
+            d.recording("00ff"),
+            Path::new("/srv/relay/recordings/00ff.age")
+        );
     }
 }

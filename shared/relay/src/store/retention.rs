@@ -32,6 +32,9 @@ pub struct Retention {
     pub known_addresses_days: u64,
     /// Issued certificates, days after they left the revocation list (0: forever).
     pub certificates_days: u64,
+    /// Session recordings (ciphertext and index), days after their completion or last upload
+    /// (0: forever).
+    pub recordings_days: u64,
 }
 
 impl Default for Retention {
@@ -42,6 +45,7 @@ impl Default for Retention {
             failures_days: 1,
             known_addresses_days: 90,
             certificates_days: 30,
+            recordings_days: 90,
         }
     }
 }
@@ -59,6 +63,7 @@ impl Retention {
                 0,
             ),
             ("retention.certificates_days", self.certificates_days, 0),
+            ("retention.recordings_days", self.recordings_days, 0),
         ];
         settings.into_iter().find_map(|(key, days, min)| {
             (days < min || days > MAX_DAYS).then(|| {
@@ -87,6 +92,8 @@ pub struct Cuts {
     pub known_addresses: Option<u64>,
     /// Certificates whose validity ended before this.
     pub certificates: Option<u64>,
+    /// Recordings completed (or, unfinished, last uploaded to) before this.
+    pub recordings: Option<u64>,
 }
 
 fn before(now: u64, days: u64) -> Option<u64> {
@@ -113,6 +120,7 @@ impl Cuts {
             known_addresses: before(now, r.known_addresses_days),
             certificates: before(now, r.certificates_days)
                 .map(|t| t.saturating_sub(crate::authority::certs::LIST_GRACE_SECS)),
+            recordings: before(now, r.recordings_days),
         }
     }
 }
@@ -135,6 +143,7 @@ mod tests {
             c.certificates,
             Some(NOW - 30 * DAY_SECS - crate::authority::certs::LIST_GRACE_SECS)
         );
+        assert_eq!(c.recordings, Some(NOW - 90 * DAY_SECS));
     }
 
     #[test]
@@ -145,11 +154,18 @@ mod tests {
             failures_days: 0,
             known_addresses_days: 0,
             certificates_days: 0,
+            recordings_days: 0,
         };
         let c = Cuts::at(&r, NOW, 0);
         assert_eq!(
-            (c.audit, c.sessions, c.known_addresses, c.certificates),
-            (None, None, None, None)
+            (
+                c.audit,
+                c.sessions,
+                c.known_addresses,
+                c.certificates,
+                c.recordings
+            ),
+            (None, None, None, None, None)
         );
         // Refused by the policy anyway; the cut still keeps a day.
         assert_eq!(c.failures, NOW - DAY_SECS);

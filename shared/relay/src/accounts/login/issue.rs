@@ -1,6 +1,7 @@
 //! The end of a complete login: the certificate over the operator's key, with the
-//! permissions and session limit that the policy and the account allow, recorded before it is
-//! signed (so that it can be revoked as soon as it exists) and signed off the async threads.
+//! permissions, session limit and recording rule that the policy and the account allow,
+//! recorded before it is signed (so that it can be revoked as soon as it exists) and signed off
+//! the async threads.
 
 use super::{LoggedIn, LoginOutcome};
 use crate::accounts::auth::Authenticated;
@@ -8,8 +9,9 @@ use crate::accounts::labels;
 use crate::accounts::users::User;
 use crate::authority::certs;
 use crate::context::{InternalError, Relay};
+use crate::policy::recording;
 use rand_core::OsRng;
-use sightline_core::cert::{CertBody, OperatorCert, Permissions};
+use sightline_core::cert::{CertBody, OperatorCert, Permissions, RecordingMode};
 use sightline_core::identity::PublicIdentity;
 use std::net::IpAddr;
 
@@ -30,6 +32,16 @@ pub(super) async fn certificate(
         ),
         None => (policy.allowed(), policy.max_session_secs()),
     };
+    let mode = recording::effective_mode(policy.recording.mode, account.and_then(|a| a.recording));
+    if mode != RecordingMode::Off && !policy.recording.has_recipients() {
+        // Only an account's own setting gets here (the policy file cannot say so): the
+        // operator must be recorded and cannot be, so no certificate (fail closed).
+        return Err(InternalError::Recording(format!(
+            "{}'s recording mode is {} but the policy names no recording recipients",
+            person.name,
+            mode.name()
+        )));
+    }
     // What the customer will read: cleaned whatever its source (an LDAP attribute, a value
     // stored before `relay user` refused such text).
     let shown = labels::for_certificate(account, &person);
@@ -51,8 +63,9 @@ pub(super) async fn certificate(
             .saturating_add(relay.config.certificate_validity_secs)
             .min(issuing.not_after()),
         issuer: issuing.authority().issuer().fingerprint(),
-        recording: Default::default(),
+        recording: policy.recording.for_certificate(mode),
     };
+    let recording = body.recording.clone();
     // Recorded before it exists, so that it can be revoked as soon as it is handed out.
     let record = (body.serial, body.operator.clone(), body.issuer, body.key);
     let (not_before, not_after) = (body.not_before, body.not_after);
@@ -87,6 +100,7 @@ pub(super) async fn certificate(
             role: person.role,
             serial,
             authority: issuing.authority().clone(),
+            recording,
         },
     })
 }

@@ -32,6 +32,7 @@ fn prune(db: &Database, cut: u64, now: u64) -> Report {
         failures: 0,
         known_addresses: None,
         certificates: None,
+        recordings: None,
     };
     Pass::new(cuts, now).finish(db).unwrap()
 }
@@ -161,6 +162,7 @@ fn an_interrupted_prune_is_finished_and_verifies_meanwhile() {
             failures: 0,
             known_addresses: None,
             certificates: None,
+            recordings: None,
         },
         500,
     );

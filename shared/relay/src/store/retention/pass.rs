@@ -1,6 +1,7 @@
 //! One retention pass as a sequence of small steps over the database, each short enough to
 //! run under the relay's database lock without stalling logins: old rows of each table a batch
-//! at a time, then the audit log (finish deleting what an earlier prune covers, choose the
+//! at a time, then old recordings (files and rows, each deletion noted in the audit log, the
+//! notes then covered by a signed checkpoint), then the audit log (finish deleting what an earlier prune covers, choose the
 //! checkpoint to prune up to, verify the entries up to it a batch at a time, write the signed
 //! prune checkpoint, delete). [`run`] drives it on the running relay's blocking database
 //! thread; tests call [`Pass::step`] directly.
@@ -11,6 +12,7 @@ use crate::context::{InternalError, Relay};
 use crate::store::audit::prune;
 use crate::store::audit::verify::{self, Bad, Walk};
 use crate::store::db::{Database, DbError};
+use crate::store::{audit, recordings};
 
 /// Rows deleted or entries checked per step.
 pub const BATCH: usize = 500;
@@ -26,6 +28,8 @@ pub struct Report {
     pub known_addresses: usize,
     /// Certificates deleted.
     pub certificates: usize,
+    /// Recordings deleted (file and row).
+    pub recordings: usize,
     /// Audit entries deleted.
     pub audit: usize,
     /// The prune checkpoint written, if one was.
@@ -37,6 +41,7 @@ pub struct Report {
 #[derive(Debug)]
 enum Phase {
     Table(usize),
+    Recordings,
     AuditDelete { planned: bool },
     AuditPlan,
     AuditCheck { walk: Box<Walk>, upto: i64 },
@@ -93,7 +98,7 @@ impl Pass {
     pub fn step(&mut self, db: &Database) -> Result<bool, DbError> {
         self.phase = match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::Table(i) => match Table::ALL.get(i) {
-                None => Phase::AuditDelete { planned: false },
+                None => Phase::Recordings,
                 Some(&table) => {
                     let n = match self.table_cut(table) {
                         Some(cut) => tables::prune_batch(db, table, cut, BATCH)?,
@@ -103,6 +108,7 @@ impl Pass {
                     Phase::Table(if n == BATCH { i } else { i + 1 })
                 }
             },
+            Phase::Recordings => self.recordings(db)?,
             Phase::AuditDelete { planned } => {
                 let n = prune::delete_pruned(db, BATCH)?;
                 self.report.audit += n;
@@ -129,6 +135,23 @@ impl Pass {
             Phase::Done => Phase::Done,
         };
         Ok(!matches!(self.phase, Phase::Done))
+    }
+
+    /// A batch of old recordings; once none is left, a signed checkpoint over the notes of
+    /// what was deleted.
+    fn recordings(&mut self, db: &Database) -> Result<Phase, DbError> {
+        let Some(cut) = self.cuts.recordings else {
+            return Ok(Phase::AuditDelete { planned: false });
+        };
+        let n = recordings::prune_batch(db, &db.data_dir(), cut, BATCH, self.now)?;
+        self.report.recordings += n;
+        if n == BATCH {
+            return Ok(Phase::Recordings);
+        }
+        if self.report.recordings > 0 {
+            audit::checkpoint_now(db, self.now)?;
+        }
+        Ok(Phase::AuditDelete { planned: false })
     }
 
     fn plan(&mut self, db: &Database) -> Result<Phase, DbError> {
