@@ -467,32 +467,6 @@ impl RelayClient {
 }
 
 impl Uplink {
-    /// Hands in one piece of the session's recording (at most
-    /// [`sightline_core::relay_proto::MAX_RECORDING_CHUNK`] bytes, empty to say the recording
-    /// goes on) starting at `offset` in the recording file; `last`: the recording is complete.
-    /// The bytes of the recording the relay holds now.
-    pub async fn send_recording(
-        &mut self,
-        offset: u64,
-        data: &[u8],
-        last: bool,
-    ) -> Result<u64, ClientError> {
-        let client = &mut self.client;
-        let msg = ClientMessage::RecordingChunk {
-            offset,
-            data: data.to_vec(),
-            last,
-        };
-        timed(REQUEST_TIMEOUT, async {
-            client.send(&msg).await?;
-            match client.receive().await? {
-                RelayMessage::RecordingStored { stored } => Ok(stored),
-                _ => Err(ClientError::Unexpected),
-            }
-        })
-        .await
-    }
-
     /// Hands in `events` (in messages of at most [`MAX_EVENTS_PER_MESSAGE`]); the highest
     /// event number the relay has on record for the session.
     pub async fn send_events(&mut self, events: &[SignedEvent]) -> Result<u32, ClientError> {
