@@ -80,7 +80,7 @@ fn a_required_recording_is_fetched_decrypted_verified_and_exported() {
     let shown = tmp.path().join("shown.png");
     let mut viewer = relay.viewer_args(
         &tmp.path().join("viewer"),
-        &["--frames", "30", "--save-frame", shown.to_str().unwrap()],
+        &["--frames", "3", "--save-frame", shown.to_str().unwrap()],
     );
     let code = viewer.wait_event("code", SLOW)["code"]
         .as_str()
@@ -101,8 +101,10 @@ fn a_required_recording_is_fetched_decrypted_verified_and_exported() {
         video["width"].as_u64().unwrap(),
         video["height"].as_u64().unwrap(),
     );
+    // The operator ends after a few pictures: the agent closes, its last checkpoint recorded.
     viewer.wait_event("closed", T);
     assert!(viewer.wait_exit(T).success(), "{}", viewer.stderr());
+    assert_eq!(agent.wait_event("closed", T)["reason"], "ended by operator");
     agent.wait_exit(T);
 
     // Fetched from the relay, which holds ciphertext only.
@@ -192,4 +194,42 @@ fn a_required_recording_is_fetched_decrypted_verified_and_exported() {
         db >= 40.0,
         "the exported picture differs from the one shown: {db:.1} dB"
     );
+}
+
+#[test]
+fn a_required_recording_that_stops_ends_the_session_within_15_s_with_a_reason_both_sides_see() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_key, public) = auditor_key(tmp.path());
+    let mut relay = Relay::with_policy(None, Some(&policy(&public)));
+    relay.start();
+    let mut viewer = relay.viewer_args(&tmp.path().join("viewer"), &[]);
+    let code = viewer.wait_event("code", SLOW)["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut agent = relay.agent(&tmp.path().join("agent"), &code);
+    agent.wait_event("sharing", T);
+    viewer.wait_event("recording", T);
+    viewer.wait_event("video", T);
+    // The recording goes on for a while (keepalives at least), then the operator's viewer
+    // freezes: its connections stay open, nothing is uploaded.
+    std::thread::sleep(Duration::from_secs(4));
+    viewer.signal("STOP");
+    let closed = agent.wait_event("closed", Duration::from_secs(15));
+    let reason = closed["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("recording stopped"), "{closed}");
+    agent.wait_exit(T);
+    // The viewer, back, hears the same reason.
+    viewer.signal("CONT");
+    let closed = viewer.wait_event("closed", T);
+    assert!(
+        closed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("recording stopped"),
+        "{closed}"
+    );
+    let (st, out, err) = relay.cli(&["sessions", "--json"], None);
+    assert!(st.success(), "relay sessions: {err}");
+    assert!(out.contains("recording stopped"), "{out}");
 }

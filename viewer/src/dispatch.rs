@@ -305,6 +305,8 @@ impl<'a> Dispatcher<'a> {
                     let _ = uplink.send(event);
                 }
             }
+            // Kept in the recording (above); checked by whoever verifies it.
+            Message::MediaCheckpoint(_) => {}
             other => tracing::debug!(?other, "ignoring message"),
         }
     }
