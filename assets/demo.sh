@@ -8,6 +8,9 @@
 # terminal and says so: it allows viewing, allows control when the operator asks, and later
 # takes control back and ends the session. Meanwhile the operator's viewer types a command into
 # the customer's shell (its input script). Both sides print what happened and a summary.
+# The help desk's policy requires recording: the customer is told, the viewer hands the
+# encrypted recording to the relay, and at the end the demo plays the auditor: it fetches the
+# recording, checks it against the agent's signatures and exports it to WebM.
 #
 # With a display ($DISPLAY or $WAYLAND_DISPLAY) the viewer opens its window; without one it runs
 # headless, prints statistics every second and saves the last decoded picture of the
@@ -31,7 +34,7 @@ if [ -z "$viewer_mode" ]; then
 fi
 case "$viewer_mode" in window|headless) ;; *) echo "SIGHTLINE_DEMO_VIEWER: window or headless" >&2; exit 2 ;; esac
 
-for tool in Xvfb xterm xdotool oathtool openssl; do
+for tool in Xvfb xterm xdotool oathtool openssl age-keygen; do
   command -v "$tool" >/dev/null || { echo "demo: $tool is missing; ./dev demo installs it" >&2; exit 1; }
 done
 for b in relay viewer agent; do
@@ -72,6 +75,13 @@ wait_for() {
 say "relay init (RSA-4096 CA key, database)"
 "$bin/relay" --data-dir "$demo/relay" init | tee "$demo/init.txt"
 fingerprint=$(tail -n 1 "$demo/init.txt")
+
+say "the help desk's policy: every session recorded for the auditor (an age key)"
+age-keygen -o "$demo/auditor-key.txt" 2> "$demo/auditor-key.pub.txt"
+auditor=$(sed -n 's/^Public key: //p' "$demo/auditor-key.pub.txt")
+printf '[recording]\nmode = "required"\nrecipients = ["%s"]\n' "$auditor" > "$demo/relay/policy.toml"
+cat "$demo/relay/policy.toml"
+echo "(the auditor's secret key stays with the auditor: $demo/auditor-key.txt)"
 
 say "relay user add demo (password, and two-factor login enrolled)"
 password="demo-$(openssl rand -hex 12)"
@@ -212,6 +222,21 @@ cat "$demo/relay.log"
 [ "$viewer_status" -eq 0 ] || fail "the viewer exited with status $viewer_status"
 if [ "$viewer_mode" = window ]; then ended='"reason":"ended by customer"'; else ended="Session ended: ended by customer"; fi
 grep -qF -- "$ended" "$demo/viewer.out" || fail "the viewer did not see the customer's normal end"
-say "done: the session ended normally"
+say "the auditor fetches the recording from the relay (it holds ciphertext only)"
+"$bin/relay" --data-dir "$demo/relay" recordings list
+id=$("$bin/relay" --data-dir "$demo/relay" recordings list --json | grep -o '"session": *"[0-9a-f]\{32\}"' | grep -o '[0-9a-f]\{32\}' | head -n 1)
+[ -n "$id" ] || fail "the relay holds no recording"
+"$bin/relay" --data-dir "$demo/relay" recordings get "$id" --out "$demo/session.age"
+
+say "viewer play --verify: the recording is what the customer's agent sent"
+"$bin/viewer" play "$demo/session.age" --identity "$demo/auditor-key.txt" --verify \
+  || fail "the recording does not verify"
+
+say "viewer export: WebM for any player, and the operator's input as JSON lines"
+"$bin/viewer" export "$demo/session.age" --identity "$demo/auditor-key.txt" \
+  --out "$demo/session.webm" --input-log "$demo/operator-input.jsonl" || fail "export failed"
+echo "watch it: viewer play $demo/session.age --identity $demo/auditor-key.txt (or any WebM player)"
+
+say "done: the session ended normally and its recording verifies"
 [ -f "$demo/last-frame.png" ] && echo "last decoded picture of the customer's screen: $demo/last-frame.png"
 exit 0
