@@ -54,15 +54,9 @@ impl Plan {
             return Ok(None);
         }
         let required = policy.mode == RecordingMode::Required;
+        // An empty list is refused too: nobody could ever read the recording.
         let recipients = sightline_recording::parse_recipients(&policy.recipients)
-            .map_err(|e| format!("cannot record this session: {e}"))
-            .and_then(|r| {
-                if r.is_empty() {
-                    Err("cannot record this session: the policy names no auditor keys".into())
-                } else {
-                    Ok(r)
-                }
-            });
+            .map_err(|e| format!("cannot record this session: {e}"));
         match recipients {
             Ok(recipients) => Ok(Some(Plan {
                 recipients,
@@ -72,8 +66,66 @@ impl Plan {
             Err(e) if required => Err(format!(
                 "the help desk requires recording, and {e}; no session was started"
             )),
-            Err(e) => Err(e),
+            // Optional: the session goes on unrecorded.
+            Err(e) => {
+                tracing::warn!(error = %e, "the session will not be recorded");
+                Ok(None)
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use sightline_core::cert::{Permissions, RecordingPolicy};
+
+    fn body(mode: RecordingMode, recipients: &[&str]) -> CertBody {
+        CertBody {
+            serial: 1,
+            operator: "alice".into(),
+            display_name: "Alice".into(),
+            organisation: String::new(),
+            permissions: Permissions::VIEW,
+            max_session_secs: 0,
+            key: "ab".repeat(32).parse().unwrap(),
+            not_before: 0,
+            not_after: 1,
+            issuer: "cd".repeat(32).parse().unwrap(),
+            recording: RecordingPolicy {
+                mode,
+                recipients: recipients.iter().map(|r| r.to_string()).collect(),
+                include_input: true,
+            },
+        }
+    }
+
+    #[test]
+    fn the_certificate_decides_and_a_required_recording_that_cannot_be_made_refuses() {
+        let key = age::x25519::Identity::generate().to_public().to_string();
+        let r = [key.as_str()];
+        assert!(Plan::from_certificate(&body(RecordingMode::Off, &r), true)
+            .unwrap()
+            .is_none());
+        assert!(
+            Plan::from_certificate(&body(RecordingMode::Optional, &r), false)
+                .unwrap()
+                .is_none()
+        );
+        let asked = Plan::from_certificate(&body(RecordingMode::Optional, &r), true).unwrap();
+        assert!(!asked.unwrap().required);
+        let required = Plan::from_certificate(&body(RecordingMode::Required, &r), false).unwrap();
+        assert!(required.unwrap().required);
+        let err = Plan::from_certificate(&body(RecordingMode::Required, &["age1nonsense"]), false);
+        assert!(err.unwrap_err().contains("requires recording"));
+        assert!(Plan::from_certificate(&body(RecordingMode::Required, &[]), false).is_err());
+        // Optional and impossible: unrecorded, not refused.
+        assert!(
+            Plan::from_certificate(&body(RecordingMode::Optional, &[]), true)
+                .unwrap()
+                .is_none()
+        );
     }
 }
 

@@ -141,19 +141,46 @@ impl Upload {
 
     /// The relay holds `stored` bytes: what it holds is no longer kept here.
     fn stored(&mut self, stored: u64) -> Result<(), String> {
-        if stored < self.base {
-            return Err(format!(
-                "the relay holds {stored} bytes of the recording, fewer than the {} it stored before",
-                self.base
-            ));
-        }
-        let done = usize::try_from(stored - self.base)
-            .map_err(|_| "the relay claims more than was sent".to_string())?;
-        if done > self.held.len() {
-            return Err("the relay claims more of the recording than was sent".into());
-        }
-        self.held.drain(..done);
-        self.base = stored;
+        let (held, base) = acknowledged(std::mem::take(&mut self.held), self.base, stored)?;
+        self.held = held;
+        self.base = base;
         Ok(())
+    }
+}
+
+/// What is still held after the relay says it holds `stored` bytes, `held` starting at file
+/// offset `base`; an error when the relay's count cannot be right (it lost bytes it stored, or
+/// claims bytes never sent).
+fn acknowledged(mut held: Vec<u8>, base: u64, stored: u64) -> Result<(Vec<u8>, u64), String> {
+    if stored < base {
+        return Err(format!(
+            "the relay holds {stored} bytes of the recording, fewer than the {base} it stored before"
+        ));
+    }
+    let done = usize::try_from(stored - base)
+        .ok()
+        .filter(|d| *d <= held.len())
+        .ok_or_else(|| "the relay claims more of the recording than was sent".to_string())?;
+    held.drain(..done);
+    Ok((held, stored))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::acknowledged;
+
+    #[test]
+    fn what_the_relay_stored_is_let_go_and_nothing_else() {
+        assert_eq!(
+            acknowledged(vec![1, 2, 3, 4], 10, 12).unwrap(),
+            (vec![3, 4], 12)
+        );
+        // A resend the relay already had: nothing new acknowledged.
+        assert_eq!(acknowledged(vec![3, 4], 12, 12).unwrap(), (vec![3, 4], 12));
+        assert_eq!(acknowledged(vec![3, 4], 12, 14).unwrap(), (vec![], 14));
+        // A relay that lost what it stored, or claims what was never sent: the upload fails.
+        assert!(acknowledged(vec![3, 4], 12, 11).is_err());
+        assert!(acknowledged(vec![3, 4], 12, 15).is_err());
     }
 }
