@@ -569,6 +569,9 @@ pub fn close_reason_text(reason: CloseReason) -> &'static str {
         CloseReason::CertificateExpired => {
             "Session ended: your operator certificate expired (log in again for a new one)."
         }
+        CloseReason::RecordingFailed => {
+            "Session ended: the help desk requires this session to be recorded, and the recording failed."
+        }
     }
 }
 
