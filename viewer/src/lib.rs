@@ -13,6 +13,7 @@ pub mod gui;
 pub mod headless;
 pub mod known_hosts;
 pub mod limits;
+pub mod playback;
 pub mod player;
 pub mod script;
 mod uplink;
