@@ -102,10 +102,11 @@ impl PlaybackApp {
         let mut commands = Vec::new();
         ui.add_space(4.0);
         ui.horizontal(|ui| {
+            // Words, not ▶ and ⏸: egui's built-in fonts have no glyphs for them.
             let label = if status.clock.running() {
-                "⏸ Pause"
+                "Pause"
             } else {
-                "▶ Play"
+                "Play"
             };
             if ui.button(label).on_hover_text("Space").clicked() {
                 commands.push(toggle(status));
@@ -125,7 +126,7 @@ impl PlaybackApp {
                 }
             }
             ui.separator();
-            ui.label(RichText::new("←/→ 5 s").weak());
+            ui.label(RichText::new("Left/Right: -5 s / +5 s").weak());
             if let Some(note) = end_note(status) {
                 ui.separator();
                 ui.label(note);

@@ -80,10 +80,10 @@ pub fn show(ui: &mut egui::Ui, marks: Marks<'_>) -> Option<u64> {
     let head = x_of(marks.position, left, right, duration);
     let played = Rect::from_min_max(bar.min, pos2(head, bar.max.y));
     painter.rect_filled(played, 3.0, visuals.selection.bg_fill.gamma_multiply(0.6));
-    let tick = Stroke::new(1.0, visuals.weak_text_color());
+    let tick = Stroke::new(1.5, visuals.text_color().gamma_multiply(0.7));
     for &k in marks.keyframes {
         let x = x_of(k, left, right, duration);
-        painter.line_segment([pos2(x, bar.min.y), pos2(x, bar.min.y + 6.0)], tick);
+        painter.line_segment([pos2(x, bar.min.y), pos2(x, bar.min.y + 8.0)], tick);
     }
     painter.rect_filled(track, 2.0, visuals.faint_bg_color);
     for (column, kind) in input_track::columns(marks.inputs, duration, width as usize) {
