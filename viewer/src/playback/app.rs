@@ -6,7 +6,7 @@ use super::clock::Speed;
 use super::engine::{Command, PlaybackThread};
 use super::header;
 use super::mailbox::{Mailbox, Status};
-use super::timeline::{self, format_time, Marks};
+use super::timeline::{self, format_time, Marks, TrackMarks};
 use super::view::{PictureView, Scene};
 use eframe::egui::{self, Key, Modifiers, RichText};
 use sightline_recording::Recording;
@@ -30,6 +30,7 @@ pub struct PlaybackApp {
     /// Commands not yet taken by the thread's queue.
     backlog: VecDeque<Command>,
     keyframes: Vec<u64>,
+    track_marks: TrackMarks,
     view: PictureView,
     json: bool,
     /// The seek whose first picture was handed to the GPU in the last pass (and its time),
@@ -56,6 +57,7 @@ impl PlaybackApp {
             mailbox,
             backlog: VecDeque::new(),
             keyframes,
+            track_marks: TrackMarks::default(),
             view: PictureView::default(),
             json,
             drawn: None,
@@ -138,7 +140,7 @@ impl PlaybackApp {
             keyframes: &self.keyframes,
             inputs: &self.rec.inputs,
         };
-        match timeline::show(ui, marks) {
+        match timeline::show(ui, marks, &mut self.track_marks) {
             Some(at) => {
                 if self.dragging != Some(at) {
                     commands.push(Command::Seek(at));
@@ -178,8 +180,10 @@ fn end_note(status: &Status) -> Option<RichText> {
     })
 }
 
-impl eframe::App for PlaybackApp {
-    fn logic(&mut self, _ctx: &egui::Context, _frame: &mut eframe::Frame) {
+impl PlaybackApp {
+    /// Prints `frame` for a first picture handed to the GPU in the last pass, which is on
+    /// screen now.
+    fn report_drawn(&mut self) {
         if let Some((seek, at_us)) = self.drawn.take() {
             self.reported = seek;
             if self.json {
@@ -188,7 +192,8 @@ impl eframe::App for PlaybackApp {
         }
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    /// One pass: the mailbox read, everything drawn, the commands sent.
+    fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         let status = self.mailbox.status();
         let position = status
@@ -227,5 +232,24 @@ impl eframe::App for PlaybackApp {
         if status.clock.running() || !self.backlog.is_empty() {
             ctx.request_repaint_after(TICK);
         }
+    }
+}
+
+impl eframe::App for PlaybackApp {
+    fn logic(&mut self, _ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.report_drawn();
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+}
+
+#[cfg(test)]
+impl PlaybackApp {
+    /// One pass as eframe runs it, for tests without a window.
+    pub(super) fn pass(&mut self, ui: &mut egui::Ui) {
+        self.report_drawn();
+        self.show(ui);
     }
 }

@@ -63,9 +63,27 @@ pub struct Marks<'a> {
     pub inputs: &'a [(u64, InputEvent)],
 }
 
+/// The input row's marks for one width, kept until the width changes (a long session has
+/// many thousands of events; they are bucketed once, not on every frame).
+#[derive(Debug, Default)]
+pub struct TrackMarks {
+    columns: usize,
+    marks: Vec<(usize, InputKind)>,
+}
+
+impl TrackMarks {
+    fn for_width(&mut self, marks: &Marks<'_>, columns: usize) -> &[(usize, InputKind)] {
+        if self.columns != columns {
+            self.columns = columns;
+            self.marks = input_track::columns(marks.inputs, marks.duration_us, columns);
+        }
+        &self.marks
+    }
+}
+
 /// Draws the timeline across the available width; the time to seek to when it is clicked
 /// or dragged.
-pub fn show(ui: &mut egui::Ui, marks: Marks<'_>) -> Option<u64> {
+pub fn show(ui: &mut egui::Ui, marks: Marks<'_>, track_marks: &mut TrackMarks) -> Option<u64> {
     let width = ui.available_width();
     let (rect, response) = ui.allocate_exact_size(
         vec2(width, BAR_HEIGHT + TRACK_HEIGHT + 2.0),
@@ -86,7 +104,7 @@ pub fn show(ui: &mut egui::Ui, marks: Marks<'_>) -> Option<u64> {
         painter.line_segment([pos2(x, bar.min.y), pos2(x, bar.min.y + 8.0)], tick);
     }
     painter.rect_filled(track, 2.0, visuals.faint_bg_color);
-    for (column, kind) in input_track::columns(marks.inputs, duration, width as usize) {
+    for &(column, kind) in track_marks.for_width(&marks, width as usize) {
         let x = left + column as f32 + 0.5;
         let (top, colour) = mark_style(kind, track);
         painter.line_segment(

@@ -65,9 +65,10 @@ impl PictureView {
         }
         self.update_shape(ui.ctx(), scene.status.shape.as_ref());
         let Some(size) = self.size else {
-            let text = match &scene.status.problem {
-                Some(why) => format!("The recording cannot be played here: {why}"),
-                None => "Loading the picture…".to_string(),
+            let text = match (&scene.status.problem, scene.status.ended) {
+                (Some(why), _) => format!("The recording cannot be played here: {why}"),
+                (None, true) => "There is no picture in this recording.".to_string(),
+                (None, false) => "Loading the picture…".to_string(),
             };
             ui.centered_and_justified(|ui| ui.label(RichText::new(text).size(18.0).weak()));
             return;

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod sample;
+mod window;
 
 use super::clock::{PlayClock, Speed};
 use super::engine::{Command, PlaybackThread, Start};
