@@ -1,5 +1,6 @@
 //! The operator's viewer as a library: the session client (network and decoding off the UI
-//! thread) that both the GUI and the headless `viewer session` command drive.
+//! thread) that both the GUI and the headless `viewer session` command drive, and the
+//! session recordings' commands (`viewer export`, `viewer play`).
 
 pub mod agent_key;
 pub mod certstore;
@@ -15,6 +16,7 @@ pub mod known_hosts;
 pub mod limits;
 pub mod playback;
 pub mod player;
+pub mod recording_cli;
 pub mod script;
 mod uplink;
 

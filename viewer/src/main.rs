@@ -12,6 +12,7 @@ use sightline_viewer::client::{DirectParams, SessionParams, Start};
 use sightline_viewer::credentials::{self, Credentials};
 use sightline_viewer::direct::{self, CertificateChoice, DirectAddress};
 use sightline_viewer::known_hosts::AgentKeyPolicy;
+use sightline_viewer::recording_cli::{self, ExportArgs, PlayArgs};
 use sightline_viewer::{gui, headless, script};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -122,6 +123,30 @@ e.g. after the customer took control back). --request-control asks without a scr
 an account allowed to control customers' machines: for a view-only account the session fails
 right after login, before a code is issued.")]
     Session(SessionArgs),
+    /// Export a session recording: the video as WebM or IVF, the operator's input as JSON lines.
+    #[command(after_help = "Examples:
+  viewer export session.slrec --identity auditor-key.txt --out session.webm
+  viewer export session.slrec --identity auditor-key.txt --out session.ivf --input-log input.jsonl
+
+The identity file is the auditor's age key as age-keygen writes it. The packets are copied as
+recorded (no re-encoding), from the first keyframe on. See docs/recording-format.md.")]
+    Export(ExportArgs),
+    /// Play a session recording, or verify it (--verify) against the agent's signatures.
+    #[command(after_help = "Examples:
+  viewer play session.slrec --identity auditor-key.txt
+  viewer play session.slrec --identity auditor-key.txt --seek 95 --paused
+  viewer play session.slrec --identity auditor-key.txt --verify
+  viewer play session.slrec --identity auditor-key.txt --verify --json --expect-agent 9c41...07
+
+Without --verify the recording opens in a window: Space plays and pauses, Left and Right seek
+5 s back and on, a click or a drag on the timeline seeks there; the speed is 0.5x to 8x. See
+docs/operator.md, \"Playing back a recording\".
+
+--verify exits 0 only if the recording decrypts whole and its video is exactly what the agent
+sent (every window between the agent's signed checkpoints holds, up to the final one), else 1.
+Compare the agent key fingerprint it prints with the relay's audit log entry session.paired,
+or give it with --expect-agent.")]
+    Play(PlayArgs),
 }
 
 #[derive(Args, Debug)]
@@ -157,6 +182,8 @@ fn main() -> ExitCode {
             let out = Output { json: args.json };
             cli::run_main_with("viewer", out, session(cli, out), error_status)
         }
+        Some(Command::Export(ref args)) => exit_status(recording_cli::export(args).map(|()| true)),
+        Some(Command::Play(ref args)) => exit_status(recording_cli::play(args)),
         None => match open_window(cli) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -164,6 +191,19 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// Exit status of `viewer export` and `viewer play`: 0 when it worked (and, with --verify,
+/// the recording holds), else 1 with the error on stderr.
+fn exit_status(result: Result<bool>) -> ExitCode {
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(cli::exit::FAILED),
+        Err(e) => {
+            eprintln!("viewer: error: {e:#}");
+            ExitCode::from(cli::exit::FAILED)
+        }
     }
 }
 
