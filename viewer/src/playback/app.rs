@@ -5,6 +5,7 @@
 use super::clock::Speed;
 use super::engine::{Command, PlaybackThread};
 use super::header;
+use super::input_track;
 use super::mailbox::{Mailbox, Status};
 use super::timeline::{self, format_time, Marks, TrackMarks};
 use super::view::{PictureView, Scene};
@@ -175,7 +176,11 @@ fn end_note(status: &Status) -> Option<RichText> {
         return None;
     }
     Some(match &status.end_reason {
-        Some(reason) => RichText::new(format!("End of the recording ({reason})")).weak(),
+        Some(reason) => RichText::new(format!(
+            "End of the recording ({})",
+            input_track::printable(reason, 120)
+        ))
+        .weak(),
         None => RichText::new("End of the recording").weak(),
     })
 }

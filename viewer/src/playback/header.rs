@@ -2,8 +2,12 @@
 //! when it started, through which relay) and whether the recording is complete, with why an
 //! incomplete one stops where it does.
 
+use super::input_track::printable;
 use eframe::egui::{self, Color32, RichText};
 use sightline_recording::{MetaInfo, Recording};
+
+/// How many characters of each name the header shows (the file says what they are).
+const NAME_CHARS: usize = 64;
 
 /// Colour of the "incomplete" badge.
 const AMBER: Color32 = Color32::from_rgb(0x8a, 0x5a, 0x00);
@@ -27,10 +31,11 @@ pub fn format_started(unix_us: u64) -> String {
 
 /// The operator as shown: the display name and the account.
 pub fn operator_text(meta: &MetaInfo) -> String {
+    let operator = printable(&meta.operator, NAME_CHARS);
     if meta.display_name.is_empty() || meta.display_name == meta.operator {
-        meta.operator.clone()
+        operator
     } else {
-        format!("{} ({})", meta.display_name, meta.operator)
+        format!("{} ({operator})", printable(&meta.display_name, NAME_CHARS))
     }
 }
 
@@ -38,10 +43,10 @@ pub fn operator_text(meta: &MetaInfo) -> String {
 pub fn details_text(meta: &MetaInfo) -> String {
     format!(
         "{} · session {} · started {} · relay {}",
-        meta.organisation,
+        printable(&meta.organisation, NAME_CHARS),
         hex::encode(meta.session_id),
         format_started(meta.started_unix_us),
-        meta.relay
+        printable(&meta.relay, NAME_CHARS)
     )
 }
 
@@ -95,5 +100,32 @@ mod tests {
             "2027-01-15 08:00:00 UTC"
         );
         assert!(format_started(u64::MAX).contains("µs after 1970"));
+    }
+
+    #[test]
+    fn names_from_the_file_are_one_short_line() {
+        let meta = MetaInfo {
+            format: 1,
+            session_id: [0xab; 16],
+            operator: "alice".into(),
+            display_name: "Alice\nExample".into(),
+            organisation: "x".repeat(100),
+            relay: "relay:7615".into(),
+            agent_key_spki: Vec::new(),
+            agent_fingerprint: sightline_core::identity::Fingerprint::of_spki_der(&[]),
+            started_unix_us: 0,
+            include_input: true,
+            software: String::new(),
+        };
+        assert_eq!(operator_text(&meta), "Alice\\nExample (alice)");
+        let details = details_text(&meta);
+        assert!(
+            details.starts_with(&format!("{}… · session abab", "x".repeat(64))),
+            "{details}"
+        );
+        assert!(
+            details.ends_with("started 1970-01-01 00:00:00 UTC · relay relay:7615"),
+            "{details}"
+        );
     }
 }

@@ -45,8 +45,10 @@ pub fn describe(ev: &InputEvent) -> String {
             let verb = if *pressed { "click" } else { "release" };
             format!("{verb} {}", button_name(*button))
         }
-        InputEvent::Key { key, pressed } => format!("key {} {}", printable(key), arrow(*pressed)),
-        InputEvent::Text { text } => format!("text: {}", printable(text)),
+        InputEvent::Key { key, pressed } => {
+            format!("key {} {}", printable(key, TEXT_CHARS), arrow(*pressed))
+        }
+        InputEvent::Text { text } => format!("text: {}", printable(text, TEXT_CHARS)),
         InputEvent::Wheel { dx, dy } => format!("scroll {dx:+.1}, {dy:+.1}"),
     }
 }
@@ -61,16 +63,17 @@ fn button_name(b: MouseButton) -> &'static str {
     }
 }
 
-/// Recorded text as one short line: control characters shown as escapes, long text cut.
-fn printable(text: &str) -> String {
+/// Text from the file as one short line: control characters shown as escapes, cut after
+/// `max` characters.
+pub fn printable(text: &str, max: usize) -> String {
     let mut out: String = text
         .chars()
-        .take(TEXT_CHARS)
+        .take(max)
         .flat_map(char::escape_debug)
         .collect();
     // escape_debug also escapes quotes, which read oddly here.
     out = out.replace("\\\"", "\"").replace("\\'", "'");
-    if text.chars().nth(TEXT_CHARS).is_some() {
+    if text.chars().nth(max).is_some() {
         out.push('…');
     }
     out
