@@ -51,8 +51,9 @@ fn meta() -> Meta {
 }
 
 /// 10 s of a `width` x `height` screen at 10 pictures a second: solid red for the first 5 s,
-/// solid blue after, a keyframe every 2 s, the pointer moving across, a key pressed each
-/// second; written to `dir` with a new key.
+/// solid blue after, a keyframe every 2 s, the pointer moving across, the operator's pointer
+/// moving the other way, a key pressed each second and "hello" typed at 7.5 s; written to
+/// `dir` with a new key.
 pub fn red_then_blue(dir: &Path, width: u32, height: u32) -> RecordingFile {
     let identity = Identity::generate();
     let key = dir.join("key.txt");
@@ -94,12 +95,24 @@ pub fn red_then_blue(dir: &Path, width: u32, height: u32) -> RecordingFile {
             shape: None,
         };
         w.push(at, Record::Agent(&cursor)).unwrap();
+        // The operator's pointer, moving the other way.
+        let moved = InputEvent::PointerMove {
+            x: 1.0 - i as f32 / 100.0,
+            y: 0.25,
+        };
+        w.push(at, Record::Input(&moved)).unwrap();
         if i % 10 == 5 {
             let key = InputEvent::Key {
                 key: "KeyA".into(),
                 pressed: true,
             };
             w.push(at, Record::Input(&key)).unwrap();
+        }
+        if i == 75 {
+            let text = InputEvent::Text {
+                text: "hello".into(),
+            };
+            w.push(at, Record::Input(&text)).unwrap();
         }
         bytes.extend(w.take_ciphertext());
     }
