@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod cutter;
+pub mod recordings;
 pub mod shaper;
 pub mod slapd;
 

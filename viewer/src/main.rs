@@ -138,8 +138,13 @@ recorded (no re-encoding), from the first keyframe on. See docs/recording-format
     /// Play a session recording, or verify it (--verify) against the agent's signatures.
     #[command(after_help = "Examples:
   viewer play session.slrec --identity auditor-key.txt
+  viewer play session.slrec --identity auditor-key.txt --seek 95 --paused
   viewer play session.slrec --identity auditor-key.txt --verify
   viewer play session.slrec --identity auditor-key.txt --verify --json --expect-agent 9c41...07
+
+Without --verify the recording opens in a window: Space plays and pauses, Left and Right seek
+5 s back and on, a click or a drag on the timeline seeks there; the speed is 0.5x to 8x. See
+docs/operator.md, \"Playing back a recording\".
 
 --verify exits 0 only if the recording decrypts whole and its video is exactly what the agent
 sent (every window between the agent's signed checkpoints holds, up to the final one), else 1.

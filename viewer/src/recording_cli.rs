@@ -43,9 +43,16 @@ pub struct PlayArgs {
     /// the relay's audit log entry session.paired).
     #[arg(long, value_name = "FP", requires = "verify")]
     pub expect_agent: Option<Fingerprint>,
-    /// With --verify: print the report as JSON.
-    #[arg(long, requires = "verify")]
+    /// With --verify: print the report as JSON. Playing: print events as JSON lines
+    /// (playback, frame, error; see docs/operator.md).
+    #[arg(long)]
     pub json: bool,
+    /// Playing: start at this position, in seconds from the start of the recording.
+    #[arg(long, value_name = "SECONDS", conflicts_with = "verify")]
+    pub seek: Option<f64>,
+    /// Playing: start paused.
+    #[arg(long, conflicts_with = "verify")]
+    pub paused: bool,
 }
 
 fn identities(path: &Path) -> Result<Vec<sightline_recording::age::x25519::Identity>> {
@@ -106,11 +113,18 @@ pub fn export(args: &ExportArgs) -> Result<()> {
 
 /// Runs `viewer play`; with --verify, whether the recording holds.
 pub fn play(args: &PlayArgs) -> Result<bool> {
-    let ids = identities(&args.identity)?;
     if !args.verify {
-        crate::playback::run(&args.file, ids)?;
+        // The window reads the identity file itself, so that `--json` reports every failure.
+        crate::playback::run(crate::playback::Options {
+            file: args.file.clone(),
+            identity: args.identity.clone(),
+            seek_secs: args.seek,
+            paused: args.paused,
+            json: args.json,
+        })?;
         return Ok(true);
     }
+    let ids = identities(&args.identity)?;
     let report = sightline_recording::verify(&args.file, &ids, args.expect_agent)
         .with_context(|| format!("verifying {}", args.file.display()))?;
     if args.json {
@@ -209,13 +223,23 @@ mod tests {
             verify,
             expect_agent,
             json: true,
+            seek: None,
+            paused: false,
         };
         assert!(play(true, None).run_ok());
         let agent = crate::testkeys::keys().agent.public().fingerprint();
         assert!(play(true, Some(agent)).run_ok());
         assert!(!play(true, Some(Fingerprint([1; 32]))).run_ok());
-        let err = super::play(&play(false, None)).unwrap_err();
-        assert!(err.to_string().contains("not available"), "{err}");
+        // Playing opens the window (tested in `playback` and tests/playback_gui.rs); a key that
+        // does not open the recording fails before any window.
+        let other = dir.path().join("other.txt");
+        std::fs::write(&other, Identity::generate().to_string().expose_secret()).unwrap();
+        let err = super::play(&PlayArgs {
+            identity: other,
+            ..play(false, None)
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("cannot decrypt"), "{err}");
 
         let export_to = |out: &str| ExportArgs {
             file: file.clone(),
