@@ -36,9 +36,11 @@ lint: check-core-io
     cargo clippy --workspace --all-targets -- -D warnings
 
 # Benchmarks, release build: pipeline stages on the recorded corpus for every encoder side by
-# side, end-to-end latency through a real relay, relay forwarding; a table against the targets
-# plus target/bench/report.{md,json}. Then the Criterion micro-benchmarks of the hot paths.
-# `just bench --quick` is a short smoke run.
+# side, end-to-end latency through a real relay, relay forwarding, session recordings (an hour
+# of 1080p written, opened and seeked in, a few hundred MB in a temporary directory); a table against
+# the targets plus target/bench/report.{md,json}. Then the Criterion micro-benchmarks of the hot
+# paths. `just bench --quick` is a short smoke run; --no-pipeline, --no-e2e, --no-relay and
+# --no-recording skip a part.
 bench *ARGS:
     cargo build --release --workspace --bins
     target/release/bench {{ARGS}}

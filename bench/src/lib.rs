@@ -5,4 +5,5 @@ pub mod corpus;
 pub mod e2e;
 pub mod pipeline;
 pub mod player;
+pub mod recording_bench;
 pub mod relay_bench;

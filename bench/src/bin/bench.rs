@@ -1,7 +1,8 @@
 //! `just bench`: the real-time budget, measured. Runs the pipeline stages on the recorded
 //! corpus for every encoder backend side by side, the end-to-end latency through a real relay,
-//! and the relay's forwarding benchmark; prints one table against the targets and writes the
-//! whole report (with the machine's description) as JSON and Markdown.
+//! the relay's forwarding benchmark and the session recordings' (size, seeking, cost); prints
+//! one table against the targets and writes the whole report (with the machine's description)
+//! as JSON and Markdown.
 
 use std::path::PathBuf;
 
@@ -12,6 +13,7 @@ use serde_json::json;
 use sightline_bench::corpus;
 use sightline_bench::e2e::{self, E2eOptions, E2eResult};
 use sightline_bench::pipeline::{self, PipelineResult};
+use sightline_bench::recording_bench::{self, RecordingBenchOptions, RecordingReport};
 use sightline_bench::relay_bench::{self, RelayBenchOptions, RelayReport};
 use sightline_media::encode::Backend;
 
@@ -33,6 +35,13 @@ struct Cli {
     /// Skip the relay forwarding benchmark.
     #[arg(long)]
     no_relay: bool,
+    /// Skip the pipeline stages (the corpus clips through capture, encoders and decoder).
+    #[arg(long)]
+    no_pipeline: bool,
+    /// Skip the session recording benchmark (an hour of 1080p written, opened and seeked in;
+    /// always on scroll-1920x1080, whatever --clips says).
+    #[arg(long)]
+    no_recording: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -115,7 +124,12 @@ fn find_e2e<'a>(e: &'a [E2eResult], clip: &str, enc: &str) -> Option<&'a E2eResu
     e.iter().find(|r| r.clip == clip && r.encoder == enc)
 }
 
-fn targets(p: &[PipelineResult], e: &[E2eResult], relay: Option<&RelayReport>) -> Vec<TargetRow> {
+fn targets(
+    p: &[PipelineResult],
+    e: &[E2eResult],
+    relay: Option<&RelayReport>,
+    recording: Option<&RecordingReport>,
+) -> Vec<TargetRow> {
     let encoders: Vec<&str> = Backend::ALL.iter().map(|b| b.name()).collect();
     let mut rows = Vec::new();
     // A row per encoder: `value` gives the text and whether the target is met.
@@ -233,6 +247,16 @@ fn targets(p: &[PipelineResult], e: &[E2eResult], relay: Option<&RelayReport>) -
             });
         }
     }
+    if let Some(rec) = recording {
+        for (measure, value, target, met) in rec.rows() {
+            rows.push(TargetRow {
+                measure,
+                target,
+                measured: vec![(rec.encoder.clone(), value)],
+                met: Some(met),
+            });
+        }
+    }
     rows
 }
 
@@ -241,6 +265,7 @@ fn markdown(
     rows: &[TargetRow],
     p: &[PipelineResult],
     e: &[E2eResult],
+    recording: Option<&RecordingReport>,
 ) -> String {
     let mut md = String::new();
     md.push_str(&format!(
@@ -307,6 +332,65 @@ fn markdown(
             md.push_str(&format!("| {} |\n", row.join(" | ")));
         }
     }
+    if let Some(r) = recording {
+        md.push_str(&recording_markdown(r));
+    }
+    md
+}
+
+fn recording_markdown(r: &RecordingReport) -> String {
+    let st = |s: &pipeline::Stage| format!("{:.1} / {:.1} ms", s.p50_ms, s.p95_ms);
+    let mut md = format!(
+        "\n## Session recordings\n\n{} ({}x{}) encoded by {} with a {} kbit/s target \
+         ({:.0} kbit/s reached) into one 10-s GOP, repeated to {} s ({} packets, {} keyframes). \
+         The video recording holds what the agent sends (the video, its media key, a checkpoint \
+         every 5 s); the busy one adds a Cursor record every picture and an Input record every \
+         third. Seeks and CPU are measured on the busy one.\n\n",
+        r.clip,
+        r.width,
+        r.height,
+        r.encoder,
+        r.bitrate_kbps,
+        r.video_kbps,
+        r.stream_seconds,
+        r.packets,
+        r.keyframes
+    );
+    let rows = [
+        ("AV1 bytes".to_string(), r.video_bytes.to_string()),
+        (
+            "video recording".into(),
+            format!("{} ({:.2} % more)", r.file_bytes, r.overhead_pct),
+        ),
+        (
+            "busy recording".into(),
+            format!("{} ({:.2} % more)", r.busy_file_bytes, r.busy_overhead_pct),
+        ),
+        ("open (footer and index), p50 / p95".into(), st(&r.open)),
+        (
+            "seek to the first decoded picture, p50 / p95".into(),
+            st(&r.seek_first_picture),
+        ),
+        (
+            "seek to the exact picture, p50 / p95".into(),
+            st(&r.seek_exact_picture),
+        ),
+        (
+            "CPU of push + take_ciphertext".into(),
+            format!(
+                "{:.2} s for {} s of stream: {:.3} % of a core",
+                r.record_cpu_seconds, r.stream_seconds, r.record_cpu_pct
+            ),
+        ),
+        (
+            "writing the busy file (wall)".into(),
+            format!("{:.1} s", r.write_seconds),
+        ),
+    ];
+    md.push_str("| measure | value |\n| --- | --- |\n");
+    for (k, v) in rows {
+        md.push_str(&format!("| {k} | {v} |\n"));
+    }
     md
 }
 
@@ -326,6 +410,9 @@ fn main() -> Result<()> {
         });
     }
     let mut pipeline_results = Vec::new();
+    if cli.no_pipeline {
+        clips.clear();
+    }
     for clip in &clips {
         eprintln!("bench: pipeline {}", clip.name);
         pipeline_results.extend(pipeline::run_clip(&clip.path, Backend::ALL)?);
@@ -359,14 +446,38 @@ fn main() -> Result<()> {
         Some(relay_bench::run(&opts)?)
     };
 
-    let rows = targets(&pipeline_results, &e2e_results, relay.as_ref());
-    let md = markdown(&machine, &rows, &pipeline_results, &e2e_results);
+    let recording = if cli.no_recording {
+        None
+    } else {
+        let opts = if cli.quick {
+            RecordingBenchOptions::quick()
+        } else {
+            RecordingBenchOptions::default()
+        };
+        eprintln!("bench: session recording ({} s of stream)", opts.seconds);
+        Some(recording_bench::run(&opts)?)
+    };
+
+    let rows = targets(
+        &pipeline_results,
+        &e2e_results,
+        relay.as_ref(),
+        recording.as_ref(),
+    );
+    let md = markdown(
+        &machine,
+        &rows,
+        &pipeline_results,
+        &e2e_results,
+        recording.as_ref(),
+    );
     let report = json!({
         "machine": machine,
         "targets": rows,
         "pipeline": pipeline_results,
         "end_to_end": e2e_results,
         "relay": relay,
+        "recording": recording,
     });
     let json_path = cli.out.join("report.json");
     std::fs::write(&json_path, serde_json::to_vec_pretty(&report)?)

@@ -84,3 +84,16 @@ pub use meta::{Meta, MetaInfo};
 pub use reader::{Items, Recording};
 pub use verify::{verify, EventCheck, VerifyReport, Window};
 pub use writer::{Record, Writer};
+
+#[cfg(test)]
+mod tests {
+    /// The viewer records on its session thread and uploads from another; playback reads on a
+    /// worker thread.
+    #[test]
+    fn the_types_cross_threads() {
+        fn send<T: Send>() {}
+        send::<crate::Writer>();
+        send::<crate::Recording>();
+        send::<crate::Items>();
+    }
+}

@@ -266,9 +266,14 @@ impl Writer {
     /// crash of the viewer loses.
     pub fn pad_to_chunk(&mut self) -> Result<(), RecordingError> {
         // Age encrypts a full chunk once the first byte of the next one is written, so the
-        // padding ends one byte into the next chunk.
+        // padding ends at least one byte into the next chunk (a chunk that is already full
+        // needs only the smallest record).
         let used = self.offset % AGE_CHUNK;
-        let mut fill = AGE_CHUNK - used + 1;
+        let mut fill = if used == 0 {
+            HEADER_LEN as u64
+        } else {
+            AGE_CHUNK - used + 1
+        };
         if fill < HEADER_LEN as u64 {
             fill += AGE_CHUNK;
         }

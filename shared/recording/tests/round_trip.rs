@@ -148,12 +148,27 @@ fn padding_pushes_everything_into_the_ciphertext() {
     );
     w.pad_to_chunk().unwrap();
     cipher.extend(w.take_ciphertext());
-    // The crash: nothing more arrives. The input is readable.
+    assert_eq!(w.plaintext_bytes(), 64 * 1024 + 1);
+    // An input that ends exactly on the next chunk boundary: age holds the full chunk back
+    // until more follows, and the smallest padding record lets it out.
+    let json_overhead = r#"{"Text":{"text":""}}"#.len() as u64;
+    let text_len = 2 * 64 * 1024 - w.plaintext_bytes() - 13 - json_overhead;
+    let long = sightline_core::messages::InputEvent::Text {
+        text: "x".repeat(text_len as usize),
+    };
+    w.push(6, sightline_recording::Record::Input(&long))
+        .unwrap();
+    assert_eq!(w.plaintext_bytes(), 2 * 64 * 1024);
+    assert!(w.take_ciphertext().is_empty());
+    w.pad_to_chunk().unwrap();
+    assert_eq!(w.plaintext_bytes(), 2 * 64 * 1024 + 13);
+    cipher.extend(w.take_ciphertext());
+    // The crash: nothing more arrives. The inputs are readable.
     let file = dir.path().join("crashed.slrec");
     std::fs::write(&file, &cipher).unwrap();
     let rec = Recording::open(&file, &[id]).unwrap();
     assert!(!rec.complete);
-    assert_eq!(rec.inputs, vec![(5, ev)]);
+    assert_eq!(rec.inputs, vec![(5, ev), (6, long)]);
 }
 
 #[test]
