@@ -2,16 +2,25 @@
 //! it ([`sightline_recording::Writer`]) and passes the ciphertext on to the upload as it comes
 //! out. When the session is over (the dispatcher's sender is gone) it finishes the container
 //! (end record, index, the age stream's last chunk).
+//!
+//! age holds back the plaintext of a 64 KiB chunk until the chunk is full: on a quiet screen
+//! that can be minutes of pointer moves, input and events, which a viewer that crashes (or is
+//! killed) would take with it. So what has waited [`QUIET_FLUSH`] is padded out to the end of
+//! its chunk and sent: at most one chunk of padding per [`QUIET_FLUSH`] of a quiet session,
+//! none while video flows (chunks fill in well under a second).
 
 use super::Plan;
 use sightline_core::messages::{InputEvent, Message};
 use sightline_recording::{Meta, Record, Writer};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// How many recorded items may wait for the writer; the dispatcher waits beyond that (the
 /// writer is much faster than any link, so this only absorbs bursts).
 const QUEUE: usize = 256;
+/// The longest recorded data waits in age's buffer before it is padded out and sent.
+const QUIET_FLUSH: Duration = Duration::from_secs(5);
 
 /// What the dispatcher records, with the time since the recording started (µs).
 #[derive(Debug)]
@@ -22,6 +31,8 @@ pub enum Item {
     Input(u64, InputEvent),
     /// How the session ended.
     End(String),
+    /// Time passes (once a second): data kept back too long is flushed.
+    Tick,
 }
 
 /// Ciphertext for the relay.
@@ -49,6 +60,18 @@ pub(super) fn spawn(plan: &Plan, meta: &Meta) -> Result<Started, String> {
     let (items, rx) = mpsc::channel(QUEUE);
     let (cipher_tx, cipher) = mpsc::unbounded_channel();
     let task = tokio::task::spawn_blocking(move || run(writer, rx, &cipher_tx));
+    // The ticker holds no lasting sender, so the writer still ends when the dispatcher's go.
+    let ticker = items.downgrade();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            let Some(tx) = ticker.upgrade() else { return };
+            if tx.send(Item::Tick).await.is_err() {
+                return;
+            }
+        }
+    });
     Ok(Started {
         items,
         cipher,
@@ -58,6 +81,8 @@ pub(super) fn spawn(plan: &Plan, meta: &Meta) -> Result<Started, String> {
 
 fn run(mut writer: Writer, mut items: mpsc::Receiver<Item>, out: &mpsc::UnboundedSender<Piece>) {
     let mut reason = String::from("the viewer stopped");
+    // Since when recorded data waits in age's buffer (none: everything is out).
+    let mut waiting: Option<Instant> = None;
     while let Some(item) = items.blocking_recv() {
         let pushed = match &item {
             Item::Agent(at, msg) => writer.push(*at, Record::Agent(msg)),
@@ -66,14 +91,27 @@ fn run(mut writer: Writer, mut items: mpsc::Receiver<Item>, out: &mpsc::Unbounde
                 reason.clone_from(why);
                 Ok(())
             }
+            Item::Tick => match waiting {
+                Some(since) if since.elapsed() >= QUIET_FLUSH => writer.pad_to_chunk(),
+                _ => Ok(()),
+            },
         };
         if let Err(e) = pushed {
             let _ = out.send(Piece::Failed(format!("cannot write the recording: {e}")));
             return;
         }
+        let recorded = matches!(item, Item::Agent(..) | Item::Input(..));
         let bytes = writer.take_ciphertext();
-        if !bytes.is_empty() && out.send(Piece::Bytes(bytes)).is_err() {
-            return;
+        if !bytes.is_empty() {
+            // A chunk went out. After a record, the record's tail starts the next chunk (age
+            // sends a chunk once a byte follows it), and waits from now; after padding, only
+            // padding does.
+            waiting = recorded.then(Instant::now);
+            if out.send(Piece::Bytes(bytes)).is_err() {
+                return;
+            }
+        } else if recorded && waiting.is_none() {
+            waiting = Some(Instant::now());
         }
     }
     let _ = out.send(match writer.finish(&reason) {
