@@ -195,3 +195,86 @@ fn a_required_recording_is_fetched_decrypted_verified_and_exported() {
         "the exported picture differs from the one shown: {db:.1} dB"
     );
 }
+
+/// The frames of a video file, as ffprobe counts them.
+fn frames_in(file: &Path) -> u64 {
+    let (st, out, err) = run(
+        Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-count_frames",
+                "-show_entries",
+                "stream=nb_read_frames",
+            ])
+            .args(["-of", "csv=p=0"])
+            .arg(file),
+        None,
+    );
+    assert!(st.success(), "ffprobe: {err}");
+    out.trim().parse().unwrap()
+}
+
+#[test]
+fn a_viewer_killed_on_a_quiet_screen_loses_at_most_the_last_seconds_of_the_recording() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = auditor_key(tmp.path());
+    let mut relay = Relay::with_policy(None, Some(&policy(&public)));
+    relay.start();
+    let mut viewer = relay.viewer_args(&tmp.path().join("viewer"), &[]);
+    let code = viewer.wait_event("code", SLOW)["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut agent = relay.agent(&tmp.path().join("agent"), &code);
+    agent.wait_event("sharing", T);
+    viewer.wait_event("frame", T);
+    // A still screen: the first pictures, the events and the pointer are far less than one of
+    // age's 64 KiB chunks, which age would hold back until it is full. After 5 s the viewer
+    // pads it out and sends it; then the operator's viewer is killed.
+    std::thread::sleep(Duration::from_secs(8));
+    viewer.signal("KILL");
+    // The relay ends the session (the upload stopped) and keeps what it has.
+    let closed = agent.wait_event("closed", T);
+    assert_eq!(closed["normal"], false, "{closed}");
+    let (st, out, err) = relay.cli(&["recordings", "list", "--json"], None);
+    assert!(st.success(), "relay recordings list: {err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let recording = &list[0];
+    assert_eq!(recording["complete"], false, "{out}");
+    let file = tmp.path().join("cut.age");
+    let id = recording["session"].as_str().unwrap();
+    let (st, _, err) = relay.cli(
+        &["recordings", "get", id, "--out", file.to_str().unwrap()],
+        None,
+    );
+    assert!(st.success(), "relay recordings get: {err}");
+    // What arrived plays: the pictures the operator saw are in it.
+    let ivf = tmp.path().join("cut.ivf");
+    let (st, out, err) = run(
+        Command::new(bin("viewer"))
+            .arg("export")
+            .arg(&file)
+            .arg("--identity")
+            .arg(&key)
+            .arg("--out")
+            .arg(&ivf),
+        None,
+    );
+    assert!(
+        st.success(),
+        "viewer export of a cut recording: {out} {err}"
+    );
+    assert!(frames_in(&ivf) >= 1, "{out}");
+    // And it does not pass for complete.
+    let (st, out, _) = run(
+        Command::new(bin("viewer"))
+            .arg("play")
+            .arg(&file)
+            .arg("--identity")
+            .arg(&key)
+            .arg("--verify"),
+        None,
+    );
+    assert!(!st.success(), "a cut recording verified: {out}");
+}
