@@ -70,12 +70,12 @@ pub enum GuiError {
     NoWgpu,
 }
 
-/// Opens the window and runs until it is closed.
-pub fn run(opts: Options) -> Result<(), GuiError> {
-    let native = eframe::NativeOptions {
+/// The window's options: wgpu, its size, and the render pass the picture pipeline is built for.
+pub(crate) fn native_options(title: &str) -> eframe::NativeOptions {
+    eframe::NativeOptions {
         renderer: eframe::Renderer::Wgpu,
         viewport: egui::ViewportBuilder::default()
-            .with_title(TITLE)
+            .with_title(title)
             .with_app_id("sightline-viewer")
             .with_inner_size([1280.0, 800.0])
             .with_min_inner_size([640.0, 400.0]),
@@ -83,7 +83,12 @@ pub fn run(opts: Options) -> Result<(), GuiError> {
         multisampling: video::MSAA_SAMPLES as u16,
         depth_buffer: 0,
         ..Default::default()
-    };
+    }
+}
+
+/// Opens the window and runs until it is closed.
+pub fn run(opts: Options) -> Result<(), GuiError> {
+    let native = native_options(TITLE);
     eframe::run_native(
         TITLE,
         native,

@@ -30,7 +30,6 @@ mod tests;
 
 use crate::gui::video;
 use clock::{PlayClock, Speed};
-use eframe::egui;
 use engine::{PlaybackThread, Start};
 use mailbox::{Mailbox, Status};
 use sightline_recording::{Recording, RecordingError};
@@ -121,17 +120,7 @@ fn start_us(seek_secs: Option<f64>) -> Result<u64, PlaybackError> {
 /// Runs the window; the playback thread starts once the window can draw (its repaint
 /// requests go to the window).
 fn window(title: &str, rec: Arc<Recording>, start: Start, json: bool) -> Result<(), PlaybackError> {
-    let native = eframe::NativeOptions {
-        renderer: eframe::Renderer::Wgpu,
-        viewport: egui::ViewportBuilder::default()
-            .with_title(title)
-            .with_app_id("sightline-viewer")
-            .with_inner_size([1280.0, 800.0])
-            .with_min_inner_size([640.0, 400.0]),
-        multisampling: video::MSAA_SAMPLES as u16,
-        depth_buffer: 0,
-        ..Default::default()
-    };
+    let native = crate::gui::native_options(title);
     let mut start_error = None;
     let outcome = eframe::run_native(
         title,
