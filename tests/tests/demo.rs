@@ -109,10 +109,10 @@ fn the_demo_tells_the_whole_story_without_a_terminal_or_display() {
         &stdout,
         &[
             "relay init",
+            "every session recorded for the auditor",
             "oathtool plays the phone",
             "[viewer] Logged in as demo",
             "[viewer] Session code: ",
-            "every session recorded for the auditor",
             "[agent]  Connected to Dana Operator (Sightline Demo Desk)",
             "[agent]  Verification code: ",
             "wants to see your screen",

@@ -54,6 +54,24 @@ fn complete_recording(relay: &Relay) -> serde_json::Value {
     }
 }
 
+/// `viewer COMMAND FILE --identity KEY EXTRA...`: status, stdout, stderr.
+fn viewer_on(
+    command: &str,
+    file: &Path,
+    key: &Path,
+    extra: &[&std::ffi::OsStr],
+) -> (std::process::ExitStatus, String, String) {
+    run(
+        Command::new(bin("viewer"))
+            .arg(command)
+            .arg(file)
+            .arg("--identity")
+            .arg(key)
+            .args(extra),
+        None,
+    )
+}
+
 /// Peak signal-to-noise ratio of two RGBA pictures of one size, over RGB, in dB.
 fn psnr(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len());
@@ -132,32 +150,24 @@ fn a_required_recording_is_fetched_decrypted_verified_and_exported() {
     assert!(std::fs::metadata(&plain).unwrap().len() > 1000);
 
     // The viewer proves it is what the agent sent.
-    let (st, out, err) = run(
-        Command::new(bin("viewer"))
-            .args(["play"])
-            .arg(&file)
-            .arg("--identity")
-            .arg(&key)
-            .args(["--verify", "--json"]),
-        None,
+    let (st, out, err) = viewer_on(
+        "play",
+        &file,
+        &key,
+        &["--verify".as_ref(), "--json".as_ref()],
     );
     assert!(st.success(), "viewer play --verify: {out} {err}");
 
     // Exported to WebM: AV1 at the session's size, its last picture the one the viewer showed.
     let webm = tmp.path().join("session.webm");
     let inputs = tmp.path().join("input.jsonl");
-    let (st, out, err) = run(
-        Command::new(bin("viewer"))
-            .arg("export")
-            .arg(&file)
-            .arg("--identity")
-            .arg(&key)
-            .arg("--out")
-            .arg(&webm)
-            .arg("--input-log")
-            .arg(&inputs),
-        None,
-    );
+    let extra = [
+        "--out".as_ref(),
+        webm.as_os_str(),
+        "--input-log".as_ref(),
+        inputs.as_os_str(),
+    ];
+    let (st, out, err) = viewer_on("export", &file, &key, &extra);
     assert!(st.success(), "viewer export: {out} {err}");
     let (st, out, err) = run(
         Command::new("ffprobe")
@@ -251,30 +261,13 @@ fn a_viewer_killed_on_a_quiet_screen_loses_at_most_the_last_seconds_of_the_recor
     assert!(st.success(), "relay recordings get: {err}");
     // What arrived plays: the pictures the operator saw are in it.
     let ivf = tmp.path().join("cut.ivf");
-    let (st, out, err) = run(
-        Command::new(bin("viewer"))
-            .arg("export")
-            .arg(&file)
-            .arg("--identity")
-            .arg(&key)
-            .arg("--out")
-            .arg(&ivf),
-        None,
-    );
+    let (st, out, err) = viewer_on("export", &file, &key, &["--out".as_ref(), ivf.as_os_str()]);
     assert!(
         st.success(),
         "viewer export of a cut recording: {out} {err}"
     );
     assert!(frames_in(&ivf) >= 1, "{out}");
     // And it does not pass for complete.
-    let (st, out, _) = run(
-        Command::new(bin("viewer"))
-            .arg("play")
-            .arg(&file)
-            .arg("--identity")
-            .arg(&key)
-            .arg("--verify"),
-        None,
-    );
+    let (st, out, _) = viewer_on("play", &file, &key, &["--verify".as_ref()]);
     assert!(!st.success(), "a cut recording verified: {out}");
 }
