@@ -89,3 +89,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> FramedStream<S> {
         Ok(())
     }
 }
+
+/// Any byte stream a connection runs over: plain TCP, TLS, a WebSocket, or any of them through
+/// an HTTP proxy. The Noise channel inside is the same on each.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// A connection's byte stream, whatever the transport.
+pub type BoxIo = Box<dyn Io>;
