@@ -14,6 +14,11 @@ use sightline_core::DEFAULT_PORT;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+mod listeners;
+pub use listeners::{
+    ListenerProblem, ListenerSpec, ListenerTable, OneOrMany, Roles, TlsFiles, Transport,
+};
+
 /// Errors reading the configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -48,6 +53,16 @@ pub enum ConfigError {
         path: PathBuf,
         /// What is wrong.
         message: String,
+    },
+    /// A `[[listener]]` table makes no sense.
+    #[error("invalid configuration {path}: listener {address}: {problem}")]
+    Listener {
+        /// The file.
+        path: PathBuf,
+        /// The table's address.
+        address: SocketAddr,
+        /// What is wrong, and under which key.
+        problem: ListenerProblem,
     },
     /// A value parses but makes no sense.
     #[error("invalid configuration {path}: {key}: {reason}")]
@@ -156,8 +171,12 @@ impl Default for LoginLimits {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Addresses to listen on; `--listen` flags replace the whole list.
-    pub listen: Vec<SocketAddr>,
+    /// Addresses to listen on with plain TCP, both roles and no rules. Unset: the default
+    /// address, unless `[[listener]]` tables are given. `--listen` flags replace this and the
+    /// tables.
+    pub listen: Option<Vec<SocketAddr>>,
+    /// `[[listener]]` tables: addresses with their own transports, roles and rules.
+    pub listener: Vec<ListenerTable>,
     /// How long a session code stays valid, seconds.
     pub code_ttl_secs: u64,
     /// Validity of operator certificates issued at login, seconds (never past the issuing
@@ -217,10 +236,8 @@ impl Default for AuditConfig {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            listen: vec![SocketAddr::new(
-                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                DEFAULT_PORT,
-            )],
+            listen: None,
+            listener: Vec::new(),
             code_ttl_secs: 600,
             certificate_validity_secs: 8 * 3600,
             issuer_validity_days: 90,
@@ -251,10 +268,14 @@ const MAX_CERTIFICATE_VALIDITY_SECS: u64 = 30 * 24 * 3600;
 impl Config {
     /// Parses TOML text; `path` only names the source in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
         })?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        for table in &mut config.listener {
+            table.anchor(dir);
+        }
         config.validate(path)?;
         Ok(config)
     }
@@ -291,8 +312,15 @@ impl Config {
                 reason,
             })
         };
-        if self.listen.is_empty() {
+        if self.listen.as_ref().is_some_and(Vec::is_empty) {
             return bad("listen", "give at least one address");
+        }
+        for table in &self.listener {
+            table.resolve().map_err(|problem| ConfigError::Listener {
+                path: path.to_path_buf(),
+                address: table.address,
+                problem,
+            })?;
         }
         if self.code_ttl_secs == 0 || self.code_ttl_secs > MAX_CODE_TTL_SECS {
             return bad("code_ttl_secs", "must be between 1 and 86400 seconds");
@@ -418,6 +446,31 @@ impl Config {
         Ok(())
     }
 
+    /// The listeners to open, in order: the `listen` addresses (plain TCP), then the
+    /// `[[listener]]` tables; with neither, the default address.
+    pub fn listeners(&self) -> Result<Vec<ListenerSpec>, ListenerProblem> {
+        let default = [SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            DEFAULT_PORT,
+        )];
+        let plain: &[SocketAddr] = match &self.listen {
+            Some(list) => list,
+            None if self.listener.is_empty() => &default,
+            None => &[],
+        };
+        let mut specs: Vec<ListenerSpec> = plain.iter().copied().map(ListenerSpec::plain).collect();
+        for table in &self.listener {
+            specs.push(table.resolve()?);
+        }
+        Ok(specs)
+    }
+
+    /// `--listen` flags: these addresses alone, plain TCP.
+    pub fn listen_only(&mut self, addrs: Vec<SocketAddr>) {
+        self.listen = Some(addrs);
+        self.listener.clear();
+    }
+
     /// The longest quiet period after which any failure or quota record is forgotten (for
     /// pruning).
     pub fn longest_forget_secs(&self) -> u64 {
@@ -451,7 +504,12 @@ mod tests {
     fn empty_file_gives_documented_defaults() {
         let c = parse("").unwrap();
         assert_eq!(c, Config::default());
-        assert_eq!(c.listen, vec!["0.0.0.0:7615".parse().unwrap()]);
+        assert_eq!(c.listen, None);
+        let specs = c.listeners().unwrap();
+        assert_eq!(
+            specs,
+            vec![ListenerSpec::plain("0.0.0.0:7615".parse().unwrap())]
+        );
         assert_eq!(c.code_ttl_secs, 600);
         assert_eq!(c.certificate_validity_secs, 8 * 3600);
         assert_eq!(c.max_connections, 10_000);
@@ -512,7 +570,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(c.listen.len(), 2);
+        assert_eq!(c.listen.as_ref().map(Vec::len), Some(2));
         assert_eq!(c.code_ttl_secs, 60);
         assert_eq!(c.join_limit.per_address.free_failures, 2);
         assert_eq!(c.join_limit.global, BackoffPolicy::GLOBAL);
@@ -626,5 +684,104 @@ mod tests {
         let (c, used) = Config::load_or_default(None, &missing).unwrap();
         assert_eq!(c.code_ttl_secs, 30);
         assert_eq!(used, Some(missing));
+    }
+
+    /// The example file's commented `[[listener]]` table, uncommented.
+    fn example_listener() -> String {
+        let example = include_str!("../../../assets/relay.example.toml");
+        example
+            .lines()
+            .skip_while(|l| *l != "# [[listener]]")
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| l.trim_start_matches('#').trim_start())
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn example_listener_table_parses_with_every_key() {
+        let text = example_listener();
+        let c = parse(&text).unwrap();
+        let specs = c.listeners().unwrap();
+        assert_eq!(specs.len(), 1, "only the table counts when listen is unset");
+        let s = &specs[0];
+        assert_eq!(s.address, "0.0.0.0:443".parse().unwrap());
+        assert_eq!(s.transports, Transport::ALL.to_vec());
+        assert_eq!(s.roles, Roles::BOTH);
+        assert_eq!(s.allow.len(), 2);
+        assert_eq!(s.deny, vec!["10.9.0.0/16".parse().unwrap()]);
+        assert_eq!(s.proxy_protocol.len(), 1);
+        assert_eq!(s.trusted_proxies.len(), 1);
+        let tls = s.tls.as_ref().unwrap();
+        assert_eq!(tls.key, PathBuf::from("/etc/sightline/tls/privkey.pem"));
+        // With listen set explicitly, both count, listen first; --listen replaces everything.
+        let mut c = parse(&format!("listen = [\"127.0.0.1:1\"]\n{text}")).unwrap();
+        assert_eq!(c.listeners().unwrap().len(), 2);
+        c.listen_only(vec!["127.0.0.1:2".parse().unwrap()]);
+        assert_eq!(
+            c.listeners().unwrap(),
+            vec![ListenerSpec::plain("127.0.0.1:2".parse().unwrap())]
+        );
+    }
+
+    #[test]
+    fn listener_tables_default_and_resolve_relative_tls_paths() {
+        let text = "[[listener]]\naddress = \"127.0.0.1:443\"\ntransport = \"wss\"\n\
+                    roles = [\"customer\"]\ntls_certificate = \"tls/cert.pem\"\n\
+                    tls_key = \"/abs/key.pem\"\n[[listener]]\naddress = \"127.0.0.1:7615\"";
+        let c = Config::parse(text, Path::new("/etc/sightline/relay.toml")).unwrap();
+        let specs = c.listeners().unwrap();
+        assert_eq!(specs[0].transports, vec![Transport::Wss]);
+        assert!(!specs[0].roles.operator && specs[0].roles.customer);
+        let tls = specs[0].tls.as_ref().unwrap();
+        assert_eq!(
+            tls.certificate,
+            PathBuf::from("/etc/sightline/tls/cert.pem")
+        );
+        assert_eq!(tls.key, PathBuf::from("/abs/key.pem"));
+        assert_eq!(
+            specs[1],
+            ListenerSpec::plain("127.0.0.1:7615".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn bad_listener_tables_are_refused_naming_the_key() {
+        let table = |body: &str| format!("[[listener]]\naddress = \"0.0.0.0:443\"\n{body}");
+        let cases = [
+            (
+                "allow = [\"10.0.0.0/33\"]",
+                "allow: `10.0.0.0/33` is not a CIDR block",
+            ),
+            ("deny = [\"ten\"]", "deny: `ten` is not a CIDR block"),
+            ("proxy_protocol = [\"1.2.3.4/x\"]", "proxy_protocol:"),
+            (
+                "transport = \"tls\"",
+                "tls_certificate: transport tls needs",
+            ),
+            (
+                "transport = [\"wss\"]\ntls_key = \"k.pem\"",
+                "tls_certificate: tls_key needs",
+            ),
+            (
+                "transport = \"quic\"",
+                "transport: unknown transport `quic`",
+            ),
+            ("transport = []", "transport: give at least one"),
+            ("roles = []", "roles: give at least one"),
+            ("roles = [\"admin\"]", "roles: unknown role `admin`"),
+        ];
+        for (body, expected) in cases {
+            let e = parse(&table(body)).unwrap_err();
+            assert!(matches!(e, ConfigError::Listener { .. }), "{body}: {e}");
+            let text = e.to_string();
+            assert!(text.contains("listener 0.0.0.0:443"), "{text}");
+            assert!(text.contains(expected), "{body}: {text}");
+        }
+        let e = parse(&table("colour = 1")).unwrap_err().to_string();
+        assert!(e.contains("colour"), "{e}");
+        let e = parse("listen = []").unwrap_err().to_string();
+        assert!(e.contains("listen"), "{e}");
     }
 }

@@ -149,9 +149,10 @@ Examples:
   relay user reset-2fa alice --json";
 
 const SERVE_EXAMPLES: &str = "\
-Prints one line `listening on ADDR` per address once it accepts connections (with port 0,
-ADDR shows the port chosen). Logs go to standard error; set RUST_LOG to change the level
-(default info). SIGINT or SIGTERM stops the relay.
+Prints one line `listening on ADDR` per listener, in configuration order, once it accepts
+connections (with port 0, ADDR shows the port chosen). Logs go to standard error; set RUST_LOG
+to change the level (default info). SIGINT or SIGTERM stops the relay; SIGHUP reloads the TLS
+certificates of `[[listener]]` tables.
 
 Examples:
   relay serve
@@ -375,8 +376,8 @@ struct UserSetArgs {
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// Address to listen on; repeat for several [default: 0.0.0.0:7615, or `listen` in the
-    /// configuration]
+    /// Address to listen on with plain TCP; repeat for several; replaces `listen` and the
+    /// `[[listener]]` tables of the configuration [default: 0.0.0.0:7615, or the configuration's]
     #[arg(long, value_name = "ADDR")]
     listen: Vec<SocketAddr>,
     /// Configuration file [default: relay.toml in the data directory, if present]
@@ -893,8 +894,11 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
     let (mut config, config_file) =
         Config::load_or_default(args.config.as_deref(), &data.config())?;
     if !args.listen.is_empty() {
-        config.listen = args.listen;
+        config.listen_only(args.listen);
     }
+    let listener_specs = config
+        .listeners()
+        .context("invalid listener configuration")?;
     let open_file_limit = fd_limit::fit(&mut config.max_connections);
     let renewal = issuing::Renewal {
         validity_secs: config.issuer_validity_days.saturating_mul(86_400),
@@ -946,7 +950,7 @@ fn cmd_serve(data: &DataDir, policy: (Policy, Option<PathBuf>), args: ServeArgs)
         if let Some(exporter) = exporter {
             tokio::spawn(exporter.run(relay.audit_written.clone()));
         }
-        let listeners = server::bind(&relay.config.listen).await?;
+        let listeners = server::open(&listener_specs).await?;
         let mut out = std::io::stdout().lock();
         for l in &listeners {
             writeln!(out, "listening on {}", l.local_addr()?)?;

@@ -1,13 +1,14 @@
-//! A client connection after the channel handshake: the framed TCP stream, the Noise channel
-//! over it, and the peer's address. Sends relay messages and receives client messages.
+//! A client connection after the channel handshake: the framed byte stream (TCP, TLS or a
+//! WebSocket), the Noise channel over it, the peer's real address and the roles its listener
+//! serves. Sends relay messages and receives client messages.
 
+use crate::config::Roles;
 use crate::net::admission::Slot;
 use sightline_core::channel::{Channel, ChannelConfig};
 use sightline_core::identity::PublicIdentity;
 use sightline_core::relay_proto::{ClientMessage, RelayMessage};
-use sightline_net::stream::{FramedStream, StreamError};
+use sightline_net::stream::{BoxIo, FramedStream, StreamError};
 use std::net::SocketAddr;
-use tokio::net::TcpStream;
 
 /// Largest control message the relay accepts. Control messages are small (a login is under
 /// 1 KiB); the core's default allows 16 MiB, which unauthenticated clients should not get
@@ -34,10 +35,9 @@ pub enum ConnError {
 }
 
 /// An established client connection.
-#[derive(Debug)]
 pub struct Conn {
     /// The framed stream.
-    pub stream: FramedStream<TcpStream>,
+    pub stream: FramedStream<BoxIo>,
     /// The channel's Noise state.
     pub channel: Channel,
     /// Where the client connects from.
@@ -49,6 +49,17 @@ pub struct Conn {
     /// The identity key this connection proved, if any: an agent's at join
     /// ([`sightline_core::session_proofs::JoinTranscript`]).
     pub identity: Option<PublicIdentity>,
+    /// The roles the listener it came in on serves.
+    pub roles: Roles,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("peer", &self.peer)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Conn {

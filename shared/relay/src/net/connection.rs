@@ -6,8 +6,10 @@
 //! or hostile, and details would only help it.
 
 use crate::accounts::login::{self, Attempt, LoggedIn, LoginOutcome, Possession};
+use crate::config::Roles;
 use crate::context::{InternalError, Relay};
 use crate::net::admission::Slot;
+use crate::net::arrival::Arrived;
 use crate::net::conn::{self, Conn, ConnError};
 use crate::net::probation::{AfterRefusal, Probation};
 use crate::net::replies;
@@ -18,11 +20,10 @@ use sightline_core::login_proof::Challenge;
 use sightline_core::relay_channel;
 use sightline_core::relay_proto::RelayMessage;
 use sightline_net::clock;
-use sightline_net::stream::FramedStream;
+use sightline_net::stream::{BoxIo, FramedStream};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
 /// Why a handshake did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -39,11 +40,12 @@ enum HandshakeError {
 
 async fn handshake(
     relay: &Relay,
-    tcp: TcpStream,
+    io: BoxIo,
     peer: SocketAddr,
     slot: Slot,
+    roles: Roles,
 ) -> Result<Conn, HandshakeError> {
-    let mut stream = FramedStream::new(tcp);
+    let mut stream = FramedStream::new(io);
     // -> e
     let first = stream
         .read_message()
@@ -66,14 +68,16 @@ async fn handshake(
         peer,
         slot,
         identity: None,
+        roles,
     })
 }
 
-/// Serves one accepted connection to its end. `slot` is its place under the connection caps.
-pub async fn handle(relay: Arc<Relay>, tcp: TcpStream, peer: SocketAddr, slot: Slot) {
-    let _ = tcp.set_nodelay(true);
+/// Serves one arrived connection to its end, offering the listener's `roles`.
+pub async fn handle(relay: Arc<Relay>, arrived: Arrived, roles: Roles) {
+    let Arrived { io, peer, slot, .. } = arrived;
     let deadline = Duration::from_secs(relay.config.handshake_timeout_secs);
-    let conn = match tokio::time::timeout(deadline, handshake(&relay, tcp, peer, slot)).await {
+    let hs = handshake(&relay, io, peer, slot, roles);
+    let conn = match tokio::time::timeout(deadline, hs).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(HandshakeError::Internal(e))) => {
             return tracing::error!(%peer, error = %e, "handshake failed on the relay side");
@@ -113,7 +117,15 @@ async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
                 return tracing::debug!(peer = %conn.peer, "closing connection: no login or join in time")
             }
         };
-        match route(operator.is_some(), msg) {
+        let route = route(operator.is_some(), msg);
+        if let Some(reply) = role_refusal(conn.roles, &route) {
+            tracing::warn!(peer = %conn.peer, "request refused: its role is not served on this listener");
+            if !refuse(&mut conn, &mut probation, &reply).await {
+                return;
+            }
+            continue;
+        }
+        match route {
             Route::Login {
                 user,
                 password,
@@ -224,6 +236,20 @@ async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
                 }
             }
         }
+    }
+}
+
+/// The refusal for a request whose role the listener does not serve. A resume is judged by
+/// its side once its token is known ([`resume::resume`]).
+fn role_refusal(roles: Roles, route: &Route) -> Option<RelayMessage> {
+    match route {
+        Route::Login { .. } | Route::Challenge | Route::CreateSession | Route::Attach { .. }
+            if !roles.operator =>
+        {
+            Some(replies::operators_not_here())
+        }
+        Route::Join { .. } if !roles.customer => Some(replies::customers_not_here()),
+        _ => None,
     }
 }
 

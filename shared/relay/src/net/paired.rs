@@ -140,7 +140,7 @@ pub async fn run(
         slots: Vec::new(),
         bytes: (0, 0),
     };
-    if !p.record_opened(&operator, &agent).await {
+    if !p.record_opened(Opening::of(&operator, &agent)).await {
         agent.close_with(&replies::internal()).await;
         return operator.close_with(&replies::internal()).await;
     }
@@ -252,14 +252,32 @@ impl Break {
     }
 }
 
+/// What a session's record says of its two connections (taken from them before any await:
+/// a connection's stream is not shared between threads).
+struct Opening {
+    addresses: (String, String),
+    agent_key: Option<String>,
+}
+
+impl Opening {
+    fn of(operator: &Conn, agent: &Conn) -> Self {
+        Self {
+            addresses: (operator.peer.to_string(), agent.peer.to_string()),
+            agent_key: agent.identity.as_ref().map(|k| k.fingerprint().to_string()),
+        }
+    }
+}
+
 impl Pairing<'_> {
     /// Writes the session's record before anyone is told it is paired; `false` (logged) when
     /// it cannot be written: the session does not start unrecorded.
-    async fn record_opened(&self, operator: &Conn, agent: &Conn) -> bool {
+    async fn record_opened(&self, opening: Opening) -> bool {
         let id = self.session.clone();
         let account = self.who.name.clone();
-        let addresses = (operator.peer.to_string(), agent.peer.to_string());
-        let agent_key = agent.identity.as_ref().map(|k| k.fingerprint().to_string());
+        let Opening {
+            addresses,
+            agent_key,
+        } = opening;
         let written = self
             .relay
             .with_db(move |db| {

@@ -81,6 +81,24 @@ pub fn code_expired() -> RelayMessage {
     error(RelayErrorKind::CodeExpired, "session code expired")
 }
 
+/// Shown to an operator on a listener that serves customers only.
+pub const OPERATORS_NOT_HERE: &str =
+    "operators cannot sign in on this address; use the help desk's operator address";
+/// Shown to a customer on a listener that serves operators only.
+pub const CUSTOMERS_NOT_HERE: &str =
+    "this address does not accept customers; use the address your help desk gave you";
+
+/// An operator request (login, session, attach, an operator's resume) on a listener without
+/// the operator role.
+pub fn operators_not_here() -> RelayMessage {
+    error(RelayErrorKind::BadRequest, OPERATORS_NOT_HERE)
+}
+
+/// A join (or an agent's resume) on a listener without the customer role.
+pub fn customers_not_here() -> RelayMessage {
+    error(RelayErrorKind::BadRequest, CUSTOMERS_NOT_HERE)
+}
+
 /// The request needs a login first.
 pub fn not_logged_in() -> RelayMessage {
     error(RelayErrorKind::NotLoggedIn, "log in first")

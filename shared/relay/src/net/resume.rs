@@ -10,12 +10,12 @@
 use crate::context::Relay;
 use crate::net::conn::Conn;
 use crate::net::replies;
-use crate::net::tickets::Arrival;
+use crate::net::tickets::{Arrival, Side};
 use sightline_core::relay_proto::{ResumeToken, SessionId};
 use std::sync::Arc;
 
-/// Hands `conn` to the session `session_id` if `token` is one of its current tokens, or
-/// answers that the session ended and closes it.
+/// Hands `conn` to the session `session_id` if `token` is one of its current tokens and the
+/// listener serves that side's role, or answers why not and closes it.
 pub async fn resume(relay: Arc<Relay>, conn: Conn, session_id: SessionId, token: ResumeToken) {
     let session = hex::encode(session_id);
     let peer = conn.peer;
@@ -31,6 +31,14 @@ pub async fn resume(relay: Arc<Relay>, conn: Conn, session_id: SessionId, token:
             return conn.close_with(&answer).await;
         }
     };
+    let (served, refusal) = match side {
+        Side::Operator => (conn.roles.operator, replies::operators_not_here()),
+        Side::Agent => (conn.roles.customer, replies::customers_not_here()),
+    };
+    if !served {
+        tracing::warn!(%peer, %session, side = side.name(), "resume refused: its role is not served on this listener");
+        return conn.close_with(&refusal).await;
+    }
     match to_session.try_send(Arrival { side, conn }) {
         Ok(()) => tracing::info!(%peer, %session, side = side.name(), "resume token accepted"),
         // The session is ending right now, or a side floods it with reconnections.

@@ -1,20 +1,28 @@
-//! Listening and accepting: binds the configured addresses, admits connections under the
-//! caps of [`crate::net::admission`] (closing the others at once, logged at most every
-//! [`REFUSAL_LOG_EVERY`] per cap), spawns one task per connection, applies the retention
-//! policy (at start, then every [`PRUNE_EVERY`]), watches revocations, and stops on request.
+//! Listening and accepting: admits connections by each listener's allow and deny lists
+//! ([`crate::net::listener`]) and under the caps of [`crate::net::admission`] (closing the
+//! others at once, logged at most every [`REFUSAL_LOG_EVERY`] per cap), spawns one task per
+//! connection that finds its transport and real address ([`crate::net::arrival`]) and serves
+//! it, reloads TLS certificates on SIGHUP, applies the retention policy (at start, then every
+//! [`PRUNE_EVERY`]), watches revocations, and stops on request.
 
+use crate::config::ListenerSpec;
 use crate::context::Relay;
-use crate::net::admission::{Admission, Caps, Refusal};
+use crate::net::admission::{Admission, Caps, Refusal, Slot};
+use crate::net::arrival::{self, ArriveError};
 use crate::net::connection;
+use crate::net::listener::{self, Listener, Rulebook};
 use crate::net::log_throttle::LogThrottle;
+use crate::net::tls;
 use crate::store::retention;
 use sightline_net::clock;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
+use tokio::net::TcpStream;
 use tokio::task::JoinSet;
+
+pub use crate::net::listener::BindError;
 
 /// How often a retention pass deletes what the policy no longer keeps.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -39,33 +47,46 @@ impl Door {
         let open = self.admission.open();
         tracing::warn!(%peer, open, unlogged_since_last = unlogged, "connection refused: {refusal}");
     }
+
+    /// Admits the client at `peer` on `book`'s listener: its allow and deny lists, then the
+    /// caps. `None`: refused (and logged).
+    fn gate(&self, book: &Rulebook, peer: SocketAddr) -> Option<Slot> {
+        if !book.check(peer) {
+            return None;
+        }
+        match self.admission.admit(peer.ip()) {
+            Ok(slot) => Some(slot),
+            Err(refusal) => {
+                self.refused(refusal, peer);
+                None
+            }
+        }
+    }
 }
 
-/// A listening address could not be bound.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {addr}: {source}")]
-pub struct BindError {
-    /// The address.
-    pub addr: SocketAddr,
-    /// The OS error.
-    pub source: std::io::Error,
-}
-
-/// Binds every address; fails if any cannot be bound.
-pub async fn bind(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, BindError> {
+/// Binds plain TCP listeners (both roles, no rules) on `addrs`; fails if any cannot be bound.
+pub async fn bind(addrs: &[SocketAddr]) -> Result<Vec<Listener>, BindError> {
     let mut listeners = Vec::with_capacity(addrs.len());
     for &addr in addrs {
-        let l = TcpListener::bind(addr)
-            .await
-            .map_err(|source| BindError { addr, source })?;
-        listeners.push(l);
+        match listener::open_one(&ListenerSpec::plain(addr)).await {
+            Ok(l) => listeners.push(l),
+            Err(listener::OpenError::Bind(e)) => return Err(e),
+            Err(e) => {
+                let source = std::io::Error::other(e.to_string());
+                return Err(BindError { addr, source });
+            }
+        }
     }
     Ok(listeners)
 }
 
-async fn accept_loop(relay: Arc<Relay>, listener: TcpListener, door: Arc<Door>) {
+/// Binds the configured listeners and loads their TLS files.
+pub use crate::net::listener::open;
+
+async fn accept_loop(relay: Arc<Relay>, listener: Listener, door: Arc<Door>) {
+    let book = listener.book;
     loop {
-        let (tcp, peer) = match listener.accept().await {
+        let (tcp, peer) = match listener.tcp.accept().await {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -73,17 +94,69 @@ async fn accept_loop(relay: Arc<Relay>, listener: TcpListener, door: Arc<Door>) 
                 continue;
             }
         };
-        // Over a cap the connection is closed at once: cheaper than any answer.
-        let slot = match door.admission.admit(peer.ip()) {
-            Ok(slot) => slot,
-            Err(refusal) => {
-                drop(tcp);
-                door.refused(refusal, peer);
-                continue;
+        // A direct client is judged at once, before a byte is read: refused connections are
+        // closed, cheaper than any answer. A proxied one once its real address is known.
+        let slot = if book.deferred(peer) {
+            None
+        } else {
+            match door.gate(&book, peer) {
+                Some(slot) => Some(slot),
+                None => {
+                    drop(tcp);
+                    continue;
+                }
             }
         };
-        let relay = relay.clone();
-        tokio::spawn(connection::handle(relay, tcp, peer, slot));
+        tokio::spawn(arrive(
+            relay.clone(),
+            tcp,
+            peer,
+            book.clone(),
+            slot,
+            door.clone(),
+        ));
+    }
+}
+
+/// Finds the connection's transport and real address, then serves it.
+async fn arrive(
+    relay: Arc<Relay>,
+    tcp: TcpStream,
+    tcp_peer: SocketAddr,
+    book: Arc<Rulebook>,
+    slot: Option<Slot>,
+    door: Arc<Door>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let deadline = Duration::from_secs(relay.config.handshake_timeout_secs);
+    let gate = |peer| door.gate(&book, peer);
+    let way_in = arrival::arrive(tcp, tcp_peer, &book, slot, gate);
+    let arrived = match tokio::time::timeout(deadline, way_in).await {
+        Ok(Ok(arrived)) => arrived,
+        Ok(Err(ArriveError::Refused)) => return,
+        Ok(Err(e)) => {
+            return tracing::debug!(peer = %tcp_peer, error = %e, "connection dropped before the handshake")
+        }
+        Err(_) => {
+            return tracing::debug!(peer = %tcp_peer, "connection dropped: no transport in time")
+        }
+    };
+    tracing::debug!(peer = %arrived.peer, via = arrived.via.name(), listener = %book.local, "connection arrived");
+    connection::handle(relay, arrived, book.spec.roles).await;
+}
+
+/// Logs what each listener serves.
+fn describe(listeners: &[Listener]) {
+    for l in listeners {
+        let spec = &l.book.spec;
+        let transports: Vec<&str> = spec.transports.iter().map(|t| t.name()).collect();
+        tracing::info!(
+            address = %l.book.local,
+            transports = ?transports,
+            roles = ?spec.roles.names(),
+            rules = spec.rule_count(),
+            "listener"
+        );
     }
 }
 
@@ -116,9 +189,10 @@ async fn prune_loop(relay: Arc<Relay>) {
 /// Serves on `listeners` until `shutdown` resolves. Open connections are dropped then.
 pub async fn serve(
     relay: Arc<Relay>,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
     shutdown: impl Future<Output = ()>,
 ) {
+    describe(&listeners);
     let door = Arc::new(Door {
         admission: Admission::new(Caps {
             total: relay.config.max_connections,
@@ -128,6 +202,13 @@ pub async fn serve(
         refusal_logs: Refusal::ALL.map(|_| LogThrottle::new(REFUSAL_LOG_EVERY)),
     });
     let mut tasks = JoinSet::new();
+    let certificates: Vec<_> = listeners
+        .iter()
+        .filter_map(|l| l.book.tls.clone())
+        .collect();
+    if !certificates.is_empty() {
+        tasks.spawn(tls::reload_on_hangup(certificates));
+    }
     for listener in listeners {
         tasks.spawn(accept_loop(relay.clone(), listener, door.clone()));
     }
