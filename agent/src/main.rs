@@ -105,9 +105,18 @@ struct Cli {
     /// Seconds the customer has to answer a request to view or control (5 to 600).
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(5..=600))]
     consent_timeout: u64,
-    /// Relay address HOST:PORT (default port 7615).
+    /// Relay address: HOST:PORT (plain TCP), HOST alone (tcp://HOST:7615, then
+    /// wss://HOST:443/sightline, then ws://HOST:80/sightline), or a comma-separated list of
+    /// tcp://HOST[:PORT], tls://HOST[:PORT] (port 7615), ws://HOST[:PORT][/PATH] (80),
+    /// wss://HOST[:PORT][/PATH] (443; path /sightline), tried in order, each next one 500 ms
+    /// later or as soon as the one before failed.
     #[arg(long, value_name = "ADDR")]
     relay: Option<String>,
+    /// HTTP proxy to reach the relay through (HTTP CONNECT), http://[USER:PASSWORD@]HOST:PORT,
+    /// or `none` for no proxy. Overrides HTTPS_PROXY (tcp, tls, wss), HTTP_PROXY (ws) and
+    /// NO_PROXY from the environment and `proxy` in the config file.
+    #[arg(long, value_name = "URL")]
+    proxy: Option<String>,
     /// Pinned relay key fingerprint, 64 hex digits (branded builds and the config file set it).
     #[arg(long, value_name = "HEX")]
     relay_key: Option<String>,
@@ -311,7 +320,7 @@ fn read_code(args: &[String]) -> Result<SessionCode> {
 async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
     let share = cli.share_config();
     let config = ClientConfig::load("agent", cli.config.as_deref())?;
-    let (addr, pin) = config.relay(cli.relay, cli.relay_key)?;
+    let (relay, pin) = config.relay_target(cli.relay, cli.relay_key, cli.proxy)?;
     let code = read_code(&cli.code)?;
     let dir = cli::data_dir("agent", cli.data_dir)?;
     let key_path = dir.join("identity-key.pem");
@@ -320,12 +329,15 @@ async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
     })
     .await??;
 
-    let client = RelayClient::connect(&addr, pin).await?;
+    let client = RelayClient::connect_to(&relay, pin).await?;
+    if let Some(dialed) = client.dialed() {
+        cli::announce_route(out, dialed);
+    }
     // The authority that issued the operator's certificate, its root checked against the pin.
     let joined = client.join_as(&code, &key).await?;
     let mut stream = joined.stream;
     let link = RelayLink {
-        addr: addr.clone(),
+        relay,
         pin,
         session_id: joined.session_id,
         token: joined.resume_token,

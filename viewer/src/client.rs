@@ -21,20 +21,20 @@ use sightline_core::messages::{
 use sightline_core::relay_proto::Secret;
 use sightline_net::resume::{self, LinkEvent, RelayLink};
 use sightline_net::session::{self, AppChannels, SessionEnd};
-use sightline_net::stream::FramedStream;
+use sightline_net::dial::{Dialed, Relay};
+use sightline_net::stream::{BoxIo, FramedStream};
 use sightline_net::{clock, keystore, LoginGrant, RelayClient};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// Everything needed to start an operator session.
 #[derive(Debug, Clone)]
 pub struct SessionParams {
-    /// Relay address `HOST:PORT`.
-    pub relay: String,
+    /// The relay: its routes as the operator gave them, and how to dial them.
+    pub relay: Relay,
     /// Pinned relay key fingerprint.
     pub relay_key: Fingerprint,
     /// Operator account.
@@ -243,6 +243,8 @@ pub enum ClientEvent {
         /// Expiry, Unix seconds.
         expires_at: u64,
     },
+    /// Connected to the relay over this route (before logging in).
+    Route(Dialed),
     /// Logged in; the certificate is verified against the pinned relay CA.
     LoggedIn(OperatorRights),
     /// Connecting straight to a LAN-only agent (instead of a session code).
@@ -480,9 +482,12 @@ async fn login(
         "connecting to {}",
         params.relay
     )));
-    let mut client = RelayClient::connect(&params.relay, params.relay_key)
+    let mut client = RelayClient::connect_to(&params.relay, params.relay_key)
         .await
         .map_err(|e| e.to_string())?;
+    if let Some(dialed) = client.dialed() {
+        events.emit(ClientEvent::Route(dialed.clone()));
+    }
     events.emit(ClientEvent::Status("logging in".into()));
     // The client checks the grant against the pin: the authority's root is the pinned key,
     // the certificate is its issuing key's and is over this key. Only what it signed decides
@@ -662,7 +667,7 @@ async fn through_relay(
     mut s: Settled<'_>,
     mut client: RelayClient,
     cert: OperatorCert,
-    relay: (String, Fingerprint),
+    relay: (Relay, Fingerprint),
     recorded: Recorded,
 ) -> Result<(), String> {
     let events = s.events;
@@ -682,7 +687,7 @@ async fn through_relay(
     let mut stream = paired.stream;
     let session_id = paired.session_id;
     let link = RelayLink {
-        addr: relay.0,
+        relay: relay.0,
         pin: relay.1,
         session_id,
         token: paired.resume_token,
@@ -694,7 +699,7 @@ async fn through_relay(
         channel: Default::default(),
     };
     let uplink = crate::uplink::Target {
-        addr: link.addr.clone(),
+        relay: link.relay.clone(),
         pin: link.pin,
         session_id,
         certificate: cert.clone(),
@@ -757,7 +762,7 @@ fn recording_meta(
         operator: body.operator.clone(),
         display_name: body.display_name.clone(),
         organisation: body.organisation.clone(),
-        relay: link.addr.clone(),
+        relay: link.relay.to_string(),
         agent_key_spki: session.peer().public_key.clone(),
         started_unix_us: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -835,7 +840,7 @@ async fn through_lan(
         }
     };
     // A LAN connection has no relay to come back through: the session ends with it.
-    hold(s, stream, session, pending, None).await
+    hold(s, stream.boxed(), session, pending, None).await
 }
 
 fn connected_event(session: &E2eSession, rights: &OperatorRights) -> ClientEvent {
@@ -854,7 +859,7 @@ const DRAIN_AT_END: Duration = Duration::from_secs(2);
 
 async fn hold(
     s: Settled<'_>,
-    mut stream: FramedStream<TcpStream>,
+    mut stream: FramedStream<BoxIo>,
     mut session: E2eSession,
     pending: Vec<Message>,
     relay: Option<Relayed>,

@@ -137,6 +137,7 @@ impl Headless {
         let out = self.out;
         match event {
             ClientEvent::Status(s) => tracing::info!("{s}"),
+            ClientEvent::Route(dialed) => sightline_net::cli::announce_route(out, &dialed),
             ClientEvent::LoggedIn(rights) => {
                 out.event(login_json(&rights), || {
                     format!("Logged in as {} ({})", rights.operator, rights.summary())
@@ -411,7 +412,10 @@ mod tests {
 
     fn params() -> Start {
         Start::Relay(crate::client::SessionParams {
-            relay: "127.0.0.1:7615".into(),
+            relay: sightline_net::dial::Relay::new(
+                "127.0.0.1:7615".parse().expect("routes"),
+                sightline_net::dial::Dialer::new(sightline_net::proxy::ProxySettings::Never),
+            ),
             relay_key: "ab".repeat(32).parse().expect("fingerprint"),
             user: "alice".into(),
             password: Secret::new("pw"),

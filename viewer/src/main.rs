@@ -89,9 +89,18 @@ struct Cli {
 
 #[derive(Args, Debug, Clone)]
 struct RelayArgs {
-    /// Relay address HOST:PORT (default port 7615).
+    /// Relay address: HOST:PORT (plain TCP), HOST alone (tcp://HOST:7615, then
+    /// wss://HOST:443/sightline, then ws://HOST:80/sightline), or a comma-separated list of
+    /// tcp://HOST[:PORT], tls://HOST[:PORT] (port 7615), ws://HOST[:PORT][/PATH] (80),
+    /// wss://HOST[:PORT][/PATH] (443; path /sightline), tried in order, each next one 500 ms
+    /// later or as soon as the one before failed.
     #[arg(long, global = true, value_name = "ADDR")]
     relay: Option<String>,
+    /// HTTP proxy to reach the relay through (HTTP CONNECT), http://[USER:PASSWORD@]HOST:PORT,
+    /// or `none` for no proxy. Overrides HTTPS_PROXY (tcp, tls, wss), HTTP_PROXY (ws) and
+    /// NO_PROXY from the environment and `proxy` in the config file.
+    #[arg(long, global = true, value_name = "URL")]
+    proxy: Option<String>,
     /// Pinned relay key fingerprint, 64 hex digits, as printed by `relay fingerprint`.
     #[arg(long, global = true, value_name = "HEX")]
     relay_key: Option<String>,
@@ -242,6 +251,7 @@ fn open_window(cli: Cli) -> Result<()> {
     let agent_key = agent_key_policy(cli.agent_key, cli.accept_new_agent_key);
     let config = ClientConfig::load("viewer", cli.config.as_deref())?;
     let data_dir = cli::data_dir("viewer", cli.data_dir)?;
+    let proxy = config.proxy(cli.relay.proxy)?;
     let relay_key = cli.relay.relay_key.or(config.relay_key);
     // With --direct and a valid stored certificate, --password-stdin connects at once and reads
     // nothing: no relay login is needed.
@@ -256,6 +266,7 @@ fn open_window(cli: Cli) -> Result<()> {
     };
     gui::run(gui::Options {
         relay: cli.relay.relay.or(config.relay),
+        proxy,
         relay_key,
         user: cli.relay.user,
         password,
@@ -303,7 +314,8 @@ async fn session(cli: Cli, out: Output) -> Result<SessionEnd> {
     };
     let start = match cli.direct {
         None => {
-            let (relay, relay_key) = config.relay(cli.relay.relay, cli.relay.relay_key)?;
+            let (relay, relay_key) =
+                config.relay_target(cli.relay.relay, cli.relay.relay_key, cli.relay.proxy)?;
             let user = cli
                 .relay
                 .user
@@ -372,7 +384,8 @@ async fn direct_start(
                 return Err(anyhow!(direct::NO_CERTIFICATE));
             };
             // Only now are the relay settings needed, and checked.
-            let (relay, relay_key) = config.relay(relay.relay, relay.relay_key)?;
+            let (relay, relay_key) =
+                config.relay_target(relay.relay, relay.relay_key, relay.proxy)?;
             tracing::info!("{why}; logging in to the relay first");
             if !password_stdin {
                 eprintln!("Direct connection: {why}; log in to the relay for a new one.");

@@ -20,8 +20,8 @@ pub(crate) const FLUSH_AT_END: Duration = Duration::from_secs(10);
 /// Where and as whom to hand events in.
 #[derive(Clone)]
 pub(crate) struct Target {
-    /// The relay's address.
-    pub addr: String,
+    /// The relay (its routes; a new connection tries the one that worked last first).
+    pub relay: sightline_net::dial::Relay,
     /// Its pinned key.
     pub pin: Fingerprint,
     /// The session.
@@ -84,7 +84,7 @@ async fn deliver(target: &Target, uplink: &mut Option<Uplink>, pending: &mut Vec
 }
 
 pub(crate) async fn attach(t: &Target) -> Result<Uplink, sightline_net::ClientError> {
-    let client = Box::pin(RelayClient::connect(&t.addr, t.pin)).await?;
+    let client = Box::pin(RelayClient::connect_to(&t.relay, t.pin)).await?;
     client
         .attach(t.session_id, t.certificate.clone(), &t.key)
         .await

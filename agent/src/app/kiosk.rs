@@ -412,6 +412,8 @@ async fn direct_session(
         account.clone(),
         session_hex.clone(),
     ));
+    // The session runs over any byte stream (a relayed one may change transport on resume).
+    let mut stream = stream.boxed();
     let end = session::serve(
         &mut stream,
         &mut session,

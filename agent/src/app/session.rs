@@ -23,7 +23,6 @@ use sightline_net::stream::FramedStream;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::sync::oneshot;
 
@@ -108,7 +107,7 @@ pub fn deadline(
 /// session through the relay (`relay`) is resumed when its connection breaks. `control_log`
 /// hears whether the operator is in control at each change.
 pub async fn serve(
-    stream: &mut FramedStream<TcpStream>,
+    stream: &mut FramedStream<BoxIo>,
     session: &mut Session,
     operator: Operator,
     settings: &SessionSettings,

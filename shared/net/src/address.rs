@@ -41,32 +41,39 @@ impl FromStr for HostPort {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        if s.is_empty() {
-            return Err("empty address; expected HOST[:PORT]".into());
-        }
-        let (host, port) = split(s)?;
-        if host.is_empty() {
-            return Err(format!("{s:?}: missing host"));
-        }
-        if host
-            .chars()
-            .any(|c| c.is_whitespace() || c == '/' || c == '@')
-        {
-            return Err(format!("{s:?}: not a host name or IP address"));
-        }
-        let port = match port {
-            None => sightline_core::DEFAULT_PORT,
-            Some(p) => match p.parse::<u16>() {
-                Ok(port) if port != 0 => port,
-                _ => return Err(format!("{s:?}: {p:?} is not a port number (1 to 65535)")),
-            },
-        };
+        let (host, port) = parse_host_port(s)?;
         Ok(Self {
-            host: host.to_string(),
-            port,
+            host,
+            port: port.unwrap_or(sightline_core::DEFAULT_PORT),
         })
     }
+}
+
+/// The host (an IPv6 address without brackets) and the port, if one was typed, of an address
+/// in any of the forms of [`HostPort`].
+pub fn parse_host_port(s: &str) -> Result<(String, Option<u16>), String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("empty address; expected HOST[:PORT]".into());
+    }
+    let (host, port) = split(s)?;
+    if host.is_empty() {
+        return Err(format!("{s:?}: missing host"));
+    }
+    if host
+        .chars()
+        .any(|c| c.is_whitespace() || c == '/' || c == '@')
+    {
+        return Err(format!("{s:?}: not a host name or IP address"));
+    }
+    let port = match port {
+        None => None,
+        Some(p) => match p.parse::<u16>() {
+            Ok(port) if port != 0 => Some(port),
+            _ => return Err(format!("{s:?}: {p:?} is not a port number (1 to 65535)")),
+        },
+    };
+    Ok((host.to_string(), port))
 }
 
 /// Host and optional port text of a trimmed, non-empty address.

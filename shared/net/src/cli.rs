@@ -2,6 +2,9 @@
 //! client config file, event output (human or JSON lines), logging set-up and the shutdown
 //! signal.
 
+use crate::dial::{Dialed, Dialer, Relay};
+use crate::proxy::ProxySettings;
+use crate::route::RouteList;
 use serde::Deserialize;
 use sightline_core::identity::Fingerprint;
 use std::io::Write;
@@ -50,10 +53,14 @@ pub fn data_dir(program: &str, flag: Option<PathBuf>) -> Result<PathBuf, CliErro
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
-    /// Relay address, `HOST:PORT`.
+    /// Relay address: `HOST[:PORT]` or a comma-separated list of routes (see
+    /// [`crate::route`]).
     pub relay: Option<String>,
     /// Pinned relay key fingerprint (hex SHA-256).
     pub relay_key: Option<String>,
+    /// HTTP proxy to the relay, `http://[USER:PASS@]HOST:PORT`, or `none`; unset: the
+    /// environment's `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`.
+    pub proxy: Option<String>,
 }
 
 impl ClientConfig {
@@ -85,29 +92,78 @@ impl ClientConfig {
         })
     }
 
-    /// Resolves the relay address and pinned key from flags, then the file.
+    /// Resolves the relay's routes and pinned key from flags, then the file.
     pub fn relay(
         &self,
         relay_flag: Option<String>,
         key_flag: Option<String>,
-    ) -> Result<(String, Fingerprint), CliError> {
+    ) -> Result<(RouteList, Fingerprint), CliError> {
         let addr = relay_flag.or_else(|| self.relay.clone()).ok_or_else(|| {
             CliError::Missing(
-                "no relay address: pass --relay HOST:PORT or set `relay` in the config file".into(),
+                "no relay address: pass --relay HOST[:PORT] (or a list of tcp://, tls://, ws://, wss:// URLs) or set `relay` in the config file".into(),
             )
         })?;
-        let addr = addr
-            .parse::<crate::address::HostPort>()
-            .map_err(|e| CliError::Missing(format!("relay address: {e}")))?
-            .to_string();
+        let routes = addr
+            .parse::<RouteList>()
+            .map_err(|e| CliError::Missing(format!("relay address: {e}")))?;
         let key = key_flag.or_else(|| self.relay_key.clone()).ok_or_else(|| {
             CliError::Missing("no pinned relay key: pass --relay-key HEX (from `relay fingerprint`) or set `relay_key` in the config file".into())
         })?;
         let fp = key
             .parse::<Fingerprint>()
             .map_err(|e| CliError::Missing(format!("--relay-key: {e}")))?;
-        Ok((addr, fp))
+        Ok((routes, fp))
     }
+
+    /// The proxy settings from `--proxy`, then the file, then the environment.
+    pub fn proxy(&self, flag: Option<String>) -> Result<ProxySettings, CliError> {
+        let setting = flag.or_else(|| self.proxy.clone());
+        ProxySettings::from_flag(setting.as_deref())
+            .map_err(|e| CliError::Missing(format!("--proxy: {e}")))
+    }
+
+    /// The relay (its routes, dialled through the proxy settings) and its pinned key.
+    pub fn relay_target(
+        &self,
+        relay_flag: Option<String>,
+        key_flag: Option<String>,
+        proxy_flag: Option<String>,
+    ) -> Result<(Relay, Fingerprint), CliError> {
+        let (routes, pin) = self.relay(relay_flag, key_flag)?;
+        let dialer = Dialer::new(self.proxy(proxy_flag)?);
+        Ok((Relay::new(routes, dialer), pin))
+    }
+}
+
+/// Tells the user once which route reached the relay: `Connected to the relay over ROUTE
+/// (through proxy PROXY)` on stderr, or in JSON mode
+/// `{"event":"route","route":ROUTE,"proxy":PROXY or null}` on stdout.
+pub fn announce_route(out: Output, dialed: &Dialed) {
+    if out.json {
+        out.event(route_json(dialed), String::new);
+    } else {
+        eprintln!("{}", route_line(dialed));
+    }
+}
+
+/// The human line of [`announce_route`].
+pub fn route_line(dialed: &Dialed) -> String {
+    match &dialed.proxy {
+        Some(p) => format!(
+            "Connected to the relay over {} (through proxy {p})",
+            dialed.route
+        ),
+        None => format!("Connected to the relay over {}", dialed.route),
+    }
+}
+
+/// The JSON event of [`announce_route`].
+pub fn route_json(dialed: &Dialed) -> serde_json::Value {
+    serde_json::json!({
+        "event": "route",
+        "route": dialed.route.to_string(),
+        "proxy": dialed.proxy.as_ref().map(|p| p.to_string()),
+    })
 }
 
 /// Where events go: human lines, or one JSON object per line.
@@ -285,25 +341,65 @@ mod tests {
     #[test]
     fn relay_settings_come_from_flags_then_file() {
         let text = format!(
-            "relay = \"relay.example\"\nrelay_key = \"{}\"\n",
+            "relay = \"relay.example\"\nrelay_key = \"{}\"\nproxy = \"none\"\n",
             "ab".repeat(32)
         );
         let cfg: ClientConfig = toml::from_str(&text).unwrap();
-        let (addr, _) = cfg.relay(None, None).unwrap();
-        assert_eq!(addr, "relay.example:7615");
-        let (addr, _) = cfg.relay(Some("127.0.0.1:9".into()), None).unwrap();
-        assert_eq!(addr, "127.0.0.1:9");
+        let first = |flag: Option<&str>| {
+            let (routes, _) = cfg.relay(flag.map(String::from), None).unwrap();
+            routes.routes()[0].to_string()
+        };
+        // A bare host: plain TCP on 7615 first (then wss and ws).
+        assert_eq!(first(None), "tcp://relay.example:7615");
+        let (routes, _) = cfg.relay(None, None).unwrap();
+        assert_eq!(routes.routes().len(), 3);
+        assert_eq!(routes.to_string(), "relay.example");
+        assert_eq!(first(Some("127.0.0.1:9")), "tcp://127.0.0.1:9");
         // A bare IPv6 address has no port: 7615, in the brackets a connect needs.
-        let (addr, _) = cfg.relay(Some("::1".into()), None).unwrap();
-        assert_eq!(addr, "[::1]:7615");
-        let (addr, _) = cfg.relay(Some("[::1]:9".into()), None).unwrap();
-        assert_eq!(addr, "[::1]:9");
+        assert_eq!(first(Some("::1")), "tcp://[::1]:7615");
+        assert_eq!(first(Some("[::1]:9")), "tcp://[::1]:9");
         // Colons without brackets are an IPv6 address, never an address and a port.
-        let (addr, _) = cfg.relay(Some("::1:9".into()), None).unwrap();
-        assert_eq!(addr, "[::1:9]:7615");
+        assert_eq!(first(Some("::1:9")), "tcp://[::1:9]:7615");
+        assert_eq!(
+            first(Some("wss://r.example,r.example:1")),
+            "wss://r.example:443/sightline"
+        );
         let err = cfg.relay(Some("::1:99999".into()), None).unwrap_err();
         assert!(err.to_string().contains("[ADDRESS]:PORT"), "{err}");
+        let err = cfg.relay(Some("ftp://r".into()), None).unwrap_err();
+        assert!(err.to_string().contains("unknown scheme"), "{err}");
         assert!(cfg.relay(None, Some("nothex".into())).is_err());
         assert!(toml::from_str::<ClientConfig>("relai = \"x\"").is_err());
+        assert!(matches!(cfg.proxy(None), Ok(ProxySettings::Never)));
+        assert!(matches!(
+            cfg.proxy(Some("http://p.corp:3128".into())),
+            Ok(ProxySettings::Fixed(_))
+        ));
+        let err = cfg.proxy(Some("https://p.corp".into())).unwrap_err();
+        assert!(err.to_string().starts_with("--proxy: "), "{err}");
+    }
+
+    #[test]
+    fn the_route_is_told_without_credentials() {
+        let list: RouteList = "wss://relay.example.com".parse().unwrap();
+        let mut dialed = Dialed {
+            route: list.routes()[0].clone(),
+            proxy: None,
+        };
+        assert_eq!(
+            route_line(&dialed),
+            "Connected to the relay over wss://relay.example.com:443/sightline"
+        );
+        assert_eq!(route_json(&dialed)["proxy"], serde_json::Value::Null);
+        dialed.proxy = Some("http://u:secret@proxy.corp:3128".parse().unwrap());
+        assert_eq!(
+            route_line(&dialed),
+            "Connected to the relay over wss://relay.example.com:443/sightline (through proxy http://proxy.corp:3128)"
+        );
+        let v = route_json(&dialed);
+        assert_eq!(v["event"], "route");
+        assert_eq!(v["route"], "wss://relay.example.com:443/sightline");
+        assert_eq!(v["proxy"], "http://proxy.corp:3128");
+        assert!(!v.to_string().contains("secret"));
     }
 }

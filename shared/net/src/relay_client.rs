@@ -2,7 +2,9 @@
 //! join a session, and hand over the stream for the end-to-end session once paired.
 
 use crate::clock;
-use crate::stream::{FramedStream, StreamError};
+use crate::dial::{DialError, Dialed, Dialer, Relay};
+use crate::proxy::{ProxyEnv, ProxySettings};
+use crate::stream::{BoxIo, FramedStream, StreamError};
 use rand_core::OsRng;
 use sightline_core::authority::Authority;
 use sightline_core::cert::{CertBody, OperatorCert};
@@ -28,14 +30,12 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Errors talking to the relay.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The relay could not be reached.
-    #[error("cannot connect to relay {addr}: {source}")]
-    Connect {
-        /// Address tried.
-        addr: String,
-        /// OS error.
-        source: std::io::Error,
-    },
+    /// The relay address is not a valid list of routes.
+    #[error("relay address: {0}")]
+    Address(String),
+    /// No route reached the relay; each route and why.
+    #[error(transparent)]
+    Dial(#[from] DialError),
     /// The relay did not answer in time.
     #[error("relay did not answer within {0:?}")]
     Timeout(Duration),
@@ -85,10 +85,11 @@ pub struct CreatedSession {
 /// A connection to the relay over a verified Noise channel.
 #[derive(Debug)]
 pub struct RelayClient {
-    stream: FramedStream<TcpStream>,
+    stream: FramedStream<BoxIo>,
     channel: Channel,
     info: RelayInfo,
     pin: Fingerprint,
+    dialed: Option<Dialed>,
 }
 
 /// What a login brings back, checked against the pin: the certificate, the authority whose
@@ -111,7 +112,7 @@ pub struct LoginGrant {
 #[derive(Debug)]
 pub struct Joined {
     /// The stream.
-    pub stream: FramedStream<TcpStream>,
+    pub stream: FramedStream<BoxIo>,
     /// Session id (bound into the end-to-end prologue).
     pub session_id: SessionId,
     /// Whose certificates the agent accepts for this session.
@@ -125,7 +126,7 @@ pub struct Joined {
 #[derive(Debug)]
 pub struct Paired {
     /// The stream.
-    pub stream: FramedStream<TcpStream>,
+    pub stream: FramedStream<BoxIo>,
     /// Session id (bound into the end-to-end prologue).
     pub session_id: SessionId,
     /// The token for [`RelayClient::resume`].
@@ -142,18 +143,27 @@ async fn timed<T>(
 }
 
 impl RelayClient {
-    /// Connects to `addr` and completes the channel handshake; fails unless the relay proves
-    /// the root key whose fingerprint is `pin` (and a valid issuing key certified by it).
-    /// Nothing secret is sent before that check.
+    /// Connects to the relay at `addr` (a list of routes, see [`crate::route`]), through the
+    /// proxy the environment names, and completes the channel handshake; fails unless the
+    /// relay proves the root key whose fingerprint is `pin` (and a valid issuing key
+    /// certified by it). Nothing secret is sent before that check.
     pub async fn connect(addr: &str, pin: Fingerprint) -> Result<Self, ClientError> {
+        let routes = addr.parse().map_err(ClientError::Address)?;
+        let relay = Relay::new(
+            routes,
+            Dialer::new(ProxySettings::Env(ProxyEnv::from_env())),
+        );
+        Self::connect_to(&relay, pin).await
+    }
+
+    /// Like [`RelayClient::connect`], over the first of `relay`'s routes that works
+    /// ([`RelayClient::dialed`] tells which).
+    pub async fn connect_to(relay: &Relay, pin: Fingerprint) -> Result<Self, ClientError> {
         timed(REQUEST_TIMEOUT, async {
-            let tcp = TcpStream::connect(addr)
-                .await
-                .map_err(|source| ClientError::Connect {
-                    addr: addr.to_string(),
-                    source,
-                })?;
-            Self::handshake(tcp, pin).await
+            let (io, dialed) = relay.dial().await?;
+            let mut client = Self::handshake(io, pin).await?;
+            client.dialed = Some(dialed);
+            Ok(client)
         })
         .await
     }
@@ -161,12 +171,17 @@ impl RelayClient {
     /// Completes the channel handshake, as [`RelayClient::connect`] does, over a TCP
     /// connection the caller opened (from a chosen source address, say).
     pub async fn connect_stream(tcp: TcpStream, pin: Fingerprint) -> Result<Self, ClientError> {
-        timed(REQUEST_TIMEOUT, Self::handshake(tcp, pin)).await
+        let _ = tcp.set_nodelay(true);
+        Self::connect_io(Box::new(tcp), pin).await
     }
 
-    async fn handshake(tcp: TcpStream, pin: Fingerprint) -> Result<Self, ClientError> {
-        let _ = tcp.set_nodelay(true);
-        let mut stream = FramedStream::new(tcp);
+    /// Completes the channel handshake over any byte stream to the relay the caller opened.
+    pub async fn connect_io(io: BoxIo, pin: Fingerprint) -> Result<Self, ClientError> {
+        timed(REQUEST_TIMEOUT, Self::handshake(io, pin)).await
+    }
+
+    async fn handshake(io: BoxIo, pin: Fingerprint) -> Result<Self, ClientError> {
+        let mut stream = FramedStream::new(io);
         let (hs, first) = ClientHandshake::start(pin, clock::seed(), ChannelConfig::default())?;
         stream.write_all(&first).await?;
         let answer = stream.read_message().await?.ok_or(ClientError::Closed)?;
@@ -176,7 +191,13 @@ impl RelayClient {
             channel,
             info,
             pin,
+            dialed: None,
         })
+    }
+
+    /// The route this connection took, when it was dialled from a list of routes.
+    pub fn dialed(&self) -> Option<&Dialed> {
+        self.dialed.as_ref()
     }
 
     /// The relay's authority as proven on this channel (root verified against the pin).
@@ -306,7 +327,7 @@ impl RelayClient {
 
     /// Waits (without timeout: the relay expires the code) until a customer joins. The
     /// returned stream then carries the end-to-end session.
-    pub async fn wait_paired(self) -> Result<(FramedStream<TcpStream>, SessionId), ClientError> {
+    pub async fn wait_paired(self) -> Result<(FramedStream<BoxIo>, SessionId), ClientError> {
         let paired = self.wait_pairing().await?;
         Ok((paired.stream, paired.session_id))
     }

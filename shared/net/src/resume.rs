@@ -10,9 +10,10 @@
 //! answered, and the session ends (fail closed).
 
 use crate::clock;
+use crate::dial::Relay;
 use crate::relay_client::{ClientError, RelayClient};
 use crate::session::{AppChannels, Liveness, Outcome, Pump, SessionEnd, SessionError};
-use crate::stream::FramedStream;
+use crate::stream::{BoxIo, FramedStream};
 use sightline_core::e2e::{Role, Session};
 use sightline_core::identity::Fingerprint;
 use sightline_core::messages::{CloseReason, Message};
@@ -20,7 +21,6 @@ use sightline_core::relay_proto::{RelayErrorKind, ResumeToken, SessionId};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -58,8 +58,9 @@ pub enum LinkEvent {
 /// Where and how to come back to a relayed session.
 #[derive(Debug, Clone)]
 pub struct RelayLink {
-    /// The relay's address.
-    pub addr: String,
+    /// The relay's routes and how to dial them; a new connection tries the route that worked
+    /// last first, then the whole list.
+    pub relay: Relay,
     /// The pinned fingerprint of the relay's root key.
     pub pin: Fingerprint,
     /// The session.
@@ -83,7 +84,7 @@ enum Failed {
 /// resumption. The session ends as before otherwise; a loss that is not repaired in time ends
 /// it with "connection lost".
 pub async fn run(
-    stream: &mut FramedStream<TcpStream>,
+    stream: &mut FramedStream<BoxIo>,
     session: &mut Session,
     hello: Message,
     local_close: impl Future<Output = CloseReason>,
@@ -146,7 +147,7 @@ async fn come_back(
     session: &mut Session,
     mut local_close: Pin<&mut impl Future<Output = CloseReason>>,
     app: &mut AppChannels,
-) -> Result<FramedStream<TcpStream>, Failed> {
+) -> Result<FramedStream<BoxIo>, Failed> {
     let deadline = Instant::now() + RESUME_WINDOW;
     let mut pause = BACKOFF.0;
     let mut last = String::from("not resumed in time");
@@ -204,11 +205,11 @@ async fn attempt(
     relay: &mut RelayLink,
     session: &mut Session,
     deadline: Instant,
-) -> Result<FramedStream<TcpStream>, Attempt> {
+) -> Result<FramedStream<BoxIo>, Attempt> {
     let retry = |e: ClientError| Attempt::Retry(e.to_string());
     let client = tokio::time::timeout(
         ATTEMPT_TIMEOUT,
-        Box::pin(RelayClient::connect(&relay.addr, relay.pin)),
+        Box::pin(RelayClient::connect_to(&relay.relay, relay.pin)),
     )
     .await
     .map_err(|_| Attempt::Retry("the relay did not answer".into()))?
@@ -235,7 +236,7 @@ async fn attempt(
 
 /// The resumption handshake over the new stream: the operator offers, the agent answers.
 async fn handshake(
-    stream: &mut FramedStream<TcpStream>,
+    stream: &mut FramedStream<BoxIo>,
     session: &mut Session,
 ) -> Result<(), SessionError> {
     match session.role() {

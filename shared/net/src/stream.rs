@@ -83,6 +83,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> FramedStream<S> {
         (self.inner, self.decoder.into_remainder())
     }
 
+    /// The same stream, boxed as a [`BoxIo`], with what was read and counted so far.
+    pub fn boxed(self) -> FramedStream<BoxIo>
+    where
+        S: Io,
+    {
+        FramedStream {
+            inner: Box::new(self.inner),
+            decoder: self.decoder,
+            read: self.read,
+            written: self.written,
+        }
+    }
+
     /// Shuts down the write half.
     pub async fn shutdown(&mut self) -> Result<(), StreamError> {
         self.inner.shutdown().await?;
@@ -98,3 +111,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
 
 /// A connection's byte stream, whatever the transport.
 pub type BoxIo = Box<dyn Io>;
+
+impl std::fmt::Debug for dyn Io {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Io")
+    }
+}

@@ -55,6 +55,8 @@ pub struct ViewerApp {
     /// The flags about a direct connection's agent key; a first connection without them asks
     /// the operator in a dialog.
     agent_key: AgentKeyPolicy,
+    /// Which proxy the relay's routes go through.
+    proxy: sightline_net::proxy::ProxySettings,
 }
 
 impl ViewerApp {
@@ -94,6 +96,7 @@ impl ViewerApp {
             pinned,
             player: opts.script.map(Player::new),
             agent_key: opts.agent_key,
+            proxy: opts.proxy,
         };
         app.refresh_stored();
         app
@@ -152,7 +155,7 @@ impl ViewerApp {
     }
 
     fn connect(&mut self, ctx: &egui::Context) {
-        let mut params = match self.state.form.take_params(self.data_dir.clone()) {
+        let mut params = match self.state.form.take_params(self.data_dir.clone(), &self.proxy) {
             Ok(p) => p,
             Err(e) => {
                 self.state.form.error = Some(e);

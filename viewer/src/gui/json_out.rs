@@ -31,6 +31,10 @@ impl JsonEvents {
 
     /// Prints the line for a client event, if it has one.
     pub fn client_event(&mut self, event: &ClientEvent) {
+        // The route is told once either way: without --json, on stderr.
+        if let (ClientEvent::Route(dialed), false) = (event, self.enabled) {
+            eprintln!("{}", sightline_net::cli::route_line(dialed));
+        }
         if let Some(v) = self.line(event) {
             self.print(v);
         }
@@ -187,6 +191,7 @@ pub fn link_text(event: &ClientEvent) -> Option<String> {
 /// (`control` depends on the previous answer: [`control_json`]).
 pub fn event_json(event: &ClientEvent) -> Option<Value> {
     Some(match event {
+        ClientEvent::Route(dialed) => sightline_net::cli::route_json(dialed),
         ClientEvent::LoggedIn(rights) => login_json(rights),
         ClientEvent::Direct { address, rights } => direct_json(address, rights),
         ClientEvent::AgentKey(report) => agent_key_json(report),

@@ -92,7 +92,7 @@ pub fn show(
                     ui.label("Relay address");
                     ui.add(
                         egui::TextEdit::singleline(&mut form.relay)
-                            .hint_text("relay.example.com:7615")
+                            .hint_text("relay.example.com, or tcp:// tls:// ws:// wss:// URLs")
                             .desired_width(field),
                     );
                     ui.end_row();
@@ -162,6 +162,10 @@ pub fn show(
             if let Some(error) = &form.error {
                 ui.add_space(12.0);
                 ui.label(RichText::new(error).color(Color32::from_rgb(0xe0, 0x50, 0x50)));
+            }
+            if let Some(route) = &form.route {
+                ui.add_space(8.0);
+                ui.label(RichText::new(route).weak());
             }
         });
     });

@@ -30,8 +30,11 @@ pub const TITLE: &str = "Sightline viewer";
 /// What the window starts with.
 #[derive(Debug)]
 pub struct Options {
-    /// Relay address to prefill.
+    /// Relay address (or list of routes) to prefill.
     pub relay: Option<String>,
+    /// Which proxy the relay's routes go through (`--proxy`, the config file, the
+    /// environment).
+    pub proxy: sightline_net::proxy::ProxySettings,
     /// Pinned relay key to prefill.
     pub relay_key: Option<String>,
     /// Operator account to prefill.

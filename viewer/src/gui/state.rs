@@ -14,6 +14,9 @@ use sightline_core::code::SessionCode;
 use sightline_core::identity::Fingerprint;
 use sightline_core::messages::{CloseReason, ConsentFor, CursorShape, InputEvent, PauseReason};
 use sightline_core::relay_proto::Secret;
+use sightline_net::dial::{Dialed, Dialer, Relay};
+use sightline_net::proxy::ProxySettings;
+use sightline_net::route::RouteList;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -54,7 +57,7 @@ pub enum Action {
 /// The login form's fields and its last validation error. `Debug` leaves the secrets out.
 #[derive(Default)]
 pub struct LoginForm {
-    /// Relay address `HOST[:PORT]`.
+    /// Relay address `HOST[:PORT]`, or a comma-separated list of routes (`wss://HOST`, ...).
     pub relay: String,
     /// Pinned relay key fingerprint, 64 hex digits.
     pub relay_key: String,
@@ -73,6 +76,9 @@ pub struct LoginForm {
     pub record: bool,
     /// Why the last connect attempt was refused, shown under the form.
     pub error: Option<String>,
+    /// The route the last login reached the relay over ("Connected over ..."), shown under
+    /// the form.
+    pub route: Option<String>,
 }
 
 impl std::fmt::Debug for LoginForm {
@@ -86,6 +92,7 @@ impl std::fmt::Debug for LoginForm {
             .field("direct", &self.direct)
             .field("record", &self.record)
             .field("error", &self.error)
+            .field("route", &self.route)
             .finish()
     }
 }
@@ -102,15 +109,20 @@ impl LoginForm {
     /// Checks the fields and builds the session parameters. The password and the second
     /// factor move out of the form into [`Secret`]s that wipe them when dropped, so both
     /// fields are empty after every attempt.
-    pub fn take_params(&mut self, data_dir: PathBuf) -> Result<SessionParams, String> {
+    /// `proxy` says which proxy the relay's routes go through.
+    pub fn take_params(
+        &mut self,
+        data_dir: PathBuf,
+        proxy: &ProxySettings,
+    ) -> Result<SessionParams, String> {
         let relay = self.relay.trim();
         if relay.is_empty() {
             return Err("Enter the relay address (host:port).".into());
         }
-        let relay = relay
-            .parse::<DirectAddress>()
-            .map_err(|e| format!("Relay address: {e}."))?
-            .to_string();
+        let routes = relay
+            .parse::<RouteList>()
+            .map_err(|e| format!("Relay address: {e}."))?;
+        let relay = Relay::new(routes, Dialer::new(proxy.clone()));
         let relay_key = self
             .relay_key
             .trim()
@@ -161,6 +173,8 @@ pub struct Waiting {
     pub status: String,
     /// A first connection to a LAN-only agent waits for the operator to accept its key.
     pub agent_key: Option<AgentKeyQuestion>,
+    /// The route to the relay, once connected ("Connected over ...").
+    pub route: Option<String>,
 }
 
 /// The question about a new LAN-only agent's key.
@@ -330,6 +344,14 @@ pub enum Screen {
     Ended(Ended),
 }
 
+/// "Connected over ROUTE (through proxy PROXY)".
+pub fn route_label(dialed: &Dialed) -> String {
+    match &dialed.proxy {
+        Some(p) => format!("Connected over {} (through proxy {p})", dialed.route),
+        None => format!("Connected over {}", dialed.route),
+    }
+}
+
 /// Everything the window shows.
 #[derive(Debug)]
 pub struct AppState {
@@ -355,6 +377,7 @@ impl AppState {
             code: None,
             status: "connecting".into(),
             agent_key: None,
+            route: None,
         });
     }
 
@@ -381,6 +404,13 @@ impl AppState {
                     w.code = Some((code, expires_at));
                     w.status = "waiting for the customer".into();
                 }
+            }
+            ClientEvent::Route(dialed) => {
+                let label = route_label(&dialed);
+                if let Screen::Waiting(w) = &mut self.screen {
+                    w.route = Some(label.clone());
+                }
+                self.form.route = Some(label);
             }
             ClientEvent::LoggedIn(rights) => {
                 if let Screen::Waiting(w) = &mut self.screen {
@@ -654,6 +684,7 @@ mod tests {
             direct: String::new(),
             record: false,
             error: None,
+            route: None,
         }
     }
 
@@ -724,8 +755,8 @@ mod tests {
     fn valid_form_gives_params_and_drops_the_password() {
         let mut f = form();
         assert!(f.complete());
-        let p = f.take_params(PathBuf::from("/tmp/x")).expect("valid");
-        assert_eq!(p.relay, "127.0.0.1:7615");
+        let p = f.take_params(PathBuf::from("/tmp/x"), &ProxySettings::Never).expect("valid");
+        assert_eq!(p.relay.to_string(), "127.0.0.1:7615");
         assert_eq!(p.user, "alice");
         assert_eq!(p.password.expose(), "hunter2");
         assert_eq!(p.second_factor.as_ref().map(Secret::expose), Some("123456"));
@@ -744,18 +775,18 @@ mod tests {
             f.complete(),
             "accounts without two-factor log in without a code"
         );
-        let p = f.take_params(PathBuf::new()).expect("valid");
+        let p = f.take_params(PathBuf::new(), &ProxySettings::Never).expect("valid");
         assert!(p.second_factor.is_none());
         let mut f = form();
         f.second_factor = "   ".into();
         assert!(f
-            .take_params(PathBuf::new())
+            .take_params(PathBuf::new(), &ProxySettings::Never)
             .expect("valid")
             .second_factor
             .is_none());
         let mut f = form();
         f.second_factor = " abcd-efgh \n".into();
-        let p = f.take_params(PathBuf::new()).expect("valid");
+        let p = f.take_params(PathBuf::new(), &ProxySettings::Never).expect("valid");
         assert_eq!(
             p.second_factor.as_ref().map(Secret::expose),
             Some("abcd-efgh")
@@ -769,7 +800,7 @@ mod tests {
         let shown = format!("{:?}", AppState::new(form()));
         assert!(!shown.contains("hunter2"));
         assert!(!shown.contains("123456"));
-        let p = f.take_params(PathBuf::new()).expect("valid");
+        let p = f.take_params(PathBuf::new(), &ProxySettings::Never).expect("valid");
         let shown = format!("{p:?}");
         assert!(!shown.contains("hunter2"));
         assert!(!shown.contains("123456"));
@@ -778,7 +809,7 @@ mod tests {
     #[test]
     fn failed_login_returns_to_the_form_and_clears_the_secrets() {
         let mut s = AppState::new(form());
-        let params = s.form.take_params(PathBuf::new()).expect("valid");
+        let params = s.form.take_params(PathBuf::new(), &ProxySettings::Never).expect("valid");
         drop(params);
         s.connecting();
         s.apply(ClientEvent::Status("logging in".into()));
@@ -1195,21 +1226,22 @@ mod tests {
 
     #[test]
     fn default_port_is_added() {
+        let first = |p: &SessionParams| p.relay.routes().routes()[0].to_string();
         let mut f = form();
         f.relay = "relay.example.com".into();
-        let p = f.take_params(PathBuf::new()).expect("valid");
+        let p = f.take_params(PathBuf::new(), &ProxySettings::Never).expect("valid");
         assert_eq!(
-            p.relay,
-            format!("relay.example.com:{}", sightline_core::DEFAULT_PORT)
+            first(&p),
+            format!("tcp://relay.example.com:{}", sightline_core::DEFAULT_PORT)
         );
         let mut f = form();
         f.relay = "::1".into();
-        let p = f.take_params(PathBuf::new()).expect("valid");
-        assert_eq!(p.relay, "[::1]:7615");
+        let p = f.take_params(PathBuf::new(), &ProxySettings::Never).expect("valid");
+        assert_eq!(first(&p), "tcp://[::1]:7615");
         let mut f = form();
         f.relay = "relay:port".into();
         assert!(f
-            .take_params(PathBuf::new())
+            .take_params(PathBuf::new(), &ProxySettings::Never)
             .unwrap_err()
             .contains("Relay address"));
     }
@@ -1219,21 +1251,21 @@ mod tests {
         let mut f = form();
         f.relay_key = "abc".into();
         assert!(f
-            .take_params(PathBuf::new())
+            .take_params(PathBuf::new(), &ProxySettings::Never)
             .unwrap_err()
             .contains("Relay key"));
         let mut f = form();
         f.relay = "  ".into();
         assert!(f
-            .take_params(PathBuf::new())
+            .take_params(PathBuf::new(), &ProxySettings::Never)
             .unwrap_err()
             .contains("relay address"));
         let mut f = form();
         f.user.clear();
-        assert!(f.take_params(PathBuf::new()).is_err());
+        assert!(f.take_params(PathBuf::new(), &ProxySettings::Never).is_err());
         let mut f = form();
         f.password.clear();
-        assert!(f.take_params(PathBuf::new()).is_err());
+        assert!(f.take_params(PathBuf::new(), &ProxySettings::Never).is_err());
     }
 
     #[test]
@@ -1278,19 +1310,43 @@ mod tests {
     }
 
     #[test]
+    fn the_route_shows_on_the_waiting_screen_and_under_the_form() {
+        let mut s = AppState::new(form());
+        s.connecting();
+        let list: RouteList = "wss://relay.example".parse().expect("routes");
+        let proxy = "http://u:secret@proxy.corp:3128".parse().expect("proxy");
+        s.apply(ClientEvent::Route(Dialed {
+            route: list.routes()[0].clone(),
+            proxy: Some(proxy),
+        }));
+        let want = "Connected over wss://relay.example:443/sightline (through proxy http://proxy.corp:3128)";
+        match &s.screen {
+            Screen::Waiting(w) => assert_eq!(w.route.as_deref(), Some(want)),
+            other => panic!("not waiting: {other:?}"),
+        }
+        assert_eq!(s.form.route.as_deref(), Some(want));
+        let p = s.form.take_params(PathBuf::new(), &ProxySettings::Never);
+        assert!(p.is_err(), "the password went with the first attempt");
+        let mut f = form();
+        f.relay = "ftp://relay.example".into();
+        let err = f.take_params(PathBuf::new(), &ProxySettings::Never).expect_err("bad");
+        assert!(err.contains("unknown scheme"), "{err}");
+    }
+
+    #[test]
     fn the_direct_field_gives_a_direct_address() {
-        let p = form().take_params(PathBuf::new()).expect("valid");
+        let p = form().take_params(PathBuf::new(), &ProxySettings::Never).expect("valid");
         assert!(p.direct.is_none(), "empty field: through the relay");
         let mut f = form();
         f.direct = " [fd00::20] ".into();
-        let p = f.take_params(PathBuf::new()).expect("valid");
+        let p = f.take_params(PathBuf::new(), &ProxySettings::Never).expect("valid");
         assert_eq!(
             p.direct.map(|a| a.to_string()).as_deref(),
             Some("[fd00::20]:7615")
         );
         let mut f = form();
         f.direct = "kiosk:0".into();
-        let err = f.take_params(PathBuf::new()).expect_err("bad port");
+        let err = f.take_params(PathBuf::new(), &ProxySettings::Never).expect_err("bad port");
         assert!(err.starts_with("Direct (LAN) address: "), "{err}");
         assert_eq!(f.password, "hunter2", "kept for the next attempt");
     }

@@ -47,6 +47,9 @@ pub fn show(ui: &mut egui::Ui, waiting: &Waiting, now: u64) -> Option<Action> {
         }
         ui.add_space(16.0);
         ui.label(RichText::new(capitalise(&waiting.status)).weak());
+        if let Some(route) = &waiting.route {
+            ui.label(RichText::new(route).weak());
+        }
         ui.add_space(24.0);
         if ui
             .add_sized([120.0, 32.0], egui::Button::new("Cancel"))
