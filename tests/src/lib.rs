@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod cutter;
+pub mod netfw;
 pub mod recordings;
 pub mod shaper;
 pub mod slapd;
@@ -489,6 +490,27 @@ impl Relay {
         self.proc = Some(p);
     }
 
+    /// Starts `relay serve` with the listeners of its configuration file (no `--listen`) and
+    /// waits until all `count` listen; returns their addresses in the file's order ([`Self::addr`]
+    /// is the first).
+    pub fn start_listeners(&mut self, count: usize) -> Vec<String> {
+        let mut cmd = Command::new(bin("relay"));
+        cmd.arg("--data-dir").arg(self.data_dir()).arg("serve");
+        if let Some(c) = &self.config {
+            cmd.arg("--config").arg(c);
+        }
+        let mut p = Proc::spawn("relay", &mut cmd);
+        let addrs: Vec<String> = (0..count)
+            .map(|_| {
+                let line = p.wait_line("listening on ", Duration::from_secs(30));
+                line.trim_start_matches("listening on ").trim().to_string()
+            })
+            .collect();
+        self.addr = addrs[0].clone();
+        self.proc = Some(p);
+        addrs
+    }
+
     /// Stops the relay with SIGTERM and waits for it.
     pub fn stop(&mut self) -> ExitStatus {
         let mut p = self.proc.take().expect("relay not running");
@@ -587,7 +609,8 @@ impl Relay {
         self.agent_asking(data, &self.fingerprint.clone(), code, Some(&display), extra)
     }
 
-    fn screen_display(&self) -> String {
+    /// The X display of the relay's own small screen (started on first use).
+    pub fn screen_display(&self) -> String {
         let mut screen = self.screen.lock().unwrap();
         screen
             .get_or_insert_with(|| Xvfb::start(640, 480))
@@ -874,7 +897,7 @@ pub async fn modified_viewer(
     relay: &Relay,
     start_agent: impl FnOnce(&str) -> Proc,
 ) -> (
-    sightline_net::stream::FramedStream<tokio::net::TcpStream>,
+    sightline_net::stream::FramedStream<sightline_net::stream::BoxIo>,
     sightline_core::e2e::Session,
     Proc,
 ) {
@@ -957,7 +980,7 @@ pub fn test_runtime() -> tokio::runtime::Runtime {
 /// what to send, what arrives, and the pump's end. It says hello as `software` with
 /// `capabilities`, and never closes by itself.
 pub fn test_peer_pump(
-    mut stream: sightline_net::stream::FramedStream<tokio::net::TcpStream>,
+    mut stream: sightline_net::stream::FramedStream<sightline_net::stream::BoxIo>,
     mut session: sightline_core::e2e::Session,
     software: &str,
     capabilities: &[&str],

@@ -35,7 +35,7 @@ async fn join_as_agent(
     relay: &Relay,
     code: &str,
 ) -> (
-    sightline_net::stream::FramedStream<tokio::net::TcpStream>,
+    sightline_net::stream::FramedStream<sightline_net::stream::BoxIo>,
     sightline_core::e2e::Session,
 ) {
     let key = tokio::task::spawn_blocking(|| {

@@ -19,9 +19,9 @@ use sightline_core::messages::{
     CloseReason, ConsentFor, CursorShape, InputEvent, Message, PauseReason, WithdrawReason,
 };
 use sightline_core::relay_proto::Secret;
+use sightline_net::dial::{Dialed, Relay};
 use sightline_net::resume::{self, LinkEvent, RelayLink};
 use sightline_net::session::{self, AppChannels, SessionEnd};
-use sightline_net::dial::{Dialed, Relay};
 use sightline_net::stream::{BoxIo, FramedStream};
 use sightline_net::{clock, keystore, LoginGrant, RelayClient};
 use std::path::{Path, PathBuf};
@@ -75,6 +75,8 @@ pub struct DirectParams {
 }
 
 /// How a session starts.
+// One per session: boxing the larger variant would save nothing worth an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Start {
     /// Log in to the relay (storing the certificate), then a session code, or a direct

@@ -19,7 +19,7 @@ use sightline_net::cli::Output;
 use sightline_net::clock;
 use sightline_net::resume::{self, LinkEvent, RelayLink};
 use sightline_net::session::{self, AppChannels, SessionEnd};
-use sightline_net::stream::FramedStream;
+use sightline_net::stream::{BoxIo, FramedStream};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;

@@ -175,7 +175,7 @@ pub fn answer_name(e: &ClientError) -> String {
         },
         ClientError::Timeout(_) => "timeout".into(),
         ClientError::Closed | ClientError::Stream(_) => "connection closed".into(),
-        ClientError::Connect { .. } => "cannot connect".into(),
+        ClientError::Dial(_) => "cannot connect".into(),
         other => format!("error: {other}"),
     }
 }

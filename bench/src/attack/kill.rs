@@ -3,9 +3,9 @@
 
 use anyhow::Result;
 use serde::Serialize;
+use sightline_net::stream::BoxIo;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
 /// How long an end may take to notice before it counts as not noticing.
@@ -19,7 +19,7 @@ pub struct Noticed {
 }
 
 /// Watches `ends` from `killed_at` on.
-pub async fn watch(ends: Vec<TcpStream>, killed_at: Instant) -> Result<Noticed> {
+pub async fn watch(ends: Vec<BoxIo>, killed_at: Instant) -> Result<Noticed> {
     let mut tasks = JoinSet::new();
     for mut end in ends {
         tasks.spawn(async move {

@@ -8,11 +8,11 @@ use crate::relay_bench::relay_proc::{Account, PASSWORD};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 use sightline_core::relay_proto::Secret;
+use sightline_net::stream::BoxIo;
 use sightline_net::RelayClient;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
 /// How long a customer tries to pair before the session counts as failed.
@@ -105,9 +105,9 @@ async fn one(target: &Target, relay: SocketAddr, mut account: Account, i: usize)
 }
 
 /// Each end sends [`STREAM_BYTES`] and reads the other's.
-async fn exchange(a: TcpStream, b: TcpStream) -> Result<()> {
-    let (mut a_read, mut a_write) = a.into_split();
-    let (mut b_read, mut b_write) = b.into_split();
+async fn exchange(a: BoxIo, b: BoxIo) -> Result<()> {
+    let (mut a_read, mut a_write) = tokio::io::split(a);
+    let (mut b_read, mut b_write) = tokio::io::split(b);
     let data = vec![0x5a_u8; STREAM_BYTES];
     let send_a = a_write.write_all(&data);
     let send_b = b_write.write_all(&data);

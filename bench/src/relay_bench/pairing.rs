@@ -14,17 +14,17 @@ use sightline_core::cert::OperatorCert;
 use sightline_core::identity::{Fingerprint, PrivateIdentity};
 use sightline_core::relay_proto::Secret;
 use sightline_net::relay_client::CreatedSession;
+use sightline_net::stream::BoxIo;
 use sightline_net::RelayClient;
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpStream;
 
-/// The two ends of one paired session, as raw sockets.
+/// The two ends of one paired session, as raw byte streams.
 #[derive(Debug)]
 pub struct Paired {
     /// The operator's connection (the viewer's side).
-    pub operator: TcpStream,
+    pub operator: BoxIo,
     /// The customer's connection (the agent's side).
-    pub agent: TcpStream,
+    pub agent: BoxIo,
 }
 
 /// Where and as whom to pair.

@@ -8,6 +8,7 @@
 
 use crate::relay_bench::procfs::{self, Pid};
 use anyhow::{anyhow, Context, Result};
+use sightline_net::stream::BoxIo;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -106,8 +107,8 @@ pub struct Bulk {
 
 /// Sends as fast as the agent end can write for `warmup + measure`, measuring `measure`.
 pub async fn bulk(
-    mut agent: TcpStream,
-    mut operator: TcpStream,
+    mut agent: BoxIo,
+    mut operator: BoxIo,
     relay: u32,
     warmup: Duration,
     measure: Duration,
@@ -154,9 +155,9 @@ pub async fn bulk(
 #[derive(Debug)]
 pub struct Lane {
     /// Sending end.
-    pub from: TcpStream,
+    pub from: BoxIo,
     /// Receiving end.
-    pub to: TcpStream,
+    pub to: BoxIo,
 }
 
 /// `count` direct loopback connections, set up like the relay's (no Nagle).
@@ -169,7 +170,11 @@ pub async fn direct_lanes(count: usize) -> Result<Vec<Lane>> {
         let (from, (to, _)) = (from?, accepted?);
         from.set_nodelay(true)?;
         to.set_nodelay(true)?;
-        lanes.push(Lane { from, to });
+        // Boxed like the relayed lanes, so both pay the same dispatch.
+        lanes.push(Lane {
+            from: Box::new(from),
+            to: Box::new(to),
+        });
     }
     Ok(lanes)
 }
@@ -267,7 +272,7 @@ pub async fn paced(relayed: Vec<Lane>, direct: Vec<Lane>, relay: u32, p: Pacing)
 }
 
 async fn send_paced(
-    mut to: TcpStream,
+    mut to: BoxIo,
     phase: Duration,
     p: Pacing,
     base: Instant,
@@ -294,7 +299,7 @@ async fn send_paced(
 }
 
 async fn receive_paced(
-    mut from: TcpStream,
+    mut from: BoxIo,
     size: usize,
     base: Instant,
     recording: Arc<AtomicBool>,

@@ -140,10 +140,7 @@ async fn proxy(auth: Option<&'static str>) -> u16 {
                 let target = head[0].split(' ').nth(1).unwrap().to_string();
                 if let Some(token) = auth {
                     let want = format!("proxy-authorization: basic {token}\r\n");
-                    if !head
-                        .iter()
-                        .any(|h| h.to_ascii_lowercase() == want.to_ascii_lowercase())
-                    {
+                    if !head.iter().any(|h| h.eq_ignore_ascii_case(&want)) {
                         let _ = s.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"t\"\r\n\r\n").await;
                         return;
                     }

@@ -1,6 +1,7 @@
 //! The relay's listeners in process: every transport (tcp, tls, ws, wss) on one port, the
 //! PROXY protocol, allow and deny lists, X-Forwarded-For from trusted proxies only, and the
 //! roles a listener serves. Each test runs on one thread so its log can be captured.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "common/live.rs"]
 mod live;
@@ -202,10 +203,7 @@ async fn challenge_answered(io: BoxIo, pin: Fingerprint) -> bool {
 /// Reads until the relay closes; the bytes it sent.
 async fn drained(mut tcp: TcpStream) -> Vec<u8> {
     let mut got = Vec::new();
-    let read = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        tcp.read_to_end(&mut got),
-    );
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read_to_end(&mut got));
     assert!(read.await.is_ok(), "the relay did not close the connection");
     got
 }
@@ -226,9 +224,13 @@ async fn every_transport_on_one_port_reaches_the_relay_channel() {
     }
     // A transport the listener does not serve is closed.
     let tcp_only = serve(&[spec(&[Transport::Tcp, Transport::Ws])]).await;
-    let ws = open(Transport::Ws, tcp_only.addrs[0], &der, None).await.unwrap();
+    let ws = open(Transport::Ws, tcp_only.addrs[0], &der, None)
+        .await
+        .unwrap();
     assert!(challenge_answered(ws, tcp_only.pin).await);
-    assert!(open(Transport::Tls, tcp_only.addrs[0], &der, None).await.is_err());
+    assert!(open(Transport::Tls, tcp_only.addrs[0], &der, None)
+        .await
+        .is_err());
 }
 
 fn proxy_v2(source: &str, destination: SocketAddr) -> Vec<u8> {
@@ -258,12 +260,16 @@ async fn proxy_header_names_the_client_and_only_listed_senders_may_send_one() {
     let (proxied, direct) = (served.addrs[0], served.addrs[1]);
     // The header's source is judged: a denied one is closed without a byte.
     let mut tcp = TcpStream::connect(proxied).await.unwrap();
-    tcp.write_all(&proxy_v2("192.0.2.7:5000", proxied)).await.unwrap();
+    tcp.write_all(&proxy_v2("192.0.2.7:5000", proxied))
+        .await
+        .unwrap();
     assert!(drained(tcp).await.is_empty());
     assert!(log.text().contains("deny 192.0.2.0/24"), "{}", log.text());
     // An allowed one gets the channel, the header's address in the relay's log.
     let mut tcp = TcpStream::connect(proxied).await.unwrap();
-    tcp.write_all(&proxy_v2("198.51.100.7:5000", proxied)).await.unwrap();
+    tcp.write_all(&proxy_v2("198.51.100.7:5000", proxied))
+        .await
+        .unwrap();
     assert!(challenge_answered(Box::new(tcp), served.pin).await);
     assert!(log.text().contains("198.51.100.7:5000"), "{}", log.text());
     // From a listed sender the header is required.
@@ -277,7 +283,8 @@ async fn proxy_header_names_the_client_and_only_listed_senders_may_send_one() {
     assert!(drained(tcp).await.is_empty());
     let text = log.text();
     assert!(
-        text.contains("PROXY header from 127.0.0.1") && text.contains("not in proxy_protocol; refused"),
+        text.contains("PROXY header from 127.0.0.1")
+            && text.contains("not in proxy_protocol; refused"),
         "{text}"
     );
 }
@@ -301,8 +308,14 @@ async fn denied_block_is_closed_before_any_byte() {
         assert!(drained(tcp).await.is_empty());
     }
     let text = log.text();
-    let first = format!("connection refused by listener {}: deny 127.0.0.0/8", served.addrs[0]);
-    let second = format!("connection refused by listener {}: not in allow list", served.addrs[1]);
+    let first = format!(
+        "connection refused by listener {}: deny 127.0.0.0/8",
+        served.addrs[0]
+    );
+    let second = format!(
+        "connection refused by listener {}: not in allow list",
+        served.addrs[1]
+    );
     assert!(text.contains(&first) && text.contains(&second), "{text}");
 }
 
@@ -347,7 +360,10 @@ async fn roles_a_listener_does_not_serve_are_refused_with_a_clear_message() {
     assert_ne!(answer, replies::CUSTOMERS_NOT_HERE);
     let tcp = TcpStream::connect(served.addrs[1]).await.unwrap();
     let mut ch = channel(Box::new(tcp), served.pin).await.unwrap();
-    assert_eq!(refusal(ask(&mut ch, &join).await), replies::CUSTOMERS_NOT_HERE);
+    assert_eq!(
+        refusal(ask(&mut ch, &join).await),
+        replies::CUSTOMERS_NOT_HERE
+    );
     assert!(matches!(
         ask(&mut ch, &ClientMessage::LoginChallenge).await,
         Some(RelayMessage::LoginChallenge { .. })
@@ -371,14 +387,23 @@ async fn forwarded_for_counts_from_trusted_proxies_only() {
     .await;
     let (trusting, other) = (served.addrs[0], served.addrs[1]);
     // From the trusted proxy, the forwarded client is judged.
-    assert!(open(Transport::Ws, trusting, &[], Some("192.0.2.9")).await.is_err());
-    assert!(log.text().contains("deny 192.0.2.0/24"), "{}", log.text());
-    let io = open(Transport::Ws, trusting, &[], Some("198.51.100.4, 127.0.0.1"))
+    assert!(open(Transport::Ws, trusting, &[], Some("192.0.2.9"))
         .await
-        .unwrap();
+        .is_err());
+    assert!(log.text().contains("deny 192.0.2.0/24"), "{}", log.text());
+    let io = open(
+        Transport::Ws,
+        trusting,
+        &[],
+        Some("198.51.100.4, 127.0.0.1"),
+    )
+    .await
+    .unwrap();
     assert!(challenge_answered(io, served.pin).await);
     assert!(log.text().contains("198.51.100.4"), "{}", log.text());
     // Elsewhere the header is whatever the client wrote: ignored.
-    let io = open(Transport::Ws, other, &[], Some("192.0.2.9")).await.unwrap();
+    let io = open(Transport::Ws, other, &[], Some("192.0.2.9"))
+        .await
+        .unwrap();
     assert!(challenge_answered(io, served.pin).await);
 }

@@ -21,7 +21,7 @@ use sightline_core::frame;
 use sightline_core::identity::{Fingerprint, PrivateIdentity};
 use sightline_core::relay_proto::{RelayErrorKind, MAX_RECORDING_CHUNK, RECORDING_STALL_SECS};
 use sightline_net::relay_client::Uplink;
-use sightline_net::stream::FramedStream;
+use sightline_net::stream::{BoxIo, FramedStream};
 use sightline_net::ClientError;
 use sightline_relay::accounts::password::PasswordPolicy;
 use sightline_relay::accounts::users::{self, Changes, NewUser};
@@ -34,7 +34,6 @@ use sightline_relay::store::recordings::{self, file, Segment};
 use sightline_relay::store::retention::{Cuts, Pass, Retention, DAY_SECS};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
 /// How soon after its upload stops a required session must be over.
 const PROMISED: Duration = Duration::from_secs(15);
@@ -84,7 +83,7 @@ fn refused(r: Result<u64, ClientError>) -> (RelayErrorKind, String) {
 }
 
 /// Bytes still go from the operator to the agent.
-async fn flows(op: &mut FramedStream<TcpStream>, agent: &mut FramedStream<TcpStream>) {
+async fn flows(op: &mut FramedStream<BoxIo>, agent: &mut FramedStream<BoxIo>) {
     op.write_all(&frame::encode(&[5u8; 32]).unwrap())
         .await
         .unwrap();

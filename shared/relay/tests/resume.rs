@@ -8,7 +8,7 @@ use rand_core::OsRng;
 use sightline_core::frame;
 use sightline_core::identity::{Fingerprint, PrivateIdentity, CA_BITS, MIN_PEER_BITS};
 use sightline_core::relay_proto::{RelayErrorKind, ResumeToken, Secret, SessionId};
-use sightline_net::stream::FramedStream;
+use sightline_net::stream::{BoxIo, FramedStream};
 use sightline_net::{ClientError, Paired, RelayClient};
 use sightline_relay::accounts::password::PasswordPolicy;
 use sightline_relay::accounts::users::{self, NewUser};
@@ -20,7 +20,6 @@ use sightline_relay::store::db::Database;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 const PASSWORD: &str = "alice's long password";
@@ -72,7 +71,7 @@ fn session_ended(r: Result<Paired, ClientError>) {
 }
 
 /// Bytes go both ways between the two streams.
-async fn flows(a: &mut FramedStream<TcpStream>, b: &mut FramedStream<TcpStream>, n: u8) {
+async fn flows(a: &mut FramedStream<BoxIo>, b: &mut FramedStream<BoxIo>, n: u8) {
     a.write_all(&frame::encode(&[n; 40]).unwrap())
         .await
         .unwrap();

@@ -81,7 +81,7 @@ async fn connect(addr: &str, k: &Keys) -> RelayClient {
 
 /// Reads from `stream` until it ends (or fails); panics if that takes longer than `within`.
 async fn ends_within(
-    stream: &mut sightline_net::stream::FramedStream<tokio::net::TcpStream>,
+    stream: &mut sightline_net::stream::FramedStream<sightline_net::stream::BoxIo>,
     within: Duration,
 ) {
     let ended = tokio::time::timeout(within, async {

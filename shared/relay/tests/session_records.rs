@@ -13,20 +13,19 @@ use rand_core::OsRng;
 use sightline_core::identity::{Fingerprint, PrivateIdentity};
 use sightline_core::relay_proto::Secret;
 use sightline_core::session_events::{Answer, Consent, EventCounter, SessionEvent, SignedEvent};
-use sightline_net::stream::FramedStream;
+use sightline_net::stream::{BoxIo, FramedStream};
 use sightline_net::RelayClient;
 use sightline_relay::store::db::Database;
 use sightline_relay::store::sessions::{self, RELAY_STOPPED};
 use std::path::Path;
 use std::time::Duration;
-use tokio::net::TcpStream;
 
 /// A session paired between an operator and an agent: their streams.
 async fn pair(
     addr: &str,
     pin: Fingerprint,
     key: &PrivateIdentity,
-) -> (FramedStream<TcpStream>, FramedStream<TcpStream>) {
+) -> (FramedStream<BoxIo>, FramedStream<BoxIo>) {
     let p = pair_as(addr, pin, key, None).await;
     (p.operator, p.agent)
 }

@@ -155,7 +155,11 @@ impl ViewerApp {
     }
 
     fn connect(&mut self, ctx: &egui::Context) {
-        let mut params = match self.state.form.take_params(self.data_dir.clone(), &self.proxy) {
+        let mut params = match self
+            .state
+            .form
+            .take_params(self.data_dir.clone(), &self.proxy)
+        {
             Ok(p) => p,
             Err(e) => {
                 self.state.form.error = Some(e);

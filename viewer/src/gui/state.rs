@@ -755,7 +755,9 @@ mod tests {
     fn valid_form_gives_params_and_drops_the_password() {
         let mut f = form();
         assert!(f.complete());
-        let p = f.take_params(PathBuf::from("/tmp/x"), &ProxySettings::Never).expect("valid");
+        let p = f
+            .take_params(PathBuf::from("/tmp/x"), &ProxySettings::Never)
+            .expect("valid");
         assert_eq!(p.relay.to_string(), "127.0.0.1:7615");
         assert_eq!(p.user, "alice");
         assert_eq!(p.password.expose(), "hunter2");
@@ -775,7 +777,9 @@ mod tests {
             f.complete(),
             "accounts without two-factor log in without a code"
         );
-        let p = f.take_params(PathBuf::new(), &ProxySettings::Never).expect("valid");
+        let p = f
+            .take_params(PathBuf::new(), &ProxySettings::Never)
+            .expect("valid");
         assert!(p.second_factor.is_none());
         let mut f = form();
         f.second_factor = "   ".into();
@@ -786,7 +790,9 @@ mod tests {
             .is_none());
         let mut f = form();
         f.second_factor = " abcd-efgh \n".into();
-        let p = f.take_params(PathBuf::new(), &ProxySettings::Never).expect("valid");
+        let p = f
+            .take_params(PathBuf::new(), &ProxySettings::Never)
+            .expect("valid");
         assert_eq!(
             p.second_factor.as_ref().map(Secret::expose),
             Some("abcd-efgh")
@@ -800,7 +806,9 @@ mod tests {
         let shown = format!("{:?}", AppState::new(form()));
         assert!(!shown.contains("hunter2"));
         assert!(!shown.contains("123456"));
-        let p = f.take_params(PathBuf::new(), &ProxySettings::Never).expect("valid");
+        let p = f
+            .take_params(PathBuf::new(), &ProxySettings::Never)
+            .expect("valid");
         let shown = format!("{p:?}");
         assert!(!shown.contains("hunter2"));
         assert!(!shown.contains("123456"));
@@ -809,7 +817,10 @@ mod tests {
     #[test]
     fn failed_login_returns_to_the_form_and_clears_the_secrets() {
         let mut s = AppState::new(form());
-        let params = s.form.take_params(PathBuf::new(), &ProxySettings::Never).expect("valid");
+        let params = s
+            .form
+            .take_params(PathBuf::new(), &ProxySettings::Never)
+            .expect("valid");
         drop(params);
         s.connecting();
         s.apply(ClientEvent::Status("logging in".into()));
@@ -1229,14 +1240,18 @@ mod tests {
         let first = |p: &SessionParams| p.relay.routes().routes()[0].to_string();
         let mut f = form();
         f.relay = "relay.example.com".into();
-        let p = f.take_params(PathBuf::new(), &ProxySettings::Never).expect("valid");
+        let p = f
+            .take_params(PathBuf::new(), &ProxySettings::Never)
+            .expect("valid");
         assert_eq!(
             first(&p),
             format!("tcp://relay.example.com:{}", sightline_core::DEFAULT_PORT)
         );
         let mut f = form();
         f.relay = "::1".into();
-        let p = f.take_params(PathBuf::new(), &ProxySettings::Never).expect("valid");
+        let p = f
+            .take_params(PathBuf::new(), &ProxySettings::Never)
+            .expect("valid");
         assert_eq!(first(&p), "tcp://[::1]:7615");
         let mut f = form();
         f.relay = "relay:port".into();
@@ -1262,10 +1277,14 @@ mod tests {
             .contains("relay address"));
         let mut f = form();
         f.user.clear();
-        assert!(f.take_params(PathBuf::new(), &ProxySettings::Never).is_err());
+        assert!(f
+            .take_params(PathBuf::new(), &ProxySettings::Never)
+            .is_err());
         let mut f = form();
         f.password.clear();
-        assert!(f.take_params(PathBuf::new(), &ProxySettings::Never).is_err());
+        assert!(f
+            .take_params(PathBuf::new(), &ProxySettings::Never)
+            .is_err());
     }
 
     #[test]
@@ -1329,24 +1348,32 @@ mod tests {
         assert!(p.is_err(), "the password went with the first attempt");
         let mut f = form();
         f.relay = "ftp://relay.example".into();
-        let err = f.take_params(PathBuf::new(), &ProxySettings::Never).expect_err("bad");
+        let err = f
+            .take_params(PathBuf::new(), &ProxySettings::Never)
+            .expect_err("bad");
         assert!(err.contains("unknown scheme"), "{err}");
     }
 
     #[test]
     fn the_direct_field_gives_a_direct_address() {
-        let p = form().take_params(PathBuf::new(), &ProxySettings::Never).expect("valid");
+        let p = form()
+            .take_params(PathBuf::new(), &ProxySettings::Never)
+            .expect("valid");
         assert!(p.direct.is_none(), "empty field: through the relay");
         let mut f = form();
         f.direct = " [fd00::20] ".into();
-        let p = f.take_params(PathBuf::new(), &ProxySettings::Never).expect("valid");
+        let p = f
+            .take_params(PathBuf::new(), &ProxySettings::Never)
+            .expect("valid");
         assert_eq!(
             p.direct.map(|a| a.to_string()).as_deref(),
             Some("[fd00::20]:7615")
         );
         let mut f = form();
         f.direct = "kiosk:0".into();
-        let err = f.take_params(PathBuf::new(), &ProxySettings::Never).expect_err("bad port");
+        let err = f
+            .take_params(PathBuf::new(), &ProxySettings::Never)
+            .expect_err("bad port");
         assert!(err.starts_with("Direct (LAN) address: "), "{err}");
         assert_eq!(f.password, "hunter2", "kept for the next attempt");
     }

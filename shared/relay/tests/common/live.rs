@@ -6,7 +6,7 @@
 use rand_core::OsRng;
 use sightline_core::identity::{Fingerprint, PrivateIdentity, CA_BITS, MIN_PEER_BITS};
 use sightline_core::relay_proto::{ResumeToken, Secret, SessionId};
-use sightline_net::stream::FramedStream;
+use sightline_net::stream::{BoxIo, FramedStream};
 use sightline_net::{LoginGrant, RelayClient};
 use sightline_relay::accounts::password::PasswordPolicy;
 use sightline_relay::accounts::users::{self, NewUser};
@@ -19,7 +19,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 /// alice's password.
@@ -98,9 +97,9 @@ pub async fn connect(addr: &str, pin: Fingerprint) -> RelayClient {
 /// A session paired between alice and an agent.
 pub struct PairedUp {
     /// The operator's stream (it now carries the end-to-end session).
-    pub operator: FramedStream<TcpStream>,
+    pub operator: FramedStream<BoxIo>,
     /// The agent's stream.
-    pub agent: FramedStream<TcpStream>,
+    pub agent: FramedStream<BoxIo>,
     /// The session.
     pub session_id: SessionId,
     /// What alice's login brought back.
@@ -151,7 +150,7 @@ pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 /// Reads from `stream` until the relay closes it; panics if that takes longer than `within`.
-pub async fn closed_within(stream: &mut FramedStream<TcpStream>, within: Duration) {
+pub async fn closed_within(stream: &mut FramedStream<BoxIo>, within: Duration) {
     let ended = tokio::time::timeout(within, async {
         loop {
             match stream.read_message().await {
