@@ -93,18 +93,17 @@ fn a_customer_whose_only_way_out_is_squid_joins_and_streams_without_and_with_pro
         &code,
         &[("HTTPS_PROXY", &proxy)],
     );
-    let connected = streams(&mut viewer, &mut agent);
-    assert!(
-        agent.stderr().contains(&format!("through proxy {proxy}")),
-        "the agent tells which route worked: {connected}\n{}",
-        agent.stderr()
+    let route_event = agent.wait_event("route", SLOW);
+    assert_eq!(
+        (route_event["route"].as_str(), route_event["proxy"].as_str()),
+        (Some(route.as_str()), Some(proxy.as_str())),
+        "the agent tells which route worked, through which proxy: {route_event}"
     );
-    assert!(
-        open.access_log().contains("CONNECT"),
-        "{}",
-        open.access_log()
-    );
-    drop((agent, viewer, open));
+    streams(&mut viewer, &mut agent);
+    // Squid logs a tunnel when it ends.
+    drop((agent, viewer));
+    logged(&open, "CONNECT");
+    drop(open);
 
     // The proxy wants a user name and password: without them the agent says so; with them
     // (in the proxy URL, as HTTPS_PROXY carries them) it joins.
@@ -142,11 +141,21 @@ fn a_customer_whose_only_way_out_is_squid_joins_and_streams_without_and_with_pro
         !agent.stderr().contains("proxy pass") && !agent.seen.join("\n").contains("proxy pass"),
         "the proxy password is never printed"
     );
-    assert!(
-        guarded.access_log().contains("carol"),
-        "{}",
-        guarded.access_log()
-    );
+    drop((agent, viewer));
+    logged(&guarded, "carol");
+}
+
+/// Waits until squid's access log holds `what`.
+fn logged(squid: &Squid, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !squid.access_log().contains(what) {
+        assert!(
+            Instant::now() < deadline,
+            "{what} not in squid's log:\n{}",
+            squid.access_log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -178,15 +187,14 @@ fn behind_a_firewall_that_allows_only_443_the_agent_falls_back_to_wss() {
         &code,
         &[("SSL_CERT_FILE", &ca)],
     );
-    streams(&mut viewer, &mut agent);
+    let route_event = agent.wait_event("route", SLOW);
     let wss = format!("wss://{host}:443/sightline");
-    assert!(
-        agent
-            .stderr()
-            .contains(&format!("Connected to the relay over {wss}")),
-        "{}",
-        agent.stderr()
+    assert_eq!(
+        (route_event["route"].as_str(), route_event["proxy"].as_str()),
+        (Some(wss.as_str()), None),
+        "{route_event}"
     );
+    streams(&mut viewer, &mut agent);
     drop((agent, viewer));
 
     // Time from start to a connection over the fallback, ten times (the agent is stopped once
@@ -194,7 +202,7 @@ fn behind_a_firewall_that_allows_only_443_the_agent_falls_back_to_wss() {
     let mut times = Vec::new();
     for i in 0..10 {
         let started = Instant::now();
-        let a = agent_in(
+        let mut a = agent_in(
             &site,
             &relay,
             &tmp.path().join(format!("timed{i}")),
@@ -202,11 +210,7 @@ fn behind_a_firewall_that_allows_only_443_the_agent_falls_back_to_wss() {
             "123 456 7890",
             &[("SSL_CERT_FILE", &ca)],
         );
-        let deadline = started + Duration::from_secs(20);
-        while !a.stderr().contains("Connected to the relay over") {
-            assert!(Instant::now() < deadline, "no connection: {}", a.stderr());
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        a.wait_event("route", Duration::from_secs(20));
         times.push(started.elapsed());
         drop(a);
     }
