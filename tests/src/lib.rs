@@ -511,6 +511,11 @@ impl Relay {
         addrs
     }
 
+    /// Sends `sig` (`HUP`, ...) to the running relay.
+    pub fn signal(&self, sig: &str) {
+        self.proc.as_ref().expect("relay not running").signal(sig);
+    }
+
     /// Stops the relay with SIGTERM and waits for it.
     pub fn stop(&mut self) -> ExitStatus {
         let mut p = self.proc.take().expect("relay not running");

@@ -388,3 +388,63 @@ fn operators_are_refused_on_a_customer_listener_and_a_denied_network_gets_no_byt
     let mut relay_owned = relay;
     relay_owned.stop();
 }
+
+/// The certificate a TLS listener at `addr` presents, as openssl prints it.
+fn served_certificate(addr: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect {addr} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn sighup_reloads_the_tls_certificate_and_a_broken_file_keeps_the_old_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = TestPki::new(&tmp.path().join("first"), &[std::net::Ipv4Addr::LOCALHOST]);
+    let second = TestPki::new(&tmp.path().join("second"), &[std::net::Ipv4Addr::LOCALHOST]);
+    let live = tmp.path().join("live");
+    std::fs::create_dir_all(&live).unwrap();
+    let install = |pki: &TestPki| {
+        std::fs::copy(&pki.cert, live.join("cert.pem")).unwrap();
+        std::fs::copy(&pki.key, live.join("key.pem")).unwrap();
+    };
+    install(&first);
+    let config = format!(
+        "[[listener]]\naddress = \"127.0.0.1:0\"\ntransport = [\"tcp\", \"tls\", \"wss\"]\n\
+         tls_certificate = {:?}\ntls_key = {:?}\n",
+        live.join("cert.pem").display().to_string(),
+        live.join("key.pem").display().to_string(),
+    );
+    let mut relay = Relay::new(Some(&config));
+    let addrs = relay.start_listeners(1);
+    let before = served_certificate(&addrs[0]);
+    assert!(before.contains("Fingerprint"), "no certificate served: {before:?}");
+
+    // Renewed files, then SIGHUP: new connections get the new certificate.
+    install(&second);
+    relay.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let now = served_certificate(&addrs[0]);
+        if now != before || Instant::now() > deadline {
+            break now;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(after.contains("Fingerprint") && after != before, "{before} -> {after}");
+
+    // A key file cut in half: the reload is refused and logged, the certificate in use stays.
+    std::fs::write(live.join("key.pem"), "-----BEGIN PRIVATE KEY-----\nMIIE\n").unwrap();
+    relay.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !relay.log().contains("not reloaded") {
+        assert!(Instant::now() < deadline, "{}", relay.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(served_certificate(&addrs[0]), after);
+    relay.stop();
+}
