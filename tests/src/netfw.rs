@@ -227,6 +227,12 @@ impl TestPki {
                 &p("cert.pem"),
             ],
         );
+        // Key files are owner-only, as the relay requires.
+        for key in ["ca-key.pem", "key.pem"] {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.join(key), std::fs::Permissions::from_mode(0o600))
+                .unwrap();
+        }
         TestPki {
             ca: dir.join("ca.pem"),
             cert: dir.join("cert.pem"),

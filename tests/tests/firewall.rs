@@ -422,7 +422,10 @@ fn sighup_reloads_the_tls_certificate_and_a_broken_file_keeps_the_old_one() {
     let mut relay = Relay::new(Some(&config));
     let addrs = relay.start_listeners(1);
     let before = served_certificate(&addrs[0]);
-    assert!(before.contains("Fingerprint"), "no certificate served: {before:?}");
+    assert!(
+        before.contains("Fingerprint"),
+        "no certificate served: {before:?}"
+    );
 
     // Renewed files, then SIGHUP: new connections get the new certificate.
     install(&second);
@@ -435,7 +438,10 @@ fn sighup_reloads_the_tls_certificate_and_a_broken_file_keeps_the_old_one() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert!(after.contains("Fingerprint") && after != before, "{before} -> {after}");
+    assert!(
+        after.contains("Fingerprint") && after != before,
+        "{before} -> {after}"
+    );
 
     // A key file cut in half: the reload is refused and logged, the certificate in use stays.
     std::fs::write(live.join("key.pem"), "-----BEGIN PRIVATE KEY-----\nMIIE\n").unwrap();

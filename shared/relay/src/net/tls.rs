@@ -42,8 +42,20 @@ fn certificates(file: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(chain)
 }
 
+/// Largest TLS key file read (a PEM RSA-8192 key is under 7 KiB).
+const MAX_KEY_FILE: u64 = 64 * 1024;
+
+/// The key, from a regular file that only its owner may read (as every key of the relay).
 fn private_key(file: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let pem = read(file)?;
+    let pem = sightline_net::keystore::read_private_bytes(file, MAX_KEY_FILE).map_err(|e| TlsError {
+        file: file.to_path_buf(),
+        reason: match e {
+            sightline_net::keystore::KeyError::LoosePermissions { mode, .. } => format!(
+                "permissions {mode:o} let others read the key; chmod 600 it (owned by the user the relay runs as)"
+            ),
+            other => other.to_string(),
+        },
+    })?;
     rustls_pemfile::private_key(&mut pem.as_slice())
         .map_err(|e| bad(file, e))?
         .ok_or_else(|| bad(file, "no PEM private key in it"))
@@ -141,4 +153,58 @@ pub async fn reload_on_hangup(sources: Vec<Arc<TlsSource>>) {
     }
     #[cfg(not(unix))]
     drop(sources);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn write(dir: &Path, name: &str) -> TlsFiles {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let files = TlsFiles {
+            certificate: dir.join(format!("{name}.crt")),
+            key: dir.join(format!("{name}.key")),
+        };
+        std::fs::write(&files.certificate, made.cert.pem()).unwrap();
+        std::fs::write(&files.key, made.key_pair.serialize_pem()).unwrap();
+        std::fs::set_permissions(&files.key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        files
+    }
+
+    #[test]
+    fn a_key_others_can_read_is_refused_and_says_how_to_fix_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = write(dir.path(), "a");
+        assert!(TlsSource::open(files.clone()).is_ok());
+        std::fs::set_permissions(&files.key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = TlsSource::open(files).unwrap_err().to_string();
+        assert!(err.contains("644") && err.contains("chmod 600"), "{err}");
+    }
+
+    #[test]
+    fn bad_files_are_named_and_a_failed_reload_keeps_the_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(dir.path(), "a");
+        let b = write(dir.path(), "b");
+        let source = TlsSource::open(a.clone()).unwrap();
+
+        // A key that is not the certificate's.
+        std::fs::copy(&b.key, &a.key).unwrap();
+        let err = source.reload().unwrap_err().to_string();
+        assert!(err.contains("does not fit the certificate"), "{err}");
+        // Not PEM at all, and an empty certificate file.
+        std::fs::write(&a.key, "garbage").unwrap();
+        assert!(source
+            .reload()
+            .unwrap_err()
+            .to_string()
+            .contains("no PEM private key"));
+        std::fs::write(&a.certificate, "").unwrap();
+        let err = TlsSource::open(a).unwrap_err().to_string();
+        assert!(err.contains("no PEM certificate"), "{err}");
+        // The source still serves what it loaded first.
+        let _still = source.acceptor();
+    }
 }
