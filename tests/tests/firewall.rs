@@ -147,15 +147,20 @@ fn a_customer_whose_only_way_out_is_squid_joins_and_streams_without_and_with_pro
 
 /// Waits until squid's access log holds `what`.
 fn logged(squid: &Squid, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !squid.access_log().contains(what) {
-        assert!(
-            Instant::now() < deadline,
-            "{what} not in squid's log:\n{}",
-            squid.access_log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually(
+        &format!("{what} in squid's log"),
+        Duration::from_secs(15),
+        || squid.access_log().contains(what),
+    );
+}
+
+/// Waits until the relay's log holds `what`.
+fn relay_logged(relay: &Relay, what: &str) {
+    eventually(
+        &format!("{what} in the relay's log"),
+        Duration::from_secs(10),
+        || relay.log().contains(what),
+    );
 }
 
 #[test]
@@ -298,15 +303,7 @@ fn behind_haproxy_with_proxy_v2_the_relay_sees_the_customer_and_refuses_unlisted
         0,
         "closed without a byte"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !relay.log().contains("proxy_protocol") {
-        assert!(
-            Instant::now() < deadline,
-            "refusal not logged:\n{}",
-            relay.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    relay_logged(&relay, "proxy_protocol");
 }
 
 #[test]
@@ -376,15 +373,7 @@ fn operators_are_refused_on_a_customer_listener_and_a_denied_network_gets_no_byt
         "closed before any byte"
     );
     let _ = denied.write_all(b"GET / HTTP/1.1\r\n\r\n");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !relay.log().contains("deny 127.0.0.0/8") {
-        assert!(
-            Instant::now() < deadline,
-            "refusal not logged:\n{}",
-            relay.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    relay_logged(&relay, "deny 127.0.0.0/8");
     let mut relay_owned = relay;
     relay_owned.stop();
 }
@@ -446,11 +435,7 @@ fn sighup_reloads_the_tls_certificate_and_a_broken_file_keeps_the_old_one() {
     // A key file cut in half: the reload is refused and logged, the certificate in use stays.
     std::fs::write(live.join("key.pem"), "-----BEGIN PRIVATE KEY-----\nMIIE\n").unwrap();
     relay.signal("HUP");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !relay.log().contains("not reloaded") {
-        assert!(Instant::now() < deadline, "{}", relay.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    relay_logged(&relay, "not reloaded");
     assert_eq!(served_certificate(&addrs[0]), after);
     relay.stop();
 }

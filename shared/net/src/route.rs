@@ -28,13 +28,22 @@ pub enum Transport {
 }
 
 impl Transport {
-    fn scheme(self) -> &'static str {
+    /// Every transport, in the order of their names.
+    pub const ALL: [Transport; 4] = [Self::Tcp, Self::Tls, Self::Ws, Self::Wss];
+
+    /// Its name: the URL scheme, and the name in the relay's `[[listener]]` tables and logs.
+    pub fn name(self) -> &'static str {
         match self {
             Transport::Tcp => "tcp",
             Transport::Tls => "tls",
             Transport::Ws => "ws",
             Transport::Wss => "wss",
         }
+    }
+
+    /// The transport of this name, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
     }
 
     fn default_port(self) -> u16 {
@@ -121,7 +130,7 @@ pub(crate) fn authority(host: &str, port: u16) -> String {
 impl fmt::Display for Route {
     /// `scheme://host:port[/path]`, always with the port.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = self.transport.scheme();
+        let scheme = self.transport.name();
         write!(f, "{scheme}://{}{}", self.authority(), self.path)
     }
 }

@@ -9,42 +9,8 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-/// A byte stream a listener accepts clients over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    /// The Noise frames straight over TCP.
-    Tcp,
-    /// The Noise frames inside TLS.
-    Tls,
-    /// The Noise frames in binary WebSocket messages, in the clear.
-    Ws,
-    /// The Noise frames in binary WebSocket messages inside TLS.
-    Wss,
-}
-
-impl Transport {
-    /// Every transport, in the order of their names in the configuration.
-    pub const ALL: [Transport; 4] = [Self::Tcp, Self::Tls, Self::Ws, Self::Wss];
-
-    /// Its name in the configuration and in logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Tcp => "tcp",
-            Self::Tls => "tls",
-            Self::Ws => "ws",
-            Self::Wss => "wss",
-        }
-    }
-
-    /// Whether it runs inside TLS (and so needs a certificate).
-    pub fn needs_tls(self) -> bool {
-        matches!(self, Self::Tls | Self::Wss)
-    }
-
-    fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.name() == name)
-    }
-}
+/// A byte stream a listener accepts clients over: the clients' own transports.
+pub use sightline_net::route::Transport;
 
 /// Who may use a listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,7 +191,7 @@ impl ListenerTable {
     pub fn resolve(&self) -> Result<ListenerSpec, ListenerProblem> {
         let mut transports = Vec::new();
         for name in self.transport.items() {
-            let t = Transport::parse(name.trim()).ok_or_else(|| {
+            let t = Transport::from_name(name.trim()).ok_or_else(|| {
                 problem(
                     "transport",
                     format!("unknown transport `{name}` (tcp, tls, ws or wss)"),
@@ -267,7 +233,7 @@ impl ListenerTable {
             (Some(_), None) => return Err(problem("tls_key", "tls_certificate needs it too")),
         };
         if tls.is_none() {
-            if let Some(t) = transports.iter().find(|t| t.needs_tls()) {
+            if let Some(t) = transports.iter().find(|t| t.uses_tls()) {
                 return Err(problem(
                     "tls_certificate",
                     format!("transport {} needs tls_certificate and tls_key", t.name()),
