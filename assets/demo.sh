@@ -112,7 +112,8 @@ for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$n" ] && break; sleep 0.1; done
 # Below the banner the agent shows across the top while the screen is shared.
 DISPLAY="$display" xterm -T "top" -geometry 110x16+20+50 -fa Monospace -fs 10 -e top \
   >/dev/null 2>&1 &
-pids+=($!)
+top_xterm=$!
+pids+=($top_xterm)
 # The customer's shell keeps its history in the demo folder: proof of what was typed into it.
 DISPLAY="$display" HISTFILE="$demo/customer-shell-history" PROMPT_COMMAND='history -a' \
   PS1='customer@desk:~$ ' xterm -T "customer shell" -geometry 110x12+20+400 -fa Monospace \
@@ -194,6 +195,9 @@ sleep "$hold"
 say "the customer takes control back"
 customer r "takes keyboard and mouse back"
 wait_for "$demo/agent.out" "You took back control" 10 "$agent_pid" || fail "the agent did not confirm the revoke"
+# `top` holds still from here to the end (it redraws every 3 s), so the screenshot below and
+# the viewer's last picture show the same screen; it goes on once the session is over.
+pkill -STOP -P "$top_xterm" 2>/dev/null || true
 sleep 2
 # What the customer's screen looks like now, for comparison with the viewer's last picture.
 if command -v import >/dev/null; then
@@ -204,6 +208,7 @@ say "the customer ends the session"
 customer e "ends the session"
 agent_status=0
 wait "$agent_pid" || agent_status=$?
+pkill -CONT -P "$top_xterm" 2>/dev/null || true
 viewer_status=0
 if [ "$viewer_mode" = window ]; then
   wait_for "$demo/viewer.out" '"event":"closed"' 15 || fail "the viewer did not see the end"

@@ -8,7 +8,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = sightline_relay::config::Config::parse(text, Path::new("relay.toml"));
+    if let Ok(config) = sightline_relay::config::Config::parse(text, Path::new("relay.toml")) {
+        let _ = config.listeners();
+    }
     let _ = sightline_relay::policy::Policy::parse(text, Path::new("policy.toml"));
     let _ = sightline_net::cli::ClientConfig::parse(text, Path::new("viewer.toml"));
 });
