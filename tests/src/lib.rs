@@ -477,25 +477,23 @@ impl Relay {
 
     /// Starts `relay serve` on a free loopback port and waits until it listens.
     pub fn start(&mut self) {
-        let mut cmd = Command::new(bin("relay"));
-        cmd.arg("--data-dir")
-            .arg(self.data_dir())
-            .args(["serve", "--listen", "127.0.0.1:0"]);
-        if let Some(c) = &self.config {
-            cmd.arg("--config").arg(c);
-        }
-        let mut p = Proc::spawn("relay", &mut cmd);
-        let line = p.wait_line("listening on ", Duration::from_secs(30));
-        self.addr = line.trim_start_matches("listening on ").trim().to_string();
-        self.proc = Some(p);
+        self.serve(&["--listen", "127.0.0.1:0"], 1);
     }
 
     /// Starts `relay serve` with the listeners of its configuration file (no `--listen`) and
     /// waits until all `count` listen; returns their addresses in the file's order ([`Self::addr`]
     /// is the first).
     pub fn start_listeners(&mut self, count: usize) -> Vec<String> {
+        self.serve(&[], count)
+    }
+
+    /// `relay serve ARGS`, waiting for `count` `listening on` lines.
+    fn serve(&mut self, args: &[&str], count: usize) -> Vec<String> {
         let mut cmd = Command::new(bin("relay"));
-        cmd.arg("--data-dir").arg(self.data_dir()).arg("serve");
+        cmd.arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("serve")
+            .args(args);
         if let Some(c) = &self.config {
             cmd.arg("--config").arg(c);
         }
