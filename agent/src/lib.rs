@@ -2,6 +2,7 @@
 //! - [`capture`]: lists monitors and captures one of them (frames, change detection, cursor);
 //! - [`input`]: injects the operator's pointer and keyboard events into the local session.
 
+pub mod bundled;
 pub mod capture;
 pub mod control;
 pub mod control_state;

@@ -11,6 +11,7 @@ use ipnet::IpNet;
 use serde_json::json;
 use sightline_agent::lan;
 use sightline_agent::share::ShareConfig;
+use sightline_core::bundle::Bundle;
 use sightline_core::code::SessionCode;
 use sightline_core::e2e::{E2eConfig, Trust};
 use sightline_core::identity::Fingerprint;
@@ -236,10 +237,17 @@ fn main() -> ExitCode {
         None => {}
     }
     let out = Output { json: cli.json };
+    let bundle = match sightline_agent::bundled::own() {
+        Ok(b) => b,
+        Err(e) => {
+            out.fatal("agent", &e.to_string());
+            return ExitCode::FAILURE;
+        }
+    };
     if cli.lan_only {
         return cli::run_main("agent", out, app::kiosk::serve(cli.kiosk_options(), out));
     }
-    cli::run_main("agent", out, run(cli, out))
+    cli::run_main("agent", out, run(cli, bundle, out))
 }
 
 fn list_monitors(json: bool) -> ExitCode {
@@ -317,10 +325,14 @@ fn read_code(args: &[String]) -> Result<SessionCode> {
     text.parse::<SessionCode>().map_err(|e| anyhow!("{e}"))
 }
 
-async fn run(cli: Cli, out: Output) -> Result<SessionEnd> {
+async fn run(cli: Cli, bundle: Option<Bundle>, out: Output) -> Result<SessionEnd> {
     let share = cli.share_config();
     let config = ClientConfig::load("agent", cli.config.as_deref())?;
-    let (relay, pin) = config.relay_target(cli.relay, cli.relay_key, cli.proxy)?;
+    let (relay_flag, key_flag) = match &bundle {
+        Some(b) => app::bundle::settings(b, cli.relay, cli.relay_key, out)?,
+        None => (cli.relay, cli.relay_key),
+    };
+    let (relay, pin) = config.relay_target(relay_flag, key_flag, cli.proxy)?;
     let code = read_code(&cli.code)?;
     let dir = cli::data_dir("agent", cli.data_dir)?;
     let key_path = dir.join("identity-key.pem");

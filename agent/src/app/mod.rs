@@ -3,6 +3,7 @@
 //! ([`revocations`]) and its own audit log ([`audit`]).
 
 pub mod audit;
+pub mod bundle;
 pub mod kiosk;
 pub mod revocations;
 pub mod session;

@@ -24,6 +24,7 @@
 
 pub mod audit_chain;
 pub mod authority;
+pub mod bundle;
 pub mod cert;
 pub mod channel;
 pub mod code;

@@ -1,9 +1,11 @@
 //! `relay`: the Sightline relay's command line. Parses flags, reads passwords, prints results;
 //! the work is done by the `sightline_relay` library. The certificate authority's commands
 //! live in [`cli_ca`], the audit log's in [`cli_audit`], the session record's in [`cli_sessions`],
-//! the session recordings' in [`cli_recordings`], the data inventory in [`cli_data`].
+//! the session recordings' in [`cli_recordings`], the data inventory in [`cli_data`], the
+//! preconfigured agent in [`cli_bundle`].
 
 mod cli_audit;
+mod cli_bundle;
 mod cli_ca;
 mod cli_data;
 mod cli_recordings;
@@ -215,6 +217,9 @@ enum Command {
         #[command(subcommand)]
         command: cli_ca::CertCommand,
     },
+    /// Write the agent preconfigured for this help desk: customers type only the code.
+    #[command(name = "agent-bundle", after_help = cli_bundle::BUNDLE_EXAMPLES)]
+    AgentBundle(cli_bundle::BundleArgs),
     /// Write the current revocation list, signed, for LAN-only kiosks.
     #[command(after_help = cli_ca::CRL_EXAMPLES)]
     Crl {
@@ -440,6 +445,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ca { command } => cli_ca::run_ca(&data, command),
         Command::Cert { command } => cli_ca::run_cert(&data, command),
         Command::Crl { out } => cli_ca::run_crl(&data, &out),
+        Command::AgentBundle(args) => cli_bundle::run(&data, args),
         Command::User { command } => match command {
             UserCommand::Add(args) => cmd_user_add(&data, &policy()?, args),
             UserCommand::List { json } => cmd_user_list(&data, json),
