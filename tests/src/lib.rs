@@ -4,6 +4,7 @@
 
 pub mod cutter;
 pub mod netfw;
+pub mod oldroot;
 pub mod recordings;
 pub mod shaper;
 pub mod slapd;
