@@ -4,12 +4,13 @@
 //! - [`png_file`]: PNG screenshots in and out, as RGBA;
 //! - [`encode`]: the encoder trait and its backends (libaom realtime, rav1e);
 //! - [`damage`]: which blocks changed between two pictures (for the encoder's active map);
-//! - [`decode`]: AV1 decoding with dav1d;
+//! - `decode` (feature `decode`, on by default): AV1 decoding with dav1d;
 //! - [`quality`]: PSNR, for tests and benchmarks;
 //! - [`pattern`]: synthetic screen-like pictures for tests, benchmarks and demos.
 
 pub mod convert;
 pub mod damage;
+#[cfg(feature = "decode")]
 pub mod decode;
 pub mod encode;
 pub mod frame;
@@ -18,6 +19,7 @@ pub mod png_file;
 pub mod quality;
 
 pub use convert::{bgra_to_yuv420, bgra_to_yuv420_into, yuv420_to_rgba, ConvertError};
+#[cfg(feature = "decode")]
 pub use decode::{Av1Decoder, DecodeError};
 pub use encode::{
     rav1e_encoder, Backend, EncodeError, EncodedPacket, EncoderSettings, VideoEncoder,
