@@ -62,8 +62,9 @@ else
     minisign -G -W -p "$throwaway/minisign.pub" -s "$key" >/dev/null
 fi
 
+count="${#names[@]} file$([ "${#names[@]}" -eq 1 ] || echo s)"
 minisign -S -s "$key" -m "$sums" -x "$sums.minisig" \
-    -t "timestamp:$(date +%s) file:SHA256SUMS Sightline release, ${#names[@]} files" >/dev/null
+    -t "timestamp:$(date +%s) file:SHA256SUMS Sightline release, $count" >/dev/null
 
 if [ -n "$throwaway" ]; then
     cp "$throwaway/minisign.pub" "$dist/throwaway.pub"
@@ -73,4 +74,4 @@ sign.sh: WARNING: not the Sightline release key: its public key is $dist/throwaw
 sign.sh: WARNING: the programs' pinned key refuses these artefacts. Do not publish them.
 EOF
 fi
-echo "sign.sh: signed ${#names[@]} files: $sums, $sums.minisig"
+echo "sign.sh: signed $count: $sums, $sums.minisig"

@@ -18,10 +18,11 @@ const SIGNATURE_LEN: usize = 74;
 const ALG_LEGACY: &[u8; 2] = b"Ed";
 const ALG_PREHASHED: &[u8; 2] = b"ED";
 
-/// A minisign key ID: the 8 bytes minisign prints as 16 upper-case hex digits (the
-/// little-endian number), as in `untrusted comment: minisign public key 9BB9060A6BDDCEA2`.
+/// A minisign key ID: the 8 bytes minisign prints as upper-case hex digits of the
+/// little-endian number, without leading zeros (as minisign does), as in
+/// `untrusted comment: minisign public key 9BB9060A6BDDCEA2`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeyId([u8; 8]);
+pub struct KeyId(pub(super) [u8; 8]);
 
 impl KeyId {
     /// The ID in decoded key or signature bytes (after the 2-byte algorithm tag).
@@ -32,7 +33,7 @@ impl KeyId {
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016X}", u64::from_le_bytes(self.0))
+        write!(f, "{:X}", u64::from_le_bytes(self.0))
     }
 }
 

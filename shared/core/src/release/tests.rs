@@ -36,6 +36,18 @@ fn a_key_parses_from_the_pub_file_or_its_base64_line() {
 }
 
 #[test]
+fn key_ids_print_as_minisign_prints_them() {
+    assert_eq!(
+        KeyId([0x99, 0x0A, 0xFD, 0x3D, 0x1F, 0xE5, 0xBF, 0x00]).to_string(),
+        "BFE51F3DFD0A99"
+    );
+    assert_eq!(
+        KeyId([0xA2, 0xCE, 0xDD, 0x6B, 0x0A, 0x06, 0xB9, 0x9B]).to_string(),
+        "9BB9060A6BDDCEA2"
+    );
+}
+
+#[test]
 fn garbage_keys_are_refused() {
     for text in [
         "",
