@@ -9,8 +9,9 @@
 # The secret key is the minisign key file named by SIGHTLINE_SIGNING_KEY (the project's key,
 # whose public half is sightline.pub at the repository root). Without it, the artefacts are
 # signed with a throw-away key made for this run under target/release-throwaway-key/ (never in
-# the repository; its secret half is deleted once it has signed), and its public key is copied
-# to DIST_DIR/throwaway.pub: good for checking the pipeline, worthless as a release signature.
+# the repository; deleted, secret half included, once it has signed), and its public key is
+# copied to DIST_DIR/throwaway.pub: good for checking the pipeline, worthless as a release
+# signature.
 #
 # Check the result with
 #   minisign -V -p sightline.pub -m DIST_DIR/SHA256SUMS      (or -p DIST_DIR/throwaway.pub)
@@ -56,8 +57,9 @@ else
     base="${CARGO_TARGET_DIR:-$repo/target}/release-throwaway-key"
     mkdir -p "$base"
     throwaway=$(mktemp -d "$base/key.XXXXXX")
-    # Remove the secret half whatever happens: nothing else may ever be signed with it.
-    trap 'rm -f "$throwaway/minisign.key"' EXIT
+    # Remove the key pair whatever happens: nothing else may ever be signed with it (its public
+    # half lives on as DIST_DIR/throwaway.pub).
+    trap 'rm -rf "$throwaway"' EXIT
     key="$throwaway/minisign.key"
     minisign -G -W -p "$throwaway/minisign.pub" -s "$key" >/dev/null
 fi
