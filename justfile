@@ -83,6 +83,23 @@ fuzz-smoke:
 fuzz-seeds:
     cargo run -p sightline-bench --bin fuzz-seeds
 
+# Bans: no wildcard versions, duplicate versions listed; sources: crates.io only. Advisories are
+# not checked (their database is on GitHub).
+# Every dependency's licence, bans and sources against deny.toml (cargo-deny).
+deny:
+    cargo deny check licenses bans sources
+
+# With the minisign key SIGHTLINE_SIGNING_KEY names, else a throw-away key and a warning
+# (assets/release/sign.sh). Check: minisign -V -p sightline.pub -m DIR/SHA256SUMS.
+# Signs the release files in DIR: writes DIR/SHA256SUMS and DIR/SHA256SUMS.minisig.
+sign DIR:
+    bash assets/release/sign.sh "{{DIR}}"
+
+# DIR/sightline-{agent,viewer,relay}.cdx.json (assets/release/sbom.sh; nothing stays in the tree).
+# CycloneDX JSON SBOMs of the agent, viewer and relay into DIR.
+sbom DIR:
+    bash assets/release/sbom.sh "{{DIR}}"
+
 # The protocol core must stay sans-IO: fail if it depends on an async runtime.
 check-core-io:
     #!/usr/bin/env bash

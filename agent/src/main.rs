@@ -39,6 +39,7 @@ use std::time::Duration;
   agent monitors                                                        (lists the screens)
   agent fingerprint                            (this agent's key, for viewers to pin)
   agent audit verify kiosk-audit.jsonl         (check a kiosk's own log)
+  agent --verify sightline-agent.deb           (check a download against the signed SHA256SUMS)
   agent --monitor 1 --relay relay.example.com --relay-key 3f5e...c2 123 456 7890
   agent --lan-only --relay-key 3f5e...c2 --allow 192.168.10.0/24                 (kiosk)
   agent --lan-only --relay-key 3f5e...c2 --revocation-list /etc/sightline/revocations.bin
@@ -133,6 +134,8 @@ struct Cli {
     /// Config file (default: the platform config dir + /agent.toml, if present).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    verify: app::verify::VerifyArgs,
 }
 
 impl Cli {
@@ -223,6 +226,9 @@ enum AuditCommand {
 fn main() -> ExitCode {
     cli::init_logging();
     let cli = Cli::parse();
+    if let Some(status) = cli.verify.run(cli.json) {
+        return status;
+    }
     match cli.command {
         Some(Command::Monitors) => return list_monitors(cli.json),
         Some(Command::Fingerprint { data_dir, json }) => return print_fingerprint(data_dir, json),

@@ -1,6 +1,6 @@
 //! The operator's viewer as a library: the session client (network and decoding off the UI
 //! thread) that both the GUI and the headless `viewer session` command drive, and the
-//! session recordings' commands (`viewer export`, `viewer play`).
+//! session recordings' commands (`viewer export`, `viewer play`), and `viewer verify-update`.
 
 pub mod agent_key;
 pub mod certstore;
@@ -20,6 +20,7 @@ mod recording;
 pub mod recording_cli;
 pub mod script;
 mod uplink;
+pub mod verify_update;
 
 #[cfg(test)]
 mod testkeys;

@@ -13,6 +13,7 @@ use sightline_viewer::credentials::{self, Credentials};
 use sightline_viewer::direct::{self, CertificateChoice, DirectAddress};
 use sightline_viewer::known_hosts::AgentKeyPolicy;
 use sightline_viewer::recording_cli::{self, ExportArgs, PlayArgs};
+use sightline_viewer::verify_update::{self, VerifyUpdateArgs};
 use sightline_viewer::{gui, headless, script};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -160,6 +161,18 @@ sent (every window between the agent's signed checkpoints holds, up to the final
 Compare the agent key fingerprint it prints with the relay's audit log entry session.paired,
 or give it with --expect-agent.")]
     Play(PlayArgs),
+    /// Check a downloaded Sightline release file against the signed SHA256SUMS beside it.
+    #[command(after_help = "Examples:
+  viewer verify-update ~/Downloads/sightline-viewer-x86_64-linux.tar.gz
+  viewer verify-update sightline-agent.deb --sums release/SHA256SUMS --json
+  viewer verify-update dist/viewer.tar.gz --public-key dist/throwaway.pub   (CI artefacts)
+
+Checks, in this order, that SHA256SUMS is signed (SHA256SUMS.minisig) by the Sightline release
+key pinned in this build (or the --public-key given), that FILE's name is listed in it, and
+that FILE's SHA-256 is the listed one. Exit 0 and `verified: NAME (sha256 HEX) signed by KEYID`,
+else 1 and the reason. The same check by hand: minisign -V -p sightline.pub -m SHA256SUMS, then
+sha256sum -c --ignore-missing SHA256SUMS.")]
+    VerifyUpdate(VerifyUpdateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -197,6 +210,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Export(ref args)) => exit_status(recording_cli::export(args).map(|()| true)),
         Some(Command::Play(ref args)) => exit_status(recording_cli::play(args)),
+        Some(Command::VerifyUpdate(ref args)) => verify_update::run(args),
         None => match open_window(cli) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -21,6 +21,8 @@
 //! - [`code`], [`limiter`], [`join_gate`], [`quota`]: one-time session codes, brute-force
 //!   backoff, who may try a code (nested per-prefix limits, a global limit that spares clean
 //!   prefixes), and fixed-window quotas on costly successes.
+//! - [`release`]: release artefacts checked against the minisign-signed `SHA256SUMS` and the
+//!   project's public key pinned in this build.
 
 pub mod audit_chain;
 pub mod authority;
@@ -44,6 +46,7 @@ mod noise;
 pub mod quota;
 pub mod relay_channel;
 pub mod relay_proto;
+pub mod release;
 pub mod resume;
 pub mod revocation;
 pub mod session_events;

@@ -11,6 +11,7 @@ pub mod keystore;
 pub mod known_hosts;
 pub mod proxy;
 pub mod relay_client;
+pub mod release_check;
 pub mod resume;
 pub mod route;
 pub mod session;
