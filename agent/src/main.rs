@@ -128,6 +128,14 @@ struct Cli {
     /// One JSON object per line on stdout for each event.
     #[arg(long)]
     json: bool,
+    /// Open the agent's window (code field, consent buttons) instead of asking on the
+    /// terminal; the default when started with no terminal, no code and a display (opened
+    /// from a file manager).
+    #[arg(long, conflicts_with_all = ["code", "json", "lan_only"])]
+    gui: bool,
+    /// JSON events carry the terminal's text too (what the window shows).
+    #[arg(long, hide = true, requires = "json")]
+    event_text: bool,
     /// Directory for this agent's identity key (default: the platform data dir + /agent).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -242,7 +250,10 @@ fn main() -> ExitCode {
         }
         None => {}
     }
-    let out = Output { json: cli.json };
+    let out = Output {
+        json: cli.json,
+        text: cli.event_text,
+    };
     let bundle = match sightline_agent::bundled::own() {
         Ok(b) => b,
         Err(e) => {
@@ -253,11 +264,46 @@ fn main() -> ExitCode {
     if cli.lan_only {
         return cli::run_main("agent", out, app::kiosk::serve(cli.kiosk_options(), out));
     }
+    if let Some(status) = open_window(&cli, bundle.as_ref()) {
+        return status;
+    }
     cli::run_main("agent", out, run(cli, bundle, out))
 }
 
+/// The window for customers without a terminal, when asked for or started that way; `None`
+/// to go on in the terminal.
+fn open_window(cli: &Cli, bundle: Option<&Bundle>) -> Option<ExitCode> {
+    #[cfg(feature = "window")]
+    {
+        if !app::window::wanted(cli.gui, cli.json, !cli.code.is_empty()) {
+            return None;
+        }
+        let help_desk = bundle.map(|b| {
+            sightline_core::text::display_safe(
+                &b.settings.help_desk,
+                sightline_core::text::MAX_DISPLAY_CHARS,
+            )
+        });
+        Some(match app::window::run(help_desk) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("agent: error: {e}");
+                ExitCode::FAILURE
+            }
+        })
+    }
+    #[cfg(not(feature = "window"))]
+    {
+        let _ = bundle;
+        cli.gui.then(|| {
+            eprintln!("agent: error: this agent was built without its window (feature `window`); run it in a terminal");
+            ExitCode::FAILURE
+        })
+    }
+}
+
 fn list_monitors(json: bool) -> ExitCode {
-    let out = Output { json };
+    let out = Output::new(json);
     match sightline_agent::capture::monitors() {
         Ok(list) => {
             for m in list {
@@ -290,7 +336,7 @@ fn list_monitors(json: bool) -> ExitCode {
 /// `agent fingerprint`: the key the agent proves in every handshake, loaded (or created, as
 /// at start) from the data directory.
 fn print_fingerprint(data_dir: Option<PathBuf>, json: bool) -> ExitCode {
-    let out = Output { json };
+    let out = Output::new(json);
     let found = cli::data_dir("agent", data_dir)
         .map_err(anyhow::Error::from)
         .and_then(|dir| {

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod cutter;
+pub mod debroot;
 pub mod netfw;
-pub mod oldroot;
 pub mod recordings;
 pub mod shaper;
 pub mod slapd;
@@ -812,7 +812,8 @@ impl Xvfb {
         panic!("window {name:?} did not appear on {}: {why}", self.display)
     }
 
-    fn find_window(&self, name: &str, timeout: Duration) -> Option<String> {
+    /// The id of the visible window called `name`, waiting up to `timeout` for it.
+    pub fn find_window(&self, name: &str, timeout: Duration) -> Option<String> {
         let deadline = Instant::now() + timeout;
         loop {
             let out = Command::new("xdotool")

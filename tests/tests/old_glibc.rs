@@ -5,7 +5,7 @@
 //! builds it and runs this test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use sightline_tests::oldroot::{debian_root, describe, in_root};
+use sightline_tests::debroot::{debian_root, describe, in_root, DISPLAY_ONLY};
 use sightline_tests::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,7 +32,11 @@ fn single_file_agent() -> PathBuf {
 
 fn tool(program: &str, args: &[&str], file: &Path) -> String {
     let out = Command::new(program).args(args).arg(file).output().unwrap();
-    assert!(out.status.success(), "{program}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{program}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -67,20 +71,31 @@ fn the_single_file_agent_links_only_glibc_up_to_2_31() {
         .iter()
         .filter(|l| !GLIBC_BASE.contains(&l.as_str()))
         .collect();
-    assert!(extra.is_empty(), "needs more than glibc: {extra:?} (all: {libs:?})");
+    assert!(
+        extra.is_empty(),
+        "needs more than glibc: {extra:?} (all: {libs:?})"
+    );
     let newest = newest_glibc(&agent);
-    assert!(newest <= (2, 31), "requires GLIBC_{}.{}", newest.0, newest.1);
-    eprintln!("NEEDED {libs:?}; newest symbol version GLIBC_{}.{}", newest.0, newest.1);
+    assert!(
+        newest <= (2, 31),
+        "requires GLIBC_{}.{}",
+        newest.0,
+        newest.1
+    );
+    eprintln!(
+        "NEEDED {libs:?}; newest symbol version GLIBC_{}.{}",
+        newest.0, newest.1
+    );
 }
 
 #[test]
 #[ignore = "needs the single-file agent and root: `just release-check`"]
 fn the_single_file_agent_shares_a_screen_from_debian_11_without_pipewire() {
     let agent = single_file_agent();
-    let root = debian_root("bullseye")
+    let root = debian_root("bullseye", DISPLAY_ONLY)
         .or_else(|e| {
             eprintln!("{e}; falling back to a Debian 12 root (the symbol test still holds 2.31)");
-            debian_root("bookworm")
+            debian_root("bookworm", DISPLAY_ONLY)
         })
         .unwrap();
     let (glibc, media) = describe(&root);
@@ -125,6 +140,7 @@ fn the_single_file_agent_shares_a_screen_from_debian_11_without_pipewire() {
             "--json",
             &code,
         ],
+        false,
     );
     let mut agent = Proc::spawn("agent in the old root", &mut cmd);
     agent.write_line("y");

@@ -205,7 +205,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Session(ref args)) => {
-            let out = Output { json: args.json };
+            let out = Output::new(args.json);
             cli::run_main_with("viewer", out, session(cli, out), error_status)
         }
         Some(Command::Export(ref args)) => exit_status(recording_cli::export(args).map(|()| true)),

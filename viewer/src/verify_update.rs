@@ -35,5 +35,5 @@ pub fn run(args: &VerifyUpdateArgs) -> ExitCode {
         sums: args.sums.clone(),
         public_key: args.public_key.clone(),
     };
-    release_check::run("viewer", &req, Output { json: args.json })
+    release_check::run("viewer", &req, Output::new(args.json))
 }

@@ -9,3 +9,5 @@ pub mod kiosk;
 pub mod revocations;
 pub mod session;
 pub mod verify;
+#[cfg(feature = "window")]
+pub mod window;

@@ -37,6 +37,6 @@ impl VerifyArgs {
             sums: self.sums.clone(),
             public_key: self.public_key.clone(),
         };
-        Some(release_check::run("agent", &req, Output { json }))
+        Some(release_check::run("agent", &req, Output::new(json)))
     }
 }

@@ -171,13 +171,28 @@ pub fn route_json(dialed: &Dialed) -> serde_json::Value {
 pub struct Output {
     /// JSON lines on stdout.
     pub json: bool,
+    /// In JSON mode, each event also carries the human line as `text` (for a front end that
+    /// shows the customer exactly what the terminal would: the agent's window).
+    pub text: bool,
 }
 
 impl Output {
+    /// Human lines (`json` false) or JSON lines without the human text.
+    pub fn new(json: bool) -> Self {
+        Self { json, text: false }
+    }
+
     /// Emits an event: `json` in JSON mode, `human` otherwise.
     pub fn event(&self, json: serde_json::Value, human: impl FnOnce() -> String) {
+        let line = match (self.json, json) {
+            (true, serde_json::Value::Object(mut map)) if self.text => {
+                map.insert("text".into(), human().into());
+                serde_json::Value::Object(map).to_string()
+            }
+            (true, json) => json.to_string(),
+            (false, _) => human(),
+        };
         let mut out = std::io::stdout().lock();
-        let line = if self.json { json.to_string() } else { human() };
         // A closed stdout must not crash the session; there is nobody left to tell.
         let _ = writeln!(out, "{line}");
         let _ = out.flush();

@@ -41,7 +41,8 @@ pub struct BundleArgs {
     /// Where to write the preconfigured agent (mode 0755).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// The agent executable to configure [default: `agent` beside this relay program].
+    /// The agent executable to configure [default: `agent` or `sightline-agent` beside this
+    /// relay program].
     #[arg(long, value_name = "FILE")]
     agent: Option<PathBuf>,
     /// Directory holding the root key (ca-key.pem) [default: the data directory].
@@ -91,20 +92,21 @@ pub fn run(data: &DataDir, args: BundleArgs) -> Result<()> {
     Ok(())
 }
 
-/// `agent` in the directory of the running relay program (where the packages install both).
+/// The agent beside the running relay program: `agent` (a build from source) or
+/// `sightline-agent` (where the packages install both, /usr/bin).
 fn default_agent() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("finding this program's directory")?;
-    let path = exe
-        .parent()
-        .map(|d| d.join("agent"))
-        .context("this program has no directory")?;
-    if !path.is_file() {
-        bail!(
-            "no agent program at {}: give the one to configure with --agent FILE",
-            path.display()
-        );
-    }
-    Ok(path)
+    let dir = exe.parent().context("this program has no directory")?;
+    ["agent", "sightline-agent"]
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|p| p.is_file())
+        .with_context(|| {
+            format!(
+                "no agent program (agent or sightline-agent) in {}: give the one to configure with --agent FILE",
+                dir.display()
+            )
+        })
 }
 
 fn read_agent(path: &Path) -> Result<Vec<u8>> {

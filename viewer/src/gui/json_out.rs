@@ -68,7 +68,7 @@ impl JsonEvents {
     fn print(&self, v: Value) {
         if self.enabled {
             // `Output::event` writes one line and flushes; a closed stdout is ignored.
-            Output { json: true }.event(v, String::new);
+            Output::new(true).event(v, String::new);
         }
     }
 }

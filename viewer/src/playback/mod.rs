@@ -165,5 +165,5 @@ fn window(title: &str, rec: Arc<Recording>, start: Start, json: bool) -> Result<
 
 /// One JSON line on stdout (`--json`); a closed stdout is ignored.
 pub(crate) fn print_json(v: &serde_json::Value) {
-    sightline_net::cli::Output { json: true }.event(v.clone(), String::new);
+    sightline_net::cli::Output::new(true).event(v.clone(), String::new);
 }
