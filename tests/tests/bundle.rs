@@ -203,3 +203,88 @@ fn agent_bundle_refuses_what_it_cannot_sign_or_a_customer_would_be_misled_by() {
     assert!(!st.success());
     assert!(err.contains("ca-key.pem"), "{err}");
 }
+
+/// `curl -s` with the test CA; returns (HTTP status, body).
+fn curl(ca: &Path, url: &str, out: Option<&Path>) -> (String, Vec<u8>) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "--max-time", "30", "-w", "%{http_code}", "--cacert"])
+        .arg(ca);
+    let body_file = out.map(Path::to_path_buf).unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("sightline-curl-{}", std::process::id()))
+    });
+    cmd.arg("-o").arg(&body_file).arg(url);
+    let done = cmd.output().unwrap();
+    let status = String::from_utf8_lossy(&done.stdout).into_owned();
+    let body = std::fs::read(&body_file).unwrap_or_default();
+    if out.is_none() {
+        let _ = std::fs::remove_file(&body_file);
+    }
+    (status, body)
+}
+
+#[test]
+fn the_relay_hands_out_the_bundled_agent_over_https_and_the_customer_connects_with_it() {
+    use sightline_tests::netfw::TestPki;
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = TestPki::new(&tmp.path().join("pki"), &[std::net::Ipv4Addr::LOCALHOST]);
+    let support = tmp.path().join("support");
+    let config = format!(
+        "support_agent = {:?}\n\
+         [[listener]]\naddress = \"127.0.0.1:0\"\ntransport = [\"tcp\", \"wss\"]\n\
+         tls_certificate = {:?}\ntls_key = {:?}\n\
+         [[listener]]\naddress = \"127.0.0.1:0\"\ntransport = \"ws\"\n",
+        support.display().to_string(),
+        pki.cert.display().to_string(),
+        pki.key.display().to_string(),
+    );
+    let mut relay = Relay::new(Some(&config));
+    let addrs = relay.start_listeners(2);
+    let (https, plain) = (
+        format!("https://{}", addrs[0]),
+        format!("http://{}", addrs[1]),
+    );
+
+    // Before the help desk bundled one: nothing to hand out, and said so.
+    let (st, body) = curl(&pki.ca, &format!("{https}/"), None);
+    assert_eq!(st, "503", "{}", String::from_utf8_lossy(&body));
+
+    let made = bundle(&relay, tmp.path(), &format!("tcp://{}", addrs[0]));
+    assert_eq!(made, support);
+    let (st, page) = curl(&pki.ca, &format!("{https}/"), None);
+    let page = String::from_utf8_lossy(&page);
+    assert_eq!(st, "200");
+    assert!(
+        page.contains("Remote support for Example IT Help Desk"),
+        "{page}"
+    );
+    assert!(page.contains("href=\"/agent\""), "{page}");
+    let downloaded = tmp.path().join("downloaded");
+    let (st, _) = curl(&pki.ca, &format!("{https}/agent"), Some(&downloaded));
+    assert_eq!(st, "200");
+    assert!(std::fs::read(&downloaded).unwrap() == std::fs::read(&support).unwrap());
+    // Not over plain HTTP, and nothing else.
+    assert_eq!(curl(&pki.ca, &format!("{plain}/agent"), None).0, "403");
+    assert_eq!(curl(&pki.ca, &format!("{https}/etc/passwd"), None).0, "404");
+
+    // The customer runs what they downloaded and types only the code.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&downloaded, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut viewer = relay.viewer(&tmp.path().join("viewer"));
+    let code = viewer.wait_event("code", SLOW)["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let display = relay.screen_display();
+    let mut agent = customer(&downloaded, &tmp.path().join("agent"), &display, &[]);
+    agent.wait_event("bundle", SLOW);
+    agent.write_line(&code);
+    agent.write_line("y");
+    agent.wait_event("connected", SLOW);
+    viewer.wait_event("frame", SLOW);
+    agent.write_line("e");
+    agent.wait_exit(SLOW);
+
+    // A file that is not this relay's bundle is not handed out.
+    std::fs::copy(bin("agent"), &support).unwrap();
+    assert_eq!(curl(&pki.ca, &format!("{https}/agent"), None).0, "503");
+}

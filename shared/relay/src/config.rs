@@ -177,6 +177,11 @@ pub struct Config {
     pub listen: Option<Vec<SocketAddr>>,
     /// `[[listener]]` tables: addresses with their own transports, roles and rules.
     pub listener: Vec<ListenerTable>,
+    /// The preconfigured agent (`relay agent-bundle --out FILE`) served to customers at
+    /// `https://RELAY/agent`, with a page at `/` that says how to run it, on listeners with
+    /// `wss` (or `ws` behind a trusted proxy that terminates TLS). Relative to this file's
+    /// directory. Unset: no downloads.
+    pub support_agent: Option<PathBuf>,
     /// How long a session code stays valid, seconds.
     pub code_ttl_secs: u64,
     /// Validity of operator certificates issued at login, seconds (never past the issuing
@@ -238,6 +243,7 @@ impl Default for Config {
         Self {
             listen: None,
             listener: Vec::new(),
+            support_agent: None,
             code_ttl_secs: 600,
             certificate_validity_secs: 8 * 3600,
             issuer_validity_days: 90,
@@ -275,6 +281,9 @@ impl Config {
         let dir = path.parent().unwrap_or(Path::new(""));
         for table in &mut config.listener {
             table.anchor(dir);
+        }
+        if let Some(p) = config.support_agent.as_mut().filter(|p| p.is_relative()) {
+            *p = dir.join(&*p);
         }
         config.validate(path)?;
         Ok(config)

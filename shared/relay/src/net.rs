@@ -5,7 +5,8 @@
 //!   and the real client address), [`sniff`] (what the first bytes are), [`proxy_header`]
 //!   (PROXY protocol), [`prefixed`] (replaying sniffed bytes), [`tls`] (certificates, reloaded
 //!   on SIGHUP), [`websocket`] (WebSocket as a byte stream), [`forwarded`] (the client behind a
-//!   trusted proxy), [`admission`] (connection caps per address, prefix and relay),
+//!   trusted proxy), [`download`] (the support page and the bundled agent, over TLS),
+//!   [`admission`] (connection caps per address, prefix and relay),
 //!   [`fd_limit`] (open-file limit), [`log_throttle`], [`signal`] (stopping).
 //! - One client: [`connection`] (the channel handshake and requests), [`conn`] (the framed,
 //!   encrypted connection), [`credentials`] (the relay's channel keys), [`probation`] (login
@@ -25,6 +26,7 @@ pub mod attach;
 pub mod conn;
 pub mod connection;
 pub mod credentials;
+pub mod download;
 pub mod fd_limit;
 pub mod forward;
 pub mod forwarded;

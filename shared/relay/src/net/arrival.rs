@@ -33,6 +33,19 @@ pub struct Arrived {
     pub via: Transport,
     /// Its place under the connection caps.
     pub slot: Slot,
+    /// A plain HTTP request (no WebSocket upgrade) for this path: the support page or the
+    /// agent's download ([`super::download`]), not a session.
+    pub page: Option<Page>,
+}
+
+/// A plain HTTP request on a WebSocket transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The request target.
+    pub path: String,
+    /// Whether it came over TLS: from the client itself (wss) or through a trusted proxy
+    /// that terminated it.
+    pub secure: bool,
 }
 
 impl std::fmt::Debug for Arrived {
@@ -140,9 +153,17 @@ impl<G: Fn(SocketAddr) -> Option<Slot>> Way<'_, G> {
     {
         self.serves(via)?;
         let websocket = matches!(via, Transport::Ws | Transport::Wss);
+        let mut page = None;
         if websocket {
             let head = fill(&mut io, &mut buf, forwarded::head).await?;
-            if rules::contains(&self.book.spec.trusted_proxies, self.peer.ip()) {
+            let proxied = rules::contains(&self.book.spec.trusted_proxies, self.peer.ip());
+            if !head.upgrade {
+                page = Some(Page {
+                    path: head.path.clone(),
+                    secure: via == Transport::Wss || proxied,
+                });
+            }
+            if proxied {
                 let xff: Vec<&str> = head.xff.iter().map(String::as_str).collect();
                 let fwd: Vec<&str> = head.forwarded.iter().map(String::as_str).collect();
                 if let Some(client) = forwarded::client(&xff, &fwd, &self.book.spec.trusted_proxies)
@@ -153,7 +174,7 @@ impl<G: Fn(SocketAddr) -> Option<Slot>> Way<'_, G> {
         }
         self.settle()?;
         let replay: BoxIo = Box::new(Prefixed::new(buf, io));
-        let io = if websocket {
+        let io = if websocket && page.is_none() {
             websocket::accept(replay).await?
         } else {
             replay
@@ -164,6 +185,7 @@ impl<G: Fn(SocketAddr) -> Option<Slot>> Way<'_, G> {
             peer: self.peer,
             via,
             slot,
+            page,
         })
     }
 }

@@ -65,11 +65,16 @@ pub fn client(xff: &[&str], forwarded: &[&str], trusted: &[IpNet]) -> Option<Soc
     rightmost_untrusted(fors.iter().map(String::as_str), trusted)
 }
 
-/// A complete upgrade request head: its length and forwarding headers.
+/// A complete request head: its length, target, whether it asks for a WebSocket, and its
+/// forwarding headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Head {
     /// Bytes up to and including the blank line.
     pub len: usize,
+    /// The request target (`/sightline`, `/agent`, ...).
+    pub path: String,
+    /// Whether it asks to upgrade to WebSocket; a plain request is for the support page.
+    pub upgrade: bool,
     /// `X-Forwarded-For` values, in order.
     pub xff: Vec<String>,
     /// `Forwarded` values, in order.
@@ -89,11 +94,14 @@ pub fn head(bytes: &[u8]) -> Result<Option<Head>, HeadError> {
         Ok(httparse::Status::Complete(len)) => {
             let mut h = Head {
                 len,
+                path: req.path.unwrap_or_default().to_owned(),
                 ..Head::default()
             };
             for header in req.headers.iter() {
                 let value = String::from_utf8_lossy(header.value).into_owned();
-                if header.name.eq_ignore_ascii_case("x-forwarded-for") {
+                if header.name.eq_ignore_ascii_case("upgrade") {
+                    h.upgrade |= value.to_ascii_lowercase().contains("websocket");
+                } else if header.name.eq_ignore_ascii_case("x-forwarded-for") {
                     h.xff.push(value);
                 } else if header.name.eq_ignore_ascii_case("forwarded") {
                     h.forwarded.push(value);

@@ -10,6 +10,7 @@ use crate::context::Relay;
 use crate::net::admission::{Admission, Caps, Refusal, Slot};
 use crate::net::arrival::{self, ArriveError};
 use crate::net::connection;
+use crate::net::download;
 use crate::net::listener::{self, Listener, Rulebook};
 use crate::net::log_throttle::LogThrottle;
 use crate::net::tls;
@@ -131,7 +132,7 @@ async fn arrive(
     let deadline = Duration::from_secs(relay.config.handshake_timeout_secs);
     let gate = |peer| door.gate(&book, peer);
     let way_in = arrival::arrive(tcp, tcp_peer, &book, slot, gate);
-    let arrived = match tokio::time::timeout(deadline, way_in).await {
+    let mut arrived = match tokio::time::timeout(deadline, way_in).await {
         Ok(Ok(arrived)) => arrived,
         Ok(Err(ArriveError::Refused)) => return,
         Ok(Err(e)) => {
@@ -141,6 +142,10 @@ async fn arrive(
             return tracing::debug!(peer = %tcp_peer, "connection dropped: no transport in time")
         }
     };
+    if let Some(page) = arrived.page.take() {
+        tracing::debug!(peer = %arrived.peer, path = %page.path, listener = %book.local, "page request");
+        return download::serve(&relay, arrived.io, &page.path, page.secure).await;
+    }
     tracing::debug!(peer = %arrived.peer, via = arrived.via.name(), listener = %book.local, "connection arrived");
     connection::handle(relay, arrived, book.spec.roles).await;
 }
