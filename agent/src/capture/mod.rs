@@ -106,6 +106,13 @@ fn backend() -> Result<Backend, CaptureError> {
     {
         let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
         if set("DISPLAY") {
+            #[cfg(not(feature = "wayland"))]
+            if set("WAYLAND_DISPLAY") {
+                static ONCE: std::sync::Once = std::sync::Once::new();
+                ONCE.call_once(|| {
+                    tracing::warn!("Wayland desktop: this agent has no PipeWire screen-cast portal and falls back to X11 (XWayland); windows of Wayland programs may look black to the operator")
+                });
+            }
             return Ok(Backend::X11);
         }
         if set("WAYLAND_DISPLAY") {
@@ -113,7 +120,7 @@ fn backend() -> Result<Backend, CaptureError> {
             return Ok(Backend::Scap);
             #[cfg(not(feature = "wayland"))]
             return Err(CaptureError::Unsupported(
-                "Wayland capture needs the agent built with the `wayland` feature",
+                "this Wayland desktop has no X11 display to fall back to, and this agent has no PipeWire screen-cast portal (the single-file agent leaves it out): log in to an X11 (Xorg) session, or use the agent built with the `wayland` feature",
             ));
         }
         Err(CaptureError::NoDisplay)
