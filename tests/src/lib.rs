@@ -119,6 +119,14 @@ impl Proc {
         drop(self.stdin.take());
     }
 
+    /// The session code a viewer was given (its `code` event).
+    pub fn session_code(&mut self) -> String {
+        self.wait_event("code", SLOW)["code"]
+            .as_str()
+            .expect("a code event has the code")
+            .to_string()
+    }
+
     /// Waits for a JSON event `name` whose `key` equals `value`.
     pub fn wait_event_where(
         &mut self,
@@ -380,6 +388,25 @@ impl Relay {
         };
         relay.add_user("alice", PASSWORD);
         relay
+    }
+
+    /// `relay agent-bundle` for "Example IT Help Desk" reaching this relay at `routes`,
+    /// written to `out` (the agent beside the relay binary).
+    pub fn bundle_agent(&self, out: &Path, routes: &str) -> PathBuf {
+        let o = out.to_str().expect("a UTF-8 path");
+        let args = [
+            "agent-bundle",
+            "--name",
+            "Example IT Help Desk",
+            "--relay",
+            routes,
+            "--out",
+            o,
+        ];
+        let (st, stdout, stderr) = self.cli(&args, None);
+        assert!(st.success(), "agent-bundle failed: {stderr}");
+        assert!(stdout.contains(&self.fingerprint), "{stdout}");
+        out.to_path_buf()
     }
 
     /// `relay ARGS...` on this relay's data directory, with `stdin`.

@@ -26,25 +26,9 @@ fn a_customer_types_the_code_into_the_window_and_answers_there() {
     let mut relay = Relay::new(None);
     relay.start();
     let tmp = tempfile::tempdir().unwrap();
-    let exe = tmp.path().join("support");
-    let (st, _, err) = relay.cli(
-        &[
-            "agent-bundle",
-            "--name",
-            "Example IT Help Desk",
-            "--relay",
-            &relay.addr,
-            "--out",
-            exe.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(st.success(), "{err}");
+    let exe = relay.bundle_agent(&tmp.path().join("support"), &relay.addr);
     let mut viewer = relay.viewer(&tmp.path().join("viewer"));
-    let code = viewer.wait_event("code", SLOW)["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = viewer.session_code();
 
     let mut x = Xvfb::start(1024, 768);
     let data = tmp.path().join("agent");

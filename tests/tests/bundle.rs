@@ -11,25 +11,7 @@ const NAME: &str = "Example IT Help Desk";
 
 /// `relay agent-bundle` on `relay` into `dir/support` (the agent beside the relay binary).
 fn bundle(relay: &Relay, dir: &Path, routes: &str) -> PathBuf {
-    let out = dir.join("support");
-    let (st, stdout, stderr) = relay.cli(
-        &[
-            "agent-bundle",
-            "--name",
-            NAME,
-            "--relay",
-            routes,
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(st.success(), "agent-bundle failed: {stderr}");
-    assert!(
-        stdout.contains(NAME) && stdout.contains(&relay.fingerprint),
-        "{stdout}"
-    );
-    out
+    relay.bundle_agent(&dir.join("support"), routes)
 }
 
 /// The bundled agent as a customer runs it: no flags but where its key lives and JSON events
@@ -47,6 +29,25 @@ fn customer(exe: &Path, data: &Path, display: &str, extra: &[&str]) -> Proc {
     Proc::spawn("bundled agent", &mut cmd)
 }
 
+/// A whole session with the bundled agent `exe` as its customer: a viewer gets a code, the
+/// customer types it and allows viewing, the viewer gets the screen, the customer ends it.
+/// Returns the agent's `bundle` and `connected` events.
+fn session_with(relay: &Relay, exe: &Path, dir: &Path) -> (serde_json::Value, serde_json::Value) {
+    let mut viewer = relay.viewer(&dir.join("viewer"));
+    let code = viewer.session_code();
+    let display = relay.screen_display();
+    let mut agent = customer(exe, &dir.join("agent"), &display, &[]);
+    let b = agent.wait_event("bundle", SLOW);
+    agent.write_line(&code);
+    agent.write_line("y");
+    let a = agent.wait_event("connected", SLOW);
+    viewer.wait_event("connected", SLOW);
+    viewer.wait_event("frame", SLOW);
+    agent.write_line("e");
+    agent.wait_exit(SLOW);
+    (b, a)
+}
+
 #[test]
 fn a_customer_with_the_bundled_agent_types_only_the_code() {
     let mut relay = Relay::new(None);
@@ -56,24 +57,10 @@ fn a_customer_with_the_bundled_agent_types_only_the_code() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(exe.metadata().unwrap().permissions().mode() & 0o777, 0o755);
 
-    let mut viewer = relay.viewer(&tmp.path().join("viewer"));
-    let code = viewer.wait_event("code", SLOW)["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let display = relay.screen_display();
-    let mut agent = customer(&exe, &tmp.path().join("agent"), &display, &[]);
-    let b = agent.wait_event("bundle", SLOW);
+    let (b, a) = session_with(&relay, &exe, tmp.path());
     assert_eq!(b["help_desk"], NAME);
     assert_eq!(b["relay_key"], relay.fingerprint.as_str());
-    agent.write_line(&code);
-    agent.write_line("y");
-    let a = agent.wait_event("connected", SLOW);
-    viewer.wait_event("connected", SLOW);
     assert_eq!(a["peer"]["operator"], "alice");
-    viewer.wait_event("frame", SLOW);
-    agent.write_line("e");
-    agent.wait_exit(SLOW);
     // The help desk's audit log says who made the bundle and for which relay.
     let (_, audit, _) = relay.cli(&["audit", "--jsonl"], None);
     assert!(
@@ -269,20 +256,7 @@ fn the_relay_hands_out_the_bundled_agent_over_https_and_the_customer_connects_wi
     // The customer runs what they downloaded and types only the code.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&downloaded, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut viewer = relay.viewer(&tmp.path().join("viewer"));
-    let code = viewer.wait_event("code", SLOW)["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let display = relay.screen_display();
-    let mut agent = customer(&downloaded, &tmp.path().join("agent"), &display, &[]);
-    agent.wait_event("bundle", SLOW);
-    agent.write_line(&code);
-    agent.write_line("y");
-    agent.wait_event("connected", SLOW);
-    viewer.wait_event("frame", SLOW);
-    agent.write_line("e");
-    agent.wait_exit(SLOW);
+    session_with(&relay, &downloaded, tmp.path());
 
     // A file that is not this relay's bundle is not handed out.
     std::fs::copy(bin("agent"), &support).unwrap();

@@ -109,10 +109,7 @@ fn the_single_file_agent_shares_a_screen_from_debian_11_without_pipewire() {
     relay.start();
     let tmp = tempfile::tempdir().unwrap();
     let mut viewer = relay.viewer(&tmp.path().join("viewer"));
-    let code = viewer.wait_event("code", SLOW)["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = viewer.session_code();
 
     // A display number of this run's own, beyond the 100-5099 the other tests take.
     let display = (6000 + std::process::id() % 1000).to_string();

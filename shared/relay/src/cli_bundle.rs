@@ -26,8 +26,8 @@ Examples:
   relay agent-bundle --name 'Example IT' --relay relay.example.com --out support \\
       --root /media/usb/sightline-ca --agent /usr/share/sightline/agent";
 
-/// Largest agent executable read.
-const MAX_AGENT_BYTES: u64 = 512 * 1024 * 1024;
+/// Largest agent executable read (a debug build with the window is over 500 MiB).
+const MAX_AGENT_BYTES: u64 = 1024 * 1024 * 1024;
 
 #[derive(Debug, Args)]
 pub struct BundleArgs {
@@ -113,7 +113,7 @@ fn read_agent(path: &Path) -> Result<Vec<u8>> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if !meta.is_file() || meta.len() > MAX_AGENT_BYTES {
         bail!(
-            "{} is not an agent program (not a file, or over 512 MiB)",
+            "{} is not an agent program (not a file, or over 1 GiB)",
             path.display()
         );
     }

@@ -130,11 +130,7 @@ impl WindowState {
                     _ => {}
                 }
             }
-            "control" => {
-                if event["granted"].as_bool() == Some(false) {
-                    self.in_control = false;
-                }
-            }
+            "control" if event["granted"].as_bool() == Some(false) => self.in_control = false,
             "sharing" => self.sharing = true,
             "closed" => self.end(),
             "error" => {

@@ -12,7 +12,7 @@ use std::path::Path;
 use tokio::io::AsyncWriteExt;
 
 /// Largest agent file served.
-const MAX_AGENT_BYTES: u64 = 512 * 1024 * 1024;
+const MAX_AGENT_BYTES: u64 = 1024 * 1024 * 1024;
 /// The name the browser saves the agent under.
 const FILE_NAME: &str = "sightline-support";
 
@@ -105,7 +105,7 @@ fn load_now(
 ) -> Result<(Vec<u8>, String), String> {
     let meta = std::fs::metadata(file).map_err(|e| e.to_string())?;
     if meta.len() > MAX_AGENT_BYTES {
-        return Err("larger than 512 MiB".into());
+        return Err("larger than 1 GiB".into());
     }
     let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
     match bundle::open(&bytes) {
