@@ -4,7 +4,8 @@
 # A relay gets a fresh CA key and one operator account (oathtool plays the operator's phone
 # for the two-factor code). The customer's desktop is a virtual display (Xvfb) with a terminal
 # running `top` and a terminal with a shell. The operator's viewer logs in and gets a one-time
-# code; the customer's agent joins with it. The demo then plays the customer at the agent's
+# code; the customer runs the help desk's own agent (`relay agent-bundle`: the relay and its key
+# are inside, signed) and joins by typing only the code. The demo then plays the customer at the agent's
 # terminal and says so: it allows viewing, allows control when the operator asks, and later
 # takes control back and ends the session. Meanwhile the operator's viewer types a command into
 # the customer's shell (its input script). Both sides print what happened and a summary.
@@ -100,6 +101,10 @@ wait_for "$demo/relay.out" "listening on " 10 "${pids[-1]}" || fail "the relay d
 addr=$(sed -n 's/^listening on //p' "$demo/relay.out" | head -n 1)
 echo "relay listening on $addr, key $fingerprint"
 
+say "relay agent-bundle (the help desk's own agent: its name, the relay and its key inside, signed)"
+"$bin/relay" --data-dir "$demo/relay" agent-bundle --name "Sightline Demo Desk" --relay "$addr" \
+  --agent "$bin/agent" --out "$demo/sightline-support" || fail "agent-bundle failed"
+
 say "the customer's desktop: a virtual display with top and a shell"
 # A display number no other X server (or test run) holds.
 n=$(( 6000 + RANDOM % 3000 ))
@@ -163,14 +168,14 @@ else
 fi
 [ -n "$code" ] || fail "no session code"
 
-say "agent $code (the customer types the code the operator read out)"
+say "sightline-support $code (the customer runs the help desk's agent and types the code the operator read out)"
 # The agent reads the customer's answers from its terminal; here the demo types them into it
 # (through a FIFO) and says so each time.
 mkfifo "$demo/customer-keyboard"
 # shellcheck disable=SC2086 # the code is three groups of digits, three arguments
 # (enigo's notes about unused modifier keys would only distract here.)
-env -u WAYLAND_DISPLAY DISPLAY="$display" RUST_LOG="${RUST_LOG:-warn,enigo=error}" "$bin/agent" --data-dir "$demo/agent" \
-  --relay "$addr" --relay-key "$fingerprint" $code < "$demo/customer-keyboard" \
+env -u WAYLAND_DISPLAY DISPLAY="$display" RUST_LOG="${RUST_LOG:-warn,enigo=error}" "$demo/sightline-support" \
+  --data-dir "$demo/agent" $code < "$demo/customer-keyboard" \
   > >(tee "$demo/agent.out" | sed -u 's/^/[agent]  /') 2>&1 &
 agent_pid=$!
 pids+=($agent_pid)
