@@ -53,13 +53,6 @@ fn viewer_as_bob(relay: &Relay, dir: &Path) -> Proc {
     p
 }
 
-fn code_of(viewer: &mut Proc) -> String {
-    viewer.wait_event("code", SLOW)["code"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn a_hostile_directory_display_name_reaches_the_customer_clean() {
     let directory = Slapd::start();
@@ -90,7 +83,7 @@ fn a_hostile_directory_display_name_reaches_the_customer_clean() {
     // The operator logs in; the certificate the relay signed (kept by the viewer for direct
     // connections) is already clean.
     let mut viewer = viewer_as_bob(&relay, &vdir);
-    let code = code_of(&mut viewer);
+    let code = viewer.session_code();
     let stored = vdir.join("operator-cert.bin");
     eventually("the viewer keeps the certificate", SLOW, || stored.exists());
     let body = OperatorCert::from_bytes(&std::fs::read(&stored).unwrap())
@@ -119,7 +112,7 @@ fn a_hostile_directory_display_name_reaches_the_customer_clean() {
     // Again with the agent's human text, as a customer's terminal shows it.
     let x = Xvfb::start(640, 480);
     let mut viewer = viewer_as_bob(&relay, &vdir);
-    let code = code_of(&mut viewer);
+    let code = viewer.session_code();
     let mut agent = Proc::spawn(
         "agent",
         Command::new(bin("agent"))
