@@ -9,12 +9,13 @@ build:
     cargo build --workspace --bins
 
 # Release binaries of the three programs for this machine: target/release/relay, viewer and
-# agent (the agent with the PipeWire portal backend: it links libpipewire and libdbus).
+# agent.
 release-build:
     cargo build --release -p sightline-relay -p sightline-viewer -p sightline-agent --bins
 
 # The single-file agent for any x86-64 Linux desktop with glibc 2.31 or newer: only glibc's
-# base libraries linked (cargo-zigbuild, Zig from PyPI; X11 capture, libaom built in), at
+# base libraries linked (cargo-zigbuild, Zig from PyPI; X11 capture, and the Wayland portal
+# with PipeWire loaded at run time; libaom built in), at
 # target/x86_64-unknown-linux-gnu/release/agent. See assets/release/single-file-agent.sh.
 single-file-agent:
     bash assets/release/single-file-agent.sh
@@ -29,13 +30,15 @@ release: single-file-agent
 
 # The release where it must run (needs root and the Debian mirror): the single-file agent's
 # ELF header (glibc base libraries only, nothing newer than GLIBC_2.31) and a session from a
-# Debian 11 root without PipeWire to a viewer outside it; the packages installed by apt in a
+# Debian 11 root without PipeWire to a viewer outside it; its capture of a Wayland desktop
+# through the real portal and PipeWire (portal_capture.rs on dist/agent); the packages installed by apt in a
 # bare Debian 12 root (the relay's user, keys and units, the relay serving, its bundled agent
 # reaching it); the signature checked by Debian's minisign. The roots are made once by
 # debootstrap and cached in /var/cache/sightline-tests.
 release-check: release build
     SIGHTLINE_SINGLE_FILE_AGENT="$PWD/dist/agent" SIGHTLINE_DEBS="$PWD/dist" \
         cargo test -p sightline-tests --test old_glibc --test packages -- --ignored --nocapture --test-threads=1
+    SIGHTLINE_SINGLE_FILE_AGENT="$PWD/dist/agent" cargo test -p sightline-tests --test portal_capture
     if [ -f dist/throwaway.pub ]; then minisign -V -p dist/throwaway.pub -m dist/SHA256SUMS; else minisign -V -p sightline.pub -m dist/SHA256SUMS; fi
 
 # A whole session on this machine, told step by step: relay, viewer and agent through a local

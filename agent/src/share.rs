@@ -16,7 +16,7 @@
 //! are unacknowledged the encoder waits and the slot keeps only the newest picture, so frames
 //! are dropped rather than queued and latency does not build up on a narrow link.
 
-use crate::capture::{self, Capturer, Monitor};
+use crate::capture::{self, CaptureError, Capturer, Monitor};
 use sightline_core::congestion::{Congestion, CongestionConfig};
 use sightline_core::messages::{Message, VideoCodec};
 use sightline_media::encode::{Backend, EncoderSettings, VideoEncoder};
@@ -84,6 +84,8 @@ pub struct ShareHandle {
     pub monitor: Monitor,
     /// The encoder backend in use.
     pub encoder: Backend,
+    /// The capture backend in use (`x11`, `portal`, `scap`).
+    pub capture: &'static str,
 }
 
 impl std::fmt::Debug for ShareHandle {
@@ -128,6 +130,7 @@ fn now_us() -> u64 {
 pub fn start(cfg: ShareConfig, to_peer: Sender<Message>) -> Result<ShareHandle, ShareError> {
     let capturer = capture::open(cfg.monitor)?;
     let monitor = capturer.monitor().clone();
+    let capture = capturer.backend();
     let stop = Arc::new(AtomicBool::new(false));
     let keyframe = Arc::new(AtomicBool::new(true));
     let slot = Arc::new(Slot::default());
@@ -174,6 +177,7 @@ pub fn start(cfg: ShareConfig, to_peer: Sender<Message>) -> Result<ShareHandle, 
         _threads: [capture_thread, encoder_thread],
         monitor,
         encoder: cfg.encoder,
+        capture,
     })
 }
 
@@ -186,11 +190,18 @@ fn capture_loop(
 ) {
     let mut yuv: Option<Yuv420Frame> = None;
     let mut first = true;
+    let mut first_wait: Option<Instant> = None;
     let mut last_cursor: Option<(f32, f32, bool)> = None;
     while !stop.load(Ordering::SeqCst) && !to_peer.is_closed() {
         let tick = Instant::now();
         match capturer.capture() {
             Ok(captured) if captured.changed || first => {
+                if let Some(since) = first_wait.take().filter(|_| first) {
+                    tracing::info!(
+                        "the desktop's first picture came after {:?}",
+                        since.elapsed()
+                    );
+                }
                 first = false;
                 let capture_us = now_us();
                 let converted = match yuv.take() {
@@ -214,6 +225,12 @@ fn capture_loop(
                 }
             }
             Ok(_) => {}
+            Err(CaptureError::NoPictureYet) => {
+                if first_wait.is_none() {
+                    first_wait = Some(Instant::now());
+                    tracing::info!("waiting for the desktop's first picture");
+                }
+            }
             Err(e) => {
                 tracing::error!(error = %e, "screen capture failed; sharing stops");
                 let _ = to_peer.blocking_send(Message::Close {

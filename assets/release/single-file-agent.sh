@@ -7,10 +7,10 @@
 # How: cargo-zigbuild links against glibc 2.31's symbol versions with Zig's linker (Zig from
 # PyPI's `ziglang`, in a virtual environment: no other Rust target or sysroot is needed).
 # libaom is linked in statically (Debian's libaom.a); the customer's window (egui on wgpu) loads
-# X11 and the graphics driver at run time. The build leaves out dav1d (the agent does not
-# decode) and the PipeWire portal backend (the `wayland` feature links libpipewire and
-# libdbus), so the agent captures and controls through X11. It prints what it links and the
-# newest glibc symbol version it requires; `just release-check` tests it in a Debian 11 root.
+# X11 and the graphics driver at run time, and the Wayland screen-cast portal loads
+# libpipewire at run time (its D-Bus side is pure Rust). The build leaves out dav1d (the agent
+# does not decode). It prints what it links and the newest glibc symbol version it requires;
+# `just release-check` tests it in a Debian 11 root and on a Wayland desktop.
 #
 # Usage: assets/release/single-file-agent.sh     (./dev single-file-agent installs the tools)
 set -euo pipefail

@@ -8,6 +8,7 @@ pub mod netfw;
 pub mod recordings;
 pub mod shaper;
 pub mod slapd;
+pub mod wayland;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -232,6 +233,11 @@ impl Proc {
             .status()
             .unwrap();
         assert!(ok.success(), "kill -{sig} failed");
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Waits for exit; panics after `timeout`.

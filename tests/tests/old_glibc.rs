@@ -121,7 +121,10 @@ fn the_single_file_agent_shares_a_screen_from_debian_11_without_pipewire() {
             i=$((i + 1)); [ "$i" -le 100 ] || { cat /tmp/xvfb.log >&2; exit 3; }; sleep 0.1
         done
         echo "{\"event\":\"root\",\"glibc\":\"$(ldd --version | head -n1)\"}"
-        DISPLAY=":$d" /opt/sightline/agent "$@"
+        # A Wayland desktop as far as the agent can tell, with XWayland: the portal needs
+        # PipeWire, which this root lacks, so the agent must say so and fall back to X11.
+        mkdir -p -m 0700 /tmp/xdg
+        DISPLAY=":$d" WAYLAND_DISPLAY=wayland-0 XDG_RUNTIME_DIR=/tmp/xdg /opt/sightline/agent "$@"
     "#;
     let mut cmd = in_root(
         &root,
@@ -148,4 +151,9 @@ fn the_single_file_agent_shares_a_screen_from_debian_11_without_pipewire() {
     eprintln!("viewer got a frame: {frame}");
     agent.write_line("e");
     agent.wait_exit(SLOW);
+    let log = agent.stderr();
+    assert!(
+        log.contains("falling back to X11") && log.contains("libpipewire-0.3.so.0 not loaded"),
+        "the agent did not say why it fell back to X11: {log}"
+    );
 }

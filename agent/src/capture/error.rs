@@ -39,12 +39,19 @@ pub enum CaptureError {
         #[source]
         source: BoxError,
     },
-    /// The platform capture library (scap) failed or refused.
+    /// The platform capture library (the portal, PipeWire, scap) failed or refused.
     #[error("screen capture failed: {0}")]
     Backend(String),
+    /// No picture has arrived yet, and that is no failure: some desktops (wlroots' portal)
+    /// send the first one only once something on the screen changes. The caller tries again.
+    #[error("no picture from the screen yet: the desktop sends the first one when something on the screen changes")]
+    NoPictureYet,
     /// No picture arrived in time (the Wayland portal dialog not answered, a stalled stream).
     #[error("no picture from the screen capture within {0:?}")]
     Timeout(Duration),
+    /// A Wayland desktop with no X11 display, whose screen-cast portal cannot be used.
+    #[error("this Wayland desktop has no X11 display to fall back to, and its screen-cast portal cannot be used: {0}")]
+    NoPortal(String),
     /// Capture is not possible in this build or session.
     #[error("screen capture is not available: {0}")]
     Unsupported(&'static str),

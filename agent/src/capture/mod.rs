@@ -3,20 +3,25 @@
 //! pointer separately from the picture (position every call, shape only when it changed).
 //!
 //! Backends, chosen by [`open`] and [`monitors`] for this platform and session:
+//! - `portal` (Linux with `$WAYLAND_DISPLAY`): the desktop's screen-cast portal over D-Bus,
+//!   the picture from PipeWire, which is loaded at run time (nothing linked). Where it cannot
+//!   be used (no PipeWire, no session bus, no portal), the agent says so and falls back to X11
+//!   when XWayland is there;
 //! - [`x11`] (Linux with `$DISPLAY`): x11rb with MIT-SHM, plain `GetImage` as the fallback,
 //!   XDamage to skip unchanged screens, XFixes for the pointer shape;
-//! - `scap` (feature `wayland`): the PipeWire screen-cast portal on Linux when there is no
-//!   `$DISPLAY` but `$WAYLAND_DISPLAY` is set; the backend on macOS and Windows.
+//! - `scap` (feature `scap`): the backend on macOS and Windows.
 //!
 //! Platform `cfg`s live here and in the backends only.
 
-// A build with no backend at all (not Linux, `wayland` off) keeps the shared helpers unused.
-#![cfg_attr(not(any(target_os = "linux", feature = "wayland")), allow(dead_code))]
+// A build with no backend at all (not Linux, `scap` off) keeps the shared helpers unused.
+#![cfg_attr(not(any(target_os = "linux", feature = "scap")), allow(dead_code))]
 
 mod cursor;
 mod error;
 mod history;
-#[cfg(feature = "wayland")]
+#[cfg(target_os = "linux")]
+mod portal;
+#[cfg(all(feature = "scap", not(target_os = "linux")))]
 mod scap;
 #[cfg(target_os = "linux")]
 pub mod x11;
@@ -79,6 +84,9 @@ pub struct Captured {
 
 /// Captures one monitor. Not shared between threads: the capture loop owns it.
 pub trait Capturer: Send {
+    /// Which backend captures (`x11`, `portal`, `scap`), for the `sharing` event and the logs.
+    fn backend(&self) -> &'static str;
+
     /// The captured monitor, with its current size (it follows resizes).
     fn monitor(&self) -> &Monitor;
 
@@ -95,44 +103,45 @@ pub trait Capturer: Send {
 enum Backend {
     #[cfg(target_os = "linux")]
     X11,
-    #[cfg(feature = "wayland")]
+    #[cfg(target_os = "linux")]
+    Portal,
+    #[cfg(all(feature = "scap", not(target_os = "linux")))]
     Scap,
 }
 
-/// Picks the backend: X11 whenever `$DISPLAY` is set (XWayland included), the portal when only
-/// `$WAYLAND_DISPLAY` is; scap on macOS and Windows.
+/// Picks the backend: on a Wayland desktop the screen-cast portal when it can be used, else
+/// X11 through XWayland (said once, with the reason); X11 when only `$DISPLAY` is set; scap on
+/// macOS and Windows.
 fn backend() -> Result<Backend, CaptureError> {
     #[cfg(target_os = "linux")]
     {
         let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-        if set("DISPLAY") {
-            #[cfg(not(feature = "wayland"))]
-            if set("WAYLAND_DISPLAY") {
-                static ONCE: std::sync::Once = std::sync::Once::new();
-                ONCE.call_once(|| {
-                    tracing::warn!("Wayland desktop: this agent has no PipeWire screen-cast portal and falls back to X11 (XWayland); windows of Wayland programs may look black to the operator")
-                });
-            }
-            return Ok(Backend::X11);
-        }
         if set("WAYLAND_DISPLAY") {
-            #[cfg(feature = "wayland")]
-            return Ok(Backend::Scap);
-            #[cfg(not(feature = "wayland"))]
-            return Err(CaptureError::Unsupported(
-                "this Wayland desktop has no X11 display to fall back to, and this agent has no PipeWire screen-cast portal (the single-file agent leaves it out): log in to an X11 (Xorg) session, or use the agent built with the `wayland` feature",
-            ));
+            let why = match portal::available() {
+                Ok(()) => return Ok(Backend::Portal),
+                Err(why) => why,
+            };
+            if !set("DISPLAY") {
+                return Err(CaptureError::NoPortal(why));
+            }
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| {
+                tracing::warn!("Wayland desktop, but its screen-cast portal cannot be used ({why}): falling back to X11 (XWayland); windows of Wayland programs may look black to the operator");
+            });
+        }
+        if set("DISPLAY") {
+            return Ok(Backend::X11);
         }
         Err(CaptureError::NoDisplay)
     }
-    #[cfg(all(not(target_os = "linux"), feature = "wayland"))]
+    #[cfg(all(not(target_os = "linux"), feature = "scap"))]
     {
         Ok(Backend::Scap)
     }
-    #[cfg(all(not(target_os = "linux"), not(feature = "wayland")))]
+    #[cfg(all(not(target_os = "linux"), not(feature = "scap")))]
     {
         Err(CaptureError::Unsupported(
-            "screen capture on this platform needs the agent built with the `wayland` (scap) feature",
+            "screen capture on this platform needs the agent built with the `scap` feature",
         ))
     }
 }
@@ -143,7 +152,9 @@ pub fn monitors() -> Result<Vec<Monitor>, CaptureError> {
     match backend()? {
         #[cfg(target_os = "linux")]
         Backend::X11 => x11::monitors_on(None),
-        #[cfg(feature = "wayland")]
+        #[cfg(target_os = "linux")]
+        Backend::Portal => Ok(portal::monitors()),
+        #[cfg(all(feature = "scap", not(target_os = "linux")))]
         Backend::Scap => scap::monitors(),
     }
 }
@@ -156,7 +167,9 @@ pub fn open(monitor: Option<usize>) -> Result<Box<dyn Capturer>, CaptureError> {
             &x11::X11Options::default(),
             monitor,
         )?)),
-        #[cfg(feature = "wayland")]
+        #[cfg(target_os = "linux")]
+        Backend::Portal => Ok(Box::new(portal::PortalCapturer::open(monitor)?)),
+        #[cfg(all(feature = "scap", not(target_os = "linux")))]
         Backend::Scap => Ok(Box::new(scap::ScapCapturer::open(monitor)?)),
     }
 }

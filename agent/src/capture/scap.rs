@@ -247,6 +247,10 @@ fn run_worker(
 }
 
 impl Capturer for ScapCapturer {
+    fn backend(&self) -> &'static str {
+        "scap"
+    }
+
     fn monitor(&self) -> &Monitor {
         &self.monitor
     }

@@ -157,7 +157,7 @@ impl Customer {
         let since = sightline_net::cli::utc(sightline_net::clock::now_unix());
         out.event(
             json!({"event": "sharing", "monitor": share.monitor.index, "width": share.monitor.width, "height": share.monitor.height,
-                   "indicator": indicator.is_some(), "encoder": share.encoder.name(), "recording": self.recording.name()}),
+                   "indicator": indicator.is_some(), "encoder": share.encoder.name(), "capture": share.capture, "recording": self.recording.name()}),
             || {
                 let notice = self.recording_notice().map(|n| format!(" {n}")).unwrap_or_default();
                 format!("Sharing your screen ({}x{}) with {} since {since}.{notice}", share.monitor.width, share.monitor.height, self.who())

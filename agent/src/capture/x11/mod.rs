@@ -230,6 +230,10 @@ impl X11Capturer {
 }
 
 impl Capturer for X11Capturer {
+    fn backend(&self) -> &'static str {
+        "x11"
+    }
+
     fn monitor(&self) -> &Monitor {
         &self.monitor
     }
