@@ -84,6 +84,14 @@ impl WaylandDesktop {
     /// and waits until the ScreenCast portal is on the bus. Panics, with the daemons' logs,
     /// when a program is missing or does not become ready in time.
     pub fn start(width: u32, height: u32) -> WaylandDesktop {
+        Self::start_with_chooser(width, height, None)
+    }
+
+    /// Like [`WaylandDesktop::start`], with xdg-desktop-portal-wlr's `simple` chooser running
+    /// `chooser` (a shell command that prints the output to share, as a desktop's dialog
+    /// would answer) instead of choosing the one output by itself; a command that prints
+    /// nothing is a customer who cancels the dialog.
+    pub fn start_with_chooser(width: u32, height: u32, chooser: Option<&str>) -> WaylandDesktop {
         let dir = tempfile::Builder::new()
             .prefix("sightline-wayland-")
             .tempdir()
@@ -109,7 +117,7 @@ impl WaylandDesktop {
         desktop.start_bus();
         desktop.start_sway();
         desktop.start_pipewire();
-        desktop.start_portals();
+        desktop.start_portals(chooser);
         desktop
     }
 
@@ -409,14 +417,14 @@ impl WaylandDesktop {
         });
     }
 
-    fn start_portals(&mut self) {
+    fn start_portals(&mut self, chooser: Option<&str>) {
         let d = self.dir().to_path_buf();
         let config = d.join("xdpw.conf");
-        std::fs::write(
-            &config,
-            format!("[screencast]\nchooser_type=none\noutput_name={OUTPUT}\nmax_fps=30\n"),
-        )
-        .unwrap();
+        let choose = match chooser {
+            None => format!("chooser_type=none\noutput_name={OUTPUT}"),
+            Some(cmd) => format!("chooser_type=simple\nchooser_cmd={cmd}"),
+        };
+        std::fs::write(&config, format!("[screencast]\n{choose}\nmax_fps=30\n")).unwrap();
         let mut cmd = Command::new(xdpw_binary());
         cmd.arg("-c").arg(&config).args(["-l", "INFO"]);
         self.daemon_env(&mut cmd);

@@ -239,3 +239,27 @@ fn when_pipewire_dies_the_session_ends_with_the_reason() {
     );
     assert!(!log.contains("panicked"), "{log}");
 }
+
+#[test]
+fn a_customer_who_cancels_the_desktops_dialog_shares_nothing() {
+    // The desktop's dialog (xdpw's chooser) answers with no screen: the customer cancelled.
+    let desktop = WaylandDesktop::start_with_chooser(640, 480, Some("true"));
+    let mut relay = Relay::new(None);
+    relay.start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut viewer = relay.viewer_args(&tmp.path().join("viewer"), &[]);
+    let code = viewer.session_code();
+    let mut agent = agent_on_wayland(&relay, &desktop, &tmp.path().join("agent"), &code);
+    let error = agent.wait_event("error", SLOW);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not choose a screen to share"),
+        "{error}"
+    );
+    let closed = viewer.wait_event("closed", SLOW);
+    assert_eq!(closed["reason"], "declined by customer", "{closed}");
+    assert!(!viewer.events().iter().any(|l| l.contains("\"frame\"")));
+    agent.wait_exit(SLOW);
+}

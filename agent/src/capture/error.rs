@@ -42,6 +42,9 @@ pub enum CaptureError {
     /// The platform capture library (the portal, PipeWire, scap) failed or refused.
     #[error("screen capture failed: {0}")]
     Backend(String),
+    /// The customer cancelled the desktop's own screen-sharing dialog (the Wayland portal's).
+    #[error("the customer did not choose a screen to share in the desktop's dialog")]
+    Declined,
     /// No picture has arrived yet, and that is no failure: some desktops (wlroots' portal)
     /// send the first one only once something on the screen changes. The caller tries again.
     #[error("no picture from the screen yet: the desktop sends the first one when something on the screen changes")]

@@ -151,7 +151,16 @@ impl Customer {
                     json!({"event": "error", "message": format!("cannot share the screen: {e}")}),
                     || format!("Cannot share the screen: {e}"),
                 );
-                return Err(CloseReason::Shutdown);
+                // Cancelling the desktop's own sharing dialog is the customer's no.
+                let declined = matches!(
+                    e,
+                    share::ShareError::Capture(capture::CaptureError::Declined)
+                );
+                return Err(if declined {
+                    CloseReason::DeclinedByCustomer
+                } else {
+                    CloseReason::Shutdown
+                });
             }
         };
         let since = sightline_net::cli::utc(sightline_net::clock::now_unix());

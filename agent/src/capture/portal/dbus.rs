@@ -37,6 +37,21 @@ pub(super) struct Session {
     pub cursor_embedded: bool,
 }
 
+/// Why the portal gave no session.
+#[derive(Debug)]
+pub(super) enum Refusal {
+    /// The customer cancelled the desktop's dialog.
+    Cancelled,
+    /// The portal failed, in words for the customer's log.
+    Failed(String),
+}
+
+impl From<String> for Refusal {
+    fn from(why: String) -> Self {
+        Refusal::Failed(why)
+    }
+}
+
 /// A portal failure, in words for the customer's log and the operator.
 fn fail(what: &str, e: impl std::fmt::Display) -> String {
     format!("the screen-sharing portal failed ({what}): {e}")
@@ -57,7 +72,7 @@ fn screen_cast(connection: &Connection) -> Result<Proxy<'static>, String> {
 }
 
 /// Opens a session for one monitor and starts it: the desktop may ask the customer which one.
-pub(super) fn open() -> Result<Session, String> {
+pub(super) fn open() -> Result<Session, Refusal> {
     let (connection, cursor_modes) = probe()?;
     let portal = screen_cast(&connection)?;
     let requests = Requests::new(&connection)?;
@@ -171,7 +186,7 @@ impl Requests {
         portal: &Proxy<'_>,
         method: &str,
         body: impl FnOnce(String) -> B,
-    ) -> Result<Results, String>
+    ) -> Result<Results, Refusal>
     where
         B: serde::Serialize + zbus::zvariant::DynamicType,
     {
@@ -197,10 +212,8 @@ impl Requests {
             answer.body().deserialize().map_err(|e| fail(method, e))?;
         match code {
             0 => Ok(results),
-            1 => Err(
-                "the customer did not choose a screen to share in the desktop's dialog".to_owned(),
-            ),
-            _ => Err(fail(method, "the desktop refused to share the screen")),
+            1 => Err(Refusal::Cancelled),
+            _ => Err(fail(method, "the desktop refused to share the screen").into()),
         }
     }
 }

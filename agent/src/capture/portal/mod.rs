@@ -87,7 +87,9 @@ impl PortalCapturer {
             })
             .map_err(|e| CaptureError::Backend(format!("cannot start the portal thread: {e}")))?;
         let session = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(session) => session.map_err(CaptureError::Backend)?,
+            Ok(Ok(session)) => session,
+            Ok(Err(dbus::Refusal::Cancelled)) => return Err(CaptureError::Declined),
+            Ok(Err(dbus::Refusal::Failed(why))) => return Err(CaptureError::Backend(why)),
             Err(RecvTimeoutError::Timeout) => return Err(CaptureError::Timeout(START_TIMEOUT)),
             Err(RecvTimeoutError::Disconnected) => {
                 return Err(CaptureError::Backend("the portal thread failed".to_owned()))
