@@ -45,6 +45,41 @@ pub fn parse_command(line: &str) -> Option<Command> {
     }
 }
 
+/// How the terminal asks a consent question's answer (the window has buttons instead).
+pub const ALLOW_PROMPT: &str = "Allow? Type y and Enter to allow, anything else to refuse";
+/// The terminal's advice when the verification codes differ.
+pub const MISMATCH_ADVICE: &str = "if it differs, press Ctrl-C: someone is in between";
+/// The terminal's way out, said when connected.
+pub const CTRL_C_ENDS: &str = "Press Ctrl-C to end the session.";
+
+/// The keys, as the agent's window words them: its buttons, and the hotkeys that work anywhere.
+pub fn keys_help_window(in_control: bool) -> String {
+    let mut keys = String::new();
+    if in_control {
+        keys.push_str("Take back control (or press Ctrl+Alt+R anywhere); ");
+    }
+    keys.push_str("End session (or press Ctrl+Alt+Q anywhere)");
+    keys
+}
+
+/// The terminal's text of an event in the window's words: what the terminal asks to type
+/// becomes the window's buttons. Anything else is left as it is.
+pub fn for_window(text: &str) -> String {
+    let mut out = text
+        .replace(&keys_help(true), &keys_help_window(true))
+        .replace(&keys_help(false), &keys_help_window(false))
+        .replace(
+            MISMATCH_ADVICE,
+            "if it differs, press End session: someone is in between",
+        )
+        .replace(CTRL_C_ENDS, "");
+    if let Some(at) = out.find(ALLOW_PROMPT) {
+        out.truncate(at);
+        out.push_str("Allow?");
+    }
+    out.trim().to_owned()
+}
+
 /// The keys, as the terminal shows them.
 pub fn keys_help(in_control: bool) -> String {
     let mut keys = String::new();
@@ -197,6 +232,24 @@ mod tests {
         assert_eq!(parse_command(""), None);
         assert_eq!(parse_command("what"), Some(Command::Help));
         assert!(keys_help(true).contains("Ctrl+Alt+R"));
+        // The window's words: buttons, not typing; the hotkeys stay.
+        let asked = format!("\nAlice wants to see your screen.\n{ALLOW_PROMPT} (60 s to answer): ");
+        assert_eq!(
+            for_window(&asked),
+            "Alice wants to see your screen.\nAllow?"
+        );
+        let status = format!("Status: Alice is watching. Keys: {}.", keys_help(false));
+        assert_eq!(
+            for_window(&status),
+            "Status: Alice is watching. Keys: End session (or press Ctrl+Alt+Q anywhere)."
+        );
+        let connected = format!("Code: 1234 ({MISMATCH_ADVICE})\n{CTRL_C_ENDS}");
+        assert_eq!(
+            for_window(&connected),
+            "Code: 1234 (if it differs, press End session: someone is in between)"
+        );
+        assert!(!for_window(&keys_help(true)).contains("Enter"));
+        assert_eq!(for_window("Session ended."), "Session ended.");
         assert!(!keys_help(false).contains("Ctrl+Alt+R"));
         assert!(keys_help(false).contains("Ctrl+Alt+Q"));
     }

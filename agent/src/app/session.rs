@@ -236,12 +236,14 @@ fn announce(out: Output, operator: &Operator, sas: &str) {
                         "max_session_secs": rights.max_session.map_or(0, |d| d.as_secs()),
                         "fingerprint": operator.fingerprint, "certificate_expires": operator.certificate_expires}}),
         || format!(
-            "Connected to {} ({}), verified by {}.\nThe operator may: {}\nVerification code: {}  (the operator reads you the same code; if it differs, press Ctrl-C: someone is in between)\nPress Ctrl-C to end the session.",
+            "Connected to {} ({}), verified by {}.\nThe operator may: {}\nVerification code: {}  (the operator reads you the same code; {})\n{}",
             operator.display_name,
             if operator.organisation.is_empty() { "no organisation" } else { &operator.organisation },
             operator.verified_by,
             rights.describe(),
-            sas
+            sas,
+            sightline_agent::customer::MISMATCH_ADVICE,
+            sightline_agent::customer::CTRL_C_ENDS
         ),
     );
 }

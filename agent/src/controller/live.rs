@@ -237,7 +237,7 @@ impl Live {
                 });
                 c.out.event(
                     json!({"event": "consent_request", "what": "control", "timeout_secs": c.consent_timeout.as_secs()}),
-                    || format!("\n{} asks to control your keyboard and mouse.\nAllow? Type y and Enter to allow, anything else to refuse: ", c.operator),
+                    || format!("\n{} asks to control your keyboard and mouse.\n{}: ", c.operator, customer::ALLOW_PROMPT),
                 );
             }
             OnRequest::Grant => self.grant(c, to_peer, used).await,

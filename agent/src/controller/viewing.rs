@@ -48,8 +48,9 @@ impl Customer {
             || {
                 let notice = notice.map(|n| format!("{n}\n")).unwrap_or_default();
                 format!(
-                    "\n{} wants to see your screen.\n{notice}Allow? Type y and Enter to allow, anything else to refuse ({secs} s to answer): ",
-                    self.who()
+                    "\n{} wants to see your screen.\n{notice}{} ({secs} s to answer): ",
+                    self.who(),
+                    customer::ALLOW_PROMPT
                 )
             },
         );

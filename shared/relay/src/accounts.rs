@@ -18,6 +18,7 @@ pub mod labels;
 pub mod ldap;
 pub mod listing;
 pub mod login;
+pub mod oidc;
 pub mod password;
 pub mod recovery;
 pub mod totp;

@@ -97,7 +97,9 @@ impl WindowState {
     /// One event from the agent behind the window.
     pub fn on_event(&mut self, event: &Value, now: Instant) {
         let name = event["event"].as_str().unwrap_or_default();
-        let text = event["text"].as_str().unwrap_or_default().trim();
+        let text =
+            sightline_agent::customer::for_window(event["text"].as_str().unwrap_or_default());
+        let text = text.as_str();
         match name {
             "bundle" => {
                 if let Some(h) = event["help_desk"].as_str() {
