@@ -2,13 +2,17 @@
 //! get a one-page "how to get help" page at `/` and the preconfigured agent at `/agent`
 //! (`support_agent` in relay.toml, written by `relay agent-bundle`). Served only over TLS (a
 //! wss listener, or a trusted proxy that terminated it): a program fetched over plain HTTP
-//! could be swapped on the way. The file is checked before every download: it must be a bundle
-//! signed by this relay's root key, so a stale or foreign file is never handed out.
+//! could be swapped on the way. The file is checked before it is handed out: it must be a bundle
+//! signed by this relay's root key, so a stale or foreign file never is. The checked file is
+//! kept in memory, once, until the file on disk changes (its size, modification time or
+//! inode), so a rush of downloads costs no re-reading and no re-hashing of 30 MB each.
 
 use crate::context::Relay;
 use sightline_core::bundle;
 use sightline_net::stream::BoxIo;
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use tokio::io::AsyncWriteExt;
 
 /// Largest agent file served.
@@ -22,23 +26,48 @@ enum Answer {
     /// The page, for this help desk.
     Page(String),
     /// The agent's bytes.
-    Agent(Vec<u8>),
+    Agent(Arc<Vec<u8>>),
     /// A status line and a short text.
     Status(&'static str, String),
+}
+
+/// A response body: made for this answer, or the cached agent.
+enum Body {
+    Own(Vec<u8>),
+    Shared(Arc<Vec<u8>>),
+}
+
+impl Body {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Body::Own(b) => b,
+            Body::Shared(b) => b,
+        }
+    }
 }
 
 /// Answers one plain request for `path` and closes the connection.
 pub async fn serve(relay: &Relay, mut io: BoxIo, path: &str, secure: bool) {
     let (status, kind, extra, body) = match answer(relay, path, secure).await {
-        Answer::Page(html) => ("200 OK", "text/html; charset=utf-8", "", html.into_bytes()),
+        Answer::Page(html) => (
+            "200 OK",
+            "text/html; charset=utf-8",
+            "",
+            Body::Own(html.into_bytes()),
+        ),
         Answer::Agent(bytes) => (
             "200 OK",
             "application/octet-stream",
             "Content-Disposition: attachment; filename=\"sightline-support\"\r\n",
-            bytes,
+            Body::Shared(bytes),
         ),
         Answer::Status(status, text) => {
-            (status, "text/plain; charset=utf-8", "", text.into_bytes())
+            (
+                status,
+                "text/plain; charset=utf-8",
+                "",
+                Body::Own(text.into_bytes()),
+            )
         }
     };
     let head = format!(
@@ -46,10 +75,10 @@ pub async fn serve(relay: &Relay, mut io: BoxIo, path: &str, secure: bool) {
          Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
          Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'\r\n\
          Referrer-Policy: no-referrer\r\nConnection: close\r\n\r\n",
-        body.len()
+        body.bytes().len()
     );
     let _ = io.write_all(head.as_bytes()).await;
-    let _ = io.write_all(&body).await;
+    let _ = io.write_all(body.bytes()).await;
     let _ = io.shutdown().await;
 }
 
@@ -92,28 +121,69 @@ async fn answer(relay: &Relay, path: &str, secure: bool) -> Answer {
 async fn load(
     file: &Path,
     root: &sightline_core::identity::Fingerprint,
-) -> Result<(Vec<u8>, String), String> {
+) -> Result<(Arc<Vec<u8>>, String), String> {
     let (file, root) = (file.to_path_buf(), *root);
     tokio::task::spawn_blocking(move || load_now(&file, &root))
         .await
         .map_err(|e| e.to_string())?
 }
 
+/// The file's identity on disk: a change of any of these means the file changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    path: PathBuf,
+    len: u64,
+    modified_ns: i128,
+    inode: (u64, u64),
+}
+
+/// The last file that passed the check, with what it was checked against.
+struct Checked {
+    stamp: Stamp,
+    root: sightline_core::identity::Fingerprint,
+    bytes: Arc<Vec<u8>>,
+    help_desk: String,
+}
+
+/// One checked file per relay process (it has one `support_agent`).
+static CHECKED: Mutex<Option<Checked>> = Mutex::new(None);
+
 fn load_now(
     file: &Path,
     root: &sightline_core::identity::Fingerprint,
-) -> Result<(Vec<u8>, String), String> {
+) -> Result<(Arc<Vec<u8>>, String), String> {
     let meta = std::fs::metadata(file).map_err(|e| e.to_string())?;
     if meta.len() > MAX_AGENT_BYTES {
         return Err("larger than 1 GiB".into());
     }
-    let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
-    match bundle::open(&bytes) {
-        Ok(Some(b)) if b.pin.ct_eq(root) => Ok((bytes, b.settings.help_desk)),
-        Ok(Some(_)) => Err("the bundle pins another relay's root key".into()),
-        Ok(None) => Err("not a bundled agent (relay agent-bundle writes one)".into()),
-        Err(e) => Err(e.to_string()),
+    let stamp = Stamp {
+        path: file.to_path_buf(),
+        len: meta.len(),
+        modified_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        inode: (meta.dev(), meta.ino()),
+    };
+    if let Ok(cache) = CHECKED.lock() {
+        if let Some(c) = cache.as_ref().filter(|c| c.stamp == stamp && c.root.ct_eq(root)) {
+            return Ok((Arc::clone(&c.bytes), c.help_desk.clone()));
+        }
     }
+    let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
+    let help_desk = match bundle::open(&bytes) {
+        Ok(Some(b)) if b.pin.ct_eq(root) => b.settings.help_desk,
+        Ok(Some(_)) => return Err("the bundle pins another relay's root key".into()),
+        Ok(None) => return Err("not a bundled agent (relay agent-bundle writes one)".into()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let bytes = Arc::new(bytes);
+    if let Ok(mut cache) = CHECKED.lock() {
+        *cache = Some(Checked {
+            stamp,
+            root: *root,
+            bytes: Arc::clone(&bytes),
+            help_desk: help_desk.clone(),
+        });
+    }
+    Ok((bytes, help_desk))
 }
 
 /// The support page: the help desk's name, the download, what to do with it.
