@@ -5,6 +5,7 @@
 pub mod cutter;
 pub mod debroot;
 pub mod netfw;
+pub mod oidc;
 pub mod recordings;
 pub mod shaper;
 pub mod slapd;

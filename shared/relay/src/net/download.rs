@@ -61,14 +61,12 @@ pub async fn serve(relay: &Relay, mut io: BoxIo, path: &str, secure: bool) {
             "Content-Disposition: attachment; filename=\"sightline-support\"\r\n",
             Body::Shared(bytes),
         ),
-        Answer::Status(status, text) => {
-            (
-                status,
-                "text/plain; charset=utf-8",
-                "",
-                Body::Own(text.into_bytes()),
-            )
-        }
+        Answer::Status(status, text) => (
+            status,
+            "text/plain; charset=utf-8",
+            "",
+            Body::Own(text.into_bytes()),
+        ),
     };
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n{extra}\
@@ -163,7 +161,10 @@ fn load_now(
         inode: (meta.dev(), meta.ino()),
     };
     if let Ok(cache) = CHECKED.lock() {
-        if let Some(c) = cache.as_ref().filter(|c| c.stamp == stamp && c.root.ct_eq(root)) {
+        if let Some(c) = cache
+            .as_ref()
+            .filter(|c| c.stamp == stamp && c.root.ct_eq(root))
+        {
             return Ok((Arc::clone(&c.bytes), c.help_desk.clone()));
         }
     }
