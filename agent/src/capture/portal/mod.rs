@@ -28,15 +28,17 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 const FIRST_FRAME_WAIT: Duration = Duration::from_secs(1);
 
 /// Whether this session can use the portal: PipeWire loads, the session bus answers and the
-/// desktop offers screen casting. Checked once per process; the reason when not.
+/// desktop offers screen casting; the reason when not. A yes is remembered for the process;
+/// a no is asked again next time (a kiosk may start before the desktop's portal does).
 pub(super) fn available() -> Result<(), String> {
-    static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
-    CHECKED
-        .get_or_init(|| {
-            pipewire::available()?;
-            dbus::probe().map(|_| ())
-        })
-        .clone()
+    static AVAILABLE: OnceLock<()> = OnceLock::new();
+    if AVAILABLE.get().is_some() {
+        return Ok(());
+    }
+    pipewire::available()?;
+    drop(dbus::probe()?);
+    let _ = AVAILABLE.set(());
+    Ok(())
 }
 
 /// The portal picks the monitor (or the customer does, in its dialog): one entry, its size

@@ -335,7 +335,12 @@ unsafe extern "C" fn on_state_changed(
 unsafe extern "C" fn on_param_changed(data: *mut c_void, id: u32, param: *const u8) {
     // SAFETY: as in `on_state_changed`; this runs on the loop thread, the only one touching it.
     let cb = unsafe { &mut *data.cast::<Callbacks>() };
-    if id != PARAM_FORMAT || param.is_null() {
+    if id != PARAM_FORMAT {
+        return;
+    }
+    if param.is_null() {
+        // The format was cleared (the stream is renegotiating): no frames until a new one.
+        cb.format = None;
         return;
     }
     // SAFETY: a pod starts with its 32-bit body size; the whole pod is 8 bytes more.
