@@ -46,14 +46,25 @@ fn agent_on_wayland(relay: &Relay, desktop: &WaylandDesktop, data: &Path, code: 
     agent
 }
 
-#[test]
-fn the_agent_shares_a_wayland_desktop_through_the_portal() {
-    let desktop = WaylandDesktop::start(800, 600);
+/// A Wayland desktop of `width` x `height`, a relay, and a directory for the test's files.
+fn setup(width: u32, height: u32) -> (WaylandDesktop, Relay, tempfile::TempDir) {
+    let desktop = WaylandDesktop::start(width, height);
     let mut relay = Relay::new(None);
     relay.start();
-    let tmp = tempfile::tempdir().unwrap();
+    (desktop, relay, tempfile::tempdir().unwrap())
+}
+
+/// Where the viewer writes its last picture (`--save-frame`), as a path and as an argument.
+fn saved_frame(tmp: &tempfile::TempDir) -> (std::path::PathBuf, String) {
     let saved = tmp.path().join("decoded.png");
-    let saved_s = saved.to_string_lossy().into_owned();
+    let arg = saved.to_string_lossy().into_owned();
+    (saved, arg)
+}
+
+#[test]
+fn the_agent_shares_a_wayland_desktop_through_the_portal() {
+    let (desktop, relay, tmp) = setup(800, 600);
+    let (saved, saved_s) = saved_frame(&tmp);
     let mut viewer = relay.viewer_args(
         &tmp.path().join("viewer"),
         &["--frames", "1", "--save-frame", &saved_s],
@@ -99,12 +110,8 @@ fn the_agent_shares_a_wayland_desktop_through_the_portal() {
 
 #[test]
 fn the_picture_follows_the_desktop() {
-    let desktop = WaylandDesktop::start(640, 480);
-    let mut relay = Relay::new(None);
-    relay.start();
-    let tmp = tempfile::tempdir().unwrap();
-    let saved = tmp.path().join("decoded.png");
-    let saved_s = saved.to_string_lossy().into_owned();
+    let (desktop, relay, tmp) = setup(640, 480);
+    let (saved, saved_s) = saved_frame(&tmp);
     let mut viewer = relay.viewer_args(&tmp.path().join("viewer"), &["--save-frame", &saved_s]);
     let code = viewer.session_code();
     let mut agent = agent_on_wayland(&relay, &desktop, &tmp.path().join("agent"), &code);
@@ -168,10 +175,7 @@ fn without_a_usable_portal_the_agent_says_why() {
 fn a_second_session_on_an_unchanged_screen_waits_for_the_picture() {
     // wlroots' portal sends a later cast of an unchanged screen no picture until the screen
     // changes (see WaylandDesktop::repaint). The agent must wait, not give up.
-    let desktop = WaylandDesktop::start(640, 480);
-    let mut relay = Relay::new(None);
-    relay.start();
-    let tmp = tempfile::tempdir().unwrap();
+    let (desktop, relay, tmp) = setup(640, 480);
     let mut first = relay.viewer_args(&tmp.path().join("viewer1"), &["--frames", "1"]);
     let code = first.session_code();
     let mut agent = agent_on_wayland(&relay, &desktop, &tmp.path().join("agent"), &code);
@@ -181,8 +185,7 @@ fn a_second_session_on_an_unchanged_screen_waits_for_the_picture() {
 
     // The second session: whether a picture comes at once depends on the compositor's
     // timing; either way the agent keeps sharing and the change on the screen arrives.
-    let saved = tmp.path().join("decoded.png");
-    let saved_s = saved.to_string_lossy().into_owned();
+    let (saved, saved_s) = saved_frame(&tmp);
     let mut second = relay.viewer_args(&tmp.path().join("viewer2"), &["--save-frame", &saved_s]);
     let code = second.session_code();
     let mut agent = agent_on_wayland(&relay, &desktop, &tmp.path().join("agent"), &code);
@@ -210,11 +213,8 @@ fn a_second_session_on_an_unchanged_screen_waits_for_the_picture() {
 
 #[test]
 fn when_pipewire_dies_the_session_ends_with_the_reason() {
-    let desktop = WaylandDesktop::start(640, 480);
+    let (desktop, relay, tmp) = setup(640, 480);
     desktop.keep_repainting(std::time::Duration::from_millis(200));
-    let mut relay = Relay::new(None);
-    relay.start();
-    let tmp = tempfile::tempdir().unwrap();
     let mut viewer = relay.viewer_args(&tmp.path().join("viewer"), &[]);
     let code = viewer.session_code();
     let mut agent = agent_on_wayland(&relay, &desktop, &tmp.path().join("agent"), &code);
