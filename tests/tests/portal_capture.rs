@@ -8,7 +8,7 @@ use std::process::Command;
 
 use sightline_media::convert::load_png_rgba;
 use sightline_tests::wayland::{WaylandDesktop, BACKGROUND};
-use sightline_tests::{bin, run, Proc, Relay, Xvfb, SLOW};
+use sightline_tests::{bin, direct_session, run, Proc, Relay, Xvfb, SLOW};
 
 /// Share of the pixels of a PNG within `tolerance` of `rgb` (0xRRGGBB) in every channel.
 fn share_of_colour(png: &Path, rgb: u32, tolerance: u8) -> f64 {
@@ -262,4 +262,40 @@ fn a_customer_who_cancels_the_desktops_dialog_shares_nothing() {
     assert_eq!(closed["reason"], "declined by customer", "{closed}");
     assert!(!viewer.events().iter().any(|l| l.contains("\"frame\"")));
     agent.wait_exit(SLOW);
+}
+
+#[test]
+fn an_unattended_kiosk_on_a_wayland_desktop_uses_x11_not_the_portal() {
+    // Nobody is at a kiosk to answer the desktop's screen-sharing dialog: with XWayland there,
+    // the kiosk captures through X11 and says why it does not use the portal.
+    let (desktop, relay, tmp) = setup(640, 480);
+    let x = Xvfb::start(320, 240);
+    let mut cmd = Command::new(agent_program());
+    cmd.arg("--data-dir")
+        .arg(tmp.path().join("kiosk"))
+        .args(["--lan-only", "--listen", "127.0.0.1:0", "--json"])
+        .args(["--relay-key", &relay.fingerprint]);
+    desktop.apply(&mut cmd);
+    cmd.env("DISPLAY", &x.display);
+    let mut kiosk = Proc::spawn("kiosk", &mut cmd);
+    let addr = kiosk.wait_event("listening", SLOW)["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut viewer = direct_session(
+        Some(&relay),
+        &tmp.path().join("viewer"),
+        &addr,
+        &["--accept-new-agent-key", "--frames", "1"],
+    );
+    let sharing = kiosk.wait_event("sharing", SLOW);
+    assert_eq!(sharing["capture"], "x11", "{sharing}");
+    assert_eq!(sharing["width"], 320, "{sharing}");
+    viewer.wait_event("frame", SLOW);
+    assert!(viewer.wait_exit(SLOW).success());
+    let log = kiosk.stderr();
+    assert!(
+        log.contains("unattended kiosk") && log.contains("falling back to X11"),
+        "{log}"
+    );
 }

@@ -56,6 +56,8 @@ pub struct KioskOptions {
 /// LAN-only kiosk mode: serves direct connections until SIGINT/SIGTERM. Each connection is
 /// checked by address before anything is read, then gets its own handshake under a deadline.
 pub async fn serve(opts: KioskOptions, out: Output) -> Result<SessionEnd> {
+    // Nobody answers a Wayland desktop's screen-sharing dialog at a kiosk: X11 where it is.
+    sightline_agent::capture::set_unattended();
     let config = ClientConfig::load("agent", opts.config.as_deref())?;
     if opts.relay.is_some() {
         bail!("--relay makes no sense with --lan-only: a LAN-only agent never contacts a relay");

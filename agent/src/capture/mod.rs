@@ -109,6 +109,17 @@ enum Backend {
     Scap,
 }
 
+/// Set by an unattended kiosk: with both `$DISPLAY` and `$WAYLAND_DISPLAY`, capture through
+/// X11 (XWayland) rather than the portal, whose desktop dialog would wait for a person who is
+/// not there.
+static UNATTENDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// For the rest of the process, nobody is at the screen to answer the desktop's screen-sharing
+/// dialog (the LAN-only kiosk): X11 is preferred wherever it is there.
+pub fn set_unattended() {
+    UNATTENDED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Picks the backend: on a Wayland desktop the screen-cast portal when it can be used, else
 /// X11 through XWayland (said once, with the reason); X11 when only `$DISPLAY` is set; scap on
 /// macOS and Windows.
@@ -116,17 +127,20 @@ fn backend() -> Result<Backend, CaptureError> {
     #[cfg(target_os = "linux")]
     {
         let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        let unattended = UNATTENDED.load(std::sync::atomic::Ordering::Relaxed);
         if set("WAYLAND_DISPLAY") {
-            let why = match portal::available() {
-                Ok(()) => return Ok(Backend::Portal),
-                Err(why) => why,
+            let why = if unattended && set("DISPLAY") {
+                "an unattended kiosk: nobody would answer the desktop's dialog".to_owned()
+            } else {
+                match portal::available() {
+                    Ok(()) => return Ok(Backend::Portal),
+                    Err(why) if !set("DISPLAY") => return Err(CaptureError::NoPortal(why)),
+                    Err(why) => why,
+                }
             };
-            if !set("DISPLAY") {
-                return Err(CaptureError::NoPortal(why));
-            }
             static ONCE: std::sync::Once = std::sync::Once::new();
             ONCE.call_once(|| {
-                tracing::warn!("Wayland desktop, but its screen-cast portal cannot be used ({why}): falling back to X11 (XWayland); windows of Wayland programs may look black to the operator");
+                tracing::warn!("Wayland desktop, but its screen-cast portal is not used ({why}): falling back to X11 (XWayland); windows of Wayland programs may look black to the operator");
             });
         }
         if set("DISPLAY") {
