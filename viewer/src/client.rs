@@ -56,6 +56,9 @@ pub struct SessionParams {
     pub agent_key: AgentKeyCheck,
     /// Record the session where the policy leaves it to the operator.
     pub record: bool,
+    /// Sign in through this OpenID Connect provider of the relay (device grant) instead of
+    /// `user` and `password`.
+    pub oidc: Option<String>,
 }
 
 /// A direct connection to a LAN-only agent with the certificate stored after an earlier relay
@@ -247,6 +250,8 @@ pub enum ClientEvent {
     },
     /// Connected to the relay over this route (before logging in).
     Route(Dialed),
+    /// Where to sign in at the identity provider (an OpenID Connect login).
+    OidcSignIn(sightline_net::relay_client::OidcSignIn),
     /// Logged in; the certificate is verified against the pinned relay CA.
     LoggedIn(OperatorRights),
     /// Connecting straight to a LAN-only agent (instead of a session code).
@@ -494,6 +499,15 @@ async fn login(
     // The client checks the grant against the pin: the authority's root is the pinned key,
     // the certificate is its issuing key's and is over this key. Only what it signed decides
     // what the window offers.
+    if let Some(provider) = &params.oidc {
+        let grant = client
+            .oidc_login(provider, key, |sign_in| {
+                events.emit(ClientEvent::OidcSignIn(sign_in));
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok((client, grant));
+    }
     let grant = client
         .login(
             &params.user,

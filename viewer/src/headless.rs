@@ -138,6 +138,23 @@ impl Headless {
         match event {
             ClientEvent::Status(s) => tracing::info!("{s}"),
             ClientEvent::Route(dialed) => sightline_net::cli::announce_route(out, &dialed),
+            ClientEvent::OidcSignIn(s) => {
+                let open = s
+                    .verification_uri_complete
+                    .as_ref()
+                    .unwrap_or(&s.verification_uri);
+                out.event(
+                    json!({"event": "oidc_sign_in", "verification_uri": s.verification_uri,
+                           "verification_uri_complete": s.verification_uri_complete,
+                           "user_code": s.user_code, "expires_in": s.expires_in}),
+                    || {
+                        format!(
+                            "Sign in at {open}\n(or at {} with the code {}); waiting up to {} s",
+                            s.verification_uri, s.user_code, s.expires_in
+                        )
+                    },
+                );
+            }
             ClientEvent::LoggedIn(rights) => {
                 out.event(login_json(&rights), || {
                     format!("Logged in as {} ({})", rights.operator, rights.summary())
@@ -425,6 +442,7 @@ mod tests {
             direct: None,
             agent_key: Default::default(),
             record: false,
+            oidc: None,
         })
     }
 

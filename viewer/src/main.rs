@@ -181,6 +181,11 @@ struct SessionArgs {
     /// recovery code from the second (empty or missing: none) instead of prompting.
     #[arg(long)]
     password_stdin: bool,
+    /// Sign in through the relay's OpenID Connect provider PROVIDER (a `[[oidc]]` name of
+    /// relay.toml) with the device grant: prints the provider's page and a code, which you
+    /// open and type in a browser on any device; no password is typed here.
+    #[arg(long, value_name = "PROVIDER", conflicts_with = "password_stdin")]
+    oidc: Option<String>,
     /// One JSON object per line on stdout for each event (per decoded frame included).
     #[arg(long)]
     json: bool,
@@ -330,14 +335,28 @@ async fn session(cli: Cli, out: Output) -> Result<SessionEnd> {
         None => {
             let (relay, relay_key) =
                 config.relay_target(cli.relay.relay, cli.relay.relay_key, cli.relay.proxy)?;
-            let user = cli
-                .relay
-                .user
-                .ok_or_else(|| anyhow!("--user NAME is required"))?;
-            let Credentials {
-                password,
-                second_factor,
-            } = read_credentials(args.password_stdin)?;
+            let (
+                user,
+                Credentials {
+                    password,
+                    second_factor,
+                },
+            ) = match &args.oidc {
+                // The provider signs the operator in; nothing to read here.
+                Some(_) => (
+                    String::new(),
+                    Credentials {
+                        password: sightline_core::relay_proto::Secret::new(""),
+                        second_factor: None,
+                    },
+                ),
+                None => (
+                    cli.relay
+                        .user
+                        .ok_or_else(|| anyhow!("--user NAME is required (or --oidc PROVIDER)"))?,
+                    read_credentials(args.password_stdin)?,
+                ),
+            };
             Start::Relay(SessionParams {
                 relay,
                 relay_key,
@@ -350,6 +369,7 @@ async fn session(cli: Cli, out: Output) -> Result<SessionEnd> {
                 direct: None,
                 agent_key,
                 record: cli.record,
+                oidc: args.oidc,
             })
         }
         Some(address) => {
@@ -419,6 +439,7 @@ async fn direct_start(
                 direct: Some(address),
                 agent_key,
                 record: false,
+                oidc: None,
             }))
         }
     }

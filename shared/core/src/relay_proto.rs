@@ -124,6 +124,23 @@ pub enum ClientMessage {
         /// The token from the last `Paired` this side received.
         token: ResumeToken,
     },
+    /// Operator login through the relay's OpenID Connect provider `provider` with the device
+    /// grant (after [`ClientMessage::LoginChallenge`]): the relay answers
+    /// [`RelayMessage::OidcDevice`] (where the operator signs in), then `LoginOk` or an error
+    /// once the sign-in ends. The proof covers `oidc:` and the provider's name as the user.
+    OidcLogin {
+        /// The `[[oidc]]` table's name.
+        provider: String,
+        /// The operator's public key (SubjectPublicKeyInfo DER).
+        operator_key: Vec<u8>,
+        /// The login proof ([`crate::login_proof`]).
+        proof: Vec<u8>,
+    },
+}
+
+/// What a proof of possession names as the user in an OpenID Connect login with `provider`.
+pub fn oidc_login_user(provider: &str) -> String {
+    format!("oidc:{provider}")
 }
 
 /// Why the relay refused a request.
@@ -240,5 +257,17 @@ pub enum RelayMessage {
     LoginChallenge {
         /// What the operator's key signs ([`crate::login_proof`]).
         challenge: Challenge,
+    },
+    /// Where the operator signs in for [`ClientMessage::OidcLogin`]: the identity provider's
+    /// page and the code to type there.
+    OidcDevice {
+        /// The provider's page.
+        verification_uri: String,
+        /// The page with the code filled in, when the provider offers one.
+        verification_uri_complete: Option<String>,
+        /// The code to type.
+        user_code: String,
+        /// Seconds the code is valid.
+        expires_in: u64,
     },
 }

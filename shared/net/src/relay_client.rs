@@ -27,6 +27,23 @@ use tokio::net::TcpStream;
 /// How long connecting and each request/answer exchange may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Longest a viewer waits for the operator to sign in at the identity provider (the relay
+/// gives up at 10 minutes).
+pub const OIDC_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(660);
+
+/// Where the operator signs in for an OpenID Connect login (the relay's answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcSignIn {
+    /// The identity provider's page.
+    pub verification_uri: String,
+    /// The page with the code filled in, when the provider offers one.
+    pub verification_uri_complete: Option<String>,
+    /// The code to type there.
+    pub user_code: String,
+    /// Seconds the code is valid.
+    pub expires_in: u64,
+}
+
 /// Errors talking to the relay.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -274,32 +291,93 @@ impl RelayClient {
                 proof,
             };
             self.send(&msg).await?;
+            let answer = self.receive().await?;
+            self.grant(answer, key)
+        })
+        .await
+    }
+
+    /// Logs in through the relay's OpenID Connect provider `provider` (device grant): the
+    /// relay answers where the operator signs in, which `show` gets, then the certificate once
+    /// the operator has signed in (in a browser, anywhere), checked as for [`Self::login`]. The
+    /// proof of possession names `oidc:PROVIDER` as the user.
+    pub async fn oidc_login(
+        &mut self,
+        provider: &str,
+        key: &PrivateIdentity,
+        show: impl FnOnce(OidcSignIn),
+    ) -> Result<LoginGrant, ClientError> {
+        let user = sightline_core::relay_proto::oidc_login_user(provider);
+        timed(REQUEST_TIMEOUT, async {
+            self.send(&ClientMessage::LoginChallenge).await?;
+            let RelayMessage::LoginChallenge { challenge } = self.receive().await? else {
+                return Err(ClientError::Unexpected);
+            };
+            let operator_key = key.public().spki_der().to_vec();
+            let transcript = LoginTranscript {
+                channel_binding: self.channel.handshake_hash(),
+                challenge: &challenge,
+                operator_key: &operator_key,
+                user: &user,
+            };
+            let proof = transcript.sign(key, &mut OsRng);
+            self.send(&ClientMessage::OidcLogin {
+                provider: provider.to_owned(),
+                operator_key,
+                proof,
+            })
+            .await?;
             match self.receive().await? {
-                RelayMessage::LoginOk {
-                    certificate,
-                    authority,
-                    revocations,
+                RelayMessage::OidcDevice {
+                    verification_uri,
+                    verification_uri_complete,
+                    user_code,
+                    expires_in,
                 } => {
-                    let now = clock::now_unix();
-                    authority.verify(&self.pin, now)?;
-                    let body = authority.verify_operator(&certificate, now)?;
-                    if !body.key.ct_eq(&key.public().fingerprint()) {
-                        return Err(
-                            sightline_core::Error::from(AuthError::CertificateKeyMismatch).into(),
-                        );
-                    }
-                    revocations.check_pin(&self.pin)?;
-                    Ok(LoginGrant {
-                        certificate,
-                        body,
-                        authority,
-                        revocations,
-                    })
+                    show(OidcSignIn {
+                        verification_uri,
+                        verification_uri_complete,
+                        user_code,
+                        expires_in,
+                    });
+                    Ok(())
                 }
                 _ => Err(ClientError::Unexpected),
             }
         })
-        .await
+        .await?;
+        // The operator signs in meanwhile; the relay gives up when the code expires.
+        let answer = timed(OIDC_SIGN_IN_TIMEOUT, self.receive()).await?;
+        self.grant(answer, key)
+    }
+
+    /// Checks a login's answer: the certificate, over `key`, from an authority of the pin.
+    fn grant(
+        &self,
+        answer: RelayMessage,
+        key: &PrivateIdentity,
+    ) -> Result<LoginGrant, ClientError> {
+        let RelayMessage::LoginOk {
+            certificate,
+            authority,
+            revocations,
+        } = answer
+        else {
+            return Err(ClientError::Unexpected);
+        };
+        let now = clock::now_unix();
+        authority.verify(&self.pin, now)?;
+        let body = authority.verify_operator(&certificate, now)?;
+        if !body.key.ct_eq(&key.public().fingerprint()) {
+            return Err(sightline_core::Error::from(AuthError::CertificateKeyMismatch).into());
+        }
+        revocations.check_pin(&self.pin)?;
+        Ok(LoginGrant {
+            certificate,
+            body,
+            authority,
+            revocations,
+        })
     }
 
     /// Asks for a session code (after login).

@@ -38,6 +38,14 @@ pub enum ConfigError {
         /// The parser's explanation, with line and column.
         message: String,
     },
+    /// An `[[oidc]]` table makes no sense.
+    #[error("invalid configuration {path}: {message}")]
+    Oidc {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// The `[ldap]` table makes no sense.
     #[error("invalid configuration {path}: ldap: {message}")]
     Ldap {
@@ -215,6 +223,9 @@ pub struct Config {
     pub login_work: LoginWork,
     /// Operators' passwords checked by an LDAP directory.
     pub ldap: Option<LdapConfig>,
+    /// `[[oidc]]`: OpenID Connect providers operators may sign in with.
+    #[serde(default)]
+    pub oidc: Vec<crate::accounts::oidc::config::OidcConfig>,
     /// The audit log's signed checkpoints.
     pub audit: AuditConfig,
     /// The audit log exported to a syslog collector.
@@ -258,6 +269,7 @@ impl Default for Config {
             login_limit: LoginLimits::default(),
             login_work: LoginWork::default(),
             ldap: None,
+            oidc: Vec::new(),
             audit: AuditConfig::default(),
             syslog: None,
         }
@@ -431,6 +443,20 @@ impl Config {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
+        }
+        crate::accounts::oidc::config::validate_all(&self.oidc).map_err(|e| ConfigError::Oidc {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        for p in &self.oidc {
+            if let Some(file) = &p.client_secret_file {
+                crate::accounts::oidc::device::read_secret(file).map_err(|why| {
+                    ConfigError::Oidc {
+                        path: path.to_path_buf(),
+                        message: format!("[[oidc]] {}: client_secret_file: {why}", p.name),
+                    }
+                })?;
+            }
         }
         if let Some(syslog) = &self.syslog {
             syslog.validate().map_err(|e| ConfigError::Syslog {
@@ -693,6 +719,56 @@ mod tests {
         let (c, used) = Config::load_or_default(None, &missing).unwrap();
         assert_eq!(c.code_ttl_secs, 30);
         assert_eq!(used, Some(missing));
+    }
+
+    #[test]
+    fn example_oidc_table_parses_with_every_key() {
+        let example = include_str!("../../../assets/relay.example.toml");
+        let text: String = example
+            .lines()
+            .skip_while(|l| *l != "# [[oidc]]")
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| l.trim_start_matches('#').trim_start())
+            .map(|l| l.split(" # ").next().unwrap_or(l))
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        // One table on its own: its sub-table without the `oidc.` prefix.
+        let table = text
+            .trim_start_matches("[[oidc]]")
+            .replace("[oidc.group_permissions]", "[group_permissions]");
+        let cfg: crate::accounts::oidc::config::OidcConfig = toml::from_str(&table).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.name, "corp");
+        assert_eq!(
+            cfg.group_permissions["helpdesk-operators"],
+            ["view", "control"]
+        );
+        assert!(cfg.client_secret_file.is_some() && cfg.organisation_claim.is_some());
+    }
+
+    #[test]
+    fn an_oidc_secret_others_can_read_is_refused_at_start() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let text = format!(
+            "[[oidc]]\nname = \"corp\"\nissuer = \"https://idp.example\"\nclient_id = \"r\"\n\
+             client_secret_file = \"{}\"\n",
+            secret.display()
+        );
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("client_secret_file") && e.contains("chmod 600"),
+            "{e}"
+        );
+        assert!(!e.contains("s3cret"), "{e}");
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(parse(&text).unwrap().oidc.len(), 1);
+        let twice = format!("{text}{text}");
+        assert!(parse(&twice).unwrap_err().to_string().contains("same name"));
     }
 
     /// The example file's commented `[[listener]]` table, uncommented.

@@ -35,6 +35,7 @@ pub mod join;
 pub mod listener;
 pub mod live;
 pub mod log_throttle;
+pub mod oidc_login;
 pub mod paired;
 pub mod prefixed;
 pub mod probation;

@@ -149,6 +149,7 @@ impl LoginForm {
             record: self.record,
             // The app sets how the agent's key is checked.
             agent_key: Default::default(),
+            oidc: None,
         })
     }
 
@@ -411,6 +412,15 @@ impl AppState {
                     w.route = Some(label.clone());
                 }
                 self.form.route = Some(label);
+            }
+            ClientEvent::OidcSignIn(s) => {
+                if let Screen::Waiting(w) = &mut self.screen {
+                    let open = s
+                        .verification_uri_complete
+                        .as_ref()
+                        .unwrap_or(&s.verification_uri);
+                    w.status = format!("sign in at {open} (code {})", s.user_code);
+                }
             }
             ClientEvent::LoggedIn(rights) => {
                 if let Screen::Waiting(w) = &mut self.screen {

@@ -30,7 +30,7 @@
 //! `login_limit.certificates` times per account and window ([`crate::accounts::issued`]).
 
 mod factors;
-mod issue;
+pub(crate) mod issue;
 
 use crate::accounts::account_name::AccountName;
 use crate::accounts::auth::Role;
@@ -345,7 +345,16 @@ async fn run(relay: &Relay, attempt: Attempt) -> Result<LoginOutcome, InternalEr
         tracing::warn!(user = %person.name, peer = %ip, wait, "login refused: certificate quota of the account used up");
         return Ok(LoginOutcome::RateLimited(wait));
     }
-    issue::certificate(relay, account.as_ref(), person, &key, ip, now).await
+    issue::certificate(
+        relay,
+        account.as_ref(),
+        person,
+        &key,
+        ip,
+        now,
+        Default::default(),
+    )
+    .await
 }
 
 /// Records a failed login under every counter that applies, and in the audit trail when the

@@ -14,7 +14,7 @@ use crate::net::conn::{self, Conn, ConnError};
 use crate::net::probation::{AfterRefusal, Probation};
 use crate::net::replies;
 use crate::net::route::{route, Route};
-use crate::net::{attach, host, join, resume};
+use crate::net::{attach, host, join, oidc_login, resume};
 use rand_core::{OsRng, RngCore};
 use sightline_core::login_proof::Challenge;
 use sightline_core::relay_channel;
@@ -179,6 +179,53 @@ async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
                     return tracing::debug!(peer = %conn.peer, error = %e, "closing connection");
                 }
             }
+            Route::OidcLogin {
+                provider,
+                operator_key,
+                proof,
+            } => {
+                let possession = Possession {
+                    channel_binding: *conn.channel.handshake_hash(),
+                    challenge: challenge.take(),
+                    proof,
+                };
+                let ended =
+                    oidc_login::attempt(&relay, &mut conn, provider, operator_key, possession)
+                        .await;
+                let reply = match ended {
+                    Ok(oidc_login::Ended::Outcome(LoginOutcome::Accepted { certificate, who })) => {
+                        let authority = who.authority.clone();
+                        operator = Some(who);
+                        RelayMessage::LoginOk {
+                            certificate,
+                            authority,
+                            revocations: relay.revocations.current().list.clone(),
+                        }
+                    }
+                    Ok(oidc_login::Ended::Refused(reply)) => reply,
+                    Ok(oidc_login::Ended::Outcome(LoginOutcome::BadKey(why))) => {
+                        let msg = format!("operator key rejected: {why}");
+                        return conn.close_with(&replies::bad_request(&msg)).await;
+                    }
+                    Ok(oidc_login::Ended::Outcome(LoginOutcome::RateLimited(wait))) => {
+                        replies::rate_limited(wait)
+                    }
+                    Ok(oidc_login::Ended::Outcome(_)) => {
+                        return conn.close_with(&replies::not_proven()).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(peer = %conn.peer, error = %e, "oidc login failed on the relay side");
+                        return conn.close_with(&replies::internal()).await;
+                    }
+                };
+                if operator.is_none() {
+                    if !refuse(&mut conn, &mut probation, &reply).await {
+                        return;
+                    }
+                } else if let Err(e) = conn.send(&reply).await {
+                    return tracing::debug!(peer = %conn.peer, error = %e, "closing connection");
+                }
+            }
             Route::Challenge => {
                 let mut fresh = [0u8; 32];
                 OsRng.fill_bytes(&mut fresh);
@@ -243,7 +290,11 @@ async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
 /// its side once its token is known ([`resume::resume`]).
 fn role_refusal(roles: Roles, route: &Route) -> Option<RelayMessage> {
     match route {
-        Route::Login { .. } | Route::Challenge | Route::CreateSession | Route::Attach { .. }
+        Route::Login { .. }
+        | Route::OidcLogin { .. }
+        | Route::Challenge
+        | Route::CreateSession
+        | Route::Attach { .. }
             if !roles.operator =>
         {
             Some(replies::operators_not_here())

@@ -28,6 +28,15 @@ pub enum Route {
         /// Proof of possession of the key (checked against this connection's challenge).
         proof: Vec<u8>,
     },
+    /// Try an operator login through an OpenID Connect provider (device grant).
+    OidcLogin {
+        /// The `[[oidc]]` table's name.
+        provider: String,
+        /// Operator's public key (SPKI DER).
+        operator_key: Vec<u8>,
+        /// Proof of possession of the key (checked against this connection's challenge).
+        proof: Vec<u8>,
+    },
     /// Issue a fresh login challenge (replacing any earlier one on this connection).
     Challenge,
     /// Create a session for the logged-in operator.
@@ -85,6 +94,18 @@ pub fn route(logged_in: bool, msg: ClientMessage) -> Route {
             operator_key,
             proof,
         },
+        (
+            false,
+            ClientMessage::OidcLogin {
+                provider,
+                operator_key,
+                proof,
+            },
+        ) => Route::OidcLogin {
+            provider,
+            operator_key,
+            proof,
+        },
         (false, ClientMessage::LoginChallenge) => Route::Challenge,
         (false, ClientMessage::Join { code, agent }) => Route::Join { code, agent },
         (
@@ -117,7 +138,12 @@ pub fn route(logged_in: bool, msg: ClientMessage) -> Route {
             close: false,
         },
         (true, ClientMessage::CreateSession) => Route::CreateSession,
-        (true, ClientMessage::Login { .. } | ClientMessage::LoginChallenge) => Route::Refuse {
+        (
+            true,
+            ClientMessage::Login { .. }
+            | ClientMessage::OidcLogin { .. }
+            | ClientMessage::LoginChallenge,
+        ) => Route::Refuse {
             reply: replies::bad_request("already logged in on this connection"),
             close: true,
         },

@@ -15,14 +15,25 @@ use sightline_core::cert::{CertBody, OperatorCert, Permissions, RecordingMode};
 use sightline_core::identity::PublicIdentity;
 use std::net::IpAddr;
 
-/// Issues the certificate of `person` (whose relay account, if any, is `account`) over `key`.
-pub(super) async fn certificate(
+/// What an identity provider narrows in a certificate (none for a password login).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Narrowed {
+    /// Valid no later than this (the provider's session).
+    pub not_after: Option<u64>,
+    /// At most these permissions (the provider's groups).
+    pub permissions: Option<Permissions>,
+}
+
+/// Issues the certificate of `person` (whose relay account, if any, is `account`) over `key`,
+/// within what `narrowed` allows.
+pub(crate) async fn certificate(
     relay: &Relay,
     account: Option<&User>,
     person: Authenticated,
     key: &PublicIdentity,
     ip: IpAddr,
     now: u64,
+    narrowed: Narrowed,
 ) -> Result<LoginOutcome, InternalError> {
     let policy = &relay.policy;
     let (permissions, max_session_secs) = match account {
@@ -31,6 +42,10 @@ pub(super) async fn certificate(
             a.effective_session_limit(policy.max_session_secs()),
         ),
         None => (policy.allowed(), policy.max_session_secs()),
+    };
+    let permissions = match narrowed.permissions {
+        Some(mask) => Permissions(permissions.0 & mask.0),
+        None => permissions,
     };
     let mode = recording::effective_mode(policy.recording.mode, account.and_then(|a| a.recording));
     if mode != RecordingMode::Off && !policy.recording.has_recipients() {
@@ -61,7 +76,8 @@ pub(super) async fn certificate(
         // Never past the issuing key's own certificate.
         not_after: now
             .saturating_add(relay.config.certificate_validity_secs)
-            .min(issuing.not_after()),
+            .min(issuing.not_after())
+            .min(narrowed.not_after.unwrap_or(u64::MAX)),
         issuer: issuing.authority().issuer().fingerprint(),
         recording: policy.recording.for_certificate(mode),
     };

@@ -62,7 +62,9 @@ pub struct OidcConfig {
     /// The claim listing the user's groups (an array of strings, or one string).
     #[serde(default = "default_groups_claim")]
     pub groups_claim: String,
-    /// Members of this group may log in as operators.
+    /// Members of this group may log in as operators, with or without a relay account. With
+    /// neither this nor `admin_group`, only users who have a relay account (matched by
+    /// `username_claim`) may log in.
     pub operator_group: Option<String>,
     /// Members of this group are relay administrators.
     pub admin_group: Option<String>,
@@ -79,9 +81,6 @@ pub struct OidcConfig {
     /// The provider's second factor (an accepted `acr`) replaces the relay's TOTP.
     #[serde(default)]
     pub mfa_replaces_totp: bool,
-    /// Create the relay account at the first login (with the role the groups give).
-    #[serde(default)]
-    pub auto_provision: bool,
     /// ID-token signature algorithms accepted.
     #[serde(default = "default_algorithms")]
     pub algorithms: Vec<String>,
@@ -175,13 +174,6 @@ impl OidcConfig {
     }
 
     fn check_groups(&self) -> Result<(), OidcConfigError> {
-        if self.auto_provision && self.operator_group.is_none() && self.admin_group.is_none() {
-            return Err(self.error(
-                "auto_provision",
-                "needs operator_group or admin_group: otherwise every user of the provider \
-                 would become an operator",
-            ));
-        }
         for (group, names) in &self.group_permissions {
             for name in names {
                 if Permissions::from_name(name).is_none() {
@@ -271,7 +263,7 @@ mod tests {
         assert_eq!(cfg.scopes, ["openid", "profile", "email"]);
         assert_eq!(cfg.username_claim, "preferred_username");
         assert_eq!(cfg.algorithms, DEFAULT_ALGORITHMS);
-        assert!(!cfg.auto_provision && !cfg.mfa_replaces_totp);
+        assert!(!cfg.mfa_replaces_totp);
         assert!(cfg.client_secret_file.is_none());
     }
 
@@ -280,7 +272,6 @@ mod tests {
         for (extra, key) in [
             ("scopes = [\"profile\"]", "scopes"),
             ("mfa_replaces_totp = true", "mfa_replaces_totp"),
-            ("auto_provision = true", "auto_provision"),
             ("max_age = 5", "max_age"),
             ("algorithms = [\"HS256\"]", "algorithms"),
             ("algorithms = [\"none\"]", "algorithms"),

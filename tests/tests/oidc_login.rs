@@ -1,0 +1,212 @@
+//! Integration, OpenID Connect: operators sign in through a real provider (oidc-provider,
+//! tests/oidc) with the device grant: `viewer session --oidc NAME` prints the provider's page
+//! and a code, a real browser (headless Chromium) signs in there, and the relay, the
+//! provider's client, verifies the ID token and certifies the viewer's own key with the
+//! operator's name, organisation and role from the claims. Refusals say why, in the viewer
+//! and in the audit log.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use sightline_tests::oidc::{
+    browser_login, default_config, OidcProvider, OidcUser, ACR_MFA, ALICE, BOB, CAROL, DAVE,
+    RELAY_CLIENT_ID, RELAY_CLIENT_SECRET,
+};
+use sightline_tests::{bin, Proc, Relay, SLOW};
+
+/// A relay whose `[[oidc]]` table "corp" is `provider`, as an administrator would write it.
+fn relay_for(provider: &OidcProvider, dir: &Path) -> Relay {
+    let secret = dir.join("oidc-corp.secret");
+    std::fs::write(&secret, format!("{RELAY_CLIENT_SECRET}\n")).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = format!(
+        r#"
+[[oidc]]
+name = "corp"
+issuer = "{issuer}"
+client_id = "{RELAY_CLIENT_ID}"
+client_secret_file = "{secret}"
+scopes = ["openid", "profile", "email", "groups"]
+organisation_claim = "org"
+operator_group = "helpdesk-operators"
+admin_group = "helpdesk-admins"
+require_acr = ["{ACR_MFA}"]
+mfa_replaces_totp = true
+max_age = 3600
+[oidc.group_permissions]
+"helpdesk-admins" = ["view"]
+"#,
+        issuer = provider.issuer(),
+        secret = secret.display(),
+    );
+    let mut relay = Relay::new(Some(&config));
+    relay.start();
+    relay
+}
+
+/// `viewer session --oidc corp --json` against `relay`.
+fn viewer(relay: &Relay, data: &Path) -> Proc {
+    let mut p = Proc::spawn(
+        "viewer",
+        Command::new(bin("viewer"))
+            .arg("--data-dir")
+            .arg(data)
+            .args([
+                "session",
+                "--relay",
+                &relay.addr,
+                "--relay-key",
+                &relay.fingerprint,
+            ])
+            .args(["--oidc", "corp", "--json"]),
+    );
+    p.close_stdin();
+    p
+}
+
+/// The viewer's sign-in event, then `user` signs in at its page in the browser.
+fn sign_in(viewer: &mut Proc, user: &OidcUser) -> Value {
+    let shown = viewer.wait_event("oidc_sign_in", SLOW);
+    let url = shown["verification_uri_complete"].as_str().unwrap();
+    browser_login(url, user.username, user.password, None)
+}
+
+/// The relay's audit entries, as `relay audit` lists them.
+fn audit(relay: &Relay) -> String {
+    let (st, out, err) = relay.cli(&["audit", "--json"], None);
+    assert!(st.success(), "{err}");
+    out
+}
+
+#[test]
+fn an_operator_signs_in_at_the_provider_and_the_customer_sees_the_claims() {
+    let provider = OidcProvider::start(&default_config());
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = relay_for(&provider, tmp.path());
+    let mut viewer = viewer(&relay, &tmp.path().join("viewer"));
+    let browser = sign_in(&mut viewer, &CAROL);
+    assert_eq!(browser["ok"], true, "{browser}");
+    let login = viewer.wait_event("login", SLOW);
+    assert_eq!(login["operator"], "carol", "{login}");
+    // Narrowed by the provider: the group's permissions, and no longer than max_age after
+    // the sign-in (the relay's own validity is 8 hours).
+    assert_eq!(login["permissions"], serde_json::json!(["view"]), "{login}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let expires = login["certificate_expires"].as_u64().unwrap();
+    assert!(expires <= now + 3600, "{login}");
+    let code = viewer.session_code();
+
+    // The customer's agent shows who, from the provider's claims, certified by the relay.
+    let mut agent = relay.agent(&tmp.path().join("agent"), &code);
+    let connected = agent.wait_event("connected", SLOW);
+    assert_eq!(
+        connected["peer"]["display_name"], "Carol Example",
+        "{connected}"
+    );
+    assert_eq!(
+        connected["peer"]["organisation"], "Example Corp",
+        "{connected}"
+    );
+    viewer.wait_event("frame", SLOW);
+    agent.write_line("e");
+    agent.wait_exit(SLOW);
+
+    let log = audit(&relay);
+    assert!(log.contains("login.oidc.ok"), "{log}");
+    assert!(
+        log.contains(&format!("issuer={}", provider.issuer())),
+        "{log}"
+    );
+    assert!(log.contains("subject=carol"), "{log}");
+}
+
+/// Signs `user` in through a fresh viewer; returns the viewer's error event.
+fn refused(relay: &Relay, dir: &Path, user: &OidcUser) -> String {
+    let mut viewer = viewer(relay, dir);
+    let browser = sign_in(&mut viewer, user);
+    assert_eq!(
+        browser["ok"], true,
+        "the browser step itself works: {browser}"
+    );
+    let error = viewer.wait_event("error", SLOW);
+    viewer.wait_exit(SLOW);
+    error["message"].as_str().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn refusals_say_why_in_the_viewer_and_the_audit_log() {
+    let provider = OidcProvider::start(&default_config());
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = relay_for(&provider, tmp.path());
+
+    // In no help-desk group.
+    let why = refused(&relay, &tmp.path().join("bob"), &BOB);
+    assert!(why.contains("not in a group allowed"), "{why}");
+    // Signed in with a password only: the relay needs the provider's second factor.
+    let why = refused(&relay, &tmp.path().join("dave"), &DAVE);
+    assert!(why.contains("did not use an accepted method"), "{why}");
+    // A relay account the administrator disabled stays shut whatever the provider says.
+    let (st, _, err) = relay.cli(&["user", "disable", "alice"], None);
+    assert!(st.success(), "{err}");
+    let why = refused(&relay, &tmp.path().join("alice"), &ALICE);
+    assert!(why.contains("disabled"), "{why}");
+
+    let log = audit(&relay);
+    for reason in [
+        "oidc user in no allowed group",
+        "oidc acr not accepted",
+        "oidc account disabled",
+    ] {
+        assert!(
+            log.contains(reason),
+            "{reason} not in the audit log:\n{log}"
+        );
+    }
+    assert!(
+        log.contains("subject=bob") && log.contains("subject=dave"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_provider_that_is_down_or_unknown_is_said_plainly() {
+    let mut provider = OidcProvider::start(&default_config());
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = relay_for(&provider, tmp.path());
+    provider.stop();
+    let mut v = viewer(&relay, &tmp.path().join("viewer"));
+    let error = v.wait_event("error", SLOW);
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains("cannot be reached"), "{error}");
+    v.wait_exit(SLOW);
+
+    let mut v = Proc::spawn(
+        "viewer",
+        Command::new(bin("viewer"))
+            .arg("--data-dir")
+            .arg(tmp.path().join("viewer2"))
+            .args([
+                "session",
+                "--relay",
+                &relay.addr,
+                "--relay-key",
+                &relay.fingerprint,
+            ])
+            .args(["--oidc", "elsewhere", "--json"]),
+    );
+    let error = v.wait_event("error", SLOW);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("it offers: corp"),
+        "{error}"
+    );
+    assert!(audit(&relay).contains("oidc provider unreachable"));
+}
