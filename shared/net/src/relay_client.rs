@@ -269,19 +269,7 @@ impl RelayClient {
         key: &PrivateIdentity,
     ) -> Result<LoginGrant, ClientError> {
         timed(REQUEST_TIMEOUT, async {
-            // -> LoginChallenge ; <- LoginChallenge { challenge }
-            self.send(&ClientMessage::LoginChallenge).await?;
-            let RelayMessage::LoginChallenge { challenge } = self.receive().await? else {
-                return Err(ClientError::Unexpected);
-            };
-            let operator_key = key.public().spki_der().to_vec();
-            let transcript = LoginTranscript {
-                channel_binding: self.channel.handshake_hash(),
-                challenge: &challenge,
-                operator_key: &operator_key,
-                user,
-            };
-            let proof = transcript.sign(key, &mut OsRng);
+            let (operator_key, proof) = self.prove(user, key).await?;
             // -> Login { .., operator_key, proof }
             let msg = ClientMessage::Login {
                 user: user.to_string(),
@@ -309,18 +297,7 @@ impl RelayClient {
     ) -> Result<LoginGrant, ClientError> {
         let user = sightline_core::relay_proto::oidc_login_user(provider);
         timed(REQUEST_TIMEOUT, async {
-            self.send(&ClientMessage::LoginChallenge).await?;
-            let RelayMessage::LoginChallenge { challenge } = self.receive().await? else {
-                return Err(ClientError::Unexpected);
-            };
-            let operator_key = key.public().spki_der().to_vec();
-            let transcript = LoginTranscript {
-                channel_binding: self.channel.handshake_hash(),
-                challenge: &challenge,
-                operator_key: &operator_key,
-                user: &user,
-            };
-            let proof = transcript.sign(key, &mut OsRng);
+            let (operator_key, proof) = self.prove(&user, key).await?;
             self.send(&ClientMessage::OidcLogin {
                 provider: provider.to_owned(),
                 operator_key,
@@ -349,6 +326,29 @@ impl RelayClient {
         // The operator signs in meanwhile; the relay gives up when the code expires.
         let answer = timed(OIDC_SIGN_IN_TIMEOUT, self.receive()).await?;
         self.grant(answer, key)
+    }
+
+    /// Asks for a login challenge and signs it with `key` for `user` over this channel
+    /// (`-> LoginChallenge ; <- LoginChallenge { challenge }`): the operator key (SPKI DER)
+    /// and the proof.
+    async fn prove(
+        &mut self,
+        user: &str,
+        key: &PrivateIdentity,
+    ) -> Result<(Vec<u8>, Vec<u8>), ClientError> {
+        self.send(&ClientMessage::LoginChallenge).await?;
+        let RelayMessage::LoginChallenge { challenge } = self.receive().await? else {
+            return Err(ClientError::Unexpected);
+        };
+        let operator_key = key.public().spki_der().to_vec();
+        let transcript = LoginTranscript {
+            channel_binding: self.channel.handshake_hash(),
+            challenge: &challenge,
+            operator_key: &operator_key,
+            user,
+        };
+        let proof = transcript.sign(key, &mut OsRng);
+        Ok((operator_key, proof))
     }
 
     /// Checks a login's answer: the certificate, over `key`, from an authority of the pin.

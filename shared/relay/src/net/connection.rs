@@ -145,38 +145,12 @@ async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
                         proof,
                     },
                 };
-                let reply = match login::attempt(&relay, attempt).await {
-                    Ok(LoginOutcome::Accepted { certificate, who }) => {
-                        let authority = who.authority.clone();
-                        operator = Some(who);
-                        RelayMessage::LoginOk {
-                            certificate,
-                            authority,
-                            revocations: relay.revocations.current().list.clone(),
-                        }
-                    }
-                    Ok(LoginOutcome::Failed) => replies::login_failed(),
-                    Ok(LoginOutcome::Unavailable) => replies::auth_unavailable(),
-                    Ok(LoginOutcome::RateLimited(wait)) => replies::rate_limited(wait),
-                    Ok(LoginOutcome::NotProven(_)) => {
-                        return conn.close_with(&replies::not_proven()).await;
-                    }
-                    Ok(LoginOutcome::BadKey(why)) => {
-                        let msg = format!("operator key rejected: {why}");
-                        return conn.close_with(&replies::bad_request(&msg)).await;
-                    }
-                    Err(e) => {
-                        tracing::error!(peer = %conn.peer, error = %e, "login failed on the relay side");
-                        return conn.close_with(&replies::internal()).await;
-                    }
-                };
-                if operator.is_none() {
-                    // Any answer but LoginOk refuses the attempt.
-                    if !refuse(&mut conn, &mut probation, &reply).await {
-                        return;
-                    }
-                } else if let Err(e) = conn.send(&reply).await {
-                    return tracing::debug!(peer = %conn.peer, error = %e, "closing connection");
+                let outcome = login::attempt(&relay, attempt).await.map(Ok);
+                match answer_login(&relay, &mut conn, &mut probation, &mut operator, outcome).await
+                {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(last) => return conn.close_with(&last).await,
                 }
             }
             Route::OidcLogin {
@@ -189,41 +163,18 @@ async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
                     challenge: challenge.take(),
                     proof,
                 };
-                let ended =
+                let outcome =
                     oidc_login::attempt(&relay, &mut conn, provider, operator_key, possession)
-                        .await;
-                let reply = match ended {
-                    Ok(oidc_login::Ended::Outcome(LoginOutcome::Accepted { certificate, who })) => {
-                        let authority = who.authority.clone();
-                        operator = Some(who);
-                        RelayMessage::LoginOk {
-                            certificate,
-                            authority,
-                            revocations: relay.revocations.current().list.clone(),
-                        }
-                    }
-                    Ok(oidc_login::Ended::Refused(reply)) => reply,
-                    Ok(oidc_login::Ended::Outcome(LoginOutcome::BadKey(why))) => {
-                        let msg = format!("operator key rejected: {why}");
-                        return conn.close_with(&replies::bad_request(&msg)).await;
-                    }
-                    Ok(oidc_login::Ended::Outcome(LoginOutcome::RateLimited(wait))) => {
-                        replies::rate_limited(wait)
-                    }
-                    Ok(oidc_login::Ended::Outcome(_)) => {
-                        return conn.close_with(&replies::not_proven()).await;
-                    }
-                    Err(e) => {
-                        tracing::error!(peer = %conn.peer, error = %e, "oidc login failed on the relay side");
-                        return conn.close_with(&replies::internal()).await;
-                    }
-                };
-                if operator.is_none() {
-                    if !refuse(&mut conn, &mut probation, &reply).await {
-                        return;
-                    }
-                } else if let Err(e) = conn.send(&reply).await {
-                    return tracing::debug!(peer = %conn.peer, error = %e, "closing connection");
+                        .await
+                        .map(|ended| match ended {
+                            oidc_login::Ended::Outcome(o) => Ok(o),
+                            oidc_login::Ended::Refused(reply) => Err(reply),
+                        });
+                match answer_login(&relay, &mut conn, &mut probation, &mut operator, outcome).await
+                {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(last) => return conn.close_with(&last).await,
                 }
             }
             Route::Challenge => {
@@ -284,6 +235,53 @@ async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
             }
         }
     }
+}
+
+/// Answers a login attempt's outcome (or the refusal it already has in words): the
+/// certificate, and the connection is logged in as `operator`; or a refusal, counted. `false`
+/// when the connection is done; the last answer when the caller must close the connection
+/// with it (a key not proven or unusable, a failure on the relay's side).
+async fn answer_login(
+    relay: &Relay,
+    conn: &mut Conn,
+    probation: &mut Probation,
+    operator: &mut Option<LoggedIn>,
+    outcome: Result<Result<LoginOutcome, RelayMessage>, InternalError>,
+) -> Result<bool, RelayMessage> {
+    let reply = match outcome {
+        Ok(Ok(LoginOutcome::Accepted { certificate, who })) => {
+            let authority = who.authority.clone();
+            *operator = Some(who);
+            RelayMessage::LoginOk {
+                certificate,
+                authority,
+                revocations: relay.revocations.current().list.clone(),
+            }
+        }
+        Ok(Err(refusal)) => refusal,
+        Ok(Ok(LoginOutcome::Failed)) => replies::login_failed(),
+        Ok(Ok(LoginOutcome::Unavailable)) => replies::auth_unavailable(),
+        Ok(Ok(LoginOutcome::RateLimited(wait))) => replies::rate_limited(wait),
+        Ok(Ok(LoginOutcome::NotProven(_))) => return Err(replies::not_proven()),
+        Ok(Ok(LoginOutcome::BadKey(why))) => {
+            return Err(replies::bad_request(&format!(
+                "operator key rejected: {why}"
+            )))
+        }
+        Err(e) => {
+            tracing::error!(peer = %conn.peer, error = %e, "login failed on the relay side");
+            return Err(replies::internal());
+        }
+    };
+    if operator.is_none() {
+        // Any answer but LoginOk refuses the attempt.
+        return Ok(refuse(conn, probation, &reply).await);
+    }
+    if let Err(e) = conn.send(&reply).await {
+        tracing::debug!(peer = %conn.peer, error = %e, "closing connection");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// The refusal for a request whose role the listener does not serve. A resume is judged by
