@@ -19,11 +19,16 @@ use sightline_tests::{bin, Proc, Relay, SLOW};
 
 /// A relay whose `[[oidc]]` table "corp" is `provider`, as an administrator would write it.
 fn relay_for(provider: &OidcProvider, dir: &Path) -> Relay {
+    relay_with(provider, dir, "")
+}
+
+/// [`relay_for`], with `extra` before the table in relay.toml.
+fn relay_with(provider: &OidcProvider, dir: &Path, extra: &str) -> Relay {
     let secret = dir.join("oidc-corp.secret");
     std::fs::write(&secret, format!("{RELAY_CLIENT_SECRET}\n")).unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
     let config = format!(
-        r#"
+        r#"{extra}
 [[oidc]]
 name = "corp"
 issuer = "{issuer}"
@@ -209,4 +214,26 @@ fn a_provider_that_is_down_or_unknown_is_said_plainly() {
         "{error}"
     );
     assert!(audit(&relay).contains("oidc provider unreachable"));
+}
+
+#[test]
+fn refused_sign_ins_count_against_the_address_like_wrong_passwords() {
+    // Each start costs the relay requests to the provider: an address whose sign-ins keep
+    // being refused is held back before the next one starts.
+    let provider = OidcProvider::start(&default_config());
+    let tmp = tempfile::tempdir().unwrap();
+    let limits = "[login_limit.per_address]\nfree_failures = 1\nbase_delay_secs = 60\n\
+                  max_delay_secs = 60\nforget_after_secs = 3600\n";
+    let relay = relay_with(&provider, tmp.path(), limits);
+    // With one free failure, the first refusal already delays the next attempt.
+    let why = refused(&relay, &tmp.path().join("bob"), &BOB);
+    assert!(why.contains("not in a group allowed"), "{why}");
+    let mut v = viewer(&relay, &tmp.path().join("held"));
+    let error = v.wait_event("error", SLOW);
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains("too many failed attempts"), "{error}");
+    assert!(
+        !v.events().iter().any(|e| e.contains("oidc_sign_in")),
+        "a held-back address got a sign-in page"
+    );
 }

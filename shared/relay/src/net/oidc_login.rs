@@ -6,7 +6,9 @@
 //! certificate, valid no longer than the provider's session allows (`max_age`).
 //!
 //! Every outcome is in the audit log with the provider's issuer and subject; every refusal
-//! reaches the viewer in words.
+//! reaches the viewer in words. A refusal counts as a failed login of the address (the
+//! brute-force limits of password logins), and an address that is held back starts no
+//! sign-in: each start costs requests to the provider.
 
 use crate::accounts::auth::{Authenticated, Role};
 use crate::accounts::login::{issue, LoginOutcome, Possession};
@@ -18,6 +20,7 @@ use crate::context::{InternalError, Relay};
 use crate::net::conn::Conn;
 use crate::net::replies;
 use crate::store::audit;
+use crate::store::failures::{self, Limit};
 use sightline_core::identity::{PublicIdentity, MIN_PEER_BITS};
 use sightline_core::relay_proto::{oidc_login_user, RelayErrorKind, RelayMessage};
 use sightline_net::clock;
@@ -59,6 +62,15 @@ pub async fn attempt(
         };
         return Ok(Ended::Refused(replies::bad_request(&msg)));
     };
+    let limit = address_limit(relay, ip);
+    let check = vec![limit.clone()];
+    let wait = relay
+        .with_db(move |db| failures::retry_after(db, &check, clock::now_unix()))
+        .await?;
+    if let Some(wait) = wait {
+        tracing::warn!(peer = %ip, wait, "oidc login refused: rate limited");
+        return Ok(Ended::Outcome(LoginOutcome::RateLimited(wait)));
+    }
     let signed_in = device::sign_in(cfg, |code: DeviceCode| {
         let shown = RelayMessage::OidcDevice {
             verification_uri: code.verification_uri,
@@ -74,7 +86,10 @@ pub async fn attempt(
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(peer = %ip, provider = %cfg.name, error = %e, "oidc login failed");
-            refused_audit(relay, ip, cfg, None, e.audit_reason()).await?;
+            // Only the operator's own failures count; an unreachable provider is not theirs.
+            let counted = matches!(e, OidcError::NotCompleted { .. } | OidcError::BadToken(_));
+            let counted = counted.then_some(&limit);
+            refused_audit(relay, ip, cfg, None, e.audit_reason(), counted).await?;
             let kind = match e {
                 OidcError::Unreachable { .. } | OidcError::Secret { .. } => {
                     RelayErrorKind::AuthUnavailable
@@ -88,7 +103,15 @@ pub async fn attempt(
         Ok(o) => o,
         Err(refusal) => {
             tracing::warn!(peer = %ip, provider = %cfg.name, subject = %claims.subject, %refusal, "oidc login refused");
-            refused_audit(relay, ip, cfg, Some(&claims), refusal.audit_reason()).await?;
+            refused_audit(
+                relay,
+                ip,
+                cfg,
+                Some(&claims),
+                refusal.audit_reason(),
+                Some(&limit),
+            )
+            .await?;
             return Ok(Ended::Refused(error(
                 RelayErrorKind::LoginFailed,
                 &refusal.to_string(),
@@ -102,7 +125,7 @@ pub async fn attempt(
     };
     if let Err(why) = admissible(cfg, account.as_ref(), &operator) {
         tracing::warn!(peer = %ip, user = %name, provider = %cfg.name, reason = why, "oidc login refused");
-        refused_audit(relay, ip, cfg, Some(&claims), why).await?;
+        refused_audit(relay, ip, cfg, Some(&claims), why, Some(&limit)).await?;
         return Ok(Ended::Refused(error(
             RelayErrorKind::LoginFailed,
             &words(why),
@@ -198,13 +221,21 @@ fn error(kind: RelayErrorKind, message: &str) -> RelayMessage {
     }
 }
 
-/// Records a refused sign-in with the provider, its issuer and (when known) the subject.
+/// The address's brute-force counter, as for password logins.
+fn address_limit(relay: &Relay, ip: std::net::IpAddr) -> Limit {
+    let limits = relay.config.login_limit;
+    Limit::login_address(ip, limits.per_address, Some(limits.lockout))
+}
+
+/// Records a refused sign-in with the provider, its issuer and (when known) the subject, and
+/// counts it against `counted` when given.
 async fn refused_audit(
     relay: &Relay,
     ip: std::net::IpAddr,
     cfg: &OidcConfig,
     claims: Option<&VerifiedClaims>,
     reason: &'static str,
+    counted: Option<&Limit>,
 ) -> Result<(), InternalError> {
     let now = clock::now_unix();
     let detail = match claims {
@@ -212,8 +243,12 @@ async fn refused_audit(
         None => format!("reason={reason} issuer={}", cfg.issuer),
     };
     let actor = ip.to_string();
+    let counted = counted.cloned();
     relay
         .with_db(move |db| {
+            if let Some(limit) = counted {
+                failures::record_failure(db, &[limit], now)?;
+            }
             audit::record(db, now, &actor, "login.oidc.refused", None, Some(&detail))
         })
         .await?;
