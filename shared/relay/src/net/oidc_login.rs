@@ -11,6 +11,7 @@
 //! sign-in: each start costs requests to the provider.
 
 use crate::accounts::auth::{Authenticated, Role};
+use crate::accounts::issued;
 use crate::accounts::login::{issue, LoginOutcome, Possession};
 use crate::accounts::oidc::claims::{self, OidcOperator, VerifiedClaims};
 use crate::accounts::oidc::config::OidcConfig;
@@ -139,8 +140,17 @@ pub async fn attempt(
     let detail = format!("issuer={} subject={}", claims.issuer, claims.subject);
     let actor = ip.to_string();
     let subject = name.clone();
-    relay
+    // A complete sign-in takes a certificate from the account's quota, as a password login
+    // does (under the database lock, so racing sign-ins cannot both take the last one).
+    let (account_name, quota) = (
+        operator.account.clone(),
+        relay.config.login_limit.certificates,
+    );
+    let over_quota = relay
         .with_db(move |db| {
+            if let Some(wait) = issued::take(db, &account_name, quota, now)? {
+                return Ok(Some(wait));
+            }
             audit::record(
                 db,
                 now,
@@ -148,9 +158,14 @@ pub async fn attempt(
                 "login.oidc.ok",
                 Some(&subject),
                 Some(&detail),
-            )
+            )?;
+            Ok(None)
         })
         .await?;
+    if let Some(wait) = over_quota {
+        tracing::warn!(user = %name, peer = %ip, wait, "oidc login refused: certificate quota of the account used up");
+        return Ok(Ended::Outcome(LoginOutcome::RateLimited(wait)));
+    }
     relay.audit_recorded();
     let person = Authenticated {
         name,

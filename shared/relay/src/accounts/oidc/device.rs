@@ -17,7 +17,7 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AdditionalProviderMetadata, ClientId, ClientSecret, DeviceAuthorizationUrl, IssuerUrl, Nonce,
-    OAuth2TokenResponse, ProviderMetadata, Scope, TokenResponse,
+    ProviderMetadata, Scope, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -172,7 +172,6 @@ where
             provider: cfg.name.clone(),
             detail: chain(&e),
         })?;
-    let _ = token.access_token();
     let id_token = token
         .id_token()
         .ok_or_else(|| OidcError::BadToken("the provider sent no ID token".to_owned()))?;
