@@ -54,6 +54,11 @@ max_age = 3600
 
 /// `viewer session --oidc corp --json` against `relay`.
 fn viewer(relay: &Relay, data: &Path) -> Proc {
+    viewer_for(relay, data, "corp")
+}
+
+/// `viewer session --oidc PROVIDER --json` against `relay`, nothing on standard input.
+fn viewer_for(relay: &Relay, data: &Path, provider: &str) -> Proc {
     let mut p = Proc::spawn(
         "viewer",
         Command::new(bin("viewer"))
@@ -66,7 +71,7 @@ fn viewer(relay: &Relay, data: &Path) -> Proc {
                 "--relay-key",
                 &relay.fingerprint,
             ])
-            .args(["--oidc", "corp", "--json"]),
+            .args(["--oidc", provider, "--json"]),
     );
     p.close_stdin();
     p
@@ -191,20 +196,7 @@ fn a_provider_that_is_down_or_unknown_is_said_plainly() {
     assert!(message.contains("cannot be reached"), "{error}");
     v.wait_exit(SLOW);
 
-    let mut v = Proc::spawn(
-        "viewer",
-        Command::new(bin("viewer"))
-            .arg("--data-dir")
-            .arg(tmp.path().join("viewer2"))
-            .args([
-                "session",
-                "--relay",
-                &relay.addr,
-                "--relay-key",
-                &relay.fingerprint,
-            ])
-            .args(["--oidc", "elsewhere", "--json"]),
-    );
+    let mut v = viewer_for(&relay, &tmp.path().join("viewer2"), "elsewhere");
     let error = v.wait_event("error", SLOW);
     assert!(
         error["message"]

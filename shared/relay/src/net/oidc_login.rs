@@ -124,7 +124,7 @@ pub async fn attempt(
         let n = name.clone();
         relay.with_db(move |db| users::find(db, &n)).await?
     };
-    if let Err(why) = admissible(cfg, account.as_ref(), &operator) {
+    if let Err(why) = admissible(account.as_ref(), &operator) {
         tracing::warn!(peer = %ip, user = %name, provider = %cfg.name, reason = why, "oidc login refused");
         refused_audit(relay, ip, cfg, Some(&claims), why, Some(&limit)).await?;
         return Ok(Ended::Refused(error(
@@ -192,20 +192,15 @@ pub async fn attempt(
 /// Whether the relay lets this operator in: its account is not disabled, it has one or the
 /// provider's groups give a role, and the second factor is the provider's (the relay's TOTP
 /// cannot be typed in a device sign-in). The reason for the audit log when not.
-fn admissible(
-    cfg: &OidcConfig,
-    account: Option<&User>,
-    operator: &OidcOperator,
-) -> Result<(), &'static str> {
+fn admissible(account: Option<&User>, operator: &OidcOperator) -> Result<(), &'static str> {
     if account.is_some_and(|a| a.disabled) {
         return Err("oidc account disabled");
     }
     if account.is_none() && operator.role.is_none() {
         return Err("oidc no relay account and no group role");
     }
-    if !operator.second_factor_done && cfg.mfa_replaces_totp {
-        return Err("oidc acr not accepted");
-    }
+    // An acr outside `require_acr` was refused with the claims; what is left is a table that
+    // does not let the provider's second factor stand in for the relay's.
     if !operator.second_factor_done {
         return Err("oidc no second factor");
     }
