@@ -14,9 +14,26 @@
 // password), not oidc-provider's development interactions. The acr and amr of the session
 // come from the user's `mfa` flag. Consent is granted without a page for clients marked
 // `first_party`, and by an "Allow" button otherwise.
+//
+// A misbehaving provider, for the tests of the relay's refusals: the config key
+// `tamper_id_token` rewrites the ID token of every token-endpoint response (both grants),
+// after oidc-provider made it, and prints {"event":"tampered","kind":KIND}:
+//   "audience"     the same claims, `aud` set to `tamper_audience` (default "other-app"),
+//                  signed with the provider's own key (a token for another application)
+//   "foreign_key"  the same claims signed with a fresh key that is not in the JWKS, the
+//                  header still naming the provider's key id (a forged token)
+//   "foreign_kid"  the same, the header naming the fresh key's own id (not in the JWKS)
+//   "expired"      `exp` 10 minutes ago and `iat`/`auth_time` an hour before that, signed
+//                  with the provider's own key
+//   "replay"       the first ID token it issued, unchanged, instead of every later one
+//                  (the second sign-in gets the first one's token, nonce included)
+// Re-signing uses the token's own header (RS256: RSASSA-PKCS1-v1_5 with SHA-256, Node's
+// crypto) and the first key of `jwks`.
 
 import { readFileSync } from 'node:fs';
-import { randomBytes, generateKeyPairSync, randomUUID } from 'node:crypto';
+import {
+  randomBytes, generateKeyPairSync, randomUUID, createPrivateKey, sign,
+} from 'node:crypto';
 import { createServer } from 'node:http';
 
 const ACR_MFA = 'urn:sightline:mfa';
@@ -342,6 +359,56 @@ async function interaction(req, res) {
     return true;
   }
   return false;
+}
+
+// `tamper_id_token` (see the header): rewrites the token endpoint's ID tokens.
+const TAMPERS = ['audience', 'foreign_key', 'foreign_kid', 'expired', 'replay'];
+const tamper = config.tamper_id_token;
+if (tamper !== undefined && !TAMPERS.includes(tamper)) {
+  throw new Error(`provider: tamper_id_token must be one of ${TAMPERS.join(', ')}: ${tamper}`);
+}
+
+const b64url = (buf) => Buffer.from(buf).toString('base64url');
+const jwtPart = (jwt, i) => JSON.parse(Buffer.from(jwt.split('.')[i], 'base64url').toString('utf8'));
+
+// A compact JWT of `header` and `claims`, signed RS256 with `key` (a KeyObject).
+function signJwt(header, claims, key) {
+  const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
+  return `${input}.${b64url(sign('sha256', Buffer.from(input), key))}`;
+}
+
+let firstIdToken;
+function tampered(idToken) {
+  if (tamper === 'replay') {
+    firstIdToken ??= idToken;
+    return firstIdToken;
+  }
+  const header = jwtPart(idToken, 0);
+  const claims = jwtPart(idToken, 1);
+  if (header.alg !== 'RS256') throw new Error(`provider: cannot re-sign ${header.alg}`);
+  const own = createPrivateKey({ key: jwks.keys[0], format: 'jwk' });
+  if (tamper === 'audience') {
+    return signJwt(header, { ...claims, aud: config.tamper_audience ?? 'other-app' }, own);
+  }
+  if (tamper === 'expired') {
+    const now = Math.floor(Date.now() / 1000);
+    const exp = now - 600;
+    const iat = exp - 3600;
+    return signJwt(header, { ...claims, exp, iat, auth_time: iat }, own);
+  }
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const kid = tamper === 'foreign_kid' ? randomUUID() : header.kid;
+  return signJwt({ ...header, kid }, claims, privateKey);
+}
+
+if (tamper !== undefined) {
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route === 'token' && typeof ctx.body?.id_token === 'string') {
+      ctx.body = { ...ctx.body, id_token: tampered(ctx.body.id_token) };
+      emit('tampered', { kind: tamper });
+    }
+  });
 }
 
 const callback = provider.callback();

@@ -26,6 +26,7 @@
 //! | `acr_values` | `acr_values_supported` (default [`ACR_MFA`], [`ACR_PWD`]) |
 //! | `pkce_required` | PKCE for every authorization request (default true; S256 only) |
 //! | `conform_id_token_claims` | oidc-provider's `conformIdTokenClaims`: true puts the scopes' claims only in userinfo when an access token for it is issued; default false: in the ID token too |
+//! | `tamper_id_token` | a misbehaving provider ([`tampering_config`]): rewrites the ID token of every token-endpoint response, `"audience"` (`aud` set to `tamper_audience`, default [`OTHER_CLIENT_ID`], signed with the provider's key), `"foreign_key"` (signed with a fresh key not in the JWKS, the header keeping the provider's `kid`), `"foreign_kid"` (the same with the fresh key's own `kid`), `"expired"` (`exp` 10 minutes ago, `iat` and `auth_time` an hour earlier, signed with the provider's key), `"replay"` (every ID token after the first is the first one again, its nonce included); prints a `tampered` event (kind) each time |
 //!
 //! Scopes: `openid` (sub, acr, amr, auth_time), `profile` (name, preferred_username, org),
 //! `email` (email, email_verified), `groups` (groups), `offline_access`. Features on: device
@@ -35,12 +36,14 @@
 //! The provider prints JSON events, which [`OidcProvider::wait_event`] waits for: `login`
 //! (username, sub, acr, client_id), `login_failed` (username, reason), `consent`, `aborted`,
 //! `device_success`, `grant` (client_id, grant_type), `grant_error` (error,
-//! error_description), `error` (an error page shown).
+//! error_description), `error` (an error page shown), `tampered` (kind: an ID token rewritten,
+//! with `tamper_id_token`).
 
 use crate::Proc;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -802,4 +805,119 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A relay whose `[[oidc]]` table "corp" is `provider`, as an administrator would write it.
+pub fn relay_for(provider: &OidcProvider, dir: &Path) -> crate::Relay {
+    relay_with(provider, dir, "")
+}
+
+/// [`relay_for`], with `extra` before the table in relay.toml.
+pub fn relay_with(provider: &OidcProvider, dir: &Path, extra: &str) -> crate::Relay {
+    relay_with_table(provider, dir, extra, "")
+}
+
+/// [`relay_with`], with `table` as more keys of the `[[oidc]]` table ("auto_provision =
+/// true"). The file is `relay.dir/relay.toml`, for `relay user add --oidc corp --config`.
+pub fn relay_with_table(
+    provider: &OidcProvider,
+    dir: &Path,
+    extra: &str,
+    table: &str,
+) -> crate::Relay {
+    let secret = dir.join("oidc-corp.secret");
+    std::fs::write(&secret, format!("{RELAY_CLIENT_SECRET}\n")).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = format!(
+        r#"{extra}
+[[oidc]]
+name = "corp"
+issuer = "{issuer}"
+client_id = "{RELAY_CLIENT_ID}"
+client_secret_file = "{secret}"
+scopes = ["openid", "profile", "email", "groups"]
+organisation_claim = "org"
+operator_group = "helpdesk-operators"
+admin_group = "helpdesk-admins"
+require_acr = ["{ACR_MFA}"]
+mfa_replaces_totp = true
+max_age = 3600
+{table}
+[oidc.group_permissions]
+"helpdesk-admins" = ["view"]
+"#,
+        issuer = provider.issuer(),
+        secret = secret.display(),
+    );
+    let mut relay = crate::Relay::new(Some(&config));
+    relay.start();
+    relay
+}
+
+/// How a misbehaving provider rewrites its ID tokens (`tamper_id_token`, see the module
+/// documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tamper {
+    /// `aud` is another client's ([`OTHER_CLIENT_ID`]), signed with the provider's key.
+    Audience,
+    /// Signed with a key not in the JWKS, the header naming the provider's key id.
+    ForeignKey,
+    /// Signed with a key not in the JWKS, the header naming that key's own id.
+    ForeignKid,
+    /// Expired 10 minutes ago, signed with the provider's key.
+    Expired,
+    /// Every ID token after the first is the first one again.
+    Replay,
+}
+
+impl Tamper {
+    /// The value of `tamper_id_token`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tamper::Audience => "audience",
+            Tamper::ForeignKey => "foreign_key",
+            Tamper::ForeignKid => "foreign_kid",
+            Tamper::Expired => "expired",
+            Tamper::Replay => "replay",
+        }
+    }
+}
+
+/// [`default_config`] for a provider that rewrites every ID token it issues as `tamper`
+/// says.
+pub fn tampering_config(tamper: Tamper) -> Value {
+    let mut config = default_config();
+    config["tamper_id_token"] = Value::String(tamper.name().to_owned());
+    config
+}
+
+/// `relay user add NAME --oidc corp --config RELAY.TOML --json EXTRA...` on a relay made by
+/// [`relay_with_table`] (or [`relay_for`]): an account that signs in with the provider
+/// "corp". Returns what the command printed, as JSON.
+pub fn add_oidc_user(relay: &crate::Relay, name: &str, extra: &[&str]) -> Value {
+    let config = relay.dir.path().join("relay.toml");
+    let config = config.to_str().expect("a UTF-8 path");
+    let mut args = vec![
+        "user", "add", name, "--oidc", "corp", "--config", config, "--json",
+    ];
+    args.extend_from_slice(extra);
+    let (st, out, err) = relay.cli(&args, None);
+    assert!(st.success(), "relay user add --oidc failed: {err}");
+    serde_json::from_str(out.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("relay user add --json printed {out:?}: {e}"))
+}
+
+/// A `$BROWSER` for the viewer: runs `tests/oidc/login.mjs` on the page it is given, signing
+/// in as the user in `SL_USER`/`SL_PASSWORD`, its outcome in `SL_OUT`; or, when those are not
+/// set, only writes the page to `SL_OUT` (a browser whose person never signs in).
+pub fn browser_script(dir: &Path) -> std::path::PathBuf {
+    let script = dir.join("browser.sh");
+    let text = format!(
+        "#!/bin/sh\nif [ -n \"$SL_USER\" ]; then\n  exec node {} \"$1\" \"$SL_USER\" \
+         \"$SL_PASSWORD\" >\"$SL_OUT\" 2>\"$SL_OUT.log\"\nfi\nprintf '%s' \"$1\" >\"$SL_OUT\"\n",
+        oidc_dir().join("login.mjs").display()
+    );
+    std::fs::write(&script, text).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
 }

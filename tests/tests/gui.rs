@@ -100,3 +100,62 @@ fn the_viewer_window_shows_the_remote_screen() {
     // After the 30 s in which the viewer could have come back.
     agent.wait_event("closed", SLOW);
 }
+
+#[test]
+fn the_window_signs_in_with_the_identity_provider_in_the_system_browser() {
+    use sightline_tests::oidc::{
+        browser_script, default_config, relay_with_table, OidcProvider, CAROL,
+    };
+    // A help desk's shortcut: the relay, its key and the provider prefilled; the operator
+    // presses Enter on "Sign in with corp", the system browser ($BROWSER: headless Chromium
+    // signing Carol in at the real provider's page) comes back, and the window gets a code.
+    let provider = OidcProvider::start(&default_config());
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = relay_with_table(&provider, tmp.path(), "", "auto_provision = true");
+    let operator = Xvfb::start(1280, 800);
+    let mut viewer = Proc::spawn(
+        "viewer-gui",
+        Command::new(bin("viewer"))
+            .arg("--data-dir")
+            .arg(tmp.path().join("viewer"))
+            .args([
+                "--relay",
+                &relay.addr,
+                "--relay-key",
+                &relay.fingerprint,
+                "--sign-in-with",
+                "corp",
+                "--json",
+            ])
+            .env("DISPLAY", &operator.display)
+            .env("XDG_RUNTIME_DIR", runtime_dir(tmp.path()))
+            .env_remove("WAYLAND_DISPLAY")
+            .env("BROWSER", browser_script(tmp.path()))
+            .env("SL_OUT", tmp.path().join("browser.out"))
+            .env("SL_USER", CAROL.username)
+            .env("SL_PASSWORD", CAROL.password),
+    );
+    let Some(window) = operator.find_window("Sightline viewer", T) else {
+        panic!("no viewer window: {}", viewer.stderr());
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let form = tmp.path().join("sign-in-form.png");
+    operator.screenshot(&form);
+    operator.run("xdotool", &["windowfocus", "--sync", &window]);
+    operator.run("xdotool", &["key", "Return"]);
+
+    let opened = viewer.wait_event("oidc_browser", T);
+    assert_eq!(opened["opened"], true, "{opened}");
+    let login = viewer.wait_event("login", T);
+    assert_eq!(login["operator"], "carol", "{login}");
+    viewer.wait_event("code", T);
+    std::thread::sleep(Duration::from_millis(700));
+    let waiting = tmp.path().join("signed-in-waiting.png");
+    operator.screenshot(&waiting);
+    let keep = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("gui");
+    std::fs::create_dir_all(&keep).unwrap();
+    for f in ["sign-in-form.png", "signed-in-waiting.png"] {
+        std::fs::copy(tmp.path().join(f), keep.join(f)).unwrap();
+    }
+    viewer.signal("KILL");
+}

@@ -6,51 +6,15 @@
 //! and in the audit log.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 use sightline_tests::oidc::{
-    browser_login, default_config, OidcProvider, OidcUser, ACR_MFA, ALICE, BOB, CAROL, DAVE,
-    RELAY_CLIENT_ID, RELAY_CLIENT_SECRET,
+    add_oidc_user, browser_login, default_config, relay_for, relay_with, OidcProvider, OidcUser,
+    ALICE, BOB, CAROL, DAVE,
 };
 use sightline_tests::{bin, Proc, Relay, SLOW};
-
-/// A relay whose `[[oidc]]` table "corp" is `provider`, as an administrator would write it.
-fn relay_for(provider: &OidcProvider, dir: &Path) -> Relay {
-    relay_with(provider, dir, "")
-}
-
-/// [`relay_for`], with `extra` before the table in relay.toml.
-fn relay_with(provider: &OidcProvider, dir: &Path, extra: &str) -> Relay {
-    let secret = dir.join("oidc-corp.secret");
-    std::fs::write(&secret, format!("{RELAY_CLIENT_SECRET}\n")).unwrap();
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let config = format!(
-        r#"{extra}
-[[oidc]]
-name = "corp"
-issuer = "{issuer}"
-client_id = "{RELAY_CLIENT_ID}"
-client_secret_file = "{secret}"
-scopes = ["openid", "profile", "email", "groups"]
-organisation_claim = "org"
-operator_group = "helpdesk-operators"
-admin_group = "helpdesk-admins"
-require_acr = ["{ACR_MFA}"]
-mfa_replaces_totp = true
-max_age = 3600
-[oidc.group_permissions]
-"helpdesk-admins" = ["view"]
-"#,
-        issuer = provider.issuer(),
-        secret = secret.display(),
-    );
-    let mut relay = Relay::new(Some(&config));
-    relay.start();
-    relay
-}
 
 /// `viewer session --oidc corp --json` against `relay`.
 fn viewer(relay: &Relay, data: &Path) -> Proc {
@@ -96,6 +60,8 @@ fn an_operator_signs_in_at_the_provider_and_the_customer_sees_the_claims() {
     let provider = OidcProvider::start(&default_config());
     let tmp = tempfile::tempdir().unwrap();
     let relay = relay_for(&provider, tmp.path());
+    // The administrator added carol for the provider (no names of her own: the claims').
+    add_oidc_user(&relay, "carol", &[]);
     let mut viewer = viewer(&relay, &tmp.path().join("viewer"));
     let browser = sign_in(&mut viewer, &CAROL);
     assert_eq!(browser["ok"], true, "{browser}");
@@ -161,7 +127,9 @@ fn refusals_say_why_in_the_viewer_and_the_audit_log() {
     // Signed in with a password only: the relay needs the provider's second factor.
     let why = refused(&relay, &tmp.path().join("dave"), &DAVE);
     assert!(why.contains("did not use an accepted method"), "{why}");
-    // A relay account the administrator disabled stays shut whatever the provider says.
+    // A relay account the administrator disabled stays shut whatever the provider says (alice's
+    // is a password account, which the provider could not sign in to anyway: disabled comes
+    // first).
     let (st, _, err) = relay.cli(&["user", "disable", "alice"], None);
     assert!(st.success(), "{err}");
     let why = refused(&relay, &tmp.path().join("alice"), &ALICE);

@@ -20,6 +20,7 @@ use sightline_core::messages::{
 };
 use sightline_core::relay_proto::Secret;
 use sightline_net::dial::{Dialed, Relay};
+use sightline_net::oidc_redirect::RedirectListener;
 use sightline_net::resume::{self, LinkEvent, RelayLink};
 use sightline_net::session::{self, AppChannels, SessionEnd};
 use sightline_net::stream::{BoxIo, FramedStream};
@@ -56,9 +57,19 @@ pub struct SessionParams {
     pub agent_key: AgentKeyCheck,
     /// Record the session where the policy leaves it to the operator.
     pub record: bool,
-    /// Sign in through this OpenID Connect provider of the relay (device grant) instead of
-    /// `user` and `password`.
-    pub oidc: Option<String>,
+    /// Sign in through this OpenID Connect provider of the relay instead of `user` and
+    /// `password`.
+    pub oidc: Option<OidcLogin>,
+}
+
+/// A sign-in through one of the relay's OpenID Connect providers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcLogin {
+    /// The relay's `[[oidc]]` name.
+    pub provider: String,
+    /// In this machine's browser (authorization code with PKCE, loopback redirect) rather
+    /// than with the device grant (a page and a code, in any browser).
+    pub in_browser: bool,
 }
 
 /// A direct connection to a LAN-only agent with the certificate stored after an earlier relay
@@ -252,6 +263,14 @@ pub enum ClientEvent {
     Route(Dialed),
     /// Where to sign in at the identity provider (an OpenID Connect login).
     OidcSignIn(sightline_net::relay_client::OidcSignIn),
+    /// The identity provider's page for a sign-in in the browser, and whether a browser was
+    /// started on it (else the operator opens it).
+    OidcBrowser {
+        /// The authorization page.
+        url: String,
+        /// Why no browser could be started, if none was.
+        not_opened: Option<String>,
+    },
     /// Logged in; the certificate is verified against the pinned relay CA.
     LoggedIn(OperatorRights),
     /// Connecting straight to a LAN-only agent (instead of a session code).
@@ -499,13 +518,8 @@ async fn login(
     // The client checks the grant against the pin: the authority's root is the pinned key,
     // the certificate is its issuing key's and is over this key. Only what it signed decides
     // what the window offers.
-    if let Some(provider) = &params.oidc {
-        let grant = client
-            .oidc_login(provider, key, |sign_in| {
-                events.emit(ClientEvent::OidcSignIn(sign_in));
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+    if let Some(oidc) = &params.oidc {
+        let grant = oidc_login(&mut client, oidc, key, events).await?;
         return Ok((client, grant));
     }
     let grant = client
@@ -518,6 +532,35 @@ async fn login(
         .await
         .map_err(|e| e.to_string())?;
     Ok((client, grant))
+}
+
+/// The sign-in through a provider: the device grant, or this machine's browser, which the
+/// provider sends back to a loopback listener.
+async fn oidc_login(
+    client: &mut RelayClient,
+    oidc: &OidcLogin,
+    key: &PrivateIdentity,
+    events: &Events,
+) -> Result<LoginGrant, String> {
+    let provider = &oidc.provider;
+    if !oidc.in_browser {
+        return client
+            .oidc_login(provider, key, |sign_in| {
+                events.emit(ClientEvent::OidcSignIn(sign_in));
+            })
+            .await
+            .map_err(|e| e.to_string());
+    }
+    let redirect = RedirectListener::bind()
+        .await
+        .map_err(|e| format!("cannot listen for the browser's return on 127.0.0.1: {e}"))?;
+    client
+        .oidc_browser_login(provider, key, redirect, |url| {
+            let not_opened = webbrowser::open(&url).err().map(|e| e.to_string());
+            events.emit(ClientEvent::OidcBrowser { url, not_opened });
+        })
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn drive(

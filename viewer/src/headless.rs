@@ -155,6 +155,17 @@ impl Headless {
                     },
                 );
             }
+            ClientEvent::OidcBrowser { url, not_opened } => {
+                out.event(
+                    crate::gui::json_out::oidc_browser_json(&url, &not_opened),
+                    || match &not_opened {
+                        None => format!("Sign in in your browser (opened on {url})"),
+                        Some(why) => format!(
+                            "Open this page in a browser on this machine to sign in ({why}):\n{url}"
+                        ),
+                    },
+                );
+            }
             ClientEvent::LoggedIn(rights) => {
                 out.event(login_json(&rights), || {
                     format!("Logged in as {} ({})", rights.operator, rights.summary())

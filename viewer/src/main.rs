@@ -8,7 +8,7 @@ use sightline_core::identity::Fingerprint;
 use sightline_net::cli::{self, ClientConfig, Output};
 use sightline_net::session::SessionEnd;
 use sightline_viewer::agent_key::AgentKeyCheck;
-use sightline_viewer::client::{DirectParams, SessionParams, Start};
+use sightline_viewer::client::{DirectParams, OidcLogin, SessionParams, Start};
 use sightline_viewer::credentials::{self, Credentials};
 use sightline_viewer::direct::{self, CertificateChoice, DirectAddress};
 use sightline_viewer::known_hosts::AgentKeyPolicy;
@@ -59,6 +59,11 @@ struct Cli {
     /// relay first (needs --relay/--relay-key, or the config file, and --user).
     #[arg(long, global = true, value_name = "HOST:PORT")]
     direct: Option<String>,
+    /// The window: prefill "Single sign-on" with the relay's OpenID Connect provider PROVIDER
+    /// (a `[[oidc]]` name of relay.toml); its "Sign in with PROVIDER" button signs in in the
+    /// system browser. (`viewer session --oidc` is the headless sign-in.)
+    #[arg(long = "sign-in-with", value_name = "PROVIDER")]
+    sign_in_with: Option<String>,
     /// With --direct: accept the agent's key on a first connection to its address and store
     /// it in the known hosts (trust on first use). A changed key is still refused.
     #[arg(long, global = true, requires = "direct", conflicts_with = "agent_key")]
@@ -186,6 +191,10 @@ struct SessionArgs {
     /// open and type in a browser on any device; no password is typed here.
     #[arg(long, value_name = "PROVIDER", conflicts_with = "password_stdin")]
     oidc: Option<String>,
+    /// With --oidc: sign in in this machine's browser instead (opened with $BROWSER or the
+    /// desktop's default; the provider sends it back to the viewer on 127.0.0.1).
+    #[arg(long, requires = "oidc")]
+    browser: bool,
     /// One JSON object per line on stdout for each event (per decoded frame included).
     #[arg(long)]
     json: bool,
@@ -291,6 +300,7 @@ fn open_window(cli: Cli) -> Result<()> {
         password,
         second_factor,
         direct: cli.direct,
+        provider: cli.sign_in_with,
         record: cli.record,
         direct_at_once,
         agent_key,
@@ -369,7 +379,10 @@ async fn session(cli: Cli, out: Output) -> Result<SessionEnd> {
                 direct: None,
                 agent_key,
                 record: cli.record,
-                oidc: args.oidc,
+                oidc: args.oidc.map(|provider| OidcLogin {
+                    provider,
+                    in_browser: args.browser,
+                }),
             })
         }
         Some(address) => {

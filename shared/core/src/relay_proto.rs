@@ -136,6 +136,28 @@ pub enum ClientMessage {
         /// The login proof ([`crate::login_proof`]).
         proof: Vec<u8>,
     },
+    /// Operator login through the relay's OpenID Connect provider `provider` in the browser:
+    /// the authorization-code flow with PKCE, the relay being the client, and the viewer's
+    /// loopback redirect (RFC 8252). The relay answers [`RelayMessage::OidcBrowser`] (the page
+    /// to open); the viewer sends [`ClientMessage::OidcRedirect`] once the browser comes back
+    /// to `redirect_uri`; then `LoginOk` or an error. The proof is as for `OidcLogin`.
+    OidcBrowserLogin {
+        /// The `[[oidc]]` table's name.
+        provider: String,
+        /// The operator's public key (SubjectPublicKeyInfo DER).
+        operator_key: Vec<u8>,
+        /// The login proof ([`crate::login_proof`]).
+        proof: Vec<u8>,
+        /// The viewer's loopback redirect: `http://127.0.0.1:PORT/PATH` or
+        /// `http://[::1]:PORT/PATH`.
+        redirect_uri: String,
+    },
+    /// What the browser brought back to the viewer's loopback redirect: the query string as
+    /// received (`code` and `state`, or the provider's `error`), for the relay to check.
+    OidcRedirect {
+        /// The request's query, without the `?`.
+        query: String,
+    },
 }
 
 /// What a proof of possession names as the user in an OpenID Connect login with `provider`.
@@ -269,5 +291,11 @@ pub enum RelayMessage {
         user_code: String,
         /// Seconds the code is valid.
         expires_in: u64,
+    },
+    /// Where the operator signs in for [`ClientMessage::OidcBrowserLogin`]: the provider's
+    /// authorization page, which the viewer opens in the system browser.
+    OidcBrowser {
+        /// The authorization request (PKCE challenge, state and nonce included).
+        authorization_url: String,
     },
 }

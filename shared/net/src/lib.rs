@@ -9,6 +9,7 @@ pub mod clock;
 pub mod dial;
 pub mod keystore;
 pub mod known_hosts;
+pub mod oidc_redirect;
 pub mod proxy;
 pub mod relay_client;
 pub mod release_check;

@@ -3,6 +3,7 @@
 
 use crate::clock;
 use crate::dial::{DialError, Dialed, Dialer, Relay};
+use crate::oidc_redirect::RedirectListener;
 use crate::proxy::{ProxyEnv, ProxySettings};
 use crate::stream::{BoxIo, FramedStream, StreamError};
 use rand_core::OsRng;
@@ -78,6 +79,9 @@ pub enum ClientError {
     /// The relay answered something that does not fit the request.
     #[error("unexpected answer from relay")]
     Unexpected,
+    /// The browser sign-in's loopback redirect failed.
+    #[error("the sign-in's loopback redirect failed: {0}")]
+    Redirect(#[from] std::io::Error),
     /// A recording piece longer than the relay takes in one message; nothing was sent.
     #[error("a recording piece of {len} bytes is over the {max}-byte limit of one message")]
     TooLarge {
@@ -325,6 +329,46 @@ impl RelayClient {
         .await?;
         // The operator signs in meanwhile; the relay gives up when the code expires.
         let answer = timed(OIDC_SIGN_IN_TIMEOUT, self.receive()).await?;
+        self.grant(answer, key)
+    }
+
+    /// Logs in through the relay's OpenID Connect provider `provider` in the system browser
+    /// (the authorization-code flow with PKCE, the relay being the client): the relay answers
+    /// the page to open, which `open` gets; `redirect` takes what the browser brings back to
+    /// its loopback address, which goes to the relay unread; then the certificate, checked as
+    /// for [`Self::login`].
+    pub async fn oidc_browser_login(
+        &mut self,
+        provider: &str,
+        key: &PrivateIdentity,
+        redirect: RedirectListener,
+        open: impl FnOnce(String),
+    ) -> Result<LoginGrant, ClientError> {
+        let user = sightline_core::relay_proto::oidc_login_user(provider);
+        let redirect_uri = redirect.redirect_uri();
+        let authorization_url = timed(REQUEST_TIMEOUT, async {
+            let (operator_key, proof) = self.prove(&user, key).await?;
+            self.send(&ClientMessage::OidcBrowserLogin {
+                provider: provider.to_owned(),
+                operator_key,
+                proof,
+                redirect_uri,
+            })
+            .await?;
+            match self.receive().await? {
+                RelayMessage::OidcBrowser { authorization_url } => Ok(authorization_url),
+                _ => Err(ClientError::Unexpected),
+            }
+        })
+        .await?;
+        open(authorization_url);
+        // The operator signs in meanwhile; the relay gives up after 10 minutes.
+        let query = timed(OIDC_SIGN_IN_TIMEOUT, async { Ok(redirect.wait().await?) }).await?;
+        let answer = timed(REQUEST_TIMEOUT, async {
+            self.send(&ClientMessage::OidcRedirect { query }).await?;
+            self.receive().await
+        })
+        .await?;
         self.grant(answer, key)
     }
 

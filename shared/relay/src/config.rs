@@ -450,7 +450,7 @@ impl Config {
         })?;
         for p in &self.oidc {
             if let Some(file) = &p.client_secret_file {
-                crate::accounts::oidc::device::read_secret(file).map_err(|why| {
+                crate::accounts::oidc::provider::read_secret(file).map_err(|why| {
                     ConfigError::Oidc {
                         path: path.to_path_buf(),
                         message: format!("[[oidc]] {}: client_secret_file: {why}", p.name),

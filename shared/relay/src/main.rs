@@ -99,7 +99,15 @@ Examples:
   relay user add carol --role admin
   relay user add dave --permissions view --session-limit 30
   relay user add erin --ldap                  password checked by the LDAP directory
-  printf '%s\\n' \"$PASSWORD\" | relay user add alice --password-stdin --json";
+  relay user add frank --oidc corp            signs in with relay.toml's [[oidc]] \"corp\"
+  relay user add frank --oidc corp --config /etc/sightline/relay.toml
+  printf '%s\\n' \"$PASSWORD\" | relay user add alice --password-stdin --json
+
+With --oidc PROVIDER the account has no password and no authenticator here: the operator signs
+in with `viewer session --oidc PROVIDER`, and the provider's second factor counts. The first
+sign-in records who the user is at the provider (issuer and subject); another user who later
+has the same name there is refused. PROVIDER must be an [[oidc]] table of the configuration
+(relay.toml in the data directory, or --config FILE).";
 
 const USER_LIST_EXAMPLES: &str = "\
 Examples:
@@ -122,7 +130,13 @@ Examples:
   relay user set alice --permissions view
   relay user set alice --permissions all --session-limit policy
   relay user set alice --recording required
-  relay user set alice --role admin --display-name 'Alice Smith'";
+  relay user set alice --role admin --display-name 'Alice Smith'
+  relay user set alice --oidc corp            from now on signs in with [[oidc]] \"corp\"
+
+--oidc PROVIDER links the account to an identity provider: a password account loses its
+password, authenticator and recovery codes; an account already linked forgets the user
+recorded at its first sign-in, so that the next sign-in records it again (a person whose
+subject at the provider changed).";
 
 const USER_DISABLE_EXAMPLES: &str = "\
 A disabled account cannot log in or start sessions, from the next request on.
@@ -346,6 +360,13 @@ struct UserAddArgs {
     /// The password is checked by the LDAP directory (relay.toml [ldap]); no password here.
     #[arg(long, conflicts_with = "password_stdin")]
     ldap: bool,
+    /// Signs in with this identity provider (an [[oidc]] table's name in relay.toml): no
+    /// password, no authenticator at the relay.
+    #[arg(long, value_name = "PROVIDER", conflicts_with_all = ["password_stdin", "ldap", "no_2fa"])]
+    oidc: Option<String>,
+    /// The configuration to check --oidc against [default: relay.toml in the data directory]
+    #[arg(long, value_name = "FILE", requires = "oidc")]
+    config: Option<PathBuf>,
     /// No two-factor login (only when the policy's two_factor.mode is "optional").
     #[arg(long)]
     no_2fa: bool,
@@ -377,6 +398,13 @@ struct UserSetArgs {
     /// and the policy's applies, so it can only make recording stricter.
     #[arg(long, value_name = "MODE")]
     recording: Option<String>,
+    /// Sign in with this identity provider from now on (an [[oidc]] table's name): removes a
+    /// password and authenticator; forgets the user recorded at the provider.
+    #[arg(long, value_name = "PROVIDER")]
+    oidc: Option<String>,
+    /// The configuration to check --oidc against [default: relay.toml in the data directory]
+    #[arg(long, value_name = "FILE", requires = "oidc")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -656,12 +684,15 @@ fn cmd_user_add(data: &DataDir, policy: &Policy, args: UserAddArgs) -> Result<()
     if args.no_2fa && policy.two_factor_required() {
         return Err(users::UserError::TwoFactorRequired.into());
     }
+    if let Some(provider) = &args.oidc {
+        check_oidc_provider(data, args.config.as_deref(), provider)?;
+    }
     let mut db = Database::open(&data.database())?;
     if users::find(&db, &args.name)?.is_some() {
         return Err(users::UserError::Duplicate(args.name).into());
     }
     let password_policy = policy.password_policy();
-    let password = if args.ldap {
+    let password = if args.ldap || args.oidc.is_some() {
         None
     } else {
         Some(read_new_password(
@@ -676,22 +707,27 @@ fn cmd_user_add(data: &DataDir, policy: &Policy, args: UserAddArgs) -> Result<()
         display_name: args.display_name.as_deref(),
         organisation: args.org.as_deref(),
         role,
-        source: if args.ldap {
-            Source::Ldap
-        } else {
-            Source::Local
+        source: match (args.ldap, &args.oidc) {
+            (_, Some(_)) => Source::Oidc,
+            (true, None) => Source::Ldap,
+            (false, None) => Source::Local,
         },
+        oidc: args.oidc.as_deref(),
         permissions,
         session_limit_secs,
-        two_factor: !args.no_2fa,
+        // The provider's second factor counts for an account that signs in there.
+        two_factor: !args.no_2fa && args.oidc.is_none(),
         now: sightline_net::clock::now_unix(),
     };
     let enrolment = users::add(&mut db, new, &password_policy)?;
-    let detail = format!(
-        "role {role}, {}{}",
-        if args.ldap { "ldap" } else { "local" },
-        if args.no_2fa { ", no 2fa" } else { "" }
-    );
+    let detail = match &args.oidc {
+        Some(provider) => format!("role {role}, oidc {provider}"),
+        None => format!(
+            "role {role}, {}{}",
+            if args.ldap { "ldap" } else { "local" },
+            if args.no_2fa { ", no 2fa" } else { "" }
+        ),
+    };
     audit_change(&db, "user.add", &args.name, Some(&detail))?;
     if let Some(p) = permissions {
         warn_beyond_policy(policy, p);
@@ -701,13 +737,49 @@ fn cmd_user_add(data: &DataDir, policy: &Policy, args: UserAddArgs) -> Result<()
         None => serde_json::Value::Null,
     };
     if args.json {
-        let out =
-            serde_json::json!({"added": args.name, "role": role.as_str(), "two_factor": enrolled});
+        let out = serde_json::json!({
+            "added": args.name,
+            "role": role.as_str(),
+            "two_factor": enrolled,
+            "oidc": args.oidc,
+        });
         println!("{out}");
+    } else if let Some(provider) = &args.oidc {
+        println!(
+            "added user {} ({role}), who signs in with the identity provider {provider}: \
+             viewer session --oidc {provider}",
+            args.name
+        );
     } else {
         println!("added user {} ({role})", args.name);
     }
     Ok(())
+}
+
+/// Checks that `provider` is an `[[oidc]]` table of the relay's configuration (`explicit`,
+/// else relay.toml in the data directory): a typo would make an account nobody can sign in to.
+fn check_oidc_provider(data: &DataDir, explicit: Option<&Path>, provider: &str) -> Result<()> {
+    let (config, file) = Config::load_or_default(explicit, &data.config())
+        .with_context(|| format!("cannot check --oidc {provider} against the configuration"))?;
+    let Some(file) = file else {
+        bail!(
+            "--oidc {provider}: there is no {} to check it against; give the configuration that \
+             `relay serve` uses with --config FILE",
+            data.config().display()
+        );
+    };
+    if config.oidc.iter().any(|p| p.name == provider) {
+        return Ok(());
+    }
+    let offered: Vec<&str> = config.oidc.iter().map(|p| p.name.as_str()).collect();
+    let has = match offered.is_empty() {
+        true => "it has none".to_owned(),
+        false => format!("it has: {}", offered.join(", ")),
+    };
+    bail!(
+        "--oidc {provider}: {} has no [[oidc]] table named {provider:?} ({has})",
+        file.display()
+    )
 }
 
 fn cmd_user_show(data: &DataDir, policy: &Policy, name: &str, json: bool) -> Result<()> {
@@ -752,21 +824,48 @@ fn cmd_user_set(data: &DataDir, policy: &Policy, args: UserSetArgs) -> Result<()
         session_limit_secs,
         recording,
     };
-    if changes == Changes::default() {
-        bail!("nothing to change: give --role, --display-name, --org, --permissions, --session-limit or --recording");
+    if changes == Changes::default() && args.oidc.is_none() {
+        bail!("nothing to change: give --role, --display-name, --org, --permissions, --session-limit, --recording or --oidc");
+    }
+    if let Some(provider) = &args.oidc {
+        check_oidc_provider(data, args.config.as_deref(), provider)?;
     }
     let mut db = Database::open(&data.database())?;
-    users::update(
-        &mut db,
-        &args.name,
-        &changes,
-        sightline_net::clock::now_unix(),
-    )?;
-    audit_change(&db, "user.set", &args.name, Some(&format!("{changes:?}")))?;
+    // The account must exist before the link changes anything.
+    users::get(&db, &args.name)?;
+    if changes != Changes::default() {
+        users::update(
+            &mut db,
+            &args.name,
+            &changes,
+            sightline_net::clock::now_unix(),
+        )?;
+        audit_change(&db, "user.set", &args.name, Some(&format!("{changes:?}")))?;
+    }
+    if let Some(provider) = &args.oidc {
+        let now = sightline_net::clock::now_unix();
+        let before = users::link_oidc(&mut db, &args.name, provider, now)?;
+        let was = match (&before.source, &before.oidc) {
+            (Source::Oidc, Some(link)) => format!("was oidc {}", link.provider),
+            (source, _) => format!("was {}", source.as_str()),
+        };
+        let removed = match before.source {
+            Source::Oidc => "user at the provider forgotten",
+            Source::Local | Source::Ldap => "password, authenticator and recovery codes removed",
+        };
+        let detail = format!("oidc {provider} ({was}; {removed})");
+        audit_change(&db, "user.set", &before.name, Some(&detail))?;
+        println!(
+            "user {} signs in with the identity provider {provider} ({removed})",
+            before.name
+        );
+    }
     if let Some(p) = changes.permissions {
         warn_beyond_policy(policy, p);
     }
-    println!("updated user {}", args.name);
+    if changes != Changes::default() {
+        println!("updated user {}", args.name);
+    }
     Ok(())
 }
 
@@ -813,6 +912,7 @@ fn cmd_user_disable(data: &DataDir, name: &str, disable: bool) -> Result<()> {
 fn cmd_user_passwd(data: &DataDir, policy: &Policy, name: &str, from_stdin: bool) -> Result<()> {
     let mut db = Database::open(&data.database())?;
     let user = users::get(&db, name)?;
+    users::refuse_oidc(&user)?;
     if user.source != Source::Local {
         return Err(users::UserError::DirectoryAccount(user.name).into());
     }

@@ -72,6 +72,8 @@ impl ViewerApp {
             user: opts.user.unwrap_or_default(),
             direct: opts.direct.unwrap_or_default(),
             record: opts.record,
+            focus_sign_in: opts.provider.is_some(),
+            provider: opts.provider.unwrap_or_default(),
             ..Default::default()
         };
         let mut auto_connect = None;
@@ -170,6 +172,20 @@ impl ViewerApp {
         self.start(ctx, Start::Relay(params));
     }
 
+    fn sign_in_with_provider(&mut self, ctx: &egui::Context) {
+        let taken = self
+            .state
+            .form
+            .take_provider_params(self.data_dir.clone(), &self.proxy);
+        match taken {
+            Ok(mut params) => {
+                params.agent_key = self.agent_key_check();
+                self.start(ctx, Start::Relay(params));
+            }
+            Err(e) => self.state.form.error = Some(e),
+        }
+    }
+
     fn start(&mut self, ctx: &egui::Context, mut start: Start) {
         // A script asks for control: refused right after login for a view-only operator.
         start.require_control(self.player.as_ref().is_some_and(Player::is_waiting));
@@ -215,6 +231,7 @@ impl ViewerApp {
         match action {
             Action::Connect => self.connect(ctx),
             Action::ConnectDirect => self.connect_direct(ctx),
+            Action::SignInWithProvider => self.sign_in_with_provider(ctx),
             Action::End => self.end(),
             Action::BackToLogin => {
                 self.state.back_to_login();

@@ -187,6 +187,13 @@ pub fn link_text(event: &ClientEvent) -> Option<String> {
     })
 }
 
+/// `{"event":"oidc_browser"}`: the provider's page for a sign-in in the browser, and whether a
+/// browser was started on it.
+pub fn oidc_browser_json(url: &str, not_opened: &Option<String>) -> Value {
+    json!({"event": "oidc_browser", "url": url, "opened": not_opened.is_none(),
+           "not_opened": not_opened})
+}
+
 /// The JSON object for a client event, for those that have one without earlier context
 /// (`control` depends on the previous answer: [`control_json`]).
 pub fn event_json(event: &ClientEvent) -> Option<Value> {
@@ -221,6 +228,7 @@ pub fn event_json(event: &ClientEvent) -> Option<Value> {
         } => json!({"event": "reconnecting", "reason": reason, "within_secs": within_secs}),
         ClientEvent::Reconnected { sas } => json!({"event": "reconnected", "sas": sas}),
         ClientEvent::Recording { required } => recording_json(*required),
+        ClientEvent::OidcBrowser { url, not_opened } => oidc_browser_json(url, not_opened),
         _ => return None,
     })
 }

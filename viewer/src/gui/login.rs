@@ -1,5 +1,6 @@
 //! The login screen: relay address, pinned relay key, user name, password, the second factor
-//! (authenticator code or recovery code) and the optional "Direct (LAN)" agent address, with
+//! (authenticator code or recovery code), the optional "Single sign-on" provider with its
+//! "Sign in with …" button (the system browser), and the optional "Direct (LAN)" agent address, with
 //! the last error shown under the form. With an agent address and a valid stored certificate,
 //! a "Connect directly" box above the form needs no login. Drawing only; connecting is the
 //! app's job.
@@ -11,6 +12,15 @@ use sightline_net::cli;
 
 /// Hint in the second-factor field.
 pub const SECOND_FACTOR_HINT: &str = "6-digit code from your authenticator app, or a recovery code";
+
+/// Hint in the "Single sign-on" field.
+pub const PROVIDER_HINT: &str =
+    "optional: your help desk's identity provider on the relay, e.g. corp";
+
+/// The button that signs in with the provider in the system browser: `Sign in with corp`.
+pub fn sign_in_label(provider: &str) -> String {
+    format!("Sign in with {provider}")
+}
 
 /// Hint in the "Direct (LAN)" field.
 pub const DIRECT_HINT: &str = "optional: LAN-only agent, e.g. 192.168.1.20:7615";
@@ -136,6 +146,19 @@ pub fn show(
                         action = Some(Action::Connect);
                     }
                     ui.end_row();
+                    ui.label("Single sign-on");
+                    let sso = ui.add(
+                        egui::TextEdit::singleline(&mut form.provider)
+                            .hint_text(PROVIDER_HINT)
+                            .desired_width(field),
+                    );
+                    if sso.lost_focus()
+                        && ui.input(|i| i.key_pressed(egui::Key::Enter))
+                        && !form.provider.trim().is_empty()
+                    {
+                        action = Some(Action::SignInWithProvider);
+                    }
+                    ui.end_row();
                     ui.label("Direct (LAN)");
                     ui.add(
                         egui::TextEdit::singleline(&mut form.direct)
@@ -158,6 +181,19 @@ pub fn show(
             };
             if ui.add_sized(size, egui::Button::new(label)).clicked() {
                 action = Some(Action::Connect);
+            }
+            let provider = form.provider.trim();
+            if !provider.is_empty() {
+                ui.add_space(8.0);
+                let label = sign_in_label(provider);
+                let button = ui.add_sized([260.0, 32.0], egui::Button::new(label));
+                // Prefilled (`--sign-in-with`): Enter signs in.
+                if std::mem::take(&mut form.focus_sign_in) {
+                    button.request_focus();
+                }
+                if button.clicked() {
+                    action = Some(Action::SignInWithProvider);
+                }
             }
             if let Some(error) = &form.error {
                 ui.add_space(12.0);

@@ -43,6 +43,8 @@ pub struct Options {
     pub password: Option<Secret>,
     /// Second factor to log in at once with (with `password`); `None` for accounts without.
     pub second_factor: Option<Secret>,
+    /// The relay's OpenID Connect provider to prefill "Single sign-on" with (`--oidc`).
+    pub provider: Option<String>,
     /// LAN-only agent address (`--direct`) to prefill the "Direct (LAN)" field with.
     pub direct: Option<String>,
     /// Record the session where the policy leaves it to the operator (`--record`).

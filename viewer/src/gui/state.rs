@@ -34,6 +34,9 @@ pub enum Action {
     Connect,
     /// Connect directly to the "Direct (LAN)" address with the stored certificate.
     ConnectDirect,
+    /// Sign in with the "Single sign-on" provider in the system browser, then ask for a
+    /// session as [`Action::Connect`] does.
+    SignInWithProvider,
     /// End the session, or stop waiting for the customer.
     End,
     /// Leave the "ended" screen for the login form.
@@ -74,6 +77,11 @@ pub struct LoginForm {
     /// Record the session when the help desk's policy leaves it to the operator (a
     /// required recording is made whatever this says).
     pub record: bool,
+    /// The relay's OpenID Connect provider (`[[oidc]]` name) for "Sign in with …"; empty
+    /// when the help desk uses passwords.
+    pub provider: String,
+    /// Give the "Sign in with …" button the keyboard focus on the next frame.
+    pub focus_sign_in: bool,
     /// Why the last connect attempt was refused, shown under the form.
     pub error: Option<String>,
     /// The route the last login reached the relay over ("Connected over ..."), shown under
@@ -91,6 +99,7 @@ impl std::fmt::Debug for LoginForm {
             .field("second_factor", &"..")
             .field("direct", &self.direct)
             .field("record", &self.record)
+            .field("provider", &self.provider)
             .field("error", &self.error)
             .field("route", &self.route)
             .finish()
@@ -115,19 +124,7 @@ impl LoginForm {
         data_dir: PathBuf,
         proxy: &ProxySettings,
     ) -> Result<SessionParams, String> {
-        let relay = self.relay.trim();
-        if relay.is_empty() {
-            return Err("Enter the relay address (host:port).".into());
-        }
-        let routes = relay
-            .parse::<RouteList>()
-            .map_err(|e| format!("Relay address: {e}."))?;
-        let relay = Relay::new(routes, Dialer::new(proxy.clone()));
-        let relay_key = self
-            .relay_key
-            .trim()
-            .parse::<Fingerprint>()
-            .map_err(|e| format!("Relay key: {e}."))?;
+        let (relay, relay_key) = self.relay_target(proxy)?;
         let user = self.user.trim();
         if user.is_empty() {
             return Err("Enter your user name.".into());
@@ -151,6 +148,54 @@ impl LoginForm {
             agent_key: Default::default(),
             oidc: None,
         })
+    }
+
+    /// The session parameters for "Sign in with …": the relay, its key and the provider, in
+    /// the system browser; the user name and password fields play no part.
+    pub fn take_provider_params(
+        &mut self,
+        data_dir: PathBuf,
+        proxy: &ProxySettings,
+    ) -> Result<SessionParams, String> {
+        let (relay, relay_key) = self.relay_target(proxy)?;
+        let provider = self.provider.trim();
+        if provider.is_empty() {
+            return Err("Enter your help desk's sign-in (single sign-on) name.".into());
+        }
+        Ok(SessionParams {
+            relay,
+            relay_key,
+            user: String::new(),
+            password: Secret::new(""),
+            second_factor: None,
+            require_control: false,
+            data_dir,
+            direct: self.direct_address()?,
+            record: self.record,
+            agent_key: Default::default(),
+            oidc: Some(crate::client::OidcLogin {
+                provider: provider.to_owned(),
+                in_browser: true,
+            }),
+        })
+    }
+
+    /// The relay's routes (through `proxy`) and its pinned key, from the form.
+    fn relay_target(&self, proxy: &ProxySettings) -> Result<(Relay, Fingerprint), String> {
+        let relay = self.relay.trim();
+        if relay.is_empty() {
+            return Err("Enter the relay address (host:port).".into());
+        }
+        let routes = relay
+            .parse::<RouteList>()
+            .map_err(|e| format!("Relay address: {e}."))?;
+        let relay = Relay::new(routes, Dialer::new(proxy.clone()));
+        let relay_key = self
+            .relay_key
+            .trim()
+            .parse::<Fingerprint>()
+            .map_err(|e| format!("Relay key: {e}."))?;
+        Ok((relay, relay_key))
     }
 
     /// The "Direct (LAN)" address: `None` when the field is empty.
@@ -420,6 +465,14 @@ impl AppState {
                         .as_ref()
                         .unwrap_or(&s.verification_uri);
                     w.status = format!("sign in at {open} (code {})", s.user_code);
+                }
+            }
+            ClientEvent::OidcBrowser { url, not_opened } => {
+                if let Screen::Waiting(w) = &mut self.screen {
+                    w.status = match not_opened {
+                        None => "finish signing in in your browser".into(),
+                        Some(why) => format!("open {url} in your browser to sign in ({why})"),
+                    };
                 }
             }
             ClientEvent::LoggedIn(rights) => {
@@ -693,9 +746,34 @@ mod tests {
             second_factor: "123456".into(),
             direct: String::new(),
             record: false,
+            provider: String::new(),
+            focus_sign_in: false,
             error: None,
             route: None,
         }
+    }
+
+    #[test]
+    fn sign_in_with_a_provider_needs_no_user_or_password() {
+        let mut f = form();
+        f.user.clear();
+        f.password.clear();
+        let proxy = ProxySettings::Never;
+        let e = f
+            .take_provider_params(PathBuf::from("/tmp"), &proxy)
+            .unwrap_err();
+        assert!(e.contains("single sign-on"), "{e}");
+        f.provider = " corp ".into();
+        let p = f
+            .take_provider_params(PathBuf::from("/tmp"), &proxy)
+            .unwrap();
+        let oidc = p.oidc.unwrap();
+        assert_eq!((oidc.provider.as_str(), oidc.in_browser), ("corp", true));
+        f.relay_key = "nonsense".into();
+        let e = f
+            .take_provider_params(PathBuf::from("/tmp"), &proxy)
+            .unwrap_err();
+        assert!(e.contains("Relay key"), "{e}");
     }
 
     fn rights(permissions: Permissions, max_session_secs: u64) -> OperatorRights {

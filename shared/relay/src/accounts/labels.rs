@@ -316,6 +316,7 @@ mod tests {
             password_hash: String::new(),
             role: Role::Operator,
             source: Source::Ldap,
+            oidc: None,
             permissions: DEFAULT_PERMISSIONS,
             session_limit_secs: None,
             recording: None,

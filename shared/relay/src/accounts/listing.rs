@@ -1,7 +1,9 @@
 //! How `relay user list` and `relay user show` present accounts: an aligned table or text
-//! for people, JSON for scripts. None of them shows a password hash or TOTP secret.
+//! for people, JSON for scripts. None of them shows a password hash or TOTP secret. An account
+//! that signs in with an OpenID Connect provider shows the provider (and, once it signed in,
+//! who it is there).
 
-use crate::accounts::users::{User, DEFAULT_PERMISSIONS};
+use crate::accounts::users::{Source, User, DEFAULT_PERMISSIONS};
 use crate::policy::Policy;
 
 const HEADER: [&str; 7] = [
@@ -21,8 +23,11 @@ fn own_recording(u: &User) -> &'static str {
 
 fn cells(u: &User) -> [String; 7] {
     let mut role = u.role.to_string();
-    if u.source == crate::accounts::users::Source::Ldap {
-        role.push_str(", ldap");
+    match (u.source, &u.oidc) {
+        (Source::Ldap, _) => role.push_str(", ldap"),
+        (Source::Oidc, Some(link)) => role.push_str(&format!(", oidc {}", link.provider)),
+        (Source::Oidc, None) => role.push_str(", oidc (not linked)"),
+        (Source::Local, _) => {}
     }
     if u.disabled {
         role.push_str(" (disabled)");
@@ -75,6 +80,7 @@ pub fn json(users: &[User]) -> serde_json::Value {
                 "organisation": u.organisation,
                 "role": u.role.as_str(),
                 "source": u.source.as_str(),
+                "oidc": oidc(u),
                 "permissions": mask_names(u),
                 "session_limit_secs": u.session_limit_secs,
                 "recording": own_recording(u),
@@ -84,6 +90,19 @@ pub fn json(users: &[User]) -> serde_json::Value {
             })
         })
         .collect()
+}
+
+/// The provider of an account that signs in with OpenID Connect, and the issuer and subject
+/// of its user there once recorded (null before the first sign-in); null for other accounts.
+fn oidc(u: &User) -> serde_json::Value {
+    match &u.oidc {
+        None => serde_json::Value::Null,
+        Some(link) => serde_json::json!({
+            "provider": link.provider,
+            "issuer": link.subject.as_ref().map(|s| &s.issuer),
+            "subject": link.subject.as_ref().map(|s| &s.subject),
+        }),
+    }
 }
 
 /// The account's own permission mask: `"all"` when it does not narrow the policy.
@@ -104,6 +123,7 @@ pub fn show(u: &User, policy: &Policy, recovery_codes_left: usize) -> serde_json
         "organisation": u.organisation,
         "role": u.role.as_str(),
         "source": u.source.as_str(),
+        "oidc": oidc(u),
         "disabled": u.disabled,
         "two_factor": u.two_factor,
         "recovery_codes_left": recovery_codes_left,
@@ -147,17 +167,32 @@ pub fn show_text(v: &serde_json::Value) -> String {
     } else {
         "none".into()
     };
+    let link = &v["oidc"];
+    let password = match (v["source"].as_str(), link["provider"].as_str()) {
+        (Some("oidc"), Some(p)) => format!("none: signs in with the identity provider {p}"),
+        (Some("oidc"), None) => "none: signs in with an identity provider (not linked)".into(),
+        _ => text("source"),
+    };
+    let provider_user = match (link["issuer"].as_str(), link["subject"].as_str()) {
+        (Some(i), Some(s)) => format!("{s} at {i}"),
+        _ => "- (recorded at the first sign-in)".into(),
+    };
     let status = if v["disabled"].as_bool() == Some(true) {
         "disabled"
     } else {
         "enabled"
     };
-    [
+    let mut lines = vec![
         ("name", text("name")),
         ("display name", text("display_name")),
         ("organisation", text("organisation")),
         ("role", text("role")),
-        ("password", text("source")),
+        ("password", password),
+    ];
+    if !link.is_null() {
+        lines.push(("provider user", provider_user));
+    }
+    lines.extend([
         ("status", status.into()),
         ("two-factor", two_factor),
         ("permissions", text("permissions")),
@@ -168,17 +203,18 @@ pub fn show_text(v: &serde_json::Value) -> String {
         ("recorded", text("effective_recording")),
         ("created", time("created_at")),
         ("changed", time("updated_at")),
-    ]
-    .iter()
-    .map(|(k, val)| format!("{k:<16}{val}\n"))
-    .collect()
+    ]);
+    lines
+        .iter()
+        .map(|(k, val)| format!("{k:<16}{val}\n"))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::accounts::auth::Role;
-    use crate::accounts::users::Source;
+    use crate::accounts::users::{OidcLink, OidcSubject};
     use sightline_core::cert::Permissions;
 
     fn user(name: &str, display: Option<&str>) -> User {
@@ -190,6 +226,7 @@ mod tests {
             password_hash: "$argon2id$secret".into(),
             role: Role::Operator,
             source: Source::Local,
+            oidc: None,
             permissions: DEFAULT_PERMISSIONS,
             session_limit_secs: None,
             recording: None,
@@ -252,5 +289,56 @@ mod tests {
         assert!(t.contains("recording       policy\n"), "{t}");
         assert!(t.contains("recorded        off\n"), "{t}");
         assert!(!t.contains("argon2"));
+    }
+
+    #[test]
+    fn an_oidc_account_shows_its_provider_and_its_user_there() {
+        let mut carol = user("carol", None);
+        carol.source = Source::Oidc;
+        carol.two_factor = false;
+        carol.oidc = Some(OidcLink {
+            provider: "corp".into(),
+            subject: None,
+        });
+        let t = table(std::slice::from_ref(&carol));
+        assert!(
+            t.lines().nth(1).unwrap().contains("operator, oidc corp  -"),
+            "{t}"
+        );
+        let v = json(std::slice::from_ref(&carol));
+        assert_eq!(v[0]["source"], "oidc");
+        assert_eq!(
+            v[0]["oidc"],
+            serde_json::json!({"provider": "corp", "issuer": null, "subject": null})
+        );
+        let text = show_text(&show(&carol, &Policy::default(), 0));
+        assert!(
+            text.contains("password        none: signs in with the identity provider corp\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("provider user   - (recorded at the first sign-in)\n"),
+            "{text}"
+        );
+        carol.oidc = Some(OidcLink {
+            provider: "corp".into(),
+            subject: Some(OidcSubject {
+                issuer: "https://idp.example".into(),
+                subject: "c-123".into(),
+            }),
+        });
+        let text = show_text(&show(&carol, &Policy::default(), 0));
+        assert!(
+            text.contains("provider user   c-123 at https://idp.example\n"),
+            "{text}"
+        );
+        // Other accounts have no such line.
+        let alice = show_text(&show(&user("alice", None), &Policy::default(), 0));
+        assert!(alice.contains("password        local\n"), "{alice}");
+        assert!(!alice.contains("provider user"), "{alice}");
+        assert_eq!(
+            json(&[user("alice", None)])[0]["oidc"],
+            serde_json::Value::Null
+        );
     }
 }

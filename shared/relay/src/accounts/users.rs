@@ -1,7 +1,8 @@
 //! Operator accounts in the database: name rules; adding (password policy, argon2id hash,
-//! TOTP enrolment and recovery codes); listing, showing, changing, disabling and removing;
-//! and the per-login state (TOTP steps used, recovery codes left, addresses an account has
-//! logged in from).
+//! TOTP enrolment and recovery codes; or no password at all for an account that signs in with
+//! an OpenID Connect provider); listing, showing, changing, disabling and removing; and the
+//! per-login state (TOTP steps used, recovery codes left, addresses an account has logged in
+//! from).
 //!
 //! Every change that touches more than one row runs in one transaction, so a failure leaves
 //! the account as it was.
@@ -12,7 +13,7 @@ use crate::accounts::password::{self, HashError, PasswordPolicy, PolicyError};
 use crate::accounts::recovery;
 use crate::accounts::totp::TotpSecret;
 use crate::store::db::{Database, DbError};
-use rusqlite::{params, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use sightline_core::cert::{Permissions, RecordingMode};
 use std::fmt;
 use zeroize::Zeroizing;
@@ -24,6 +25,9 @@ pub const DEFAULT_PERMISSIONS: Permissions = Permissions(u32::MAX);
 /// Stored in place of a password hash for accounts whose password the directory checks; it is
 /// not a PHC string, so it can never verify.
 pub const DIRECTORY_PASSWORD: &str = "!directory";
+/// Stored in place of a password hash for accounts that sign in with an OpenID Connect
+/// provider; like [`DIRECTORY_PASSWORD`], it can never verify.
+pub const OIDC_PASSWORD: &str = "!oidc";
 /// Previous password hashes kept per account (the policy's `history` may not exceed it).
 pub const KEPT_HISTORY: usize = 24;
 
@@ -42,6 +46,19 @@ pub enum UserError {
     /// The account's password is checked by the directory, not the relay.
     #[error("user {0:?} logs in with the directory's password; change it there")]
     DirectoryAccount(String),
+    /// The account signs in with an identity provider: it has no password or authenticator
+    /// at the relay.
+    #[error("user {name:?} signs in with the identity provider {provider:?} (OpenID Connect): it has no password or authenticator at the relay")]
+    OidcAccount {
+        /// The account.
+        name: String,
+        /// The `[[oidc]]` table it is linked to.
+        provider: String,
+    },
+    /// An account to be linked to an identity provider was given a password or TOTP, or no
+    /// provider; or a provider name that cannot be an `[[oidc]]` table's.
+    #[error("{0}")]
+    OidcLink(String),
     /// The policy requires two-factor login.
     #[error(
         "the policy requires two-factor login for every account (two_factor.mode = \"required\")"
@@ -94,6 +111,8 @@ pub enum Source {
     Local,
     /// By the LDAP directory configured in `relay.toml`.
     Ldap,
+    /// None: the account signs in with an OpenID Connect provider ([`User::oidc`]).
+    Oidc,
 }
 
 impl Source {
@@ -102,8 +121,29 @@ impl Source {
         match self {
             Source::Local => "local",
             Source::Ldap => "ldap",
+            Source::Oidc => "oidc",
         }
     }
+}
+
+/// Who an account is at its OpenID Connect provider: the token's `iss` and `sub`, recorded at
+/// the account's first sign-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcSubject {
+    /// The provider's issuer (`iss`).
+    pub issuer: String,
+    /// The user's subject there (`sub`).
+    pub subject: String,
+}
+
+/// The identity provider an account signs in with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcLink {
+    /// The `[[oidc]]` table's `name` in `relay.toml`.
+    pub provider: String,
+    /// The user at the provider, once the account has signed in (`None` before: the first
+    /// sign-in records it, and later ones must be the same user).
+    pub subject: Option<OidcSubject>,
 }
 
 /// An account as stored.
@@ -123,6 +163,9 @@ pub struct User {
     pub role: Role,
     /// Where the password is checked.
     pub source: Source,
+    /// The identity provider of an account that signs in with OpenID Connect
+    /// ([`Source::Oidc`]); `None` for every other account.
+    pub oidc: Option<OidcLink>,
     /// Mask over the policy's permissions: the operator gets what both allow.
     pub permissions: Permissions,
     /// Own session limit, seconds; `None` follows the policy (the shorter one applies).
@@ -147,6 +190,7 @@ impl fmt::Debug for User {
             .field("organisation", &self.organisation)
             .field("role", &self.role)
             .field("source", &self.source)
+            .field("oidc", &self.oidc)
             .field("permissions", &self.permissions)
             .field("session_limit_secs", &self.session_limit_secs)
             .field("recording", &self.recording)
@@ -194,6 +238,31 @@ impl User {
         let limit: Option<i64> = row.get("session_limit_secs")?;
         let secret: Option<Vec<u8>> = row.get("totp_secret")?;
         let recording: Option<String> = row.get("recording")?;
+        let provider: Option<String> = row.get("oidc_provider")?;
+        let issuer: Option<String> = row.get("oidc_issuer")?;
+        let sub: Option<String> = row.get("oidc_subject")?;
+        let source = match source.as_str() {
+            "ldap" => Source::Ldap,
+            "oidc" => Source::Oidc,
+            // A source this build does not know checks no password: the local hash decides,
+            // and a directory account's placeholder never verifies.
+            _ => Source::Local,
+        };
+        // Only an OpenID Connect account has a provider. A half-recorded subject (one of the
+        // two missing) is a user nobody can be: every sign-in is refused until the
+        // administrator links the account again.
+        let oidc = provider
+            .filter(|_| source == Source::Oidc)
+            .map(|provider| OidcLink {
+                provider,
+                subject: match (issuer, sub) {
+                    (None, None) => None,
+                    (issuer, subject) => Some(OidcSubject {
+                        issuer: issuer.unwrap_or_default(),
+                        subject: subject.unwrap_or_default(),
+                    }),
+                },
+            });
         Ok(Self {
             id: row.get("id")?,
             name: row.get("name")?,
@@ -201,13 +270,8 @@ impl User {
             organisation: row.get("organisation")?,
             password_hash: row.get("password_hash")?,
             role: Role::parse(&role).unwrap_or(Role::Operator),
-            // A source this build does not know checks no password: the local hash decides,
-            // and a directory account's placeholder never verifies.
-            source: if source == "ldap" {
-                Source::Ldap
-            } else {
-                Source::Local
-            },
+            source,
+            oidc,
             // Deny by default: a value that does not fit grants nothing.
             permissions: Permissions(u32::try_from(permissions).unwrap_or(0)),
             // A damaged limit errs on the side of the shortest session.
@@ -239,6 +303,9 @@ pub struct NewUser<'a> {
     pub role: Role,
     /// Where the password is checked.
     pub source: Source,
+    /// The `[[oidc]]` table an account of [`Source::Oidc`] signs in with (then without
+    /// `password` and `two_factor`); `None` for every other source.
+    pub oidc: Option<&'a str>,
     /// Narrowing of the policy's permissions; `None`: none.
     pub permissions: Option<Permissions>,
     /// Own session limit, seconds.
@@ -259,10 +326,24 @@ impl<'a> NewUser<'a> {
             organisation: None,
             role: Role::Operator,
             source: Source::Local,
+            oidc: None,
             permissions: None,
             session_limit_secs: None,
             two_factor: true,
             now,
+        }
+    }
+
+    /// An operator who signs in with the identity provider `provider` (an `[[oidc]]` table's
+    /// name): no password, no TOTP (the provider's second factor counts), the policy's
+    /// permissions.
+    pub fn oidc(name: &'a str, provider: &'a str, now: u64) -> Self {
+        Self {
+            password: None,
+            source: Source::Oidc,
+            oidc: Some(provider),
+            two_factor: false,
+            ..Self::operator(name, "", now)
         }
     }
 }
@@ -273,6 +354,7 @@ impl fmt::Debug for NewUser<'_> {
             .field("name", &self.name)
             .field("role", &self.role)
             .field("source", &self.source)
+            .field("oidc", &self.oidc)
             .finish_non_exhaustive()
     }
 }
@@ -335,7 +417,8 @@ fn enrol(tx: &Transaction<'_>, user_id: i64) -> Result<Enrolment, UserError> {
 }
 
 /// Creates an account after checking the name, labels and password policy; returns the TOTP
-/// enrolment when `new.two_factor`.
+/// enrolment when `new.two_factor`. An account of [`Source::Oidc`] names its provider and has
+/// neither password nor TOTP ([`NewUser::oidc`]).
 pub fn add(
     db: &mut Database,
     new: NewUser<'_>,
@@ -343,6 +426,7 @@ pub fn add(
 ) -> Result<Option<Enrolment>, UserError> {
     validate_name(new.name)?;
     check_labels(new.display_name, new.organisation)?;
+    check_oidc(&new)?;
     let hash = match (new.source, new.password) {
         (Source::Local, Some(pw)) => {
             policy.check(new.name, pw)?;
@@ -354,6 +438,7 @@ pub fn add(
             }))
         }
         (Source::Ldap, _) => DIRECTORY_PASSWORD.to_string(),
+        (Source::Oidc, _) => OIDC_PASSWORD.to_string(),
     };
     let tx = db.conn_mut().transaction()?;
     let exists: bool = tx
@@ -367,33 +452,9 @@ pub fn add(
     if exists {
         return Err(UserError::Duplicate(new.name.to_string()));
     }
-    let inserted = tx.execute(
-        "INSERT INTO users (name, display_name, organisation, password_hash, role, permissions,
-                            disabled, created_at, source, session_limit_secs, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?7)",
-        params![
-            new.name,
-            new.display_name,
-            new.organisation,
-            hash,
-            new.role.as_str(),
-            i64::from(new.permissions.unwrap_or(DEFAULT_PERMISSIONS).0),
-            to_i64(new.now),
-            new.source.as_str(),
-            new.session_limit_secs.map(to_i64),
-        ],
-    );
-    match inserted {
-        Ok(_) => {}
-        // Someone added the same name between the check and the insert.
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            return Err(UserError::Duplicate(new.name.to_string()))
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let id = tx.last_insert_rowid();
+    // None: someone added the same name between the check and the insert.
+    let id = insert_row(&tx, &new, &hash, None)?
+        .ok_or_else(|| UserError::Duplicate(new.name.to_string()))?;
     if new.source == Source::Local {
         tx.execute(
             "INSERT INTO password_history (user_id, hash, created_at) VALUES (?1, ?2, ?3)",
@@ -407,6 +468,140 @@ pub fn add(
     };
     tx.commit()?;
     Ok(enrolment)
+}
+
+/// Checks what links a new account to an identity provider: only an account of
+/// [`Source::Oidc`] names one, and such an account has a provider and no password or TOTP.
+fn check_oidc(new: &NewUser<'_>) -> Result<(), UserError> {
+    let bad = |why: &str| Err(UserError::OidcLink(why.to_owned()));
+    match (new.source, new.oidc) {
+        (Source::Oidc, None) => bad(
+            "an account that signs in with an identity provider needs the provider's name \
+             (relay user add NAME --oidc PROVIDER)",
+        ),
+        (Source::Oidc, Some(provider)) if !crate::accounts::oidc::config::valid_name(provider) => {
+            Err(UserError::OidcLink(format!(
+                "invalid identity provider name {provider:?}: the name of an [[oidc]] table in \
+                 relay.toml (1 to 32 characters of a-z, 0-9 and '-')"
+            )))
+        }
+        (Source::Oidc, Some(_)) if new.password.is_some() || new.two_factor => bad(
+            "an account that signs in with an identity provider has no password or \
+             authenticator at the relay: the provider checks both",
+        ),
+        (Source::Local | Source::Ldap, Some(_)) => {
+            bad("only an account that signs in with an identity provider names one")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Inserts the account row (in the caller's transaction); `None` when the name is taken.
+fn insert_row(
+    conn: &Connection,
+    new: &NewUser<'_>,
+    hash: &str,
+    subject: Option<&OidcSubject>,
+) -> Result<Option<i64>, DbError> {
+    let inserted = conn.execute(
+        "INSERT INTO users (name, display_name, organisation, password_hash, role, permissions,
+                            disabled, created_at, source, session_limit_secs, updated_at,
+                            oidc_provider, oidc_issuer, oidc_subject)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?7, ?10, ?11, ?12)",
+        params![
+            new.name,
+            new.display_name,
+            new.organisation,
+            hash,
+            new.role.as_str(),
+            i64::from(new.permissions.unwrap_or(DEFAULT_PERMISSIONS).0),
+            to_i64(new.now),
+            new.source.as_str(),
+            new.session_limit_secs.map(to_i64),
+            new.oidc,
+            subject.map(|s| s.issuer.as_str()),
+            subject.map(|s| s.subject.as_str()),
+        ],
+    );
+    match inserted {
+        Ok(_) => Ok(Some(conn.last_insert_rowid())),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates the account of a user who has just signed in with the identity provider
+/// `new.oidc` as `subject` (`auto_provision`), in the caller's transaction: no password, no
+/// TOTP, the user already recorded. `None` when the name is taken. The caller checked `new`
+/// (a canonical account name, a configured provider, no labels).
+pub(crate) fn insert_provisioned(
+    conn: &Connection,
+    new: &NewUser<'_>,
+    subject: &OidcSubject,
+) -> Result<Option<i64>, DbError> {
+    let new = NewUser {
+        source: Source::Oidc,
+        password: None,
+        two_factor: false,
+        ..*new
+    };
+    insert_row(conn, &new, OIDC_PASSWORD, Some(subject))
+}
+
+/// Records `subject` as the user at the provider of the OpenID Connect account `user_id`, if
+/// none is recorded yet (its first sign-in); `false` when one already was.
+pub(crate) fn bind_oidc_subject(
+    conn: &Connection,
+    user_id: i64,
+    subject: &OidcSubject,
+    now: u64,
+) -> Result<bool, DbError> {
+    let changed = conn.execute(
+        "UPDATE users SET oidc_issuer = ?1, oidc_subject = ?2, updated_at = ?3
+         WHERE id = ?4 AND source = 'oidc' AND oidc_issuer IS NULL AND oidc_subject IS NULL",
+        params![subject.issuer, subject.subject, to_i64(now), user_id],
+    )?;
+    Ok(changed == 1)
+}
+
+/// Makes `name` an account that signs in with the identity provider `provider` (an
+/// `[[oidc]]` table's name) and forgets the user recorded there, so that the next sign-in
+/// records it anew: a password or directory account loses its password, password history,
+/// TOTP secret and recovery codes. Returns the account as it was.
+pub fn link_oidc(
+    db: &mut Database,
+    name: &str,
+    provider: &str,
+    now: u64,
+) -> Result<User, UserError> {
+    check_oidc(&NewUser::oidc(name, provider, now))?;
+    let tx = db.conn_mut().transaction()?;
+    let before = tx
+        .query_row(
+            "SELECT * FROM users WHERE name = ?1",
+            [name],
+            User::from_row,
+        )
+        .optional()?
+        .ok_or_else(|| UserError::Unknown(name.to_string()))?;
+    tx.execute(
+        "UPDATE users SET source = 'oidc', password_hash = ?1, oidc_provider = ?2,
+                          oidc_issuer = NULL, oidc_subject = NULL, totp_secret = NULL,
+                          totp_last_step = NULL, updated_at = ?3
+         WHERE id = ?4",
+        params![OIDC_PASSWORD, provider, to_i64(now), before.id],
+    )?;
+    tx.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [before.id])?;
+    tx.execute(
+        "DELETE FROM password_history WHERE user_id = ?1",
+        [before.id],
+    )?;
+    tx.commit()?;
+    Ok(before)
 }
 
 /// Looks up an account by name, ignoring letter case.
@@ -538,6 +733,7 @@ pub fn change_password(
     now: u64,
 ) -> Result<(), UserError> {
     let user = get(db, name)?;
+    refuse_oidc(&user)?;
     if user.source != Source::Local {
         return Err(UserError::DirectoryAccount(user.name));
     }
@@ -582,6 +778,8 @@ pub fn change_password(
 /// working at once.
 pub fn reset_two_factor(db: &mut Database, name: &str, now: u64) -> Result<Enrolment, UserError> {
     let user = get(db, name)?;
+    // The provider's second factor counts for it; a TOTP secret here would never be asked.
+    refuse_oidc(&user)?;
     let tx = db.conn_mut().transaction()?;
     let enrolment = enrol(&tx, user.id)?;
     tx.execute(
@@ -590,6 +788,19 @@ pub fn reset_two_factor(db: &mut Database, name: &str, now: u64) -> Result<Enrol
     )?;
     tx.commit()?;
     Ok(enrolment)
+}
+
+/// [`UserError::OidcAccount`] for an account that signs in with an identity provider.
+pub fn refuse_oidc(user: &User) -> Result<(), UserError> {
+    match (&user.source, &user.oidc) {
+        (Source::Oidc, link) => Err(UserError::OidcAccount {
+            name: user.name.clone(),
+            provider: link
+                .as_ref()
+                .map_or_else(|| "(none)".to_owned(), |l| l.provider.clone()),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The account's TOTP secret and the last step accepted, if enrolled.
@@ -1043,6 +1254,154 @@ mod tests {
         assert_eq!(ivan.shown_organisation(), "Example Help Desk");
         assert_eq!(ivan.role, Role::Operator);
         assert_eq!(ivan.updated_at, ivan.created_at);
+    }
+
+    #[test]
+    fn oidc_accounts_have_no_password_and_can_be_linked_again() {
+        let (_dir, mut db) = temp_db();
+        let policy = PasswordPolicy::DEFAULT;
+        let made = add(&mut db, NewUser::oidc("ivy", "corp", 5), &policy).unwrap();
+        assert!(
+            made.is_none(),
+            "no TOTP: the provider's second factor counts"
+        );
+        let ivy = get(&db, "ivy").unwrap();
+        assert_eq!(ivy.source, Source::Oidc);
+        assert_eq!(
+            ivy.oidc,
+            Some(OidcLink {
+                provider: "corp".into(),
+                subject: None
+            })
+        );
+        assert!(!ivy.two_factor);
+        assert_eq!(
+            password::verify_password("", &ivy.password_hash),
+            password::Verification::BadHash,
+            "the placeholder never verifies"
+        );
+        for e in [
+            change_password(&mut db, "ivy", "a long new password", &policy, 6).unwrap_err(),
+            reset_two_factor(&mut db, "ivy", 6).err().unwrap(),
+        ] {
+            assert!(
+                matches!(&e, UserError::OidcAccount { provider, .. } if provider == "corp"),
+                "{e}"
+            );
+        }
+        // What cannot be an OpenID Connect account is refused before anything is stored.
+        for (new, words) in [
+            (
+                NewUser {
+                    oidc: None,
+                    ..NewUser::oidc("jo", "corp", 5)
+                },
+                "needs the provider's name",
+            ),
+            (
+                NewUser::oidc("jo", "Corp SSO", 5),
+                "invalid identity provider name",
+            ),
+            (
+                NewUser {
+                    two_factor: true,
+                    ..NewUser::oidc("jo", "corp", 5)
+                },
+                "no password or authenticator",
+            ),
+            (
+                NewUser {
+                    password: Some("jo's long password"),
+                    ..NewUser::oidc("jo", "corp", 5)
+                },
+                "no password or authenticator",
+            ),
+            (
+                NewUser {
+                    oidc: Some("corp"),
+                    ..new("jo", "jo's long password")
+                },
+                "only an account that signs in with an identity provider",
+            ),
+        ] {
+            let e = add(&mut db, new, &policy).unwrap_err();
+            assert!(e.to_string().contains(words), "{e}");
+        }
+        assert!(find(&db, "jo").unwrap().is_none());
+
+        // The first sign-in records the user; only once.
+        let sub = OidcSubject {
+            issuer: "https://idp.example".into(),
+            subject: "ivy-1".into(),
+        };
+        assert!(bind_oidc_subject(db.conn(), ivy.id, &sub, 7).unwrap());
+        let other = OidcSubject {
+            subject: "ivy-2".into(),
+            ..sub.clone()
+        };
+        assert!(!bind_oidc_subject(db.conn(), ivy.id, &other, 8).unwrap());
+        let ivy = get(&db, "ivy").unwrap();
+        assert_eq!(ivy.oidc.unwrap().subject, Some(sub));
+        assert_eq!(ivy.updated_at, 7);
+
+        // Linking again forgets the user; a password account loses its secrets.
+        let before = link_oidc(&mut db, "IVY", "corp", 9).unwrap();
+        assert_eq!(before.source, Source::Oidc);
+        assert_eq!(get(&db, "ivy").unwrap().oidc.unwrap().subject, None);
+        add(&mut db, new("kim", "kim's long password"), &policy).unwrap();
+        let kim_id = get(&db, "kim").unwrap().id;
+        let before = link_oidc(&mut db, "kim", "entra", 10).unwrap();
+        assert_eq!(before.source, Source::Local);
+        let kim = get(&db, "kim").unwrap();
+        assert_eq!(kim.source, Source::Oidc);
+        assert_eq!(kim.oidc.unwrap().provider, "entra");
+        assert_eq!(kim.password_hash, OIDC_PASSWORD);
+        assert!(!kim.two_factor);
+        assert_eq!(totp_state(&db, kim_id).unwrap().map(|_| ()), None);
+        assert_eq!(recovery_codes_left(&db, kim_id).unwrap(), 0);
+        let history: i64 = db
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM password_history WHERE user_id = ?1",
+                [kim_id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(history, 0);
+        assert!(matches!(
+            link_oidc(&mut db, "nobody", "corp", 11),
+            Err(UserError::Unknown(_))
+        ));
+        assert!(matches!(
+            link_oidc(&mut db, "kim", "", 11),
+            Err(UserError::OidcLink(_))
+        ));
+    }
+
+    #[test]
+    fn a_half_recorded_subject_is_nobody() {
+        let (_dir, mut db) = temp_db();
+        add(
+            &mut db,
+            NewUser::oidc("lee", "corp", 5),
+            &PasswordPolicy::DEFAULT,
+        )
+        .unwrap();
+        db.conn()
+            .execute(
+                "UPDATE users SET oidc_subject = 'lee-1' WHERE name = 'lee'",
+                [],
+            )
+            .unwrap();
+        let lee = get(&db, "lee").unwrap();
+        assert_eq!(
+            lee.oidc.unwrap().subject,
+            Some(OidcSubject {
+                issuer: String::new(),
+                subject: "lee-1".into()
+            }),
+            "never the issuer of a real token, so every sign-in is refused"
+        );
     }
 
     #[test]

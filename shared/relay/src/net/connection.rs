@@ -157,19 +157,25 @@ async fn serve_requests(relay: Arc<Relay>, mut conn: Conn) {
                 provider,
                 operator_key,
                 proof,
+                flow,
             } => {
                 let possession = Possession {
                     channel_binding: *conn.channel.handshake_hash(),
                     challenge: challenge.take(),
                     proof,
                 };
-                let outcome =
-                    oidc_login::attempt(&relay, &mut conn, provider, operator_key, possession)
-                        .await
-                        .map(|ended| match ended {
-                            oidc_login::Ended::Outcome(o) => Ok(o),
-                            oidc_login::Ended::Refused(reply) => Err(reply),
-                        });
+                let asked = oidc_login::Asked {
+                    provider,
+                    operator_key,
+                    possession,
+                    flow,
+                };
+                let outcome = oidc_login::attempt(&relay, &mut conn, asked)
+                    .await
+                    .map(|ended| match ended {
+                        oidc_login::Ended::Outcome(o) => Ok(o),
+                        oidc_login::Ended::Refused(reply) => Err(reply),
+                    });
                 match answer_login(&relay, &mut conn, &mut probation, &mut operator, outcome).await
                 {
                     Ok(true) => {}

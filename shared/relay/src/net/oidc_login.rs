@@ -1,29 +1,35 @@
-//! An operator's login through an OpenID Connect provider with the device grant
-//! ([`crate::accounts::oidc`]): the proof that the viewer holds its key first (as for a
-//! password login), then the provider's sign-in, which the operator completes in a browser
-//! anywhere while this connection waits, then the claims made an operator, the relay
-//! account's say (a disabled account is refused whatever the provider says), and the
-//! certificate, valid no longer than the provider's session allows (`max_age`).
+//! An operator's login through an OpenID Connect provider ([`crate::accounts::oidc`]): the
+//! proof that the viewer holds its key first (as for a password login), then the provider's
+//! sign-in, which the operator completes in a browser while this connection waits (the device
+//! grant, in any browser; or the authorization-code flow in the viewer's system browser, which
+//! comes back to the viewer's loopback redirect and the viewer passes on), then the claims
+//! made an operator, the relay account that operator is ([`crate::accounts::oidc::provision`]:
+//! linked to this provider and its user there, or created by `auto_provision`; a disabled
+//! account is refused whatever the provider says), and the certificate, valid no longer than
+//! the provider's session allows (`max_age`).
 //!
 //! Every outcome is in the audit log with the provider's issuer and subject; every refusal
 //! reaches the viewer in words. A refusal counts as a failed login of the address (the
 //! brute-force limits of password logins), and an address that is held back starts no
 //! sign-in: each start costs requests to the provider.
 
-use crate::accounts::auth::{Authenticated, Role};
+use crate::accounts::auth::Authenticated;
 use crate::accounts::issued;
 use crate::accounts::login::{issue, LoginOutcome, Possession};
-use crate::accounts::oidc::claims::{self, OidcOperator, VerifiedClaims};
+use crate::accounts::oidc::browser;
+use crate::accounts::oidc::claims::{self, VerifiedClaims};
 use crate::accounts::oidc::config::OidcConfig;
-use crate::accounts::oidc::device::{self, DeviceCode, OidcError};
-use crate::accounts::users::{self, User};
+use crate::accounts::oidc::device::{self, DeviceCode};
+use crate::accounts::oidc::error::OidcError;
+use crate::accounts::oidc::provision;
 use crate::context::{InternalError, Relay};
 use crate::net::conn::Conn;
 use crate::net::replies;
+use crate::net::route::OidcFlow;
 use crate::store::audit;
 use crate::store::failures::{self, Limit};
 use sightline_core::identity::{PublicIdentity, MIN_PEER_BITS};
-use sightline_core::relay_proto::{oidc_login_user, RelayErrorKind, RelayMessage};
+use sightline_core::relay_proto::{oidc_login_user, ClientMessage, RelayErrorKind, RelayMessage};
 use sightline_net::clock;
 
 /// How a login through a provider ended: the answer, and the connection closed when `None`.
@@ -35,14 +41,28 @@ pub enum Ended {
     Refused(RelayMessage),
 }
 
-/// Runs one login through `provider` for `operator_key`.
-pub async fn attempt(
-    relay: &Relay,
-    conn: &mut Conn,
-    provider: String,
-    operator_key: Vec<u8>,
-    possession: Possession,
-) -> Result<Ended, InternalError> {
+/// What the viewer asked for: a login through `provider` for `operator_key`, with the proof
+/// of possession, by the device grant or in the browser.
+#[derive(Debug)]
+pub struct Asked {
+    /// The `[[oidc]]` table's name.
+    pub provider: String,
+    /// The operator's public key (SPKI DER).
+    pub operator_key: Vec<u8>,
+    /// The proof that the viewer holds it.
+    pub possession: Possession,
+    /// Which grant.
+    pub flow: OidcFlow,
+}
+
+/// Runs one login through a provider.
+pub async fn attempt(relay: &Relay, conn: &mut Conn, asked: Asked) -> Result<Ended, InternalError> {
+    let Asked {
+        provider,
+        operator_key,
+        possession,
+        flow,
+    } = asked;
     let ip = conn.peer.ip();
     let key = match PublicIdentity::from_spki_der(&operator_key, MIN_PEER_BITS) {
         Ok(k) => k,
@@ -72,23 +92,18 @@ pub async fn attempt(
         tracing::warn!(peer = %ip, wait, "oidc login refused: rate limited");
         return Ok(Ended::Outcome(LoginOutcome::RateLimited(wait)));
     }
-    let signed_in = device::sign_in(cfg, |code: DeviceCode| {
-        let shown = RelayMessage::OidcDevice {
-            verification_uri: code.verification_uri,
-            verification_uri_complete: code.verification_uri_complete,
-            user_code: code.user_code,
-            expires_in: code.expires_in,
-        };
-        async move { conn.send(&shown).await.map_err(|_| OidcError::Gone) }
-    })
-    .await;
+    let signed_in = sign_in(cfg, conn, flow).await;
     let now = clock::now_unix();
     let claims = match signed_in {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(peer = %ip, provider = %cfg.name, error = %e, "oidc login failed");
-            // Only the operator's own failures count; an unreachable provider is not theirs.
-            let counted = matches!(e, OidcError::NotCompleted { .. } | OidcError::BadToken(_));
+            // Only the operator's own failures count (a forged redirect included); an
+            // unreachable provider is not theirs.
+            let counted = matches!(
+                e,
+                OidcError::NotCompleted { .. } | OidcError::BadToken(_) | OidcError::BadRedirect(_)
+            );
             let counted = counted.then_some(&limit);
             refused_audit(relay, ip, cfg, None, e.audit_reason(), counted).await?;
             let kind = match e {
@@ -120,23 +135,34 @@ pub async fn attempt(
         }
     };
     let name = operator.account.as_str().to_owned();
-    let account = {
-        let n = name.clone();
-        relay.with_db(move |db| users::find(db, &n)).await?
+    // The relay account linked to the provider (created now with `auto_provision`), which
+    // may be disabled or another user's: one step under the database lock.
+    let admitted = {
+        let (cfg, claims, operator) = (cfg.clone(), claims.clone(), operator.clone());
+        let actor = ip.to_string();
+        relay
+            .with_db(move |db| provision::admit(db, &cfg, &claims, &operator, &actor, now))
+            .await?
     };
-    if let Err(why) = admissible(account.as_ref(), &operator) {
-        tracing::warn!(peer = %ip, user = %name, provider = %cfg.name, reason = why, "oidc login refused");
-        refused_audit(relay, ip, cfg, Some(&claims), why, Some(&limit)).await?;
-        return Ok(Ended::Refused(error(
-            RelayErrorKind::LoginFailed,
-            &words(why),
-        )));
+    let admitted = match admitted {
+        Ok(a) => a,
+        Err(refusal) => {
+            let why = refusal.audit_reason();
+            tracing::warn!(peer = %ip, user = %name, provider = %cfg.name, reason = why, "oidc login refused");
+            refused_audit(relay, ip, cfg, Some(&claims), why, Some(&limit)).await?;
+            return Ok(Ended::Refused(error(
+                RelayErrorKind::LoginFailed,
+                &refusal.to_string(),
+            )));
+        }
+    };
+    // The account made or its user recorded, with their audit entries.
+    relay.audit_recorded();
+    if admitted.provisioned {
+        tracing::info!(user = %name, provider = %cfg.name, role = %admitted.account.role, "relay account created at its first sign-in (auto_provision)");
     }
-    let role = account
-        .as_ref()
-        .map(|a| a.role)
-        .or(operator.role)
-        .unwrap_or(Role::Operator);
+    let role = admitted.account.role;
+    let account = Some(admitted.account);
     let detail = format!("issuer={} subject={}", claims.issuer, claims.subject);
     let actor = ip.to_string();
     let subject = name.clone();
@@ -189,37 +215,47 @@ pub async fn attempt(
     Ok(Ended::Outcome(outcome))
 }
 
-/// Whether the relay lets this operator in: its account is not disabled, it has one or the
-/// provider's groups give a role, and the second factor is the provider's (the relay's TOTP
-/// cannot be typed in a device sign-in). The reason for the audit log when not.
-fn admissible(account: Option<&User>, operator: &OidcOperator) -> Result<(), &'static str> {
-    if account.is_some_and(|a| a.disabled) {
-        return Err("oidc account disabled");
-    }
-    if account.is_none() && operator.role.is_none() {
-        return Err("oidc no relay account and no group role");
-    }
-    // An acr outside `require_acr` was refused with the claims; what is left is a table that
-    // does not let the provider's second factor stand in for the relay's.
-    if !operator.second_factor_done {
-        return Err("oidc no second factor");
-    }
-    Ok(())
-}
-
-/// The operator's words for a reason of [`admissible`].
-fn words(why: &str) -> String {
-    match why {
-        "oidc account disabled" => "your relay account is disabled: ask your administrator".into(),
-        "oidc no relay account and no group role" => {
-            "you have no relay account, and your groups at the identity provider give you no role \
-             on the relay: ask your administrator"
-                .into()
+/// The provider's sign-in by `flow`: the viewer is told where to sign in (a page and a code,
+/// or the authorization page to open), and in the browser flow it sends back what the browser
+/// brought to its loopback redirect.
+async fn sign_in(
+    cfg: &OidcConfig,
+    conn: &mut Conn,
+    flow: OidcFlow,
+) -> Result<VerifiedClaims, OidcError> {
+    match flow {
+        OidcFlow::Device => {
+            device::sign_in(cfg, |code: DeviceCode| {
+                let shown = RelayMessage::OidcDevice {
+                    verification_uri: code.verification_uri,
+                    verification_uri_complete: code.verification_uri_complete,
+                    user_code: code.user_code,
+                    expires_in: code.expires_in,
+                };
+                async move { conn.send(&shown).await.map_err(|_| OidcError::Gone) }
+            })
+            .await
         }
-        _ => "the relay needs a second factor: the identity provider must vouch for one \
-              (require_acr with mfa_replaces_totp), since the relay's own code cannot be typed \
-              in this sign-in"
-            .into(),
+        OidcFlow::Browser { redirect_uri } => {
+            browser::sign_in(cfg, &redirect_uri, |authorization_url: String| async move {
+                conn.send(&RelayMessage::OidcBrowser { authorization_url })
+                    .await
+                    .map_err(|_| OidcError::Gone)?;
+                let answer = tokio::time::timeout(browser::MAX_WAIT, conn.receive()).await;
+                match answer {
+                    Ok(Ok(Some(ClientMessage::OidcRedirect { query }))) => Ok(query),
+                    Ok(Ok(Some(_))) => Err(OidcError::BadRedirect(
+                        "the viewer sent something else while the browser sign-in ran".into(),
+                    )),
+                    Ok(Ok(None) | Err(_)) => Err(OidcError::Gone),
+                    Err(_) => Err(OidcError::NotCompleted {
+                        provider: cfg.name.clone(),
+                        detail: "the browser did not come back in time".into(),
+                    }),
+                }
+            })
+            .await
+        }
     }
 }
 

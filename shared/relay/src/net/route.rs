@@ -28,7 +28,7 @@ pub enum Route {
         /// Proof of possession of the key (checked against this connection's challenge).
         proof: Vec<u8>,
     },
-    /// Try an operator login through an OpenID Connect provider (device grant).
+    /// Try an operator login through an OpenID Connect provider (device grant or browser).
     OidcLogin {
         /// The `[[oidc]]` table's name.
         provider: String,
@@ -36,6 +36,8 @@ pub enum Route {
         operator_key: Vec<u8>,
         /// Proof of possession of the key (checked against this connection's challenge).
         proof: Vec<u8>,
+        /// Which grant.
+        flow: OidcFlow,
     },
     /// Issue a fresh login challenge (replacing any earlier one on this connection).
     Challenge,
@@ -105,6 +107,21 @@ pub fn route(logged_in: bool, msg: ClientMessage) -> Route {
             provider,
             operator_key,
             proof,
+            flow: OidcFlow::Device,
+        },
+        (
+            false,
+            ClientMessage::OidcBrowserLogin {
+                provider,
+                operator_key,
+                proof,
+                redirect_uri,
+            },
+        ) => Route::OidcLogin {
+            provider,
+            operator_key,
+            proof,
+            flow: OidcFlow::Browser { redirect_uri },
         },
         (false, ClientMessage::LoginChallenge) => Route::Challenge,
         (false, ClientMessage::Join { code, agent }) => Route::Join { code, agent },
@@ -142,6 +159,7 @@ pub fn route(logged_in: bool, msg: ClientMessage) -> Route {
             true,
             ClientMessage::Login { .. }
             | ClientMessage::OidcLogin { .. }
+            | ClientMessage::OidcBrowserLogin { .. }
             | ClientMessage::LoginChallenge,
         ) => Route::Refuse {
             reply: replies::bad_request("already logged in on this connection"),
@@ -155,7 +173,25 @@ pub fn route(logged_in: bool, msg: ClientMessage) -> Route {
             reply: replies::bad_request("a logged-in connection cannot resume a session"),
             close: true,
         },
+        // Only read while a browser sign-in waits for it (`oidc_login`).
+        (_, ClientMessage::OidcRedirect { .. }) => Route::Refuse {
+            reply: replies::bad_request("no sign-in in the browser is waiting on this connection"),
+            close: true,
+        },
     }
+}
+
+/// Which OpenID Connect grant an operator's login uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OidcFlow {
+    /// The device authorization grant (RFC 8628): a page and a code to type, in any browser.
+    Device,
+    /// The authorization-code flow with PKCE in the viewer's system browser, which comes back
+    /// to the viewer's loopback `redirect_uri` (RFC 8252).
+    Browser {
+        /// Where the provider sends the browser back.
+        redirect_uri: String,
+    },
 }
 
 #[cfg(test)]

@@ -168,6 +168,12 @@ const MIGRATIONS: &[&str] = &[
         last_activity INTEGER NOT NULL
     );
     CREATE INDEX recordings_age ON recordings(last_activity);",
+    // Version 7: accounts that sign in with an OpenID Connect provider (`source` 'oidc', no
+    // password): the `[[oidc]]` table's name, and the issuer and subject of the user there,
+    // recorded at the first sign-in (NULL before). Existing accounts keep NULL: no provider.
+    "ALTER TABLE users ADD COLUMN oidc_provider TEXT;
+    ALTER TABLE users ADD COLUMN oidc_issuer TEXT;
+    ALTER TABLE users ADD COLUMN oidc_subject TEXT;",
 ];
 
 /// The schema version whose migration links the audit entries already written.
@@ -425,6 +431,40 @@ mod tests {
         assert!(crate::authority::certs::list(&db, None, true, 0)
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn a_version_6_database_keeps_its_accounts_which_sign_in_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.db");
+        create_private_file(&path).unwrap();
+        {
+            let conn = Connection::open(&path).unwrap();
+            for step in &MIGRATIONS[..6] {
+                conn.execute_batch(step).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 6).unwrap();
+            conn.execute(
+                "INSERT INTO users (name, password_hash, role, permissions, disabled, created_at,
+                                    source, recording)
+                 VALUES ('carol', '$argon2id$z', 'admin', 1, 0, 1700000002, 'ldap', 'required')",
+                [],
+            )
+            .unwrap();
+        }
+        let db = Database::open(&path).unwrap();
+        assert_eq!(db.schema_version().unwrap(), SCHEMA_VERSION);
+        let carol = crate::accounts::users::find(&db, "carol").unwrap().unwrap();
+        assert_eq!(carol.password_hash, "$argon2id$z");
+        assert_eq!(carol.source, crate::accounts::users::Source::Ldap);
+        assert_eq!(
+            carol.oidc, None,
+            "no account signs in with a provider until linked"
+        );
+        assert_eq!(
+            carol.recording,
+            Some(sightline_core::cert::RecordingMode::Required)
+        );
     }
 
     #[test]

@@ -39,10 +39,11 @@ const KINDS: &[Kind] = &[
         file: DB,
         table: Some("users"),
         fields: "name, display_name, organisation, password_hash (argon2id), role, permissions, \
-                 disabled, source (local or ldap), session_limit_secs, totp_secret, \
-                 totp_last_step, created_at, updated_at",
-        why: "log operators in (password and TOTP) and put their name and organisation on \
-              their certificates",
+                 disabled, source (local, ldap or oidc), session_limit_secs, totp_secret, \
+                 totp_last_step, created_at, updated_at, oidc_provider, oidc_issuer and \
+                 oidc_subject (who the account is at its OpenID Connect provider)",
+        why: "log operators in (password and TOTP, or the identity provider's user) and put \
+              their name and organisation on their certificates",
         kept: Kept::Fixed(
             "until `relay user remove`; removing an account also removes its password \
              history, recovery codes and known addresses",

@@ -3,6 +3,7 @@
 //!
 //! Every path spends the attempt's hashing [`Slot`] on exactly one argon2id verification,
 //! against the account's hash or a dummy one: a local account, a directory account, an
+//! account that signs in with an OpenID Connect provider (it has no password: refused), an
 //! unknown name and a name that is not a name cost the same hashing work, so neither the work
 //! nor (with [`crate::accounts::login`]'s floor on failed answers) the time tells which it was. The
 //! directory is only ever asked about a canonical [`AccountName`].
@@ -29,6 +30,7 @@ pub(super) enum Failure {
     WrongCode,
     ReusedCode,
     DirectoryAccountWithoutDirectory,
+    OidcAccount,
 }
 
 impl Failure {
@@ -42,6 +44,9 @@ impl Failure {
             Failure::ReusedCode => "authenticator code already used",
             Failure::DirectoryAccountWithoutDirectory => {
                 "directory account but no [ldap] directory configured"
+            }
+            Failure::OidcAccount => {
+                "the account signs in with an identity provider (OpenID Connect), not a password"
             }
         }
     }
@@ -146,10 +151,12 @@ async fn first_factor(
             })
         }
         (account, _) => {
-            // Unknown account, or a directory account with no directory: same cost as a real
-            // check, same answer.
+            // Unknown account, a directory account with no directory, or an account that signs
+            // in with an identity provider (no password at all): same cost as a real check,
+            // same answer.
             slot.verify(password, None).await.map_err(failed)?;
             Ok(Err(match account {
+                Some(a) if a.source == Source::Oidc => Failure::OidcAccount,
                 Some(_) => Failure::DirectoryAccountWithoutDirectory,
                 None => Failure::Password(Rejection::UnknownUser),
             }))

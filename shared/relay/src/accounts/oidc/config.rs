@@ -13,6 +13,7 @@
 //! require_acr = ["urn:example:mfa"]
 //! max_age = 28800
 //! mfa_replaces_totp = true
+//! auto_provision = true                          # first sign-in creates the relay account
 //! [oidc.group_permissions]
 //! "helpdesk-operators" = ["view", "control"]
 //! ```
@@ -62,11 +63,13 @@ pub struct OidcConfig {
     /// The claim listing the user's groups (an array of strings, or one string).
     #[serde(default = "default_groups_claim")]
     pub groups_claim: String,
-    /// Members of this group may log in as operators, with or without a relay account. With
-    /// neither this nor `admin_group`, only users who have a relay account (matched by
-    /// `username_claim`) may log in.
+    /// Only members of this group or of `admin_group` may sign in; with `auto_provision`,
+    /// members without a relay account get one as operators. With neither group, anyone the
+    /// provider signs in may, who has a relay account linked to this provider (matched by
+    /// `username_claim`).
     pub operator_group: Option<String>,
-    /// Members of this group are relay administrators.
+    /// Members of this group may sign in; with `auto_provision`, members without a relay
+    /// account get one as relay administrators.
     pub admin_group: Option<String>,
     /// Permissions per group; a user gets the union of their groups' masks. A user in none of
     /// the listed groups gets the permissions of the role.
@@ -81,6 +84,11 @@ pub struct OidcConfig {
     /// The provider's second factor (an accepted `acr`) replaces the relay's TOTP.
     #[serde(default)]
     pub mfa_replaces_totp: bool,
+    /// A member of `operator_group` or `admin_group` who has no relay account gets one at the
+    /// first sign-in (linked to this provider and the user's subject, with the group's role).
+    /// Off: only accounts the administrator added (`relay user add NAME --oidc NAME`) sign in.
+    #[serde(default)]
+    pub auto_provision: bool,
     /// ID-token signature algorithms accepted.
     #[serde(default = "default_algorithms")]
     pub algorithms: Vec<String>,
@@ -129,13 +137,7 @@ impl OidcConfig {
 
     /// Checks that the table's keys make sense together.
     pub fn validate(&self) -> Result<(), OidcConfigError> {
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 32
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !name_ok {
+        if !valid_name(&self.name) {
             return Err(self.error(
                 "name",
                 "1 to 32 characters of a-z, 0-9 and '-' (it is typed as viewer --oidc NAME)",
@@ -174,6 +176,13 @@ impl OidcConfig {
     }
 
     fn check_groups(&self) -> Result<(), OidcConfigError> {
+        if self.auto_provision && self.operator_group.is_none() && self.admin_group.is_none() {
+            return Err(self.error(
+                "auto_provision",
+                "needs operator_group or admin_group: otherwise everyone the provider signs in \
+                 would get a relay account",
+            ));
+        }
         for (group, names) in &self.group_permissions {
             for name in names {
                 if Permissions::from_name(name).is_none() {
@@ -204,6 +213,15 @@ impl OidcConfig {
         }
         Ok(())
     }
+}
+
+/// Whether `name` can be a table's `name`: 1 to 32 characters of a-z, 0-9 and '-'.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Checks every table, and that their names are unique.
@@ -264,6 +282,10 @@ mod tests {
         assert_eq!(cfg.username_claim, "preferred_username");
         assert_eq!(cfg.algorithms, DEFAULT_ALGORITHMS);
         assert!(!cfg.mfa_replaces_totp);
+        assert!(
+            !cfg.auto_provision,
+            "accounts are the administrator's unless asked"
+        );
         assert!(cfg.client_secret_file.is_none());
     }
 
@@ -272,6 +294,7 @@ mod tests {
         for (extra, key) in [
             ("scopes = [\"profile\"]", "scopes"),
             ("mfa_replaces_totp = true", "mfa_replaces_totp"),
+            ("auto_provision = true", "auto_provision"),
             ("max_age = 5", "max_age"),
             ("algorithms = [\"HS256\"]", "algorithms"),
             ("algorithms = [\"none\"]", "algorithms"),
@@ -288,6 +311,17 @@ mod tests {
         assert!(table("unknown_key = 1")
             .unwrap_err()
             .contains("unknown field"));
+    }
+
+    #[test]
+    fn auto_provision_needs_a_group_that_gives_the_role() {
+        for group in ["operator_group = \"ops\"", "admin_group = \"admins\""] {
+            let cfg = table(&format!("auto_provision = true\n{group}")).unwrap();
+            assert!(cfg.auto_provision, "{group}");
+        }
+        let err = table("auto_provision = true").unwrap_err();
+        assert!(err.contains("operator_group or admin_group"), "{err}");
+        assert!(table("auto_provision = \"yes\"\noperator_group = \"ops\"").is_err());
     }
 
     #[test]
@@ -322,5 +356,18 @@ mod tests {
         assert!(validate_all(&[a.clone(), a.clone()]).is_err());
         a.name = "Corp SSO".to_owned();
         assert!(a.validate().is_err());
+        for good in ["corp", "entra-2", &"x".repeat(32)] {
+            assert!(valid_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "Corp",
+            "corp sso",
+            "corp_sso",
+            &"x".repeat(33),
+            "corp\n",
+        ] {
+            assert!(!valid_name(bad), "{bad:?}");
+        }
     }
 }
