@@ -124,10 +124,13 @@ DISPLAY="$display" HISTFILE="$demo/customer-shell-history" PROMPT_COMMAND='histo
   PS1='customer@desk:~$ ' xterm -T "customer shell" -geometry 110x12+20+400 -fa Monospace \
   -fs 10 -e bash --norc --noprofile -i >/dev/null 2>&1 &
 pids+=($!)
-for _ in $(seq 200); do
+# (xterm's first start on a machine builds the font cache: up to half a minute.)
+for _ in $(seq 400); do
   DISPLAY="$display" xdotool search --onlyvisible --name "customer shell" >/dev/null 2>&1 && break
   sleep 0.1
 done
+DISPLAY="$display" xdotool search --onlyvisible --name "customer shell" >/dev/null 2>&1 \
+  || fail "the customer's shell window did not open on $display"
 echo "customer display $display"
 
 # The operator's hands: a script the viewer plays once the customer allows control. The

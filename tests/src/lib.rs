@@ -423,6 +423,13 @@ impl Relay {
         run(&mut cmd, stdin)
     }
 
+    /// The audit log as `relay audit --json --limit 500` lists it.
+    pub fn audit_json(&self) -> String {
+        let (st, out, err) = self.cli(&["audit", "--json", "--limit", "500"], None);
+        assert!(st.success(), "relay audit: {err}");
+        out
+    }
+
     /// `relay user add NAME EXTRA... --json` (password on stdin unless `--ldap`); remembers
     /// the enrolled authenticator. Returns the JSON result.
     pub fn add_user_with(&self, name: &str, password: &str, extra: &[&str]) -> serde_json::Value {

@@ -921,3 +921,41 @@ pub fn browser_script(dir: &Path) -> std::path::PathBuf {
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     script
 }
+
+/// `viewer --data-dir DATA session --relay .. --relay-key .. --oidc PROVIDER --json` against
+/// `relay`, to add arguments and environment to before [`spawn_viewer`].
+pub fn viewer_command(relay: &crate::Relay, data: &Path, provider: &str) -> Command {
+    let mut cmd = Command::new(crate::bin("viewer"));
+    cmd.arg("--data-dir").arg(data).args([
+        "session",
+        "--relay",
+        &relay.addr,
+        "--relay-key",
+        &relay.fingerprint,
+        "--oidc",
+        provider,
+        "--json",
+    ]);
+    cmd
+}
+
+/// Starts a viewer command with nothing on its standard input.
+pub fn spawn_viewer(cmd: &mut Command) -> Proc {
+    let mut p = Proc::spawn("viewer", cmd);
+    p.close_stdin();
+    p
+}
+
+/// A customer's agent joins with the code `viewer` (logged in through a provider) got: it
+/// shows `user`'s name and organisation from the provider's claims, certified by the relay;
+/// the viewer gets a picture, and the customer ends the session.
+pub fn customer_sees(relay: &crate::Relay, viewer: &mut Proc, dir: &Path, user: &OidcUser) {
+    let code = viewer.session_code();
+    let mut agent = relay.agent(&dir.join("agent"), &code);
+    let connected = agent.wait_event("connected", crate::SLOW);
+    assert_eq!(connected["peer"]["display_name"], user.name, "{connected}");
+    assert_eq!(connected["peer"]["organisation"], user.org, "{connected}");
+    viewer.wait_event("frame", crate::SLOW);
+    agent.write_line("e");
+    agent.wait_exit(crate::SLOW);
+}

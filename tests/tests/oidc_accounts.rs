@@ -8,14 +8,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{json, Value};
 use sightline_tests::oidc::{
     add_oidc_user, browser_login, default_config, generate_jwks, relay_for, relay_with_table,
-    OidcProvider, OidcUser, ALICE, CAROL,
+    spawn_viewer, viewer_command, OidcProvider, OidcUser, ALICE, CAROL,
 };
-use sightline_tests::{bin, Proc, Relay, PASSWORD, SLOW};
+use sightline_tests::{Proc, Relay, PASSWORD, SLOW};
 
 /// A help-desk operator with a second factor whom the relay has never heard of.
 const ERIN: OidcUser = OidcUser {
@@ -38,24 +37,7 @@ fn config() -> Value {
 
 /// `viewer session --oidc corp --json` against `relay`, nothing on standard input.
 fn viewer(relay: &Relay, data: &Path) -> Proc {
-    let mut p = Proc::spawn(
-        "viewer",
-        Command::new(bin("viewer"))
-            .arg("--data-dir")
-            .arg(data)
-            .args([
-                "session",
-                "--relay",
-                &relay.addr,
-                "--relay-key",
-                &relay.fingerprint,
-                "--oidc",
-                "corp",
-                "--json",
-            ]),
-    );
-    p.close_stdin();
-    p
+    spawn_viewer(&mut viewer_command(relay, data, "corp"))
 }
 
 /// `user` signs in through a fresh viewer in `dir`; the viewer, after the browser's part.
@@ -92,11 +74,6 @@ fn cli(relay: &Relay, args: &[&str]) -> String {
     let (st, out, err) = relay.cli(args, None);
     assert!(st.success(), "relay {args:?}: {err}");
     out
-}
-
-/// The audit log, as `relay audit --json` prints it.
-fn audit(relay: &Relay) -> String {
-    cli(relay, &["audit", "--json", "--limit", "500"])
 }
 
 /// The account `name` as `relay user list --json` shows it.
@@ -230,7 +207,7 @@ fn an_account_added_with_oidc_signs_in_and_stays_with_its_user_at_the_provider()
         "alice-the-second"
     );
 
-    let log = audit(&relay);
+    let log = relay.audit_json();
     for want in [
         "user.oidc-bound",
         "login.oidc.ok",
@@ -271,7 +248,7 @@ fn password_accounts_unknown_users_and_disabled_accounts_are_refused() {
     let why = refused(&relay, &tmp.path().join("alice"), &ALICE);
     assert!(why.contains("your relay account is disabled"), "{why}");
 
-    let log = audit(&relay);
+    let log = relay.audit_json();
     for reason in [
         "reason=oidc account not linked",
         "reason=oidc no relay account ",
@@ -317,7 +294,7 @@ fn auto_provision_creates_the_account_at_the_first_sign_in_with_the_group_role()
         "{why}"
     );
 
-    let log = audit(&relay);
+    let log = relay.audit_json();
     let entries: Vec<Value> = serde_json::from_str(&log).unwrap();
     let provisioned: Vec<&Value> = entries
         .iter()

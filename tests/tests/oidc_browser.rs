@@ -8,29 +8,19 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 use sightline_tests::oidc::{
-    browser_script, default_config, parse_query, relay_for, relay_with_table, OidcProvider,
-    OidcUser, CAROL,
+    browser_script, customer_sees, default_config, parse_query, relay_for, relay_with_table,
+    spawn_viewer, viewer_command, OidcProvider, OidcUser, CAROL,
 };
-use sightline_tests::{bin, Proc, Relay, SLOW};
+use sightline_tests::{Proc, Relay, SLOW};
 
 /// `viewer session --oidc corp --browser --json`, its browser the script, signing in as
 /// `user` (none: the page is only noted).
 fn viewer(relay: &Relay, dir: &Path, user: Option<&OidcUser>) -> Proc {
-    let mut cmd = Command::new(bin("viewer"));
-    cmd.arg("--data-dir")
-        .arg(dir.join("viewer"))
-        .args([
-            "session",
-            "--relay",
-            &relay.addr,
-            "--relay-key",
-            &relay.fingerprint,
-        ])
-        .args(["--oidc", "corp", "--browser", "--json"])
+    let mut cmd = viewer_command(relay, &dir.join("viewer"), "corp");
+    cmd.arg("--browser")
         .env("BROWSER", browser_script(dir))
         .env("SL_OUT", dir.join("browser.out"))
         .env_remove("SL_USER");
@@ -38,16 +28,7 @@ fn viewer(relay: &Relay, dir: &Path, user: Option<&OidcUser>) -> Proc {
         cmd.env("SL_USER", u.username)
             .env("SL_PASSWORD", u.password);
     }
-    let mut p = Proc::spawn("viewer", &mut cmd);
-    p.close_stdin();
-    p
-}
-
-/// The relay's audit entries.
-fn audit(relay: &Relay) -> String {
-    let (st, out, err) = relay.cli(&["audit", "--json"], None);
-    assert!(st.success(), "{err}");
-    out
+    spawn_viewer(&mut cmd)
 }
 
 #[test]
@@ -86,22 +67,9 @@ fn an_operator_signs_in_in_the_system_browser_and_the_customer_sees_the_claims()
             .unwrap();
     assert_eq!(browser["outcome"], "redirected", "{browser}");
 
-    let code = viewer.session_code();
-    let mut agent = relay.agent(&tmp.path().join("agent"), &code);
-    let connected = agent.wait_event("connected", SLOW);
-    assert_eq!(
-        connected["peer"]["display_name"], "Carol Example",
-        "{connected}"
-    );
-    assert_eq!(
-        connected["peer"]["organisation"], "Example Corp",
-        "{connected}"
-    );
-    viewer.wait_event("frame", SLOW);
-    agent.write_line("e");
-    agent.wait_exit(SLOW);
+    customer_sees(&relay, &mut viewer, tmp.path(), &CAROL);
 
-    let log = audit(&relay);
+    let log = relay.audit_json();
     assert!(
         log.contains("login.oidc.ok") && log.contains("subject=carol"),
         "{log}"
@@ -141,6 +109,6 @@ fn a_forged_answer_on_the_viewers_loopback_port_is_refused() {
     assert!(message.contains("belongs to another sign-in"), "{error}");
     assert!(!viewer.events().iter().any(|e| e.contains("\"login\"")));
     viewer.wait_exit(SLOW);
-    let log = audit(&relay);
+    let log = relay.audit_json();
     assert!(log.contains("oidc redirect refused"), "{log}");
 }

@@ -7,14 +7,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 use sightline_tests::oidc::{
-    add_oidc_user, browser_login, default_config, relay_for, relay_with, OidcProvider, OidcUser,
-    ALICE, BOB, CAROL, DAVE,
+    add_oidc_user, browser_login, customer_sees, default_config, relay_for, relay_with,
+    spawn_viewer, viewer_command, OidcProvider, OidcUser, ALICE, BOB, CAROL, DAVE,
 };
-use sightline_tests::{bin, Proc, Relay, SLOW};
+use sightline_tests::{Proc, Relay, SLOW};
 
 /// `viewer session --oidc corp --json` against `relay`.
 fn viewer(relay: &Relay, data: &Path) -> Proc {
@@ -23,22 +22,7 @@ fn viewer(relay: &Relay, data: &Path) -> Proc {
 
 /// `viewer session --oidc PROVIDER --json` against `relay`, nothing on standard input.
 fn viewer_for(relay: &Relay, data: &Path, provider: &str) -> Proc {
-    let mut p = Proc::spawn(
-        "viewer",
-        Command::new(bin("viewer"))
-            .arg("--data-dir")
-            .arg(data)
-            .args([
-                "session",
-                "--relay",
-                &relay.addr,
-                "--relay-key",
-                &relay.fingerprint,
-            ])
-            .args(["--oidc", provider, "--json"]),
-    );
-    p.close_stdin();
-    p
+    spawn_viewer(&mut viewer_command(relay, data, provider))
 }
 
 /// The viewer's sign-in event, then `user` signs in at its page in the browser.
@@ -46,13 +30,6 @@ fn sign_in(viewer: &mut Proc, user: &OidcUser) -> Value {
     let shown = viewer.wait_event("oidc_sign_in", SLOW);
     let url = shown["verification_uri_complete"].as_str().unwrap();
     browser_login(url, user.username, user.password, None)
-}
-
-/// The relay's audit entries, as `relay audit` lists them.
-fn audit(relay: &Relay) -> String {
-    let (st, out, err) = relay.cli(&["audit", "--json"], None);
-    assert!(st.success(), "{err}");
-    out
 }
 
 #[test]
@@ -76,24 +53,10 @@ fn an_operator_signs_in_at_the_provider_and_the_customer_sees_the_claims() {
         .as_secs();
     let expires = login["certificate_expires"].as_u64().unwrap();
     assert!(expires <= now + 3600, "{login}");
-    let code = viewer.session_code();
-
     // The customer's agent shows who, from the provider's claims, certified by the relay.
-    let mut agent = relay.agent(&tmp.path().join("agent"), &code);
-    let connected = agent.wait_event("connected", SLOW);
-    assert_eq!(
-        connected["peer"]["display_name"], "Carol Example",
-        "{connected}"
-    );
-    assert_eq!(
-        connected["peer"]["organisation"], "Example Corp",
-        "{connected}"
-    );
-    viewer.wait_event("frame", SLOW);
-    agent.write_line("e");
-    agent.wait_exit(SLOW);
+    customer_sees(&relay, &mut viewer, tmp.path(), &CAROL);
 
-    let log = audit(&relay);
+    let log = relay.audit_json();
     assert!(log.contains("login.oidc.ok"), "{log}");
     assert!(
         log.contains(&format!("issuer={}", provider.issuer())),
@@ -135,7 +98,7 @@ fn refusals_say_why_in_the_viewer_and_the_audit_log() {
     let why = refused(&relay, &tmp.path().join("alice"), &ALICE);
     assert!(why.contains("disabled"), "{why}");
 
-    let log = audit(&relay);
+    let log = relay.audit_json();
     for reason in [
         "oidc user in no allowed group",
         "oidc acr not accepted",
@@ -173,7 +136,7 @@ fn a_provider_that_is_down_or_unknown_is_said_plainly() {
             .contains("it offers: corp"),
         "{error}"
     );
-    assert!(audit(&relay).contains("oidc provider unreachable"));
+    assert!(relay.audit_json().contains("oidc provider unreachable"));
 }
 
 #[test]

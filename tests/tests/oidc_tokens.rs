@@ -8,36 +8,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 use sightline_tests::oidc::{
-    browser_login, relay_for, tampering_config, OidcProvider, Tamper, CAROL, OTHER_CLIENT_ID,
-    RELAY_CLIENT_ID,
+    browser_login, relay_for, spawn_viewer, tampering_config, viewer_command, OidcProvider, Tamper,
+    CAROL, OTHER_CLIENT_ID, RELAY_CLIENT_ID,
 };
-use sightline_tests::{bin, Proc, Relay, SLOW};
+use sightline_tests::{Proc, Relay, SLOW};
 
 /// `viewer session --oidc corp --json` against `relay` with `extra` arguments; `BROWSER` is
 /// `true` (a `--browser` sign-in's page is opened by the test's own browser instead).
 fn viewer(relay: &Relay, data: &Path, extra: &[&str]) -> Proc {
-    let mut p = Proc::spawn(
-        "viewer",
-        Command::new(bin("viewer"))
+    spawn_viewer(
+        viewer_command(relay, data, "corp")
             .env("BROWSER", "true")
-            .arg("--data-dir")
-            .arg(data)
-            .args([
-                "session",
-                "--relay",
-                &relay.addr,
-                "--relay-key",
-                &relay.fingerprint,
-            ])
-            .args(["--oidc", "corp", "--json"])
             .args(extra),
-    );
-    p.close_stdin();
-    p
+    )
 }
 
 /// The viewer's first `login` or `error` event.
@@ -49,13 +35,6 @@ fn outcome(viewer: &mut Proc) -> Value {
         }
     }
     panic!("the viewer ended without login or error: {:?}", viewer.seen)
-}
-
-/// The relay's audit entries, as `relay audit --json` lists them.
-fn audit(relay: &Relay) -> String {
-    let (st, out, err) = relay.cli(&["audit", "--json"], None);
-    assert!(st.success(), "{err}");
-    out
 }
 
 /// Carol signs in with the device grant (`viewer session --oidc corp`) at `provider`, which
@@ -88,7 +67,7 @@ fn device_refusal(relay: &Relay, provider: &mut OidcProvider, data: &Path) -> St
 
 /// The audit log holds `reason` for a refused sign-in at `provider`, and no login.
 fn audited(relay: &Relay, provider: &OidcProvider, reason: &str) {
-    let log = audit(relay);
+    let log = relay.audit_json();
     let detail = format!("reason={reason} issuer={}", provider.issuer());
     assert!(log.contains("login.oidc.refused"), "{log}");
     assert!(
@@ -141,7 +120,13 @@ fn a_token_signed_with_a_key_not_in_the_jwks_is_refused_as_a_bad_signature() {
         );
     }
     audited(&relay, &provider, "oidc token bad signature");
-    assert_eq!(audit(&relay).matches("oidc token bad signature").count(), 2);
+    assert_eq!(
+        relay
+            .audit_json()
+            .matches("oidc token bad signature")
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -189,7 +174,7 @@ fn a_replayed_token_is_refused_in_the_browser_sign_in() {
     provider.wait_event("tampered", SLOW);
     // The first token is the real one: whatever the account rules make of carol, the token
     // itself verified.
-    let log = audit(&relay);
+    let log = relay.audit_json();
     assert!(
         !log.contains("reason=oidc token"),
         "first sign-in ({first_end}):\n{log}"
@@ -212,7 +197,7 @@ fn a_replayed_token_is_refused_in_the_browser_sign_in() {
         "{:?}",
         second.seen
     );
-    let log = audit(&relay);
+    let log = relay.audit_json();
     let detail = format!("reason=oidc token replayed issuer={}", provider.issuer());
     assert!(
         log.contains(&detail),
