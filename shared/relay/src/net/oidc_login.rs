@@ -118,20 +118,8 @@ pub async fn attempt(relay: &Relay, conn: &mut Conn, asked: Asked) -> Result<End
     let operator = match claims::operator(cfg, &claims, now) {
         Ok(o) => o,
         Err(refusal) => {
-            tracing::warn!(peer = %ip, provider = %cfg.name, subject = %claims.subject, %refusal, "oidc login refused");
-            refused_audit(
-                relay,
-                ip,
-                cfg,
-                Some(&claims),
-                refusal.audit_reason(),
-                Some(&limit),
-            )
-            .await?;
-            return Ok(Ended::Refused(error(
-                RelayErrorKind::LoginFailed,
-                &refusal.to_string(),
-            )));
+            let why = (refusal.audit_reason(), refusal.to_string());
+            return refuse_verified(relay, ip, cfg, &claims, why, &limit).await;
         }
     };
     let name = operator.account.as_str().to_owned();
@@ -147,13 +135,8 @@ pub async fn attempt(relay: &Relay, conn: &mut Conn, asked: Asked) -> Result<End
     let admitted = match admitted {
         Ok(a) => a,
         Err(refusal) => {
-            let why = refusal.audit_reason();
-            tracing::warn!(peer = %ip, user = %name, provider = %cfg.name, reason = why, "oidc login refused");
-            refused_audit(relay, ip, cfg, Some(&claims), why, Some(&limit)).await?;
-            return Ok(Ended::Refused(error(
-                RelayErrorKind::LoginFailed,
-                &refusal.to_string(),
-            )));
+            let why = (refusal.audit_reason(), refusal.to_string());
+            return refuse_verified(relay, ip, cfg, &claims, why, &limit).await;
         }
     };
     // The account made or its user recorded, with their audit entries.
@@ -271,6 +254,22 @@ fn error(kind: RelayErrorKind, message: &str) -> RelayMessage {
 fn address_limit(relay: &Relay, ip: std::net::IpAddr) -> Limit {
     let limits = relay.config.login_limit;
     Limit::login_address(ip, limits.per_address, Some(limits.lockout))
+}
+
+/// Refuses a sign-in whose token verified (`why`: the audit reason and the operator's words):
+/// logged and audited with the user at the provider, and counted against the address.
+async fn refuse_verified(
+    relay: &Relay,
+    ip: std::net::IpAddr,
+    cfg: &OidcConfig,
+    claims: &VerifiedClaims,
+    why: (&'static str, String),
+    limit: &Limit,
+) -> Result<Ended, InternalError> {
+    let (reason, words) = why;
+    tracing::warn!(peer = %ip, provider = %cfg.name, subject = %claims.subject, reason, "oidc login refused");
+    refused_audit(relay, ip, cfg, Some(claims), reason, Some(limit)).await?;
+    Ok(Ended::Refused(error(RelayErrorKind::LoginFailed, &words)))
 }
 
 /// Records a refused sign-in with the provider, its issuer and (when known) the subject, and
